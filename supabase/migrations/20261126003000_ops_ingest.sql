@@ -55,8 +55,9 @@ as $$
                    else p_log.error_detail end)
 $$;
 
--- Logs an attempt the API refused before it reached ops.ingest_event (malformed envelope,
--- unsupported schema version), so that every authenticated attempt leaves a row.
+-- Logs an attempt the API refused before it reached ops.ingest_event (malformed envelope, body too
+-- large) or that failed unexpectedly (5xx, logged as `error`), so every authenticated attempt
+-- leaves a row.
 create function ops.record_rejected_ingest(p_envelope jsonb, p_payload_hash text, p_http_status integer,
                                            p_error jsonb) returns jsonb
 language plpgsql
@@ -68,8 +69,8 @@ declare
   v_env jsonb := case when jsonb_typeof(p_envelope) = 'object' then p_envelope else '{}'::jsonb end;
 begin
   perform ops.require_persona(enum_range(null::public.ops_persona), 'send events');
-  if p_http_status not between 400 and 499 then
-    raise exception 'a rejected attempt has a 4xx status, not %', p_http_status using errcode = 'OPS22';
+  if p_http_status not between 400 and 599 then
+    raise exception 'a refused attempt has a 4xx or 5xx status, not %', p_http_status using errcode = 'OPS22';
   end if;
   insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
                                     payload_hash, envelope, processing_status, http_status, error_detail)
@@ -77,7 +78,9 @@ begin
           left(v_env ->> 'idempotency_key', 500), left(v_env ->> 'schema_version', 50),
           case when v_env ->> 'release_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                then (v_env ->> 'release_id')::uuid end,
-          left(v_env ->> 'gate_code', 20), lower(p_payload_hash), p_envelope, 'rejected', p_http_status, p_error)
+          left(v_env ->> 'gate_code', 20), lower(p_payload_hash), p_envelope,
+          case when p_http_status >= 500 then 'error' else 'rejected' end::public.ops_processing_status,
+          p_http_status, p_error)
   returning * into v_log;
   return ops.ingest_response(v_log, v_log.ingest_id);
 end
@@ -205,17 +208,19 @@ declare
   v_message text;
   v_constraint text;
 begin
+  -- An unknown version is named as such first: its other fields may mean something else.
+  if jsonb_typeof(p_envelope) = 'object' and p_envelope ? 'schema_version'
+     and p_envelope ->> 'schema_version' is distinct from 'v1.0' then
+    return ops.record_rejected_ingest(p_envelope, p_payload_hash, 422, jsonb_build_object(
+      'error', 'unsupported_schema_version', 'message',
+      format('schema_version %s is not supported; supported: v1.0', p_envelope ->> 'schema_version')));
+  end if;
   if jsonb_typeof(p_envelope) is distinct from 'object' or coalesce(v_key, '') = '' or v_type is null
      or p_envelope ->> 'schema_version' is null or p_envelope ->> 'release_id' is null
      or coalesce(p_envelope ->> 'source_system', '') = '' then
     return ops.record_rejected_ingest(p_envelope, p_payload_hash, 400, jsonb_build_object(
       'error', 'invalid_envelope',
       'message', 'schema_version, idempotency_key, event_type, source_system and release_id are required'));
-  end if;
-  if p_envelope ->> 'schema_version' <> 'v1.0' then
-    return ops.record_rejected_ingest(p_envelope, p_payload_hash, 422, jsonb_build_object(
-      'error', 'unsupported_schema_version', 'message',
-      format('schema_version %s is not supported; supported: v1.0', p_envelope ->> 'schema_version')));
   end if;
   if v_type not in (select unnest(enum_range(null::public.ops_event_type))::text) then
     return ops.record_rejected_ingest(p_envelope, p_payload_hash, 400, jsonb_build_object(

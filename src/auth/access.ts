@@ -1,0 +1,54 @@
+// Who may read and call what over GraphQL: a mirror of the RLS policies and the SQL functions'
+// persona checks, so a forbidden call fails before touching the database. The database stays the
+// authority; test/graphql/access-matrix.test.ts keeps this mirror equal to it.
+import type { Persona } from './personas.js';
+
+const RM = 'release_manager';
+const AUDIT = 'audit_reader';
+
+/** Personas that may SELECT each ops table (RLS may still narrow rows, e.g. a developer's own). */
+export const TABLE_READERS = {
+  releases: ['ci_service_role', RM, 'qa_tester', 'developer', AUDIT],
+  release_gates: ['ci_service_role', RM, AUDIT],
+  gate_checks: ['ci_service_role', RM, 'qa_tester', 'developer', AUDIT],
+  approvals: [RM, AUDIT],
+  evidence_artifacts: [RM, 'qa_tester', AUDIT],
+  exceptions: [RM, AUDIT],
+  deployments: [RM, 'sre', AUDIT],
+  environment_events: [RM, 'sre', AUDIT],
+  event_ingest_log: [RM, AUDIT],
+  incidents: [RM, AUDIT],
+  recovery_drills: [RM, 'sre', AUDIT],
+  gate_transitions: [RM, AUDIT],
+} as const satisfies Record<string, readonly Persona[]>;
+
+export type OpsTable = keyof typeof TABLE_READERS;
+
+/** Personas each mutation's SQL function accepts (ops.require_persona in the migrations). */
+export const MUTATION_CALLERS = {
+  createRelease: [RM, 'developer', 'ci_service_role'],
+  recordCheck: ['ci_service_role', 'developer'],
+  attachEvidence: ['qa_tester', RM, 'ci_service_role', 'sre'],
+  approveGate: ['qa_tester', RM],
+  requestException: [RM, 'qa_tester', 'sre', 'developer'],
+  approveException: [RM],
+  reviewException: [RM],
+  promoteRelease: [RM, 'sre'],
+  recordDeployment: ['ci_service_role', 'sre'],
+  updateDeployment: ['ci_service_role', 'sre'],
+  recordHealthCheck: ['ci_service_role', 'sre'],
+  recordIncident: ['sre', RM],
+  recordRecoveryDrill: ['sre'],
+  // Everyone who may send at least one event type (ops.ingest_permissions).
+  ingestEvent: ['ci_service_role', 'developer', 'qa_tester', RM, 'sre'],
+} as const satisfies Record<string, readonly Persona[]>;
+
+export type MutationName = keyof typeof MUTATION_CALLERS;
+
+/** Everyone with a persona: functions that check visibility themselves (eligibility, blockers). */
+export const ALL_PERSONAS = ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT] as const;
+
+/** A scope-auth map granting any of the personas. */
+export function anyOf(personas: readonly Persona[]): Partial<Record<Persona, boolean>> {
+  return Object.fromEntries(personas.map((p) => [p, true]));
+}

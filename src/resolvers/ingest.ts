@@ -1,0 +1,185 @@
+// The ingest door over GraphQL (ingestEvent, the same SQL function as the HTTP route) and the
+// ingest log for auditors.
+import { anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
+import { builder } from '../builder.js';
+import type { AuthenticatedContext } from '../context.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnsupportedSchemaVersionError,
+  ValidationError,
+} from '../errors.js';
+import { type IngestResult, submitEnvelope } from '../ingest/handler.js';
+import { EventType, GateCode, ProcessingStatus } from './enums.js';
+import { connectionType, decodeCursor, encodeCursor, pageSize, toPage, uuid } from './pagination.js';
+import { IngestLogEntryRef } from './refs.js';
+import type { IngestLogRow } from './rows.js';
+import { DateTime, JSONScalar } from './scalars.js';
+
+IngestLogEntryRef.implement({
+  description: 'One ingest attempt, whatever its outcome; duplicates point at the accepted original.',
+  fields: (t) => ({
+    id: t.exposeID('ingest_id'),
+    sourceSystem: t.exposeString('source_system', { nullable: true }),
+    eventType: t.exposeString('event_type', { nullable: true }),
+    idempotencyKey: t.exposeString('idempotency_key', { nullable: true }),
+    schemaVersion: t.exposeString('schema_version', { nullable: true }),
+    releaseId: t.exposeID('release_id', { nullable: true }),
+    gateCode: t.exposeString('gate_code', { nullable: true }),
+    payloadHash: t.exposeString('payload_hash', { nullable: true }),
+    envelope: t.field({ type: JSONScalar, nullable: true, resolve: (l) => l.envelope }),
+    receivedAt: t.field({ type: DateTime, resolve: (l) => l.received_at }),
+    processingStatus: t.field({ type: ProcessingStatus, resolve: (l) => l.processing_status as never }),
+    httpStatus: t.exposeInt('http_status', { nullable: true }),
+    errorDetail: t.field({ type: JSONScalar, nullable: true, resolve: (l) => l.error_detail }),
+    result: t.field({ type: JSONScalar, nullable: true, resolve: (l) => l.result }),
+    duplicateOf: t.exposeID('duplicate_of', { nullable: true }),
+    createdBy: t.exposeString('created_by'),
+    createdPersona: t.exposeString('created_persona', { nullable: true }),
+  }),
+});
+
+const IngestLogConnection = connectionType<IngestLogRow>('IngestLog', IngestLogEntryRef);
+
+const IngestLogFilter = builder.inputType('IngestLogFilter', {
+  fields: (t) => ({
+    releaseId: t.id(),
+    idempotencyKey: t.string(),
+    processingStatus: t.field({ type: ProcessingStatus }),
+    eventType: t.field({ type: EventType }),
+    receivedAfter: t.field({ type: DateTime }),
+  }),
+});
+
+builder.queryField('ingestLog', (t) =>
+  t.withAuth(anyOf(TABLE_READERS.event_ingest_log)).field({
+    type: IngestLogConnection,
+    description: 'Every ingest attempt, newest first; at most 100 per page.',
+    args: {
+      filter: t.arg({ type: IngestLogFilter }),
+      first: t.arg.int({ defaultValue: 20 }),
+      after: t.arg.string(),
+    },
+    resolve: async (_r, args, ctx) => {
+      const size = pageSize(args.first);
+      const after = decodeCursor(args.after);
+      const f = args.filter ?? {};
+      if (f.releaseId && !uuid.safeParse(String(f.releaseId)).success)
+        throw new ValidationError('releaseId must be a UUID');
+      const rows = await ctx.withPersona(async (c) => {
+        const { rows } = await c.query<IngestLogRow>(
+          `select * from ops.event_ingest_log
+           where ($1::uuid is null or release_id = $1)
+             and ($2::text is null or idempotency_key = $2)
+             and ($3::ops_processing_status is null or processing_status = $3)
+             and ($4::text is null or event_type = $4)
+             and ($5::timestamptz is null or received_at >= $5)
+             and ($6::timestamptz is null or (received_at, ingest_id) < ($6, $7::uuid))
+           order by received_at desc, ingest_id desc
+           limit $8`,
+          [
+            f.releaseId ? String(f.releaseId) : null,
+            f.idempotencyKey ?? null,
+            f.processingStatus ?? null,
+            f.eventType ?? null,
+            f.receivedAfter ?? null,
+            after?.[0] ?? null,
+            after?.[1] ?? null,
+            size + 1,
+          ],
+        );
+        return rows;
+      });
+      return toPage(rows, size, (r) => encodeCursor(r.received_at, r.ingest_id));
+    },
+  }),
+);
+
+const IngestEventInput = builder.inputType('IngestEventInput', {
+  description: 'The v1.0 event envelope (schema/ingest-envelope.v1.json), with camelCase field names.',
+  fields: (t) => ({
+    schemaVersion: t.string({ required: true }),
+    idempotencyKey: t.string({ required: true }),
+    eventType: t.field({ type: EventType, required: true }),
+    sourceSystem: t.string({ required: true }),
+    releaseId: t.id({ required: true }),
+    gateCode: t.field({ type: GateCode }),
+    payload: t.field({ type: JSONScalar, required: true }),
+    emittedAt: t.field({ type: DateTime, required: true }),
+  }),
+});
+
+interface IngestOutcomeShape {
+  ingestId: string;
+  attemptId: string | null;
+  status: string;
+  detail: unknown;
+}
+
+const IngestOutcome = builder.objectRef<IngestOutcomeShape>('IngestOutcome').implement({
+  fields: (t) => ({
+    ingestId: t.exposeID('ingestId', {
+      description: 'The accepted attempt (for a duplicate: the original).',
+    }),
+    attemptId: t.exposeID('attemptId', { nullable: true, description: "This attempt's own log row." }),
+    status: t.field({ type: ProcessingStatus, resolve: (o) => o.status as never }),
+    detail: t.field({ type: JSONScalar, nullable: true, resolve: (o) => o.detail }),
+  }),
+});
+
+/** The same outcome the HTTP route answers with a status code, as a GraphQL result or error. */
+function toGraphQL(result: IngestResult): IngestOutcomeShape {
+  const detail = (result.detail ?? {}) as {
+    error?: string;
+    message?: string;
+    issues?: ValidationError['issues'];
+  };
+  const message = detail.message ?? detail.error ?? 'refused';
+  switch (result.http_status) {
+    case 200:
+      return {
+        ingestId: result.ingest_id!,
+        attemptId: result.attempt_id ?? null,
+        status: result.status,
+        detail: result.detail,
+      };
+    case 400:
+    case 413:
+      throw new ValidationError(message, detail.issues ?? []);
+    case 403:
+      throw new ForbiddenError(message);
+    case 409:
+      throw detail.error === 'unknown_release' ? new NotFoundError(message) : new ConflictError(message);
+    case 422:
+      throw new UnsupportedSchemaVersionError(message);
+    default:
+      throw new Error(`ingest failed (${result.http_status})`);
+  }
+}
+
+builder.mutationField('ingestEvent', (t) =>
+  t.withAuth(anyOf(MUTATION_CALLERS.ingestEvent)).field({
+    type: IngestOutcome,
+    description:
+      'Send an event through the idempotent ingest, exactly as POST /functions/v1/ops-event-ingest does.',
+    errors: {
+      types: [ValidationError, ForbiddenError, NotFoundError, ConflictError, UnsupportedSchemaVersionError],
+    },
+    args: { input: t.arg({ type: IngestEventInput, required: true }) },
+    resolve: async (_r, { input }, ctx: AuthenticatedContext) => {
+      const envelope = {
+        schema_version: input.schemaVersion,
+        idempotency_key: input.idempotencyKey,
+        event_type: input.eventType,
+        source_system: input.sourceSystem,
+        release_id: String(input.releaseId),
+        ...(input.gateCode ? { gate_code: input.gateCode } : {}),
+        payload: input.payload,
+        emitted_at: input.emittedAt instanceof Date ? input.emittedAt.toISOString() : input.emittedAt,
+      };
+      // The attempt is committed (and logged) before any refusal is raised as a GraphQL error.
+      return toGraphQL(await submitEnvelope(ctx.pool, ctx.identity, envelope));
+    },
+  }),
+);

@@ -1,0 +1,274 @@
+// Releases: the Release type, its queries (by id, by name, a keyset-paginated list), promotion
+// eligibility, and createRelease / promoteRelease.
+import { z } from 'zod';
+import { ALL_PERSONAS, anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
+import { builder } from '../builder.js';
+import { ValidationError } from '../errors.js';
+import { DeployEnvironment, Environment, GateCode, GateStatus, ReleaseStatus } from './enums.js';
+import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
+import { loaders } from './loaders.js';
+import { connectionType, decodeCursor, encodeCursor, pageSize, toPage, uuid } from './pagination.js';
+import {
+  ApprovalRef,
+  DeploymentRef,
+  EvidenceArtifactRef,
+  ExceptionRef,
+  ReleaseGateRef,
+  ReleaseRef,
+} from './refs.js';
+import type { DeploymentRow, ReleaseRow } from './rows.js';
+import { DateTime, JSONScalar } from './scalars.js';
+
+ReleaseRef.implement({
+  description: 'A release of a project and the record of its way to production.',
+  fields: (t) => ({
+    id: t.exposeID('release_id', { description: 'The row UUID (ops.releases.release_id).' }),
+    project: t.exposeString('project'),
+    releaseName: t.exposeString('release_name'),
+    environmentTarget: t.field({ type: Environment, resolve: (r) => r.environment_target as never }),
+    sourceRef: t.exposeString('source_ref', { nullable: true }),
+    scopeMetadata: t.field({ type: JSONScalar, resolve: (r) => r.scope_metadata }),
+    initiatingActor: t.exposeString('initiating_actor'),
+    status: t.field({ type: ReleaseStatus, resolve: (r) => r.status as never }),
+    createdAt: t.field({ type: DateTime, resolve: (r) => r.created_at }),
+    createdBy: t.exposeString('created_by'),
+    gates: t.withAuth(anyOf(TABLE_READERS.release_gates)).field({
+      type: [ReleaseGateRef],
+      description: 'G1-G4, in order.',
+      resolve: (r, _a, ctx) => loaders(ctx).gatesByRelease.load(r.release_id),
+    }),
+    approvals: t.withAuth(anyOf(TABLE_READERS.approvals)).field({
+      type: [ApprovalRef],
+      description: 'Every approval on the release, its gates and its exceptions, oldest first.',
+      resolve: (r, _a, ctx) => loaders(ctx).approvalsByRelease.load(r.release_id),
+    }),
+    evidence: t.withAuth(anyOf(TABLE_READERS.evidence_artifacts)).field({
+      type: [EvidenceArtifactRef],
+      resolve: (r, _a, ctx) => loaders(ctx).evidenceByRelease.load(r.release_id),
+    }),
+    exceptions: t.withAuth(anyOf(TABLE_READERS.exceptions)).field({
+      type: [ExceptionRef],
+      resolve: (r, _a, ctx) => loaders(ctx).exceptionsByRelease.load(r.release_id),
+    }),
+    deployments: t.withAuth(anyOf(TABLE_READERS.deployments)).field({
+      type: [DeploymentRef],
+      resolve: (r, _a, ctx) => loaders(ctx).deploymentsByRelease.load(r.release_id),
+    }),
+    eligibility: t.withAuth(anyOf(ALL_PERSONAS)).field({
+      type: PromotionEligibility,
+      args: { environment: t.arg({ type: Environment, required: true }) },
+      resolve: (r, args, ctx) => loadEligibility(ctx, r.release_id, args.environment),
+    }),
+  }),
+});
+
+interface Blocker {
+  gate_code: string;
+  status: string;
+  reason: string;
+}
+
+interface Eligibility {
+  releaseId: string;
+  environment: string;
+  eligible: boolean;
+  blockers: Blocker[];
+}
+
+const PromotionBlocker = builder.objectRef<Blocker>('PromotionBlocker').implement({
+  description: 'One unmet requirement, in words a release manager understands.',
+  fields: (t) => ({
+    gateCode: t.field({ type: GateCode, resolve: (b) => b.gate_code as never }),
+    status: t.field({ type: GateStatus, resolve: (b) => b.status as never }),
+    reason: t.exposeString('reason'),
+  }),
+});
+
+const PromotionEligibility = builder.objectRef<Eligibility>('PromotionEligibility').implement({
+  description: 'Whether the release may be promoted to the environment now, and if not, why not.',
+  fields: (t) => ({
+    releaseId: t.exposeID('releaseId'),
+    environment: t.field({ type: Environment, resolve: (e) => e.environment as never }),
+    eligible: t.exposeBoolean('eligible'),
+    blockers: t.field({ type: [PromotionBlocker], resolve: (e) => e.blockers }),
+  }),
+});
+
+/** Eligibility comes from ops.promotion_blockers: the rule is SQL's, never re-derived here. */
+async function loadEligibility(
+  ctx: Parameters<typeof loaders>[0],
+  releaseId: string,
+  environment: string,
+): Promise<Eligibility> {
+  const blockers = await ctx.withPersona(async (c) => {
+    const { rows } = await c.query<Blocker>(
+      'select gate_code, status, reason from ops.promotion_blockers($1, $2)',
+      [releaseId, environment],
+    );
+    return rows;
+  });
+  return { releaseId, environment, eligible: blockers.length === 0, blockers };
+}
+
+builder.queryFields((t) => ({
+  release: t.withAuth(anyOf(TABLE_READERS.releases)).field({
+    type: ReleaseRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, args, ctx) =>
+      uuid.safeParse(String(args.id)).success ? loaders(ctx).release.load(String(args.id)) : null,
+  }),
+  releaseByName: t.withAuth(anyOf(TABLE_READERS.releases)).field({
+    type: ReleaseRef,
+    nullable: true,
+    args: { project: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
+    resolve: (_r, args, ctx) =>
+      ctx.withPersona(async (c) => {
+        const { rows } = await c.query<ReleaseRow>(
+          'select * from ops.releases where project = $1 and release_name = $2',
+          [args.project, args.name],
+        );
+        return rows[0] ?? null;
+      }),
+  }),
+  promotionEligibility: t.withAuth(anyOf(ALL_PERSONAS)).field({
+    type: PromotionEligibility,
+    description:
+      'May the release go to the environment now? Computed at read time: an expired exception stops helping the instant it expires.',
+    args: {
+      releaseId: t.arg.id({ required: true }),
+      environment: t.arg({ type: Environment, required: true }),
+    },
+    resolve: async (_r, args, ctx) => {
+      if (!uuid.safeParse(String(args.releaseId)).success)
+        throw new ValidationError('releaseId must be a UUID');
+      return loadEligibility(ctx, String(args.releaseId), args.environment);
+    },
+  }),
+}));
+
+const ReleaseConnection = connectionType<ReleaseRow>('Release', ReleaseRef);
+
+const ReleaseFilter = builder.inputType('ReleaseFilter', {
+  fields: (t) => ({
+    project: t.string(),
+    status: t.field({ type: ReleaseStatus }),
+    environmentTarget: t.field({ type: Environment }),
+    createdAfter: t.field({ type: DateTime }),
+    createdBefore: t.field({ type: DateTime }),
+  }),
+});
+
+builder.queryField('releases', (t) =>
+  t.withAuth(anyOf(TABLE_READERS.releases)).field({
+    type: ReleaseConnection,
+    description: 'Releases, newest first; at most 100 per page.',
+    args: {
+      filter: t.arg({ type: ReleaseFilter }),
+      first: t.arg.int({ defaultValue: 20 }),
+      after: t.arg.string(),
+    },
+    resolve: async (_r, args, ctx) => {
+      const size = pageSize(args.first);
+      const after = decodeCursor(args.after);
+      const f = args.filter ?? {};
+      const rows = await ctx.withPersona(async (c) => {
+        const { rows } = await c.query<ReleaseRow>(
+          `select * from ops.releases
+           where ($1::text is null or project = $1)
+             and ($2::ops_release_status is null or status = $2)
+             and ($3::ops_environment is null or environment_target = $3)
+             and ($4::timestamptz is null or created_at >= $4)
+             and ($5::timestamptz is null or created_at < $5)
+             and ($6::timestamptz is null or (created_at, release_id) < ($6, $7::uuid))
+           order by created_at desc, release_id desc
+           limit $8`,
+          [
+            f.project ?? null,
+            f.status ?? null,
+            f.environmentTarget ?? null,
+            f.createdAfter ?? null,
+            f.createdBefore ?? null,
+            after?.[0] ?? null,
+            after?.[1] ?? null,
+            size + 1,
+          ],
+        );
+        return rows;
+      });
+      return toPage(rows, size, (r) => encodeCursor(r.created_at, r.release_id));
+    },
+  }),
+);
+
+// --- Mutations
+
+const CreateReleaseInput = builder.inputType('CreateReleaseInput', {
+  fields: (t) => ({
+    project: t.string({ required: true }),
+    releaseName: t.string({ required: true }),
+    environmentTarget: t.field({ type: Environment }),
+    sourceRef: t.string(),
+    scopeMetadata: t.field({ type: JSONScalar }),
+    initiatingActor: t.string({ description: 'Only a ci_service_role names someone else.' }),
+  }),
+});
+
+export const createReleaseSchema = z.object({
+  project: z.string().trim().min(1).max(200),
+  releaseName: z.string().trim().min(1).max(200),
+  environmentTarget: z.enum(['dev', 'staging', 'production']).nullish(),
+  sourceRef: z.string().max(500).nullish(),
+  scopeMetadata: z.record(z.string(), z.unknown()).nullish(),
+  initiatingActor: z.string().min(1).max(200).nullish(),
+});
+
+builder.mutationField('createRelease', (t) =>
+  t.withAuth(anyOf(MUTATION_CALLERS.createRelease)).field({
+    type: ReleaseRef,
+    errors: { types: MUTATION_ERRORS },
+    args: { input: t.arg({ type: CreateReleaseInput, required: true }) },
+    resolve: (_r, { input }, ctx) =>
+      runMutation(ctx, createReleaseSchema, input, (c, i) =>
+        callRow<ReleaseRow>(c, 'ops.create_release', {
+          p_project: i.project,
+          p_release_name: i.releaseName,
+          p_environment_target: i.environmentTarget ?? undefined,
+          p_source_ref: i.sourceRef ?? undefined,
+          p_scope_metadata: i.scopeMetadata ?? undefined,
+          p_initiating_actor: i.initiatingActor ?? undefined,
+        }),
+      ),
+  }),
+);
+
+const PromoteReleaseInput = builder.inputType('PromoteReleaseInput', {
+  fields: (t) => ({
+    releaseId: t.id({ required: true }),
+    environment: t.field({ type: DeployEnvironment, required: true }),
+    sourceRef: t.string(),
+  }),
+});
+
+const promoteSchema = z.object({
+  releaseId: uuid,
+  environment: z.enum(['staging', 'production']),
+  sourceRef: z.string().max(500).nullish(),
+});
+
+builder.mutationField('promoteRelease', (t) =>
+  t.withAuth(anyOf(MUTATION_CALLERS.promoteRelease)).field({
+    type: DeploymentRef,
+    description: 'Deploys the release if it is eligible now; refused with its blockers otherwise.',
+    errors: { types: MUTATION_ERRORS },
+    args: { input: t.arg({ type: PromoteReleaseInput, required: true }) },
+    resolve: (_r, { input }, ctx) =>
+      runMutation(ctx, promoteSchema, input, (c, i) =>
+        callRow<DeploymentRow>(c, 'ops.promote_release', {
+          p_release_id: i.releaseId,
+          p_target_env: i.environment,
+          p_source_ref: i.sourceRef ?? undefined,
+        }),
+      ),
+  }),
+);

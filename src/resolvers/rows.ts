@@ -1,0 +1,170 @@
+// Row shapes of the ops tables as node-postgres returns them (snake_case, Date for timestamptz).
+// GraphQL object types are backed by these directly.
+type Json = unknown;
+
+interface Written {
+  created_at: Date;
+  created_by: string;
+  created_persona: string | null;
+}
+
+export interface ReleaseRow extends Written {
+  release_id: string;
+  project: string;
+  release_name: string;
+  environment_target: string;
+  source_ref: string | null;
+  scope_metadata: Json;
+  initiating_actor: string;
+  status: string;
+}
+
+export interface ReleaseGateRow extends Written {
+  gate_id: string;
+  release_id: string;
+  gate_code: string;
+  gate_name: string;
+  status: string;
+  entered_at: Date | null;
+  resolved_at: Date | null;
+  resolved_by: string | null;
+  exception_id: string | null;
+}
+
+export interface GateCheckRow extends Written {
+  check_id: string;
+  gate_id: string;
+  check_name: string;
+  source_system: string;
+  status: string;
+  required: boolean;
+  artifact_ref: string | null;
+  metadata: Json;
+  ingest_id: string | null;
+}
+
+export interface ApprovalRow extends Written {
+  approval_id: string;
+  release_id: string;
+  gate_id: string | null;
+  exception_id: string | null;
+  approver_id: string;
+  persona_role: string;
+  decision: string;
+  scope: string;
+  rationale_structured: Json;
+  rationale_text: string | null;
+  ingest_id: string | null;
+}
+
+export interface EvidenceArtifactRow extends Written {
+  artifact_id: string;
+  release_id: string | null;
+  gate_id: string | null;
+  check_id: string | null;
+  deployment_id: string | null;
+  artifact_type: string;
+  source_system: string;
+  artifact_url: string;
+  sha256: string | null;
+  metadata: Json;
+  ingest_id: string | null;
+}
+
+export interface ExceptionRow extends Written {
+  exception_id: string;
+  release_id: string;
+  exception_type: string;
+  impacted_gates: string[] | string;
+  reason: string;
+  risk_statement: string;
+  requested_by: string;
+  approver_id: string | null;
+  approved_at: Date | null;
+  effective_from: Date;
+  expires_at: Date;
+  compensating_controls: Json;
+  post_review_status: string;
+}
+
+export interface DeploymentRow extends Written {
+  deployment_id: string;
+  release_id: string;
+  environment: string;
+  deployed_at: Date;
+  deployed_by: string;
+  source_ref: string | null;
+  status: string;
+  rollback_of: string | null;
+  g4_status: string;
+  g4_resolved_at: Date | null;
+  ingest_id: string | null;
+}
+
+export interface EnvironmentEventRow extends Written {
+  event_id: string;
+  environment: string;
+  event_type: string;
+  source_system: string;
+  release_id: string | null;
+  payload: Json;
+  idempotency_key: string;
+  ingest_id: string | null;
+}
+
+export interface IngestLogRow extends Written {
+  ingest_id: string;
+  source_system: string | null;
+  event_type: string | null;
+  idempotency_key: string | null;
+  schema_version: string | null;
+  release_id: string | null;
+  gate_code: string | null;
+  payload_hash: string | null;
+  envelope: Json;
+  received_at: Date;
+  processing_status: string;
+  http_status: number | null;
+  error_detail: Json;
+  result: Json;
+  duplicate_of: string | null;
+}
+
+export interface IncidentRow extends Written {
+  incident_id: string;
+  deployment_id: string;
+  severity: string;
+  detected_at: Date;
+  resolved_at: Date | null;
+  timeline: Json;
+  root_cause: string | null;
+  postmortem_status: string;
+}
+
+export interface RecoveryDrillRow extends Written {
+  drill_id: string;
+  environment: string;
+  drill_type: string;
+  executed_by: string;
+  executed_at: Date;
+  outcome: string;
+  restore_validated: boolean;
+  evidence_artifact_id: string | null;
+}
+
+export interface GateTransitionRow extends Written {
+  transition_id: string;
+  gate_id: string;
+  from_status: string;
+  to_status: string;
+  reason: string;
+  actor: string;
+  ingest_id: string | null;
+}
+
+/** Postgres arrays of enums arrive as '{G1,G3}' text; normalise to a list. */
+export function pgArray(value: string[] | string): string[] {
+  if (Array.isArray(value)) return value;
+  const inner = value.replace(/^\{|\}$/g, '');
+  return inner ? inner.split(',') : [];
+}
