@@ -81,7 +81,8 @@ export async function seedDemoData({ adminUrl }: { adminUrl: string }): Promise<
         await client.query(`select ops.submit_approval($1, 'approved', 'G3', 'Change window agreed with ops')`, [id]);
       });
     const deploy = async (id: string, env: string) => {
-      const dep = await as(client, 'release_manager', () =>
+      // The SRE on duty promotes (refused unless eligible) and confirms the deployment's health.
+      const dep = await as(client, 'sre', () =>
         one<{ deployment_id: string }>(client, 'select deployment_id from ops.promote_release($1, $2)', [id, env]),
       );
       await as(client, 'sre', async () => {

@@ -61,13 +61,15 @@ as $$
   end
 $$;
 
--- Stamps who wrote a row from the token, never from the payload.
+-- Stamps who wrote a row from the token, never from the payload, and when: the statement's clock,
+-- not the transaction's, so facts written in one transaction keep their order ("latest result
+-- counts" must not depend on a random id).
 create function ops.stamp_created_by() returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  new.created_at := now();
+  new.created_at := clock_timestamp();
   new.created_by := ops.current_actor();
   new.created_persona := ops.current_persona();
   return new;

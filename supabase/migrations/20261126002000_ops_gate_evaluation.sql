@@ -92,6 +92,7 @@ declare
   v_hard_fail boolean;
   v_any_input boolean;
   v_checks_ok boolean;
+  v_any_required boolean;
   v_evidence_ok boolean;
   v_approvals_ok boolean;
   v_policy ops.gate_policies;
@@ -140,6 +141,7 @@ begin
     select coalesce(array_agg(cr.check_name order by cr.check_name), '{}') into v_required_names
       from ops.check_requirements cr where cr.project = v_release.project and cr.gate_code = g.gate_code;
     v_checks_ok := true;
+    v_any_required := false;
     for v_latest in
       with latest as (
         select distinct on (c.check_name) c.check_name, c.status, c.required
@@ -159,7 +161,9 @@ begin
       if v_latest.status is not null then
         v_any_input := true;
       end if;
-      if v_latest.status = 'fail' then
+      v_any_required := v_any_required or v_latest.is_required;
+      -- A failing check fails the gate when it is required; on G2, whatever it is (section 4).
+      if v_latest.status = 'fail' and (v_latest.is_required or g.gate_code = 'G2') then
         v_hard_fail := true;
         v_checks_ok := false;
         v_reasons := v_reasons || format('%s: check "%s" is failing', g.gate_code, v_latest.check_name);
@@ -172,8 +176,7 @@ begin
                                          v_latest.check_name, v_latest.status);
       end if;
     end loop;
-    if g.gate_code = 'G1' and not exists (select 1 from ops.gate_checks c where c.gate_id = g.gate_id)
-       and cardinality(v_required_names) = 0 then
+    if g.gate_code = 'G1' and not v_any_required then
       v_checks_ok := false;
       v_reasons := v_reasons || 'G1: no build checks reported yet'::text;
     end if;

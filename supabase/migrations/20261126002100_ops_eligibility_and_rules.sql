@@ -313,6 +313,10 @@ begin
     if old.approver_id is not null then
       raise exception 'exception % is already approved by %', old.exception_id, old.approver_id using errcode = 'OPS09';
     end if;
+    if old.expires_at <= now() then
+      raise exception 'exception % expired at % and can no longer be approved', old.exception_id, old.expires_at
+        using errcode = 'OPS09';
+    end if;
     if new.approver_id = new.requested_by then
       raise exception 'separation of duties: % requested exception % and may not approve it', new.requested_by,
         new.exception_id using errcode = 'OPS03';

@@ -323,6 +323,11 @@ begin
   if not found then
     raise exception 'deployment % does not exist', p_deployment_id using errcode = 'OPS04';
   end if;
+  -- An sre changes only its own deployments (as RLS says for the table); pipelines report any.
+  if ops.current_persona() = 'sre' and v_deployment.deployed_by <> ops.current_actor() then
+    raise exception 'an sre updates only deployments they made (this one is %''s)', v_deployment.deployed_by
+      using errcode = 'OPS03';
+  end if;
   return v_deployment;
 end
 $$;
