@@ -35,59 +35,132 @@ export function sha256(text: string): string {
 }
 
 /**
- * Splits SQL the way the Supabase CLI records it: on top-level semicolons, outside quotes,
- * dollar quotes and comments; comments before a statement stay with it; whitespace trimmed.
+ * Splits SQL exactly as the Supabase CLI records it in schema_migrations.statements, so the history
+ * written by either tool is the same. The CLI's splitter is a small character state machine, and
+ * this reproduces its behaviour, quirks included (they matter only for text PostgreSQL would read
+ * differently, which the CLI then fails to apply anyway):
+ * - a top-level `;` ends a statement; the statement keeps the comments before it, loses trailing
+ *   semicolons, is trimmed, and is dropped when empty; text after the last `;` is a statement too;
+ * - no split inside '…' or "…" (doubled quotes escape; backslashes do not, not even in E'…'), inside
+ *   $tag$…$tag$ (tag characters: letters, digits, `_`), inside -- line and nested block comments;
+ *   a backslash outside them makes the next character ordinary;
+ * - no split inside parentheses; a `)` closes every open parenthesis at once;
+ * - no split between a whitespace-preceded ATOMIC (BEGIN ATOMIC bodies) and the next END outside
+ *   quotes and parentheses, END matched case-insensitively even inside a longer word.
  */
 export function splitStatements(sql: string): string[] {
-  const out: string[] = [];
-  let start = 0;
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i]!;
-    const next = sql[i + 1];
-    if (c === '-' && next === '-') {
-      const end = sql.indexOf('\n', i);
-      i = end === -1 ? n : end + 1;
-    } else if (c === '/' && next === '*') {
-      let depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') {
-          depth++;
-          i += 2;
-        } else if (sql[i] === '*' && sql[i + 1] === '/') {
-          depth--;
-          i += 2;
-        } else i++;
-      }
-    } else if (c === "'" || c === '"') {
-      // E'...' strings allow backslash escapes.
-      const escapes = c === "'" && /[eE]/.test(sql[i - 1] ?? '') && !/\w/.test(sql[i - 2] ?? '');
-      i++;
-      while (i < n) {
-        if (sql[i] === c) {
-          if (sql[i + 1] === c) i += 2;
-          else break;
-        } else if (escapes && sql[i] === '\\') i += 2;
-        else i++;
-      }
-      i++;
-    } else if (c === '$') {
-      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i));
-      if (tag) {
-        const close = sql.indexOf(tag[0], i + tag[0].length);
-        i = close === -1 ? n : close + tag[0].length;
-      } else i++;
-    } else if (c === ';') {
-      const stmt = sql.slice(start, i).trim();
-      if (stmt) out.push(stmt);
-      i++;
-      start = i;
-    } else i++;
+  interface State {
+    next(ch: string, end: number): State | null;
   }
-  const tail = sql.slice(start).trim();
-  if (tail) out.push(tail);
+  let start = 0;
+  /** The last n characters up to end, within the current statement. */
+  const tail = (end: number, n: number) => (end - start >= n ? sql.slice(end - n, end) : null);
+  const sameLetters = (a: string | null, b: string) =>
+    a !== null && a.length === b.length && a.replace(/[a-z]/g, (c) => c.toUpperCase()) === b.toUpperCase();
+
+  const ready: State = {
+    next(ch, end) {
+      switch (ch) {
+        case '$':
+          return tag(end - 1);
+        case "'":
+        case '"':
+          return quoted(ch);
+        case '-':
+          return dash;
+        case '/':
+          return block();
+        case '\\':
+          return escaped;
+        case ';':
+          return null;
+        case '(':
+          return group(')');
+        case 'c':
+        case 'C': {
+          const w = tail(end, 7);
+          return w !== null && /[\t\n\v\f\r \u0085\u00a0]/.test(w[0]!) && sameLetters(w.slice(1), 'ATOMIC')
+            ? group('END')
+            : ready;
+        }
+        default:
+          return ready;
+      }
+    },
+  };
+  /** Inside text that only `delimiter` ends: dollar quotes and line comments. */
+  const until = (delimiter: string): State => ({
+    next(_ch, end) {
+      return tail(end, delimiter.length) === delimiter ? ready : this;
+    },
+  });
+  const tag = (offset: number): State => ({
+    next(ch, end) {
+      if (ch === '$') return until(sql.slice(offset, end));
+      if (/[\p{L}\p{Nd}_]/u.test(ch)) return this;
+      return ready.next(ch, end);
+    },
+  });
+  const quoted = (delimiter: string): State => {
+    let closed = false;
+    return {
+      next(ch, end) {
+        if (closed) {
+          if (ch !== delimiter) return ready.next(ch, end);
+          closed = false;
+        } else if (ch === delimiter) closed = true;
+        return this;
+      },
+    };
+  };
+  const dash: State = {
+    next(ch, end) {
+      return ch === '-' ? until('\n') : ready.next(ch, end);
+    },
+  };
+  const block = (): State => {
+    let depth = 0;
+    return {
+      next(ch, end) {
+        const w = tail(end, 2);
+        if (w === '/*') {
+          depth++;
+          return this;
+        }
+        if (depth === 0) return ready.next(ch, end);
+        if (w === '*/' && --depth === 0) return ready;
+        return this;
+      },
+    };
+  };
+  const escaped: State = { next: () => ready };
+  const group = (closer: string): State => {
+    let inner: State = ready;
+    return {
+      next(ch, end) {
+        inner = inner.next(ch, end) ?? inner;
+        return inner === ready && sameLetters(tail(end, closer.length), closer) ? ready : this;
+      },
+    };
+  };
+
+  const out: string[] = [];
+  const emit = (text: string) => {
+    const stmt = text.replace(/;+$/, '').replace(/^[\s\u0085]+|[\s\u0085]+$/g, '');
+    if (stmt) out.push(stmt);
+  };
+  let state: State = ready;
+  let end = 0;
+  for (const ch of sql) {
+    end += ch.length;
+    const next = state.next(ch, end);
+    if (next === null) {
+      emit(sql.slice(start, end));
+      start = end;
+      state = ready;
+    } else state = next;
+  }
+  if (start < sql.length) emit(sql.slice(start));
   return out;
 }
 

@@ -15,10 +15,17 @@ const PEOPLE: Record<Persona, string> = {
   sre: 'sam.sre',
 };
 
-async function as<T>(client: pg.ClientBase, persona: Persona, fn: () => Promise<T>, sub = PEOPLE[persona]): Promise<T> {
+async function as<T>(
+  client: pg.ClientBase,
+  persona: Persona,
+  fn: () => Promise<T>,
+  sub = PEOPLE[persona],
+): Promise<T> {
   await client.query('begin');
   try {
-    await client.query(`select set_config('request.jwt.claims', $1, true)`, [JSON.stringify({ sub, role: persona })]);
+    await client.query(`select set_config('request.jwt.claims', $1, true)`, [
+      JSON.stringify({ sub, role: persona }),
+    ]);
     const result = await fn();
     await client.query('commit');
     return result;
@@ -70,7 +77,9 @@ export async function seedDemoData({ adminUrl }: { adminUrl: string }): Promise<
           `select ops.attach_evidence($1::uuid, 'test_result', 'https://qa.example/reports/' || $1::text, 'G2', repeat('a', 64), 'agent')`,
           [id],
         );
-        await client.query(`select ops.submit_approval($1, 'approved', 'G2', 'UAT passed on staging data')`, [id]);
+        await client.query(`select ops.submit_approval($1, 'approved', 'G2', 'UAT passed on staging data')`, [
+          id,
+        ]);
       });
     const passG3 = (id: string) =>
       as(client, 'release_manager', async () => {
@@ -78,12 +87,18 @@ export async function seedDemoData({ adminUrl }: { adminUrl: string }): Promise<
           `select ops.attach_evidence($1::uuid, 'rollback_plan', 'https://wiki.example/rollback/' || $1::text, 'G3')`,
           [id],
         );
-        await client.query(`select ops.submit_approval($1, 'approved', 'G3', 'Change window agreed with ops')`, [id]);
+        await client.query(
+          `select ops.submit_approval($1, 'approved', 'G3', 'Change window agreed with ops')`,
+          [id],
+        );
       });
     const deploy = async (id: string, env: string) => {
       // The SRE on duty promotes (refused unless eligible) and confirms the deployment's health.
       const dep = await as(client, 'sre', () =>
-        one<{ deployment_id: string }>(client, 'select deployment_id from ops.promote_release($1, $2)', [id, env]),
+        one<{ deployment_id: string }>(client, 'select deployment_id from ops.promote_release($1, $2)', [
+          id,
+          env,
+        ]),
       );
       await as(client, 'sre', async () => {
         await client.query(`select ops.update_deployment($1, 'succeeded')`, [dep.deployment_id]);
@@ -120,13 +135,21 @@ export async function seedDemoData({ adminUrl }: { adminUrl: string }): Promise<
       one<{ exception_id: string }>(
         client,
         `select exception_id from ops.request_exception($1, 'gate_bypass', '{G3}', $2, $3, now() + interval '2 days')`,
-        [hotfix, 'Security fix must ship before the regular change window', 'Low: one module, rollback tested'],
+        [
+          hotfix,
+          'Security fix must ship before the regular change window',
+          'Low: one module, rollback tested',
+        ],
       ),
     );
     await as(
       client,
       'release_manager',
-      () => client.query('select ops.approve_exception($1, $2)', [exception.exception_id, 'Approved for CVE fix']),
+      () =>
+        client.query('select ops.approve_exception($1, $2)', [
+          exception.exception_id,
+          'Approved for CVE fix',
+        ]),
       'morgan.release-manager',
     );
   } finally {

@@ -135,17 +135,28 @@ async function readBody(req: Request, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export function createIngestHandler(deps: IngestHandlerDeps): (req: Request) => Promise<Response> {
+/** A token already checked by the server's router (the Edge Function leaves it to the handler). */
+export interface PreVerified {
+  identity: Identity | null;
+  authError: AuthError | null;
+}
+
+export interface IngestHandler {
+  /** The whole route: method, token, body, envelope, ops.ingest_event. */
+  handle: (req: Request, auth?: PreVerified) => Promise<Response>;
+  /** A body over the limit, refused by the server before it was read: logged as a 413 attempt. */
+  tooLarge: (req: Request, auth?: PreVerified) => Promise<Response>;
+}
+
+export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
   const report = (outcome: IngestOutcome) => deps.onOutcome?.(outcome);
 
-  return async (req) => {
-    if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS });
-    if (req.method !== 'POST')
-      return json(405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST' });
-
+  /** The caller's identity, or the response that refuses the attempt (counted, never logged). */
+  async function identify(req: Request, auth?: PreVerified): Promise<Identity | Response> {
     let identity: Identity;
     try {
-      identity = await deps.verify(req.headers.get('authorization'));
+      if (auth?.authError) throw auth.authError;
+      identity = auth?.identity ?? (await deps.verify(req.headers.get('authorization')));
     } catch (err) {
       if (err instanceof AuthError) {
         // Unauthenticated attempts are counted, not logged: anonymous traffic cannot fill the table.
@@ -161,32 +172,58 @@ export function createIngestHandler(deps: IngestHandlerDeps): (req: Request) => 
         message: 'the token names no ops persona (app_metadata.ops_role or role)',
       });
     }
+    return identity;
+  }
 
-    let raw: string;
-    try {
-      raw = await readBody(req, deps.maxBodyBytes);
-    } catch (err) {
-      if (!(err instanceof BodyTooLarge)) throw err;
-      const result = await submitRefusal(deps.pool, identity, 413, undefined, {
-        error: 'payload_too_large',
-        message: `the body exceeds ${deps.maxBodyBytes} bytes`,
-      }).catch((e) => failed(deps, identity, e));
-      report({ status: result.status, httpStatus: result.http_status });
-      return respond(result);
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      const result = await submitRefusal(deps.pool, identity, 400, undefined, {
-        error: 'invalid_json',
-        message: 'the body is not valid JSON',
-      }).catch((e) => failed(deps, identity, e));
-      report({ status: result.status, httpStatus: result.http_status });
-      return respond(result);
-    }
-    const result = await submitEnvelope(deps.pool, identity, body).catch((e) => failed(deps, identity, e));
+  async function finish(identity: Identity, work: Promise<IngestResult>): Promise<Response> {
+    const result = await work.catch((e) => failed(deps, identity, e));
     report({ status: result.status, httpStatus: result.http_status });
     return respond(result);
+  }
+
+  const refuseTooLarge = (identity: Identity) =>
+    finish(
+      identity,
+      submitRefusal(deps.pool, identity, 413, undefined, {
+        error: 'payload_too_large',
+        message: `the body exceeds ${deps.maxBodyBytes} bytes`,
+      }),
+    );
+
+  return {
+    async handle(req, auth) {
+      if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS });
+      if (req.method !== 'POST') {
+        return json(405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST' });
+      }
+      const identity = await identify(req, auth);
+      if (identity instanceof Response) return identity;
+
+      let raw: string;
+      try {
+        raw = await readBody(req, deps.maxBodyBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) return refuseTooLarge(identity);
+        throw err;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return finish(
+          identity,
+          submitRefusal(deps.pool, identity, 400, undefined, {
+            error: 'invalid_json',
+            message: 'the body is not valid JSON',
+          }),
+        );
+      }
+      return finish(identity, submitEnvelope(deps.pool, identity, body));
+    },
+    async tooLarge(req, auth) {
+      const identity = await identify(req, auth);
+      if (identity instanceof Response) return identity;
+      return refuseTooLarge(identity);
+    },
   };
 }

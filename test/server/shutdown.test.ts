@@ -1,0 +1,114 @@
+// `src/main.ts` as a real process: SIGTERM while a request's body is still arriving stops new
+// connections, lets that request finish with 200, closes everything and exits 0.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mintToken } from '../../src/auth/dev-tokens.js';
+import { projectRoot } from '../../src/db/migrate.js';
+import { type TestDatabase, useTestDatabase } from '../support/db.js';
+
+const SECRET = 'test-secret-shutdown-0123456789abcdef0123';
+
+let db: TestDatabase;
+let child: ChildProcess | undefined;
+let output = '';
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+async function waitForHealth(base: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child?.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+    try {
+      if ((await fetch(`${base}/health`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`server did not become healthy:\n${output}`);
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  db = await useTestDatabase();
+});
+
+afterAll(() => {
+  // Only if the test failed before the process exited on its own.
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+it('SIGTERM: stops accepting, finishes the in-flight request, exits 0', async () => {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  Object.assign(env, {
+    NODE_ENV: 'test',
+    DATABASE_URL: db.adminUrl,
+    OPS_API_DATABASE_URL: db.apiUrl,
+    PORT: String(port),
+    SUPABASE_JWT_SECRET: SECRET,
+    LOG_LEVEL: 'info',
+  });
+  // One process (no npm/tsx wrapper), so the signal reaches the server itself.
+  child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: projectRoot, env });
+  child.stdout?.on('data', (d) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+  });
+  const exited = once(child, 'exit');
+  await waitForHealth(base, 60_000);
+
+  const token = await mintToken({ secret: SECRET, persona: 'sre', sub: 'slow-client' });
+  const body = Buffer.from(JSON.stringify({ query: 'query Slow { viewer { subject persona } }' }));
+  const half = Math.floor(body.length / 2);
+  const req = httpRequest(`${base}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${token}`,
+      'content-length': body.length,
+    },
+  });
+  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (c) => {
+        text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+  });
+  req.flushHeaders();
+  req.write(body.subarray(0, half));
+  await pause(300);
+
+  child.kill('SIGTERM');
+  await pause(500);
+  // No new connections once stopping...
+  await expect(fetch(`${base}/health`)).rejects.toThrow();
+  // ...but the request already in flight completes.
+  req.end(body.subarray(half));
+  const res = await response;
+  expect(res.status, output).toBe(200);
+  expect(JSON.parse(res.text)).toEqual({ data: { viewer: { subject: 'slow-client', persona: 'sre' } } });
+
+  const [code, signal] = await exited;
+  expect({ code, signal }, output).toEqual({ code: 0, signal: null });
+  expect(output).toContain('"msg":"stopped"');
+  // Development tokens are printed in development only.
+  expect(output).not.toContain('eyJ');
+});
