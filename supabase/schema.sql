@@ -880,7 +880,7 @@ begin
         end if;
         if not v_waived and not exists (
           select 1 from ops.evidence_artifacts a
-          where a.artifact_type = 'health_check' and (a.deployment_id = v_dep.deployment_id or a.gate_id = g.gate_id)) then
+          where a.artifact_type = 'health_check' and a.deployment_id = v_dep.deployment_id) then
           v_evidence_ok := false;
           v_reasons := v_reasons || format('G4: no health_check evidence for the %s deployment', v_dep.environment);
         end if;

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { ALL_PERSONAS, anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
 import { builder } from '../builder.js';
-import { ValidationError } from '../errors.js';
+import { fromDatabaseError, ValidationError } from '../errors.js';
 import { DeployEnvironment, Environment, GateCode, GateStatus, ReleaseStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { loaders } from './loaders.js';
@@ -100,13 +100,18 @@ async function loadEligibility(
   releaseId: string,
   environment: string,
 ): Promise<Eligibility> {
-  const blockers = await ctx.withPersona(async (c) => {
-    const { rows } = await c.query<Blocker>(
-      'select gate_code, status, reason from ops.promotion_blockers($1, $2)',
-      [releaseId, environment],
-    );
-    return rows;
-  });
+  const blockers = await ctx
+    .withPersona(async (c) => {
+      const { rows } = await c.query<Blocker>(
+        'select gate_code, status, reason from ops.promotion_blockers($1, $2)',
+        [releaseId, environment],
+      );
+      return rows;
+    })
+    // An unknown (or, for a developer, someone else's) release is NotFound, not a server error.
+    .catch((err: unknown) => {
+      throw fromDatabaseError(err);
+    });
   return { releaseId, environment, eligible: blockers.length === 0, blockers };
 }
 

@@ -151,7 +151,7 @@ describe('routes', () => {
       routes: [
         {
           method: 'POST',
-          path: '/functions/v1/ops-event-ingest',
+          path: '/functions/v1/echo',
           handler: async (_req, ctx) =>
             Response.json({
               subject: ctx.identity?.subject ?? null,
@@ -167,7 +167,7 @@ describe('routes', () => {
     try {
       const post = (authorization?: string) =>
         extra.fetch(
-          new Request('http://localhost/functions/v1/ops-event-ingest', {
+          new Request('http://localhost/functions/v1/echo', {
             method: 'POST',
             headers: authorization ? { authorization } : {},
             body: '{}',
@@ -176,9 +176,7 @@ describe('routes', () => {
       const ok = await (await post(`Bearer ${await tokenFor('ci_service_role', 'ci-bot')}`)).json();
       expect(ok).toMatchObject({ subject: 'ci-bot', authError: null, whoami: 'ci_service_role' });
       expect(await (await post()).json()).toMatchObject({ subject: null, authError: 'missing_token' });
-      expect((await extra.fetch(new Request('http://localhost/functions/v1/ops-event-ingest'))).status).toBe(
-        405,
-      );
+      expect((await extra.fetch(new Request('http://localhost/functions/v1/echo'))).status).toBe(405);
     } finally {
       await extra.close();
     }

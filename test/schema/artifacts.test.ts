@@ -1,0 +1,34 @@
+// The generated artifacts are current: the printed GraphQL schema, the ingest envelope's JSON
+// Schema, and the typed documents codegen writes from them. Any of them stale fails here with the
+// command that fixes it.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { generate } from '@graphql-codegen/cli';
+import { describe, expect, it } from 'vitest';
+import config from '../../codegen.js';
+import { projectRoot } from '../../src/db/migrate.js';
+import { ingestJsonSchemaFile, renderIngestJsonSchema } from '../../src/ingest/json-schema-cli.js';
+import { renderSchema, schemaFile } from '../../src/schema-cli.js';
+
+const read = (file: string) => readFileSync(file, 'utf8');
+
+describe('generated artifacts', () => {
+  it('schema/schema.graphql is the schema the server builds', () => {
+    expect(read(schemaFile), 'schema/schema.graphql is stale: run npm run codegen').toBe(renderSchema());
+  });
+
+  it('schema/ingest-envelope.v1.json is the zod envelope', () => {
+    expect(read(ingestJsonSchemaFile), 'the ingest JSON Schema is stale: run npm run codegen').toBe(
+      renderIngestJsonSchema(),
+    );
+  });
+
+  it('src/gql is what codegen generates from the operations', async () => {
+    const files = await generate({ ...config, cwd: projectRoot, silent: true }, false);
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      const onDisk = read(path.resolve(projectRoot, file.filename));
+      expect(onDisk, `${file.filename} is stale: run npm run codegen`).toBe(file.content);
+    }
+  });
+});
