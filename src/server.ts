@@ -78,27 +78,63 @@ export const GRAPHQL_LIMITS = {
 type LimitName = 'depth' | 'aliases' | 'tokens' | 'cost' | 'directives' | 'body_size';
 
 // Shown in GraphiQL on first open. Examples for new domains are appended here.
-const GRAPHIQL_EXAMPLES = `# Release-governance control plane.
+export const GRAPHIQL_EXAMPLES = `# Release-governance control plane.
 # 1. Put a token in the Headers tab below: {"Authorization": "Bearer <token>"}
 #    In development \`npm start\` prints one per persona; or: npm run token -- --persona audit_reader
 # 2. Pick an operation with the run button.
 
-query Viewer {
-  viewer {
-    subject
-    persona
+# Release health: each release's gates and whether it may go to production now.
+query ReleaseHealth {
+  releases(first: 20) {
+    nodes {
+      id
+      project
+      releaseName
+      status
+      gates { gateCode status resolvedBy resolvedAt }
+      production: eligibility(environment: production) {
+        eligible
+        blockers { gateCode status reason }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
   }
 }
 
-query RootFields {
-  __schema {
-    queryType {
-      fields {
-        name
-        description
-      }
-    }
+# Eligibility of one release (paste its id): every unmet requirement, in words.
+query Eligibility($releaseId: ID = "00000000-0000-4000-8000-000000000000") {
+  staging: promotionEligibility(releaseId: $releaseId, environment: staging) {
+    eligible
+    blockers { gateCode reason }
   }
+  production: promotionEligibility(releaseId: $releaseId, environment: production) {
+    eligible
+    blockers { gateCode reason }
+  }
+}
+
+# Exception audit: who asked, who approved, for which gates, until when.
+query ExceptionAudit {
+  active: exceptions(state: ACTIVE) { ...ExceptionAudit }
+  expired: exceptions(state: EXPIRED) { ...ExceptionAudit }
+  awaitingReview: exceptions(state: PENDING_REVIEW) { ...ExceptionAudit }
+}
+
+fragment ExceptionAudit on Exception {
+  id
+  exceptionType
+  impactedGates
+  reason
+  requestedBy
+  approverId
+  approvedAt
+  expiresAt
+  postReviewStatus
+  release { project releaseName }
+}
+
+query Viewer {
+  viewer { subject persona }
 }
 `;
 

@@ -4,11 +4,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { generate } from '@graphql-codegen/cli';
+import { parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import config from '../../codegen.js';
 import { projectRoot } from '../../src/db/migrate.js';
 import { ingestJsonSchemaFile, renderIngestJsonSchema } from '../../src/ingest/json-schema-cli.js';
+import { schema } from '../../src/schema.js';
 import { renderSchema, schemaFile } from '../../src/schema-cli.js';
+import { GRAPHIQL_EXAMPLES } from '../../src/server.js';
 
 const read = (file: string) => readFileSync(file, 'utf8');
 
@@ -30,5 +33,10 @@ describe('generated artifacts', () => {
       const onDisk = read(path.resolve(projectRoot, file.filename));
       expect(onDisk, `${file.filename} is stale: run npm run codegen`).toBe(file.content);
     }
+  });
+
+  it('the example operations GraphiQL opens with are valid against the schema', () => {
+    const errors = validate(schema, parse(GRAPHIQL_EXAMPLES)).map((e) => e.message);
+    expect(errors).toEqual([]);
   });
 });
