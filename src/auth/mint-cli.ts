@@ -1,7 +1,7 @@
 // Prints a development token: tsx src/auth/mint-cli.ts --persona qa_tester [--sub alice] [--ttl 3600]
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEV_SECRET_FILE } from '../config.js';
 import { mintToken } from './dev-tokens.js';
 import { isPersona, PERSONAS } from './personas.js';
 
@@ -12,8 +12,8 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-// Resolved from this file, not the cwd, so it works from any directory.
-const SECRET_FILE = fileURLToPath(new URL('../../.data/dev-secret', import.meta.url));
+// The development secret `npm start` writes (resolved from the project, not the cwd).
+const SECRET_FILE = DEV_SECRET_FILE;
 
 function readSecret(): string {
   const fromEnv = process.env.SUPABASE_JWT_SECRET;
