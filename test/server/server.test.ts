@@ -522,12 +522,23 @@ describe('/metrics', () => {
   it('exposes Yoga request metrics and the control plane counters', async () => {
     await graphql('query Metered { viewer { subject } }');
     await graphql('{ viewer { subject } }', { token: null });
+    // An ingest attempt (a malformed envelope: rejected, and counted by outcome).
+    const ingest = await fetch(`${base}/functions/v1/ops-event-ingest`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await tokenFor('ci_service_role')}`,
+      },
+      body: '{}',
+    });
+    expect(ingest.status).toBe(400);
     const res = await fetch(`${base}/metrics`);
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).toMatch(/^graphql_envelop_request\{.*operationName="Metered".*\} \d+$/m);
     expect(text).toMatch(/^graphql_yoga_http_duration_count\{.*operationName="Metered".*\} \d+$/m);
     expect(text).toContain('# TYPE ops_ingest_outcomes_total counter');
+    expect(text).toMatch(/^ops_ingest_outcomes_total\{status="rejected"\} [1-9]\d*$/m);
     expect(text).toContain('# TYPE ops_limit_rejections_total counter');
     expect(text).toMatch(/^ops_unauthenticated_requests_total [1-9]\d*$/m);
     expect(text).toMatch(/^ops_limit_rejections_total\{limit="depth"\} [1-9]\d*$/m);
