@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.js';
 import { withPersona } from '../db/with-persona.js';
-import { checkEnvelope, payloadHash } from './envelope.js';
+import { checkEnvelope, payloadHash, storableJson } from './envelope.js';
 
 export interface IngestOutcome {
   status: 'accepted' | 'duplicate' | 'rejected' | 'error' | 'unauthenticated';
@@ -56,21 +56,26 @@ export async function submitEnvelope(
   identity: Identity,
   body: unknown,
 ): Promise<IngestResult> {
-  const hash = payloadHash(body);
-  const checked = checkEnvelope(body);
-  if (!checked.ok) {
+  // What Postgres cannot hold (NUL, unpaired surrogates, absurd nesting) is the producer's
+  // mistake like any malformed field: a 400 naming it, logged with a copy the log can keep.
+  const storable = storableJson(body);
+  // Such a body is not hashed either: canonical JSON refuses lone surrogates and recurses.
+  const hash = storable.issues.length > 0 ? null : payloadHash(body);
+  const checked = checkEnvelope(storable.value);
+  if (!checked.ok || storable.issues.length > 0) {
+    const versionFirst = !checked.ok && checked.status === 422;
+    const issues = versionFirst
+      ? checked.issues
+      : [...storable.issues, ...(checked.ok ? [] : checked.issues)];
     return submitRefusal(
       pool,
       identity,
-      checked.status,
-      body,
+      versionFirst ? 422 : 400,
+      storable.value,
       {
-        error: checked.error,
-        message:
-          checked.status === 422
-            ? checked.issues[0]!.message
-            : `${checked.issues.length} field(s) missing or malformed`,
-        issues: checked.issues,
+        error: versionFirst ? 'unsupported_schema_version' : 'invalid_envelope',
+        message: versionFirst ? issues[0]!.message : `${issues.length} field(s) missing or malformed`,
+        issues,
       },
       hash,
     );

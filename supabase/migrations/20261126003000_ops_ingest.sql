@@ -239,23 +239,9 @@ begin
 
   select * into v_original from ops.event_ingest_log l
     where l.idempotency_key = v_key and l.processing_status = 'accepted';
-  if found then
-    if v_original.payload_hash is distinct from lower(p_payload_hash) then
-      v_status := 'rejected';
-      v_http := 409;
-      v_error := jsonb_build_object('error', 'idempotency_key_conflict', 'message',
-        format('idempotency_key %s was already used for a different payload (ingest %s)', v_key, v_original.ingest_id),
-        'original_ingest_id', v_original.ingest_id);
-    else
-      insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
-                                        payload_hash, envelope, processing_status, http_status, result, duplicate_of)
-      values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, lower(p_payload_hash),
-              p_envelope, 'duplicate', 200, v_original.result, v_original.ingest_id)
-      returning * into v_log;
-      return ops.ingest_response(v_log, v_original.ingest_id);
-    end if;
-  elsif not exists (select 1 from ops.ingest_permissions p
-                    where p.event_type = v_type::public.ops_event_type and p.persona = v_persona) then
+  -- Permission first, even for a retry: nobody learns another producer's result by replaying its key.
+  if not exists (select 1 from ops.ingest_permissions p
+                 where p.event_type = v_type::public.ops_event_type and p.persona = v_persona) then
     v_status := 'rejected';
     v_http := 403;
     v_error := jsonb_build_object('error', 'forbidden', 'message',
@@ -275,6 +261,21 @@ begin
     v_error := jsonb_build_object('error', 'forbidden', 'message',
       format('persona %s may not send %s events for this %s', v_persona, v_type,
              case when v_type = 'gate_signoff' then 'gate (' || coalesce(v_gate, 'none') || ')' else 'release' end));
+  elsif v_original.ingest_id is not null then
+    if v_original.payload_hash is distinct from lower(p_payload_hash) then
+      v_status := 'rejected';
+      v_http := 409;
+      v_error := jsonb_build_object('error', 'idempotency_key_conflict', 'message',
+        format('idempotency_key %s was already used for a different payload (ingest %s)', v_key, v_original.ingest_id),
+        'original_ingest_id', v_original.ingest_id);
+    else
+      insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
+                                        payload_hash, envelope, processing_status, http_status, result, duplicate_of)
+      values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, lower(p_payload_hash),
+              p_envelope, 'duplicate', 200, v_original.result, v_original.ingest_id)
+      returning * into v_log;
+      return ops.ingest_response(v_log, v_original.ingest_id);
+    end if;
   else
     begin
       perform set_config('ops.ingest_id', v_ingest_id::text, true);

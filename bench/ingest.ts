@@ -1,0 +1,330 @@
+// `npm run bench:ingest [-- --short]`: how close the ingest route comes to what its two layers can
+// do on their own, on one machine in one run, each at 50 concurrent callers with 30% of the
+// events retries of earlier ones (duplicate keys):
+//   (a) database ceiling: select ops.ingest_event(...) over pg through withPersona
+//   (b) HTTP ceiling:     POST /bench/noop on the same server stack (router, JWT, Node adapter)
+//   (c) the ingest route: POST /functions/v1/ops-event-ingest
+// and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. The server runs in a process of its own
+// (this file with --serve), the load comes from this one over fetch (undici, keep-alive).
+// Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set.
+// --short or BENCH_SHORT=1: a few seconds (CI runs it so the benchmark cannot rot).
+// BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override the defaults.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { mintToken } from '../src/auth/dev-tokens.js';
+import { createVerifier, type Identity } from '../src/auth/jwt.js';
+import { loadConfig } from '../src/config.js';
+import { projectRoot } from '../src/db/migrate.js';
+import { withPersona } from '../src/db/with-persona.js';
+import { payloadHash } from '../src/ingest/envelope.js';
+import { createLogger } from '../src/logger.js';
+import { createServer, INGEST_PATH } from '../src/server.js';
+import { type LoadResult, machine, ms, openBenchDatabase, random, runLoad, serverVersion } from './lib.js';
+
+const NOOP_PATH = '/bench/noop';
+const short = process.argv.includes('--short') || ['1', 'true'].includes(process.env.BENCH_SHORT ?? '');
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
+const DUPLICATES = 0.3;
+const POOL = Number(process.env.BENCH_POOL ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (short ? 2 : 15));
+const WARMUP_MS = short ? 500 : 3_000;
+const RELEASES = 50;
+const TARGET_RATIO = 0.6;
+const TARGET_P99_MS = 50;
+
+type Sender = 'ci_service_role' | 'sre';
+
+interface BenchEvent {
+  persona: Sender;
+  body: string;
+  hash: string;
+}
+
+/**
+ * Events for one phase: build_complete and check_result from CI, environment_event from an SRE,
+ * spread over the releases; 30% of them are a resend of one of the last 500 (often still in flight).
+ */
+function eventSource(phase: string, releases: string[]): () => BenchEvent {
+  const rand = random(phase.charCodeAt(0));
+  const run = randomUUID().slice(0, 8);
+  const recent: BenchEvent[] = [];
+  let n = 0;
+  return () => {
+    if (recent.length >= 10 && rand() < DUPLICATES) return recent[Math.floor(rand() * recent.length)]!;
+    const i = n++;
+    const release = releases[i % releases.length]!;
+    const kind = i % 10;
+    const common = {
+      schema_version: 'v1.0',
+      idempotency_key: `bench/${run}/${phase}/${i}`,
+      source_system: 'github_actions',
+      release_id: release,
+      emitted_at: new Date().toISOString(),
+    };
+    const [persona, env]: [Sender, Record<string, unknown>] =
+      kind < 4
+        ? [
+            'ci_service_role',
+            {
+              ...common,
+              event_type: 'build_complete',
+              payload: {
+                status: 'pass',
+                check_name: `build-${i % 3}`,
+                log_url: `https://ci.example/${run}/${i}`,
+              },
+            },
+          ]
+        : kind < 7
+          ? [
+              'ci_service_role',
+              {
+                ...common,
+                event_type: 'check_result',
+                gate_code: 'G1',
+                payload: { check_name: `suite-${i % 5}`, status: 'pass' },
+              },
+            ]
+          : [
+              'sre',
+              {
+                ...common,
+                event_type: 'environment_event',
+                payload: { environment: 'staging', kind: 'config_change', change: i },
+              },
+            ];
+    const event = { persona, body: JSON.stringify(env), hash: payloadHash(env) };
+    recent.push(event);
+    if (recent.length > 500) recent.shift();
+    return event;
+  };
+}
+
+/** Counts answers by status, and refuses anything but accepted/duplicate. */
+function tally() {
+  const seen = { accepted: 0, duplicate: 0 };
+  return {
+    seen,
+    check(status: unknown, detail: () => string) {
+      if (status === 'accepted' || status === 'duplicate') seen[status]++;
+      else throw new Error(`unexpected answer: ${detail().slice(0, 300)}`);
+    },
+    duplicates: () => seen.duplicate / Math.max(1, seen.accepted + seen.duplicate),
+  };
+}
+
+// ---- the server process (--serve) -------------------------------------------------------------
+
+async function serve(): Promise<void> {
+  const pool = new pg.Pool({ connectionString: process.env.BENCH_API_URL, max: POOL });
+  pool.on('error', (err) => process.stderr.write(`idle database connection lost: ${err.message}\n`));
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    SUPABASE_JWT_SECRET: process.env.BENCH_JWT_SECRET,
+    LOG_LEVEL: 'warn',
+  });
+  const app = createServer({
+    config,
+    pool,
+    logger: createLogger({ level: 'warn' }),
+    routes: [{ method: 'POST', path: NOOP_PATH, handler: async () => new Response('{}') }],
+  });
+  const http = createHttpServer({ keepAliveTimeout: 60_000 }, app.handle);
+  http.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ listening: (http.address() as AddressInfo).port })}\n`);
+  });
+  process.on('SIGTERM', async () => {
+    await app.close({ timeoutMs: 2_000 });
+    http.closeAllConnections();
+    http.close();
+    await pool.end();
+    process.exit(0);
+  });
+}
+
+function startServerProcess(apiUrl: string, secret: string): Promise<{ base: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], {
+    cwd: projectRoot,
+    env: { ...process.env, BENCH_API_URL: apiUrl, BENCH_JWT_SECRET: secret, BENCH_POOL: String(POOL) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr!.on('data', (d) => process.stderr.write(`[bench server] ${d}`));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /\{"listening":(\d+)\}/.exec(out);
+      if (m) resolve({ base: `http://127.0.0.1:${m[1]}`, child });
+    });
+    child.once('exit', (code) => reject(new Error(`bench server exited (${code}) before listening: ${out}`)));
+  });
+}
+
+// ---- the benchmark ----------------------------------------------------------------------------
+
+function line(label: string, r: LoadResult, extra = ''): string {
+  return `${label.padEnd(44)} ${r.rate.toFixed(0).padStart(6)} ev/s   p50 ${ms(r.p50).padStart(9)}   p99 ${ms(
+    r.p99,
+  ).padStart(
+    9,
+  )}   (${r.count} in ${r.seconds} s${r.errors ? `, ${r.errors} ERRORS: ${r.firstError}` : ''}${extra})`;
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const db = await openBenchDatabase();
+  let server: ChildProcess | undefined;
+  const pool = new pg.Pool({ connectionString: db.apiUrl, max: POOL });
+  // pool.end() resolves before every socket has closed; stopping the database right after may end
+  // one of them with 57P01, reported on the pool. Nothing is in flight by then.
+  pool.on('error', (err) => {
+    if ((err as { code?: string }).code !== '57P01') process.stderr.write(`database: ${err.message}\n`);
+  });
+  try {
+    const secret = randomBytes(32).toString('base64url');
+    const verify = createVerifier({ jwtSecret: secret });
+    const tokens = {} as Record<Sender, string>;
+    const identities = {} as Record<Sender, Identity>;
+    for (const persona of ['ci_service_role', 'sre'] as const) {
+      tokens[persona] = await mintToken({ secret, persona, sub: `bench-${persona}`, ttlSeconds: 3600 });
+      identities[persona] = await verify(`Bearer ${tokens[persona]}`);
+    }
+    const developer = await verify(
+      `Bearer ${await mintToken({ secret, persona: 'developer', sub: 'bench-developer' })}`,
+    );
+    // Each phase gets releases of its own: gate evaluation reads every check of a gate, so a phase
+    // run on the gates an earlier phase filled would do more work per event.
+    const newReleases = () =>
+      withPersona(pool, developer, async (c) => {
+        const run = randomUUID().slice(0, 8);
+        const ids: string[] = [];
+        for (let i = 0; i < RELEASES; i++) {
+          const { rows } = await c.query<{ release_id: string }>(
+            `select release_id from ops.create_release(p_project => 'bench', p_release_name => $1,
+               p_source_ref => 'refs/heads/main')`,
+            [`bench-${run}-${i}`],
+          );
+          ids.push(rows[0]!.release_id);
+        }
+        return ids;
+      });
+
+    const version = await serverVersion(db.adminUrl);
+    const load = { concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: SECONDS * 1000 };
+    process.stdout.write(
+      [
+        `ingest benchmark${short ? ' (short)' : ''}: ${CONCURRENCY} concurrent, ${DUPLICATES * 100}% duplicate keys, ` +
+          `${SECONDS} s per phase after ${WARMUP_MS / 1000} s warm-up, pool ${POOL}`,
+        `machine: ${machine()}; PostgreSQL ${version} (${db.description})`,
+        '',
+      ].join('\n'),
+    );
+
+    // (a) the database alone, through the same withPersona as every request.
+    const a = tally();
+    const nextA = eventSource('a', await newReleases());
+    const dbResult = await runLoad(async () => {
+      const ev = nextA();
+      const r = await withPersona(pool, identities[ev.persona], async (c) => {
+        const { rows } = await c.query<{ r: { status: string } }>(
+          'select ops.ingest_event($1::jsonb, $2) as r',
+          [ev.body, ev.hash],
+        );
+        return rows[0]!.r;
+      });
+      a.check(r.status, () => JSON.stringify(r));
+    }, load);
+    process.stdout.write(
+      `${line('(a) database: select ops.ingest_event', dbResult, `, ${(a.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
+    );
+
+    const started2 = await startServerProcess(db.apiUrl, secret);
+    server = started2.child;
+    const base = started2.base;
+
+    // (b) the HTTP stack alone: router, token check, Node adapter, no database.
+    const nextB = eventSource('b', await newReleases());
+    const httpResult = await runLoad(async () => {
+      const ev = nextB();
+      const res = await fetch(`${base}${NOOP_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[ev.persona]}` },
+        body: ev.body,
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`noop answered ${res.status}`);
+    }, load);
+    process.stdout.write(`${line(`(b) HTTP: POST ${NOOP_PATH}`, httpResult)}\n`);
+
+    // (c) the real thing.
+    const c = tally();
+    const nextC = eventSource('c', await newReleases());
+    const ingestResult = await runLoad(async () => {
+      const ev = nextC();
+      const res = await fetch(`${base}${INGEST_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[ev.persona]}` },
+        body: ev.body,
+      });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${text.slice(0, 300)}`);
+      c.check((JSON.parse(text) as { status?: string }).status, () => text);
+    }, load);
+    process.stdout.write(
+      `${line(`(c) ingest: POST ${INGEST_PATH}`, ingestResult, `, ${(c.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
+    );
+
+    const ca = ingestResult.rate / dbResult.rate;
+    const cb = ingestResult.rate / httpResult.rate;
+    const floor = TARGET_RATIO * Math.min(dbResult.rate, httpResult.rate);
+    const throughputMet = ingestResult.rate >= floor;
+    const latencyMet = ingestResult.p99 <= TARGET_P99_MS;
+    process.stdout.write(
+      [
+        '',
+        `ratios: c/a = ${ca.toFixed(2)}   c/b = ${cb.toFixed(2)}`,
+        `target c >= ${TARGET_RATIO} x min(a, b) = ${floor.toFixed(0)} ev/s: ${throughputMet ? 'met' : 'NOT met'} (c = ${ingestResult.rate.toFixed(0)} ev/s)`,
+        `target p99(c) <= ${TARGET_P99_MS} ms: ${latencyMet ? 'met' : 'NOT met'} (p99 = ${ms(ingestResult.p99)})`,
+        `BENCH_RESULT ${JSON.stringify({
+          short,
+          concurrency: CONCURRENCY,
+          seconds: SECONDS,
+          pool: POOL,
+          machine: machine(),
+          postgres: version,
+          a: dbResult,
+          b: httpResult,
+          c: ingestResult,
+          ratios: { ca, cb },
+          met: { throughput: throughputMet, p99: latencyMet },
+        })}`,
+        `done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        '',
+      ].join('\n'),
+    );
+    // Timing targets are reported, not enforced; wrong answers fail the run.
+    return dbResult.errors + httpResult.errors + ingestResult.errors > 0 ? 1 : 0;
+  } finally {
+    if (server && server.exitCode === null) {
+      const exited = new Promise((resolve) => server!.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    await pool.end();
+    await db.close();
+  }
+}
+
+if (process.argv.includes('--serve')) {
+  await serve();
+} else {
+  const code = await main().catch((err) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  });
+  process.exit(code);
+}

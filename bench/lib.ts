@@ -1,0 +1,165 @@
+// Shared by the benchmarks: a closed-loop load runner (N workers, each sending its next request
+// as soon as the previous answer arrived), latency percentiles, a database of their own (embedded
+// PostgreSQL in a temporary folder unless DATABASE_URL is set), and the machine they ran on.
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { type DatabaseTarget, openDatabase } from '../src/db/database.js';
+import { resolveDataRoot } from '../src/db/embedded.js';
+import { projectRoot } from '../src/db/migrate.js';
+
+export interface LoadOptions {
+  concurrency: number;
+  /** Requests before this are not measured (connections warm, plans cached). */
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface LoadResult {
+  /** Requests completed inside the measured window. */
+  count: number;
+  errors: number;
+  firstError?: string;
+  seconds: number;
+  /** Completed requests per second. */
+  rate: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** Runs `op` from `concurrency` loops at once for warmup + duration; measures the latter. */
+export async function runLoad(op: () => Promise<void>, options: LoadOptions): Promise<LoadResult> {
+  const start = performance.now();
+  const measureFrom = start + options.warmupMs;
+  const end = measureFrom + options.durationMs;
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+
+  async function loop(): Promise<void> {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      try {
+        await op();
+      } catch (err) {
+        errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      }
+      const t1 = performance.now();
+      if (t0 >= measureFrom && t1 <= end) latencies.push(t1 - t0);
+    }
+  }
+  await Promise.all(Array.from({ length: options.concurrency }, loop));
+
+  const sorted = Float64Array.from(latencies).sort();
+  const seconds = options.durationMs / 1000;
+  return {
+    count: sorted.length,
+    errors,
+    firstError,
+    seconds,
+    rate: sorted.length / seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
+  };
+}
+
+/** A small deterministic PRNG (mulberry32), so runs generate the same event sequence. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface BenchDatabase extends DatabaseTarget {
+  /** Where it came from, for the report. */
+  description: string;
+  close(): Promise<void>;
+}
+
+/**
+ * DATABASE_URL (and OPS_API_DATABASE_URL for the request role) when set, otherwise an embedded
+ * PostgreSQL in .data/bench-<pid>, removed again by close().
+ */
+export async function openBenchDatabase(): Promise<BenchDatabase> {
+  if (process.env.DATABASE_URL) {
+    const db = await openDatabase({
+      databaseUrl: process.env.DATABASE_URL,
+      apiDatabaseUrl: process.env.OPS_API_DATABASE_URL,
+      dataDir: path.join(projectRoot, '.data'),
+      embeddedPort: 0,
+    });
+    return { ...db, description: 'DATABASE_URL', close: () => db.stop() };
+  }
+  const dataDir = path.join(projectRoot, '.data', `bench-${process.pid}-${randomBytes(3).toString('hex')}`);
+  const root = resolveDataRoot(dataDir);
+  const remove = () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (root !== dataDir) rmSync(root, { recursive: true, force: true });
+  };
+  let db: DatabaseTarget;
+  try {
+    db = await openDatabase({
+      dataDir,
+      embeddedPort: await freePort(),
+      databaseName: 'bench',
+    });
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return {
+    ...db,
+    description: 'embedded',
+    close: async () => {
+      try {
+        await db.stop();
+      } finally {
+        remove();
+      }
+    },
+  };
+}
+
+/** A port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+export async function serverVersion(url: string): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ v: string }>("select current_setting('server_version') as v");
+    return rows[0]!.v;
+  } finally {
+    await c.end();
+  }
+}
+
+export function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown cpu'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+export const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} ms` : 'n/a');

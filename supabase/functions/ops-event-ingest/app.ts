@@ -1,0 +1,178 @@
+// The Edge Function's application, free of Deno APIs so it can be built from any environment map:
+// configuration from Supabase's variables, a pg Pool on SUPABASE_DB_URL, and the very same
+// createIngestHandler the project's server mounts at /functions/v1/ops-event-ingest.
+import pg from 'pg';
+import { type AuthConfig, createVerifier } from '../../../src/auth/jwt.js';
+import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.js';
+
+export const FUNCTION_NAME = 'ops-event-ingest';
+export const DEFAULT_MAX_BODY_BYTES = 262_144;
+export const DEFAULT_POOL_MAX = 5;
+
+/**
+ * Supabase's gateway hands the function the path without its `/functions/v1` prefix; a client
+ * pointed straight at the function (local runs, tests) keeps it. Both are the ingest.
+ */
+const PATHS = new Set([`/${FUNCTION_NAME}`, `/functions/v1/${FUNCTION_NAME}`]);
+
+export interface FunctionConfig {
+  databaseUrl: string;
+  auth: AuthConfig;
+  maxBodyBytes: number;
+  poolMax: number;
+}
+
+export class FunctionConfigError extends Error {
+  constructor(
+    message: string,
+    /** The environment variables at fault (their values are never repeated: they hold secrets). */
+    public readonly variables: string[],
+  ) {
+    super(message);
+    this.name = 'FunctionConfigError';
+  }
+}
+
+type Env = (name: string) => string | undefined;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env(name)?.trim();
+  if (!raw) return fallback;
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= min && n <= max)) {
+    throw new FunctionConfigError(`${name}: expected an integer between ${min} and ${max} (got ${raw})`, [
+      name,
+    ]);
+  }
+  return n;
+}
+
+/** Reads and checks the function's configuration; throws naming every variable at fault. */
+export function readFunctionConfig(env: Env): FunctionConfig {
+  const value = (name: string) => env(name)?.trim() || undefined;
+  const problems: FunctionConfigError[] = [];
+  // Supabase sets SUPABASE_DB_URL (and reserves SUPABASE_* names). OPS_API_DATABASE_URL, the
+  // server's name for the request login, overrides it: that login must be a member of the six
+  // personas (the migrations grant them to `authenticator`).
+  const urlVariable = value('OPS_API_DATABASE_URL') ? 'OPS_API_DATABASE_URL' : 'SUPABASE_DB_URL';
+  const databaseUrl = value(urlVariable);
+  if (!databaseUrl) {
+    problems.push(new FunctionConfigError('SUPABASE_DB_URL: required', ['SUPABASE_DB_URL']));
+  } else if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push(
+      new FunctionConfigError(`${urlVariable}: expected a postgres:// or postgresql:// URL`, [urlVariable]),
+    );
+  }
+  const auth: AuthConfig = {
+    jwtSecret: value('SUPABASE_JWT_SECRET'),
+    jwksUrl: value('SUPABASE_JWKS_URL'),
+    issuer: value('OPS_JWT_ISSUER'),
+    audience: value('OPS_JWT_AUDIENCE'),
+  };
+  if (!auth.jwtSecret && !auth.jwksUrl) {
+    problems.push(
+      new FunctionConfigError('SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL must be set', [
+        'SUPABASE_JWT_SECRET',
+        'SUPABASE_JWKS_URL',
+      ]),
+    );
+  }
+  let maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+  let poolMax = DEFAULT_POOL_MAX;
+  try {
+    maxBodyBytes = integer(env, 'OPS_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1024, 100 * 1024 * 1024);
+  } catch (err) {
+    problems.push(err as FunctionConfigError);
+  }
+  try {
+    poolMax = integer(env, 'OPS_DB_POOL_MAX', DEFAULT_POOL_MAX, 1, 100);
+  } catch (err) {
+    problems.push(err as FunctionConfigError);
+  }
+  if (problems.length > 0) {
+    throw new FunctionConfigError(
+      `invalid configuration: ${problems.map((p) => p.message).join('; ')}`,
+      problems.flatMap((p) => p.variables),
+    );
+  }
+  return { databaseUrl: databaseUrl!, auth, maxBodyBytes, poolMax };
+}
+
+export interface IngestFunctionOptions {
+  /** A pool of one's own (tests); otherwise one is opened on config.databaseUrl. */
+  pool?: pg.Pool;
+  /** One JSON line per event worth an operator's attention. */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  onOutcome?: (outcome: IngestOutcome) => void;
+}
+
+export interface IngestFunction {
+  fetch: (request: Request) => Promise<Response>;
+  close: () => Promise<void>;
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' },
+  });
+}
+
+const defaultLog: NonNullable<IngestFunctionOptions['log']> = (level, msg, fields) => {
+  const line = JSON.stringify({
+    level,
+    msg,
+    function: FUNCTION_NAME,
+    time: new Date().toISOString(),
+    ...fields,
+  });
+  if (level === 'error') console.error(line);
+  else console.log(line);
+};
+
+export function createIngestFunction(
+  config: FunctionConfig,
+  options: IngestFunctionOptions = {},
+): IngestFunction {
+  const log = options.log ?? defaultLog;
+  const ownPool = !options.pool;
+  const pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: config.databaseUrl,
+      max: config.poolMax,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      application_name: FUNCTION_NAME,
+    });
+  // An idle client's error (the database restarted) must not end the isolate.
+  if (ownPool)
+    pool.on('error', (err) => log('warn', 'idle database connection lost', { reason: err.message }));
+
+  const ingest = createIngestHandler({
+    verify: createVerifier(config.auth),
+    pool,
+    maxBodyBytes: config.maxBodyBytes,
+    onOutcome: options.onOutcome,
+    onError: (err) => log('error', 'ingest failed', { err: String((err as Error)?.stack ?? err) }),
+  });
+
+  return {
+    async fetch(request) {
+      const path = new URL(request.url).pathname.replace(/\/+$/, '');
+      if (!PATHS.has(path)) {
+        return json(404, { error: 'not_found', message: `this function serves /${FUNCTION_NAME}` });
+      }
+      try {
+        return await ingest.handle(request);
+      } catch (err) {
+        // Not the caller's fault (e.g. the JWKS endpoint is unreachable): no internals leak.
+        log('error', 'request failed', { err: String((err as Error)?.stack ?? err) });
+        return json(500, { error: 'internal_error', message: 'the event could not be processed' });
+      }
+    },
+    async close() {
+      if (ownPool) await pool.end();
+    },
+  };
+}
