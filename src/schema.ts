@@ -7,6 +7,7 @@ import './resolvers/exceptions.js';
 import './resolvers/gates.js';
 import './resolvers/ingest.js';
 import './resolvers/releases.js';
+import './resolvers/reports.js';
 import './resolvers/viewer.js';
 
 builder.queryType({ description: 'Read access to the release-governance control plane.' });

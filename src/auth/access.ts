@@ -20,9 +20,29 @@ export const TABLE_READERS = {
   incidents: [RM, AUDIT],
   recovery_drills: [RM, 'sre', AUDIT],
   gate_transitions: [RM, AUDIT],
+  deployment_transitions: [RM, 'sre', AUDIT],
+  gate_evidence_requirements: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;
+
+/**
+ * Personas that may SELECT each reporting view: those who may read every table the view reads
+ * (the views are security_invoker, so RLS still narrows rows, e.g. to a developer's own releases).
+ */
+export const VIEW_READERS = {
+  v_release_gate_summary: [RM, AUDIT],
+  v_promotion_eligibility: ['ci_service_role', RM, 'qa_tester', 'developer', AUDIT],
+  v_evidence_completeness: [RM, AUDIT],
+  v_exception_status: [RM, AUDIT],
+  v_deployment_history: [RM, 'sre', AUDIT],
+} as const satisfies Record<string, readonly Persona[]>;
+
+/** Personas granted EXECUTE on the functions that rebuild a release's decision chain. */
+export const REPORT_FUNCTION_CALLERS = {
+  release_timeline: [RM, AUDIT],
+  release_evidence_bundle: [RM, AUDIT],
+} as const satisfies Record<string, readonly Persona[]>;
 
 /** Personas each mutation's SQL function accepts (ops.require_persona in the migrations). */
 export const MUTATION_CALLERS = {

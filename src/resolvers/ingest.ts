@@ -12,7 +12,15 @@ import {
 } from '../errors.js';
 import { type IngestResult, submitEnvelope } from '../ingest/handler.js';
 import { EventType, GateCode, ProcessingStatus } from './enums.js';
-import { connectionType, decodeCursor, encodeCursor, pageSize, toPage, uuid } from './pagination.js';
+import {
+  connectionType,
+  cursorAt,
+  decodeCursor,
+  encodeCursor,
+  pageSize,
+  toPage,
+  uuid,
+} from './pagination.js';
 import { IngestLogEntryRef } from './refs.js';
 import type { IngestLogRow } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -68,8 +76,8 @@ builder.queryField('ingestLog', (t) =>
       if (f.releaseId && !uuid.safeParse(String(f.releaseId)).success)
         throw new ValidationError('releaseId must be a UUID');
       const rows = await ctx.withPersona(async (c) => {
-        const { rows } = await c.query<IngestLogRow>(
-          `select * from ops.event_ingest_log
+        const { rows } = await c.query<IngestLogRow & { cursor_at: string }>(
+          `select *, ${cursorAt('received_at')} from ops.event_ingest_log
            where ($1::uuid is null or release_id = $1)
              and ($2::text is null or idempotency_key = $2)
              and ($3::ops_processing_status is null or processing_status = $3)
@@ -91,7 +99,7 @@ builder.queryField('ingestLog', (t) =>
         );
         return rows;
       });
-      return toPage(rows, size, (r) => encodeCursor(r.received_at, r.ingest_id));
+      return toPage(rows, size, (r) => encodeCursor(r.cursor_at, r.ingest_id));
     },
   }),
 );

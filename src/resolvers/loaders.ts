@@ -30,8 +30,31 @@ function byId<T extends object>(ctx: Context, table: string, column: string) {
   );
 }
 
+export interface BlockerRow {
+  target_env: string;
+  gate_code: string;
+  status: string;
+  reason: string;
+}
+
+/** Every unmet requirement of each release for every environment, from one gate evaluation each. */
+function blockersBy(ctx: Context) {
+  return new DataLoader<string, BlockerRow[]>(async (keys) => {
+    const rows = await ctx.withPersona(async (c) => {
+      const r = await c.query<BlockerRow & { release_id: string }>(
+        `select r.release_id, b.* from unnest($1::uuid[]) r(release_id)
+         cross join lateral ops.promotion_blockers(r.release_id) b`,
+        [keys],
+      );
+      return r.rows;
+    });
+    return keys.map((k) => rows.filter((r) => r.release_id === k));
+  });
+}
+
 function createLoaders(ctx: Context) {
   return {
+    blockersByRelease: blockersBy(ctx),
     release: byId<R.ReleaseRow>(ctx, 'releases', 'release_id'),
     gate: byId<R.ReleaseGateRow>(ctx, 'release_gates', 'gate_id'),
     deployment: byId<R.DeploymentRow>(ctx, 'deployments', 'deployment_id'),

@@ -8,9 +8,21 @@ export const MAX_PAGE = 100;
 
 export const uuid = z.uuid({ message: 'must be a UUID' });
 
-export function encodeCursor(at: Date, id: string): string {
-  return Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url');
+/**
+ * A cursor from the row's timestamp as Postgres renders it to the microsecond (a JS Date would
+ * drop the microseconds and skip rows stamped within the last row's millisecond) and its id.
+ * Queries select it as `cursor_at` (see CURSOR_AT).
+ */
+export function encodeCursor(at: string, id: string): string {
+  return Buffer.from(JSON.stringify([at, id])).toString('base64url');
 }
+
+/** SQL rendering a timestamptz expression as ISO-8601 UTC text to the microsecond. */
+export const isoMicros = (expr: string) =>
+  `to_char(${expr} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** The select-list item a keyset query adds for its cursor. */
+export const cursorAt = (column: string) => `${isoMicros(column)} as cursor_at`;
 
 export function decodeCursor(cursor: string | null | undefined): [string, string] | null {
   if (!cursor) return null;
@@ -31,13 +43,15 @@ export function pageSize(first: number | null | undefined): number {
 
 interface Page<T> {
   nodes: T[];
+  /** The cursor of each node, by position. */
+  cursors: string[];
   hasNextPage: boolean;
-  cursorOf: (row: T) => string;
 }
 
 /** Rows fetched with limit size + 1: the extra row only says there is a next page. */
 export function toPage<T>(rows: T[], size: number, cursorOf: (row: T) => string): Page<T> {
-  return { nodes: rows.slice(0, size), hasNextPage: rows.length > size, cursorOf };
+  const nodes = rows.slice(0, size);
+  return { nodes, cursors: nodes.map(cursorOf), hasNextPage: rows.length > size };
 }
 
 const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
@@ -59,14 +73,14 @@ export function connectionType<T>(name: string, nodeRef: ReturnType<typeof build
     fields: (t) => ({
       edges: t.field({
         type: [Edge],
-        resolve: (p) => p.nodes.map((node) => ({ node, cursor: p.cursorOf(node) })),
+        resolve: (p) => p.nodes.map((node, i) => ({ node, cursor: p.cursors[i]! })),
       }),
       nodes: t.field({ type: [nodeRef], resolve: (p) => p.nodes as never }),
       pageInfo: t.field({
         type: PageInfo,
         resolve: (p) => ({
           hasNextPage: p.hasNextPage,
-          endCursor: p.nodes.length ? p.cursorOf(p.nodes[p.nodes.length - 1]!) : null,
+          endCursor: p.cursors.at(-1) ?? null,
         }),
       }),
     }),

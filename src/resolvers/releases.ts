@@ -6,8 +6,16 @@ import { builder } from '../builder.js';
 import { fromDatabaseError, ValidationError } from '../errors.js';
 import { DeployEnvironment, Environment, GateCode, GateStatus, ReleaseStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
-import { loaders } from './loaders.js';
-import { connectionType, decodeCursor, encodeCursor, pageSize, toPage, uuid } from './pagination.js';
+import { type BlockerRow, loaders } from './loaders.js';
+import {
+  connectionType,
+  cursorAt,
+  decodeCursor,
+  encodeCursor,
+  pageSize,
+  toPage,
+  uuid,
+} from './pagination.js';
 import {
   ApprovalRef,
   DeploymentRef,
@@ -62,11 +70,7 @@ ReleaseRef.implement({
   }),
 });
 
-interface Blocker {
-  gate_code: string;
-  status: string;
-  reason: string;
-}
+type Blocker = Pick<BlockerRow, 'gate_code' | 'status' | 'reason'>;
 
 interface Eligibility {
   releaseId: string;
@@ -94,24 +98,22 @@ const PromotionEligibility = builder.objectRef<Eligibility>('PromotionEligibilit
   }),
 });
 
-/** Eligibility comes from ops.promotion_blockers: the rule is SQL's, never re-derived here. */
+/**
+ * Eligibility comes from ops.promotion_blockers: the rule is SQL's, never re-derived here. Loaded
+ * per page (one statement for every release asked about), then read per environment.
+ */
 async function loadEligibility(
   ctx: Parameters<typeof loaders>[0],
   releaseId: string,
   environment: string,
 ): Promise<Eligibility> {
-  const blockers = await ctx
-    .withPersona(async (c) => {
-      const { rows } = await c.query<Blocker>(
-        'select gate_code, status, reason from ops.promotion_blockers($1, $2)',
-        [releaseId, environment],
-      );
-      return rows;
-    })
+  const all = await loaders(ctx)
+    .blockersByRelease.load(releaseId)
     // An unknown (or, for a developer, someone else's) release is NotFound, not a server error.
     .catch((err: unknown) => {
       throw fromDatabaseError(err);
     });
+  const blockers = all.filter((b) => b.target_env === environment);
   return { releaseId, environment, eligible: blockers.length === 0, blockers };
 }
 
@@ -178,8 +180,8 @@ builder.queryField('releases', (t) =>
       const after = decodeCursor(args.after);
       const f = args.filter ?? {};
       const rows = await ctx.withPersona(async (c) => {
-        const { rows } = await c.query<ReleaseRow>(
-          `select * from ops.releases
+        const { rows } = await c.query<ReleaseRow & { cursor_at: string }>(
+          `select *, ${cursorAt('created_at')} from ops.releases
            where ($1::text is null or project = $1)
              and ($2::ops_release_status is null or status = $2)
              and ($3::ops_environment is null or environment_target = $3)
@@ -201,7 +203,7 @@ builder.queryField('releases', (t) =>
         );
         return rows;
       });
-      return toPage(rows, size, (r) => encodeCursor(r.created_at, r.release_id));
+      return toPage(rows, size, (r) => encodeCursor(r.cursor_at, r.release_id));
     },
   }),
 );

@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { GraphQLFormattedError } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_PERSONAS, MUTATION_CALLERS, type MutationName, TABLE_READERS } from '../../src/auth/access.js';
+import {
+  ALL_PERSONAS,
+  MUTATION_CALLERS,
+  type MutationName,
+  REPORT_FUNCTION_CALLERS,
+  TABLE_READERS,
+  VIEW_READERS,
+} from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import {
   ApproveExceptionDocument,
@@ -14,11 +21,15 @@ import {
   AttachEvidenceDocument,
   CreateReleaseDocument,
   DeploymentByIdDocument,
+  DeploymentHistoryDocument,
+  EvidenceCompletenessDocument,
+  ExceptionStatusDocument,
   ExceptionsDocument,
   IngestEventDocument,
   type IngestEventInput,
   IngestLogDocument,
   PromoteReleaseDocument,
+  PromotionEligibilitiesDocument,
   PromotionEligibilityDocument,
   RecordCheckDocument,
   RecordDeploymentDocument,
@@ -27,8 +38,11 @@ import {
   RecordRecoveryDrillDocument,
   RecoveryDrillsDocument,
   ReleaseByNameDocument,
+  ReleaseEvidenceBundleDocument,
+  ReleaseGateSummaryDocument,
   ReleaseIdsDocument,
   ReleaseStatusDocument,
+  ReleaseTimelineDocument,
   RequestExceptionDocument,
   ReviewExceptionDocument,
   UpdateDeploymentDocument,
@@ -129,6 +143,53 @@ function queries(): Record<string, QueryCall> {
     recoveryDrills: {
       allowed: TABLE_READERS.recovery_drills,
       run: (p) => api.executeOperation({ operation: RecoveryDrillsDocument, variables: {}, ...as(p) }),
+    },
+    releaseGateSummary: {
+      allowed: VIEW_READERS.v_release_gate_summary,
+      run: (p) =>
+        api.executeOperation({ operation: ReleaseGateSummaryDocument, variables: { first: 2 }, ...as(p) }),
+    },
+    promotionEligibilities: {
+      allowed: VIEW_READERS.v_promotion_eligibility,
+      run: (p) =>
+        api.executeOperation({
+          operation: PromotionEligibilitiesDocument,
+          variables: { first: 2 },
+          ...as(p),
+        }),
+    },
+    evidenceCompleteness: {
+      allowed: VIEW_READERS.v_evidence_completeness,
+      run: (p) =>
+        api.executeOperation({ operation: EvidenceCompletenessDocument, variables: { first: 2 }, ...as(p) }),
+    },
+    exceptionStatus: {
+      allowed: VIEW_READERS.v_exception_status,
+      run: (p) =>
+        api.executeOperation({ operation: ExceptionStatusDocument, variables: { first: 2 }, ...as(p) }),
+    },
+    deploymentHistory: {
+      allowed: VIEW_READERS.v_deployment_history,
+      run: (p) =>
+        api.executeOperation({ operation: DeploymentHistoryDocument, variables: { first: 2 }, ...as(p) }),
+    },
+    releaseTimeline: {
+      allowed: REPORT_FUNCTION_CALLERS.release_timeline,
+      run: (p) =>
+        api.executeOperation({
+          operation: ReleaseTimelineDocument,
+          variables: { releaseId: release.id },
+          ...as(p),
+        }),
+    },
+    releaseEvidenceBundle: {
+      allowed: REPORT_FUNCTION_CALLERS.release_evidence_bundle,
+      run: (p) =>
+        api.executeOperation({
+          operation: ReleaseEvidenceBundleDocument,
+          variables: { releaseId: release.id },
+          ...as(p),
+        }),
     },
   };
 }
