@@ -42,7 +42,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** The development secret lives here, next to what mint-cli reads (src/auth/mint-cli.ts). */
+/** The development secret lives here; `npm start` creates it and `ops-gates token mint` reads it. */
 export const DEV_SECRET_FILE = path.join(projectRoot, '.data', 'dev-secret');
 
 // Empty strings (`FOO=` in an env file) count as unset.

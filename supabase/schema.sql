@@ -22,6 +22,7 @@ create type public.ops_deployment_status as enum ('in_progress', 'succeeded', 'f
 create type public.ops_drill_outcome as enum ('success', 'partial', 'failed');
 create type public.ops_environment as enum ('dev', 'staging', 'production');
 create type public.ops_event_type as enum ('build_complete', 'check_result', 'gate_signoff', 'evidence_attached', 'deployment_event', 'health_check', 'environment_event');
+create type public.ops_evidence_scope as enum ('gate', 'gate_or_release', 'latest_deployment');
 create type public.ops_exception_type as enum ('gate_bypass', 'evidence_waiver', 'timing_override');
 create type public.ops_g4_status as enum ('pending', 'passed', 'failed');
 create type public.ops_gate_code as enum ('G1', 'G2', 'G3', 'G4');
@@ -88,6 +89,31 @@ alter table ops.check_requirements enable row level security;
 create policy check_requirements_read_all on ops.check_requirements for select to audit_reader, release_manager using (true);
 grant select on table ops.check_requirements to audit_reader, release_manager;
 
+create table ops.deployment_transitions (
+  transition_id uuid default gen_random_uuid() not null,
+  deployment_id uuid not null,
+  from_status public.ops_deployment_status not null,
+  to_status public.ops_deployment_status not null,
+  from_g4_status public.ops_g4_status not null,
+  to_g4_status public.ops_g4_status not null,
+  actor text default ops.current_actor() not null,
+  ingest_id uuid,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint deployment_transitions_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES ops.deployments(deployment_id),
+  constraint deployment_transitions_ingest_id_fkey FOREIGN KEY (ingest_id) REFERENCES ops.event_ingest_log(ingest_id) DEFERRABLE INITIALLY DEFERRED,
+  constraint deployment_transitions_pkey PRIMARY KEY (transition_id)
+);
+CREATE INDEX deployment_transitions_deployment ON ops.deployment_transitions USING btree (deployment_id, created_at);
+CREATE TRIGGER deployment_transitions_append_only BEFORE DELETE OR UPDATE ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER deployment_transitions_no_truncate BEFORE TRUNCATE ON ops.deployment_transitions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER deployment_transitions_stamp BEFORE INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.deployment_transitions enable row level security;
+create policy deployment_transitions_read_all on ops.deployment_transitions for select to audit_reader, release_manager using (true);
+create policy deployment_transitions_read_sre on ops.deployment_transitions for select to sre using (true);
+grant select on table ops.deployment_transitions to audit_reader, release_manager, sre;
+
 create table ops.deployments (
   deployment_id uuid default gen_random_uuid() not null,
   release_id uuid not null,
@@ -109,9 +135,12 @@ create table ops.deployments (
   constraint deployments_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
   constraint deployments_rollback_of_fkey FOREIGN KEY (rollback_of) REFERENCES ops.deployments(deployment_id)
 );
+CREATE INDEX deployments_deployed ON ops.deployments USING btree (deployed_at DESC, deployment_id DESC);
 CREATE INDEX deployments_env ON ops.deployments USING btree (environment, deployed_at DESC);
 CREATE INDEX deployments_release ON ops.deployments USING btree (release_id, deployed_at DESC);
+CREATE INDEX deployments_rollback_of ON ops.deployments USING btree (rollback_of) WHERE (rollback_of IS NOT NULL);
 CREATE TRIGGER deployments_guard BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_guard();
+CREATE TRIGGER deployments_record_transition AFTER UPDATE OF status, g4_status ON ops.deployments FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.g4_status IS DISTINCT FROM new.g4_status))) EXECUTE FUNCTION ops.deployments_record_transition();
 CREATE TRIGGER deployments_reevaluate AFTER INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER deployments_stamp BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.deployments enable row level security;
@@ -144,6 +173,7 @@ create table ops.environment_events (
   constraint environment_events_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
 CREATE INDEX environment_events_env ON ops.environment_events USING btree (environment, created_at DESC);
+CREATE INDEX environment_events_release ON ops.environment_events USING btree (release_id) WHERE (release_id IS NOT NULL);
 CREATE TRIGGER environment_events_append_only BEFORE DELETE OR UPDATE ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER environment_events_no_truncate BEFORE TRUNCATE ON ops.environment_events FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER environment_events_stamp BEFORE INSERT ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
@@ -255,6 +285,7 @@ create table ops.exceptions (
   constraint exceptions_window CHECK ((expires_at > effective_from))
 );
 CREATE INDEX exceptions_expires ON ops.exceptions USING btree (expires_at);
+CREATE INDEX exceptions_expires_id ON ops.exceptions USING btree (expires_at, exception_id);
 CREATE INDEX exceptions_release ON ops.exceptions USING btree (release_id);
 CREATE TRIGGER exceptions_future_expiry BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_refuse_past_expiry();
 CREATE TRIGGER exceptions_guard BEFORE INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_guard();
@@ -314,6 +345,25 @@ create table ops.gate_definitions (
 alter table ops.gate_definitions enable row level security;
 create policy gate_definitions_read_all on ops.gate_definitions for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_definitions to audit_reader, release_manager;
+
+create table ops.gate_evidence_requirements (
+  requirement_id uuid default gen_random_uuid() not null,
+  gate_code public.ops_gate_code not null,
+  artifact_types public.ops_artifact_type[] not null,
+  attached_to public.ops_evidence_scope not null,
+  blocking boolean default true not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint gate_evidence_requirements_artifact_types_check CHECK ((cardinality(artifact_types) > 0)),
+  constraint gate_evidence_requirements_gate_code_artifact_types_key UNIQUE (gate_code, artifact_types),
+  constraint gate_evidence_requirements_gate_code_fkey FOREIGN KEY (gate_code) REFERENCES ops.gate_definitions(gate_code),
+  constraint gate_evidence_requirements_pkey PRIMARY KEY (requirement_id)
+);
+CREATE TRIGGER gate_evidence_requirements_stamp BEFORE INSERT ON ops.gate_evidence_requirements FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.gate_evidence_requirements enable row level security;
+create policy gate_evidence_requirements_read_all on ops.gate_evidence_requirements for select to audit_reader, release_manager using (true);
+grant select on table ops.gate_evidence_requirements to audit_reader, release_manager;
 
 create table ops.gate_policies (
   policy_id uuid default gen_random_uuid() not null,
@@ -483,6 +533,7 @@ create table ops.releases (
 CREATE INDEX releases_created ON ops.releases USING btree (created_at DESC, release_id DESC);
 CREATE INDEX releases_created_by ON ops.releases USING btree (created_by);
 CREATE INDEX releases_initiating_actor ON ops.releases USING btree (initiating_actor);
+CREATE INDEX releases_project_created ON ops.releases USING btree (project, created_at DESC, release_id DESC);
 CREATE TRIGGER releases_create_gates AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.create_release_gates();
 CREATE TRIGGER releases_stamp BEFORE INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.releases enable row level security;
@@ -491,6 +542,177 @@ create policy releases_read_ci on ops.releases for select to ci_service_role usi
 create policy releases_read_dev on ops.releases for select to developer using (((initiating_actor = ops.current_actor()) OR (created_by = ops.current_actor())));
 create policy releases_read_qa on ops.releases for select to qa_tester using (true);
 grant select on table ops.releases to audit_reader, ci_service_role, developer, qa_tester, release_manager;
+
+-- ==============================================================================================
+-- views
+
+create view ops.v_deployment_history with (security_invoker=true) as
+ SELECT d.deployment_id,
+    d.release_id,
+    d.environment,
+        CASE
+            WHEN d.rollback_of IS NULL THEN 'deployment'::text
+            ELSE 'rollback'::text
+        END AS kind,
+    d.status,
+    d.rollback_of,
+    rb.deployment_id AS rolled_back_by,
+    d.deployed_at,
+    d.deployed_by,
+    d.source_ref,
+    d.g4_status,
+    d.g4_resolved_at,
+    d.g4_resolved_at - d.deployed_at AS time_to_g4,
+    d.created_at
+   FROM ops.deployments d
+     LEFT JOIN LATERAL ( SELECT x.deployment_id
+           FROM ops.deployments x
+          WHERE x.rollback_of = d.deployment_id
+          ORDER BY x.deployed_at, x.deployment_id
+         LIMIT 1) rb ON true;
+CREATE TRIGGER v_deployment_history_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_deployment_history FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
+grant select on table ops.v_deployment_history to audit_reader, release_manager, sre;
+
+create view ops.v_evidence_completeness with (security_invoker=true) as
+ SELECT r.release_id,
+    r.project,
+    r.release_name,
+    r.created_at AS release_created_at,
+    g.gate_id,
+    g.gate_code,
+    g.status AS gate_status,
+    req.required,
+    req.optional,
+    req.present,
+    req.missing,
+    req.evidence_count,
+    w.waived,
+    cardinality(req.missing) = 0 OR w.waived AS complete
+   FROM ops.releases r
+     JOIN ops.release_gates g ON g.release_id = r.release_id
+     CROSS JOIN LATERAL ( WITH x AS (
+                 SELECT array_to_string(e.artifact_types, ' or '::text) AS requirement,
+                    e.blocking,
+                    e.artifact_ids,
+                    e.present_types
+                   FROM ops.gate_evidence(g.gate_id) e(requirement_id, artifact_types, attached_to, blocking, deployment_id, deployment_environment, artifact_ids, present_types)
+                )
+         SELECT COALESCE(( SELECT array_agg(x.requirement ORDER BY x.requirement) AS array_agg
+                   FROM x
+                  WHERE x.blocking), '{}'::text[]) AS required,
+            COALESCE(( SELECT array_agg(x.requirement ORDER BY x.requirement) AS array_agg
+                   FROM x
+                  WHERE NOT x.blocking), '{}'::text[]) AS optional,
+            COALESCE(( SELECT array_agg(DISTINCT t.t ORDER BY t.t) AS array_agg
+                   FROM x
+                     CROSS JOIN LATERAL unnest(x.present_types) t(t)), '{}'::public.ops_artifact_type[]) AS present,
+            COALESCE(( SELECT array_agg(x.requirement ORDER BY x.requirement) AS array_agg
+                   FROM x
+                  WHERE x.blocking AND cardinality(x.artifact_ids) = 0), '{}'::text[]) AS missing,
+            ( SELECT count(DISTINCT i.i)::integer AS count
+                   FROM x
+                     CROSS JOIN LATERAL unnest(x.artifact_ids) i(i)) AS evidence_count) req
+     CROSS JOIN LATERAL ( SELECT (EXISTS ( SELECT 1
+                   FROM ops.exceptions e
+                  WHERE e.release_id = r.release_id AND (g.gate_code = ANY (e.impacted_gates)) AND e.exception_type = 'evidence_waiver'::public.ops_exception_type AND ops.exception_is_active(e.*))) AS waived) w;
+CREATE TRIGGER v_evidence_completeness_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_evidence_completeness FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
+grant select on table ops.v_evidence_completeness to audit_reader, release_manager;
+
+create view ops.v_exception_status with (security_invoker=true) as
+ SELECT e.exception_id,
+    e.release_id,
+    r.project,
+    r.release_name,
+    e.exception_type,
+    e.impacted_gates,
+        CASE
+            WHEN ops.exception_is_active(e.*) THEN 'active'::text
+            WHEN e.expires_at <= now() THEN 'expired'::text
+            WHEN e.approver_id IS NOT NULL AND e.approver_id <> e.requested_by AND e.effective_from > now() THEN 'scheduled'::text
+            ELSE 'pending_approval'::text
+        END AS state,
+    e.post_review_status,
+        CASE
+            WHEN ops.exception_is_active(e.*) THEN e.expires_at - now()
+            ELSE NULL::interval
+        END AS time_left,
+    e.requested_by,
+    e.approver_id,
+    e.approved_at,
+    e.effective_from,
+    e.expires_at,
+    e.reason,
+    e.created_at
+   FROM ops.exceptions e
+     JOIN ops.releases r ON r.release_id = e.release_id;
+CREATE TRIGGER v_exception_status_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_exception_status FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
+grant select on table ops.v_exception_status to audit_reader, release_manager;
+
+create view ops.v_promotion_eligibility with (security_invoker=true) as
+ SELECT r.release_id,
+    r.project,
+    r.release_name,
+    r.status AS release_status,
+    r.environment_target,
+    r.created_at,
+    b.staging_blockers = 0 AS eligible_for_staging,
+    b.production_blockers = 0 AS eligible_for_production,
+    b.staging_blockers,
+    b.production_blockers
+   FROM ops.releases r
+     CROSS JOIN LATERAL ( SELECT count(*) FILTER (WHERE x.target_env = 'staging'::public.ops_environment)::integer AS staging_blockers,
+            count(*) FILTER (WHERE x.target_env = 'production'::public.ops_environment)::integer AS production_blockers
+           FROM ops.promotion_blockers(r.release_id) x(target_env, gate_code, status, reason)) b;
+CREATE TRIGGER v_promotion_eligibility_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_promotion_eligibility FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
+grant select on table ops.v_promotion_eligibility to audit_reader, ci_service_role, developer, qa_tester, release_manager;
+
+create view ops.v_release_gate_summary with (security_invoker=true) as
+ SELECT r.release_id,
+    r.project,
+    r.release_name,
+    r.status AS release_status,
+    r.created_at AS release_created_at,
+    g.gate_id,
+    g.gate_code,
+    g.gate_name,
+    g.status,
+    g.entered_at,
+    g.resolved_at,
+    g.resolved_by,
+    g.exception_id,
+    chk.checks_pass,
+    chk.checks_fail,
+    chk.checks_warning,
+    chk.checks_skipped,
+    chk.check_runs,
+    ev.evidence_count,
+    ap.approvals,
+    ap.rejections,
+    ap.changes_requested
+   FROM ops.releases r
+     JOIN ops.release_gates g ON g.release_id = r.release_id
+     CROSS JOIN LATERAL ( SELECT count(*) FILTER (WHERE l.status = 'pass'::public.ops_check_status)::integer AS checks_pass,
+            count(*) FILTER (WHERE l.status = 'fail'::public.ops_check_status)::integer AS checks_fail,
+            count(*) FILTER (WHERE l.status = 'warning'::public.ops_check_status)::integer AS checks_warning,
+            count(*) FILTER (WHERE l.status = 'skipped'::public.ops_check_status)::integer AS checks_skipped,
+            COALESCE(sum(l.runs), 0::numeric)::integer AS check_runs
+           FROM ( SELECT DISTINCT ON (c.check_name) c.status,
+                    count(*) OVER (PARTITION BY c.check_name) AS runs
+                   FROM ops.gate_checks c
+                  WHERE c.gate_id = g.gate_id
+                  ORDER BY c.check_name, c.created_at DESC, c.check_id DESC) l) chk
+     CROSS JOIN LATERAL ( SELECT count(*)::integer AS evidence_count
+           FROM ops.evidence_artifacts a
+          WHERE a.gate_id = g.gate_id) ev
+     CROSS JOIN LATERAL ( SELECT count(*) FILTER (WHERE l.decision = 'approved'::public.ops_approval_decision)::integer AS approvals,
+            count(*) FILTER (WHERE l.decision = 'rejected'::public.ops_approval_decision)::integer AS rejections,
+            count(*) FILTER (WHERE l.decision = 'request_changes'::public.ops_approval_decision)::integer AS changes_requested
+           FROM ( SELECT DISTINCT ON (a.approver_id) a.decision
+                   FROM ops.approvals a
+                  WHERE a.gate_id = g.gate_id
+                  ORDER BY a.approver_id, a.created_at DESC, a.approval_id DESC) l) ap;
+CREATE TRIGGER v_release_gate_summary_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_release_gate_summary FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
+grant select on table ops.v_release_gate_summary to audit_reader, release_manager;
 
 -- ==============================================================================================
 -- functions
@@ -767,6 +989,9 @@ declare
   v_bypass ops.exceptions;
   v_exc ops.exceptions;
   v_dep ops.deployments;
+  v_requirement record;
+  v_has_exceptions boolean;
+  v_has_check_requirements boolean;
   v_ok boolean;
   v_status public.ops_gate_status;
   v_exception uuid;
@@ -775,32 +1000,46 @@ begin
   if not found then
     raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
   end if;
+  -- Asked once per release: most releases have no exception and their project lists no required
+  -- checks, and then the per-gate queries about those are skipped (eligibility pages evaluate
+  -- dozens of releases per request).
+  v_has_exceptions := exists (select 1 from ops.exceptions e where e.release_id = p_release_id);
+  v_has_check_requirements := exists (
+    select 1 from ops.check_requirements cr where cr.project = v_release.project);
 
   for g in
-    select rg.gate_id, rg.gate_code from ops.release_gates rg
+    select rg.gate_id, rg.gate_code, p as policy from ops.release_gates rg
     join ops.gate_definitions d on d.gate_code = rg.gate_code
+    left join ops.gate_policies p on p.gate_code = rg.gate_code
     where rg.release_id = p_release_id order by d.position
   loop
     v_reasons := '{}';
     v_hard_fail := false;
     v_any_input := false;
     v_exception := null;
-    select * into v_policy from ops.gate_policies p where p.gate_code = g.gate_code;
+    v_policy := g.policy;
 
     -- Active exceptions covering this gate: a bypass, or a waiver of its evidence.
-    select * into v_bypass from ops.exceptions e
-      where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-        and e.exception_type = 'gate_bypass' and ops.exception_is_active(e)
-      order by e.expires_at desc limit 1;
-    v_waived := exists (
-      select 1 from ops.exceptions e
-      where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-        and e.exception_type = 'evidence_waiver' and ops.exception_is_active(e));
+    v_bypass := null;
+    v_waived := false;
+    if v_has_exceptions then
+      select * into v_bypass from ops.exceptions e
+        where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
+          and e.exception_type = 'gate_bypass' and ops.exception_is_active(e)
+        order by e.expires_at desc limit 1;
+      v_waived := exists (
+        select 1 from ops.exceptions e
+        where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
+          and e.exception_type = 'evidence_waiver' and ops.exception_is_active(e));
+    end if;
 
     -- Checks: the latest result per check name counts. Required: the names listed for the
     -- project and gate, else every check reported on the gate as required.
-    select coalesce(array_agg(cr.check_name order by cr.check_name), '{}') into v_required_names
-      from ops.check_requirements cr where cr.project = v_release.project and cr.gate_code = g.gate_code;
+    v_required_names := '{}';
+    if v_has_check_requirements then
+      select coalesce(array_agg(cr.check_name order by cr.check_name), '{}') into v_required_names
+        from ops.check_requirements cr where cr.project = v_release.project and cr.gate_code = g.gate_code;
+    end if;
     v_checks_ok := true;
     v_any_required := false;
     for v_latest in
@@ -842,26 +1081,9 @@ begin
       v_reasons := v_reasons || 'G1: no build checks reported yet'::text;
     end if;
 
-    -- Evidence each gate needs.
+    -- G4 confirms the release's latest deployment (rollbacks aside): its health check verdict.
     v_evidence_ok := true;
-    if g.gate_code = 'G2' then
-      v_evidence_ok := v_waived or exists (
-        select 1 from ops.evidence_artifacts a
-        where a.artifact_type in ('test_result', 'uat_summary')
-          and (a.gate_id = g.gate_id or a.check_id in (select c.check_id from ops.gate_checks c where c.gate_id = g.gate_id)));
-      if not v_evidence_ok then
-        v_reasons := v_reasons || 'G2: no test_result or uat_summary evidence attached'::text;
-      end if;
-    elsif g.gate_code = 'G3' then
-      v_evidence_ok := v_waived or exists (
-        select 1 from ops.evidence_artifacts a
-        where a.artifact_type = 'rollback_plan'
-          and (a.gate_id = g.gate_id or (a.release_id = p_release_id and a.gate_id is null)));
-      if not v_evidence_ok then
-        v_reasons := v_reasons || 'G3: no rollback_plan evidence attached'::text;
-      end if;
-    elsif g.gate_code = 'G4' then
-      -- The release's latest deployment (rollbacks aside) carries the operational confirmation.
+    if g.gate_code = 'G4' then
       select * into v_dep from ops.deployments d
         where d.release_id = p_release_id and d.rollback_of is null
         order by d.deployed_at desc, d.created_at desc limit 1;
@@ -878,14 +1100,31 @@ begin
           v_evidence_ok := false;
           v_reasons := v_reasons || format('G4: the %s deployment has no passing health check yet', v_dep.environment);
         end if;
-        if not v_waived and not exists (
-          select 1 from ops.evidence_artifacts a
-          where a.artifact_type = 'health_check' and a.deployment_id = v_dep.deployment_id) then
-          v_evidence_ok := false;
-          v_reasons := v_reasons || format('G4: no health_check evidence for the %s deployment', v_dep.environment);
-        end if;
       end if;
     end if;
+
+    -- Evidence each gate needs: ops.gate_evidence_requirements, read through ops.gate_evidence (the
+    -- same definition ops.v_evidence_completeness reports). Informational requirements never hold a
+    -- gate; an active evidence waiver covers the rest.
+    for v_requirement in
+      select e.artifact_types, e.attached_to, e.deployment_id, e.deployment_environment
+      from ops.gate_evidence(g.gate_id) e
+      where e.blocking and cardinality(e.artifact_ids) = 0
+    loop
+      if v_waived then
+        continue;
+      end if;
+      v_evidence_ok := false;
+      if v_requirement.attached_to <> 'latest_deployment' then
+        v_reasons := v_reasons || format('%s: no %s evidence attached', g.gate_code,
+                                         array_to_string(v_requirement.artifact_types, ' or '));
+      elsif v_requirement.deployment_id is not null then
+        -- Without a deployment the reason above already says so.
+        v_reasons := v_reasons || format('%s: no %s evidence for the %s deployment', g.gate_code,
+                                         array_to_string(v_requirement.artifact_types, ' or '),
+                                         v_requirement.deployment_environment);
+      end if;
+    end loop;
     if exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id) then
       v_any_input := true;
     end if;
@@ -948,7 +1187,7 @@ begin
     end if;
 
     -- Say why an exception that mentions the gate does not help.
-    if v_status not in ('passed', 'bypassed') then
+    if v_has_exceptions and v_status not in ('passed', 'bypassed') then
       for v_exc in
         select * from ops.exceptions e
         where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
@@ -1104,6 +1343,21 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.deployments_record_transition()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  insert into ops.deployment_transitions (deployment_id, from_status, to_status, from_g4_status, to_g4_status, actor,
+                                          ingest_id)
+  values (new.deployment_id, old.status, new.status, old.g4_status, new.g4_status, ops.current_actor(),
+          ops.current_ingest_id());
+  return null;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.derive_release_status(p_release_id uuid)
  RETURNS public.ops_release_status
  LANGUAGE sql
@@ -1253,6 +1507,45 @@ end
 $function$;
 grant execute on function ops.exceptions_refuse_past_expiry() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.gate_evidence(p_gate_id uuid)
+ RETURNS TABLE(requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select q.requirement_id, q.artifact_types, q.attached_to, q.blocking, dep.deployment_id, dep.environment,
+         coalesce(ev.artifact_ids, '{}'), coalesce(ev.present_types, '{}')
+  from ops.release_gates g
+  join ops.gate_evidence_requirements q on q.gate_code = g.gate_code
+  left join lateral (
+    select d.deployment_id, d.environment from ops.deployments d
+    where q.attached_to = 'latest_deployment' and d.release_id = g.release_id and d.rollback_of is null
+    order by d.deployed_at desc, d.created_at desc limit 1
+  ) dep on true
+  left join lateral (
+    select array_agg(m.artifact_id order by m.artifact_id) as artifact_ids,
+           array_agg(distinct m.artifact_type order by m.artifact_type) as present_types
+    from (
+      -- One index-friendly branch per place evidence can hang.
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
+      union
+      select a.artifact_id, a.artifact_type from ops.gate_checks c
+      join ops.evidence_artifacts a on a.check_id = c.check_id
+      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
+      union
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
+      union
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
+    ) m
+    where m.artifact_type = any (q.artifact_types)
+  ) ev on true
+  where g.gate_id = p_gate_id
+  order by q.gate_code, array_to_string(q.artifact_types, ',')
+$function$;
+grant execute on function ops.gate_evidence(p_gate_id uuid) to audit_reader, release_manager;
+
 CREATE OR REPLACE FUNCTION ops.gate_of(p_release_id uuid, p_gate_code public.ops_gate_code)
  RETURNS ops.release_gates
  LANGUAGE plpgsql
@@ -1323,23 +1616,9 @@ begin
 
   select * into v_original from ops.event_ingest_log l
     where l.idempotency_key = v_key and l.processing_status = 'accepted';
-  if found then
-    if v_original.payload_hash is distinct from lower(p_payload_hash) then
-      v_status := 'rejected';
-      v_http := 409;
-      v_error := jsonb_build_object('error', 'idempotency_key_conflict', 'message',
-        format('idempotency_key %s was already used for a different payload (ingest %s)', v_key, v_original.ingest_id),
-        'original_ingest_id', v_original.ingest_id);
-    else
-      insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
-                                        payload_hash, envelope, processing_status, http_status, result, duplicate_of)
-      values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, lower(p_payload_hash),
-              p_envelope, 'duplicate', 200, v_original.result, v_original.ingest_id)
-      returning * into v_log;
-      return ops.ingest_response(v_log, v_original.ingest_id);
-    end if;
-  elsif not exists (select 1 from ops.ingest_permissions p
-                    where p.event_type = v_type::public.ops_event_type and p.persona = v_persona) then
+  -- Permission first, even for a retry: nobody learns another producer's result by replaying its key.
+  if not exists (select 1 from ops.ingest_permissions p
+                 where p.event_type = v_type::public.ops_event_type and p.persona = v_persona) then
     v_status := 'rejected';
     v_http := 403;
     v_error := jsonb_build_object('error', 'forbidden', 'message',
@@ -1359,6 +1638,21 @@ begin
     v_error := jsonb_build_object('error', 'forbidden', 'message',
       format('persona %s may not send %s events for this %s', v_persona, v_type,
              case when v_type = 'gate_signoff' then 'gate (' || coalesce(v_gate, 'none') || ')' else 'release' end));
+  elsif v_original.ingest_id is not null then
+    if v_original.payload_hash is distinct from lower(p_payload_hash) then
+      v_status := 'rejected';
+      v_http := 409;
+      v_error := jsonb_build_object('error', 'idempotency_key_conflict', 'message',
+        format('idempotency_key %s was already used for a different payload (ingest %s)', v_key, v_original.ingest_id),
+        'original_ingest_id', v_original.ingest_id);
+    else
+      insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
+                                        payload_hash, envelope, processing_status, http_status, result, duplicate_of)
+      values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, lower(p_payload_hash),
+              p_envelope, 'duplicate', 200, v_original.result, v_original.ingest_id)
+      returning * into v_log;
+      return ops.ingest_response(v_log, v_original.ingest_id);
+    end if;
   else
     begin
       perform set_config('ops.ingest_id', v_ingest_id::text, true);
@@ -1470,6 +1764,15 @@ AS $function$
 $function$;
 grant execute on function ops.is_eligible_for_promotion(p_release_id uuid, p_target_env text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.iso_utc(p_at timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$function$;
+grant execute on function ops.iso_utc(p_at timestamp with time zone) to audit_reader, release_manager;
+
 CREATE OR REPLACE FUNCTION ops.owns_gate(p_gate_id uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -1522,6 +1825,27 @@ end
 $function$;
 grant execute on function ops.promote_release(p_release_id uuid, p_target_env text, p_source_ref text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.promotion_blockers(p_release_id uuid)
+ RETURNS TABLE(target_env public.ops_environment, gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  return query
+    select q.target_env, c.gate_code, c.status, r.reason
+    from ops.compute_release_gates(p_release_id) c
+    join ops.gate_requirements q on q.gate_code = c.gate_code
+    cross join lateral unnest(case when cardinality(c.reasons) > 0 then c.reasons
+                                   else array[format('%s is %s', c.gate_code, c.status)] end)
+      with ordinality as r(reason, n)
+    where c.status not in ('passed', 'bypassed')
+    order by q.target_env, c.gate_code, r.n;
+end
+$function$;
+grant execute on function ops.promotion_blockers(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
 CREATE OR REPLACE FUNCTION ops.promotion_blockers(p_release_id uuid, p_target_env text)
  RETURNS TABLE(gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
  LANGUAGE plpgsql
@@ -1531,15 +1855,8 @@ AS $function$
 declare
   v_env public.ops_environment := ops.parse_environment(p_target_env);
 begin
-  perform ops.assert_can_read_release(p_release_id);
   return query
-    select c.gate_code, c.status, r.reason
-    from ops.compute_release_gates(p_release_id) c
-    join ops.gate_requirements q on q.gate_code = c.gate_code and q.target_env = v_env
-    cross join lateral unnest(case when cardinality(c.reasons) > 0 then c.reasons
-                                   else array[format('%s is %s', c.gate_code, c.status)] end) as r(reason)
-    where c.status not in ('passed', 'bypassed')
-    order by c.gate_code;
+    select b.gate_code, b.status, b.reason from ops.promotion_blockers(p_release_id) b where b.target_env = v_env;
 end
 $function$;
 grant execute on function ops.promotion_blockers(p_release_id uuid, p_target_env text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
@@ -1720,7 +2037,7 @@ begin
     when 'exceptions' then
       v_release := new.release_id;
       v_what := format('%s exception for %s %s', new.exception_type, array_to_string(new.impacted_gates, ', '),
-                       case when new.approver_id is null then 'requested' else 'approved by ' || new.approver_id end);
+                       case when new.approver_id is null then 'requested' else 'approved' end);
     when 'deployments' then
       v_release := new.release_id;
       v_what := format('%s deployment %s, G4 %s', new.environment, new.status, new.g4_status);
@@ -1743,6 +2060,77 @@ begin
 end
 $function$;
 grant execute on function ops.refuse_mutation() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.refuse_report_write()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+begin
+  raise exception 'ops.% is a read-only report: % is not allowed', tg_table_name, lower(tg_op)
+    using errcode = '42501', hint = 'write through the governance functions instead';
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.release_evidence(p_release_id uuid)
+ RETURNS SETOF ops.evidence_artifacts
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select a.* from ops.evidence_artifacts a where a.release_id = p_release_id
+  union
+  select a.* from ops.release_gates g join ops.evidence_artifacts a on a.gate_id = g.gate_id
+  where g.release_id = p_release_id
+  union
+  select a.* from ops.release_gates g join ops.gate_checks c on c.gate_id = g.gate_id
+  join ops.evidence_artifacts a on a.check_id = c.check_id
+  where g.release_id = p_release_id
+  union
+  select a.* from ops.deployments d join ops.evidence_artifacts a on a.deployment_id = d.deployment_id
+  where d.release_id = p_release_id
+$function$;
+grant execute on function ops.release_evidence(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.release_evidence_bundle(p_release_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  return jsonb_build_object(
+    'format', 'ops.release-evidence-bundle/v1',
+    'release', (
+      select jsonb_build_object(
+        'release_id', r.release_id, 'project', r.project, 'release_name', r.release_name,
+        'environment_target', r.environment_target, 'source_ref', r.source_ref, 'scope_metadata', r.scope_metadata,
+        'initiating_actor', r.initiating_actor, 'status', r.status, 'created_at', ops.iso_utc(r.created_at),
+        'created_by', r.created_by)
+      from ops.releases r where r.release_id = p_release_id),
+    'gates', (
+      select coalesce(jsonb_agg(jsonb_build_object(
+        'gate_id', g.gate_id, 'gate_code', g.gate_code, 'gate_name', g.gate_name, 'status', g.status,
+        'entered_at', ops.iso_utc(g.entered_at), 'resolved_at', ops.iso_utc(g.resolved_at),
+        'resolved_by', g.resolved_by, 'exception_id', g.exception_id) order by g.gate_code), '[]'::jsonb)
+      from ops.release_gates g where g.release_id = p_release_id),
+    'evidence', (
+      select coalesce(jsonb_agg(jsonb_build_object(
+        'artifact_id', a.artifact_id, 'artifact_type', a.artifact_type, 'artifact_url', a.artifact_url,
+        'sha256', a.sha256, 'source_system', a.source_system, 'gate_code', g.gate_code, 'check_id', a.check_id,
+        'deployment_id', a.deployment_id, 'ingest_id', a.ingest_id, 'created_at', ops.iso_utc(a.created_at),
+        'created_by', a.created_by) order by a.created_at, a.artifact_id), '[]'::jsonb)
+      from ops.release_evidence(p_release_id) a left join ops.release_gates g on g.gate_id = a.gate_id),
+    'timeline', (
+      select coalesce(jsonb_agg(jsonb_build_object(
+        'seq', t.seq, 'at', ops.iso_utc(t.at), 'kind', t.kind, 'actor', t.actor, 'persona', t.persona,
+        'source_system', t.source_system, 'ingest_id', t.ingest_id, 'gate_code', t.gate_code,
+        'summary', t.summary, 'entity_id', t.entity_id) order by t.seq), '[]'::jsonb)
+      from ops.release_timeline(p_release_id) t)
+  );
+end
+$function$;
+grant execute on function ops.release_evidence_bundle(p_release_id uuid) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.release_gates_guard()
  RETURNS trigger
@@ -1792,6 +2180,139 @@ begin
   return null;
 end
 $function$;
+
+CREATE OR REPLACE FUNCTION ops.release_timeline(p_release_id uuid)
+ RETURNS TABLE(seq bigint, at timestamp with time zone, kind text, actor text, persona public.ops_persona, source_system text, ingest_id uuid, gate_code public.ops_gate_code, summary text, entity_id uuid)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+#variable_conflict use_column
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  return query
+  with gates as (
+    select g.gate_id, g.gate_code from ops.release_gates g where g.release_id = p_release_id
+  ), deps as (
+    select d.* from ops.deployments d where d.release_id = p_release_id
+  ), facts (at, rank, kind, actor, persona, source_system, ingest_id, gate_code, summary, entity_id) as (
+    select r.created_at, 1, 'release_created', r.created_by, r.created_persona, null::text, null::uuid,
+           null::public.ops_gate_code,
+           format('release %s of %s created for %s from %s, initiated by %s', r.release_name, r.project,
+                  r.environment_target, coalesce(r.source_ref, 'no source ref'), r.initiating_actor),
+           r.release_id
+    from ops.releases r where r.release_id = p_release_id
+    union all
+    select l.received_at, 2, 'ingest_attempt', l.created_by, l.created_persona, l.source_system, l.ingest_id,
+           case when l.gate_code in ('G1', 'G2', 'G3', 'G4') then l.gate_code::public.ops_gate_code end,
+           format('%s event %s: %s (HTTP %s)%s', coalesce(l.event_type, 'unknown'), coalesce(l.idempotency_key, '-'),
+                  l.processing_status, coalesce(l.http_status::text, '-'),
+                  case when l.duplicate_of is not null then ', duplicate of ingest ' || l.duplicate_of
+                       when l.error_detail is not null then ': ' || coalesce(l.error_detail ->> 'message', l.error_detail::text)
+                       else '' end),
+           l.ingest_id
+    from ops.event_ingest_log l where l.release_id = p_release_id
+    union all
+    select c.created_at, 3,
+           case when g.gate_code = 'G4' and c.metadata ? 'deployment_id' then 'health_check' else 'check' end,
+           c.created_by, c.created_persona, c.source_system::text, c.ingest_id, g.gate_code,
+           case when g.gate_code = 'G4' and c.metadata ? 'deployment_id'
+                then format('health check "%s" of the %s deployment %s: %s', c.check_name, c.metadata ->> 'environment',
+                            c.metadata ->> 'deployment_id', c.status)
+                else format('%s check "%s" reported %s%s', g.gate_code, c.check_name, c.status,
+                            case when c.required then '' else ' (not required)' end) end,
+           c.check_id
+    from gates g join ops.gate_checks c on c.gate_id = g.gate_id
+    union all
+    select a.created_at, 4, 'evidence', a.created_by, a.created_persona, a.source_system, a.ingest_id, g.gate_code,
+           format('%s evidence%s: %s%s', a.artifact_type, coalesce(' on ' || g.gate_code, ''), a.artifact_url,
+                  coalesce(' (sha256 ' || a.sha256 || ')', '')),
+           a.artifact_id
+    from ops.release_evidence(p_release_id) a left join gates g on g.gate_id = a.gate_id
+    union all
+    select a.created_at, 5,
+           case when a.scope = 'exception' then 'exception_' else '' end
+             || case a.decision when 'approved' then 'approval' when 'rejected' then 'rejection'
+                                else 'changes_requested' end,
+           a.approver_id, a.persona_role, l.source_system, a.ingest_id, g.gate_code,
+           format('%s %s %s %s%s', a.persona_role, a.approver_id,
+                  case a.decision when 'request_changes' then 'requested changes on' else a.decision::text end,
+                  case a.scope when 'gate' then g.gate_code::text when 'exception' then 'exception ' || a.exception_id
+                               else 'the release' end,
+                  coalesce(': ' || a.rationale_text, '')),
+           a.approval_id
+    from ops.approvals a
+    left join gates g on g.gate_id = a.gate_id
+    left join ops.event_ingest_log l on l.ingest_id = a.ingest_id
+    where a.release_id = p_release_id
+    union all
+    select e.created_at, 6, 'exception_requested', e.requested_by, e.created_persona, null, null, null,
+           format('%s exception %s for %s requested: %s; risk: %s; window %s to %s', e.exception_type, e.exception_id,
+                  array_to_string(e.impacted_gates, ', '), e.reason, e.risk_statement, ops.iso_utc(e.effective_from),
+                  ops.iso_utc(e.expires_at)),
+           e.exception_id
+    from ops.exceptions e where e.release_id = p_release_id
+    union all
+    select e.expires_at, 7, 'exception_expired', null, null, null, null, null,
+           format('%s exception %s for %s expired%s', e.exception_type, e.exception_id,
+                  array_to_string(e.impacted_gates, ', '),
+                  case when e.approver_id is null then ' without being approved' else '' end),
+           e.exception_id
+    from ops.exceptions e where e.release_id = p_release_id and e.expires_at <= now()
+    union all
+    select t.created_at, 8, 'gate_transition', t.actor, t.created_persona, l.source_system, t.ingest_id, g.gate_code,
+           format('%s %s -> %s: %s', g.gate_code, t.from_status, t.to_status, t.reason),
+           t.transition_id
+    from gates g
+    join ops.gate_transitions t on t.gate_id = g.gate_id
+    left join ops.event_ingest_log l on l.ingest_id = t.ingest_id
+    union all
+    -- The status a deployment was recorded with: before its first transition, if it has one.
+    select d.created_at, 9, case when d.rollback_of is null then 'deployment' else 'rollback' end,
+           d.deployed_by, d.created_persona, l.source_system, d.ingest_id, null,
+           format('%s %s to %s: %s, deployed at %s from %s', case when d.rollback_of is null then 'deployment'
+                                                                  else 'rollback of ' || d.rollback_of || ',' end,
+                  d.deployment_id, d.environment, coalesce(initial.from_status, d.status), ops.iso_utc(d.deployed_at),
+                  coalesce(d.source_ref, 'no source ref')),
+           d.deployment_id
+    from deps d
+    left join ops.event_ingest_log l on l.ingest_id = d.ingest_id
+    left join lateral (
+      select t.from_status from ops.deployment_transitions t where t.deployment_id = d.deployment_id
+      order by t.created_at, t.transition_id limit 1
+    ) initial on true
+    union all
+    select t.created_at, 10, 'deployment_transition', t.actor, t.created_persona, l.source_system, t.ingest_id, null,
+           format('%s deployment %s: %s', d.environment, d.deployment_id,
+                  concat_ws(', ',
+                            case when t.from_status <> t.to_status
+                                 then format('%s -> %s', t.from_status, t.to_status) end,
+                            case when t.from_g4_status <> t.to_g4_status
+                                 then format('G4 %s -> %s', t.from_g4_status, t.to_g4_status) end)),
+           t.transition_id
+    from deps d
+    join ops.deployment_transitions t on t.deployment_id = d.deployment_id
+    left join ops.event_ingest_log l on l.ingest_id = t.ingest_id
+    union all
+    select i.created_at, 11, 'incident', i.created_by, i.created_persona, null, null, null,
+           format('%s incident on the %s deployment %s, detected at %s%s%s', i.severity, d.environment, d.deployment_id,
+                  ops.iso_utc(i.detected_at), coalesce(', resolved at ' || ops.iso_utc(i.resolved_at), ''),
+                  coalesce(': ' || i.root_cause, '')),
+           i.incident_id
+    from deps d join ops.incidents i on i.deployment_id = d.deployment_id
+    union all
+    select v.created_at, 12, 'environment_event', v.created_by, v.created_persona, v.source_system, v.ingest_id, null,
+           format('%s event in %s from %s', v.event_type, v.environment, v.source_system),
+           v.event_id
+    from ops.environment_events v where v.release_id = p_release_id
+  )
+  select row_number() over (order by f.at, f.rank, f.entity_id), f.at, f.kind, f.actor, f.persona, f.source_system,
+         f.ingest_id, f.gate_code, regexp_replace(f.summary, '\s*[\r\n]+\s*', ' ', 'g'), f.entity_id
+  from facts f
+  order by f.at, f.rank, f.entity_id;
+end
+$function$;
+grant execute on function ops.release_timeline(p_release_id uuid) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.request_exception(p_release_id uuid, p_exception_type public.ops_exception_type, p_impacted_gates public.ops_gate_code[], p_reason text, p_risk_statement text, p_expires_at timestamp with time zone, p_effective_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_compensating_controls jsonb DEFAULT '[]'::jsonb)
  RETURNS ops.exceptions

@@ -206,7 +206,7 @@ begin
     when 'exceptions' then
       v_release := new.release_id;
       v_what := format('%s exception for %s %s', new.exception_type, array_to_string(new.impacted_gates, ', '),
-                       case when new.approver_id is null then 'requested' else 'approved by ' || new.approver_id end);
+                       case when new.approver_id is null then 'requested' else 'approved' end);
     when 'deployments' then
       v_release := new.release_id;
       v_what := format('%s deployment %s, G4 %s', new.environment, new.status, new.g4_status);

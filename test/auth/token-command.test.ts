@@ -1,4 +1,4 @@
-// `npm run token`: mints a development token that the server's verifier accepts, and refuses in
+// `npm run token` (ops-gates token mint): mints a development token that the server's verifier accepts, and refuses in
 // production and on bad usage.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { projectRoot } from '../../src/db/migrate.js';
 const SECRET = 'mint-cli-test-secret-0123456789abcdef';
 
 function mint(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/auth/mint-cli.ts', ...args], {
+  return spawnSync(process.execPath, ['bin/ops-gates.mjs', 'token', 'mint', ...args], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, SUPABASE_JWT_SECRET: SECRET, ...env },
     encoding: 'utf8',
@@ -34,6 +34,6 @@ describe('token mint', () => {
   it('refuses an unknown persona with the usage line', () => {
     const run = mint(['--persona', 'superuser']);
     expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/usage:/);
+    expect(run.stderr).toMatch(/--persona must be one of ci_service_role/);
   });
 });

@@ -1,0 +1,72 @@
+// Shared by the producer tests: GraphQL over HTTP against the live test server (as an outside tool
+// would read it), and running a bash script as a GitHub Actions runner would.
+import { spawn } from 'node:child_process';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import { projectRoot } from '../../src/db/migrate.js';
+import { type Person, token } from '../cli/support.js';
+
+export async function graphql<TData, TVariables>(
+  url: string,
+  who: Person,
+  document: TypedDocumentNode<TData, TVariables>,
+  variables: TVariables,
+): Promise<TData> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${await token(who)}` },
+    body: JSON.stringify({ query: print(document), variables }),
+  });
+  const body = (await response.json()) as { data?: TData; errors?: unknown[] };
+  if (body.errors?.length || !body.data) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+export interface ScriptResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `bash -c script` with exactly the given environment (plus PATH and HOME), in the project. */
+export function runBash(
+  script: string,
+  env: Record<string, string>,
+  cwd = projectRoot,
+): Promise<ScriptResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/**
+ * `${{ expr }}` as Actions substitutes it, for the expressions these workflows use: context paths
+ * (secrets.X, vars.X, inputs.X, steps.ID.outcome, github.X) joined by `||`, where an empty or
+ * missing value falls through to the next.
+ */
+export function substitute(text: string, contexts: Record<string, unknown>): string {
+  return text.replace(/\$\{\{\s*([\s\S]*?)\s*\}\}/g, (_all, expr: string) => {
+    for (const part of expr.split('||').map((p) => p.trim())) {
+      const value = /^'.*'$/.test(part)
+        ? part.slice(1, -1)
+        : part
+            .split('.')
+            .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], contexts);
+      if (value !== undefined && value !== null && value !== '' && value !== false) return String(value);
+    }
+    return '';
+  });
+}
