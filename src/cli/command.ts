@@ -1,7 +1,7 @@
 // What a command is (its options, its help, its run function) and the helpers commands share:
 // reading flags, durations and JSON, resolving `<release>` and choosing a source system.
 
-import { CliReleaseByNameDocument } from '../gql/graphql.js';
+import { ReleaseByNameDocument } from '../gql/graphql.js';
 import { CliError, EXIT, type ExitCode, usageError } from './errors.js';
 import { type ApiConfig, graphqlRequest } from './graphql.js';
 import type { Io, Paint } from './output.js';
@@ -163,7 +163,7 @@ export async function resolveRelease(ctx: Context, given: string): Promise<Relea
   const name = given.slice(at + 1);
   let release: { id?: string | null } | null | undefined;
   try {
-    release = (await graphqlRequest(ctx.api, CliReleaseByNameDocument, { project, name })).releaseByName;
+    release = (await graphqlRequest(ctx.api, ReleaseByNameDocument, { project, name })).releaseByName;
   } catch (err) {
     if (err instanceof CliError && err.code === 'forbidden') {
       throw new CliError(`${err.message}`, EXIT.auth, 'forbidden', {

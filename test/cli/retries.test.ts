@@ -159,7 +159,7 @@ describe('GraphQL', () => {
       });
       expect(r.code).toBe(1);
       expect(r.json).toMatchObject({ eligible: false, environment: 'staging' });
-      expect(r.stderr).toMatch(/CliEligibility: cannot reach/);
+      expect(r.stderr).toMatch(/PromotionEligibility: cannot reach/);
       expect(proxy.forwarded).toHaveLength(2);
     } finally {
       await proxy.close();
@@ -287,8 +287,8 @@ describe('unreachable and slow servers', () => {
           tty,
         });
         expect(r.code).toBe(1);
-        if (tty) expect(r.stderr).toContain('\r\u001b[2K⠋ CliEligibility (1.');
-        else expect(r.stderr).not.toMatch(/CliEligibility/);
+        if (tty) expect(r.stderr).toContain('\r\u001b[2K⠋ PromotionEligibility (1.');
+        else expect(r.stderr).not.toMatch(/PromotionEligibility/);
       } finally {
         await proxy.close();
       }

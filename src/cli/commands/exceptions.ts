@@ -1,10 +1,10 @@
 // The exception process: request (anyone but audit_reader and ci_service_role), approve (a
 // release_manager other than the requester), review after the fact, list.
 import {
-  CliApproveExceptionDocument,
-  CliExceptionsDocument,
-  CliRequestExceptionDocument,
-  CliReviewExceptionDocument,
+  ApproveExceptionDocument,
+  ExceptionsDocument,
+  RequestExceptionDocument,
+  ReviewExceptionDocument,
 } from '../../gql/graphql.js';
 import { GATE_CODES } from '../../ingest/envelope.js';
 import {
@@ -92,7 +92,7 @@ const request: Command = {
       compensatingControls: controls === undefined ? undefined : jsonObject(controls, '--controls'),
     };
     const release = await releaseRef(ctx);
-    const data = await graphqlRequest(ctx.api, CliRequestExceptionDocument, {
+    const data = await graphqlRequest(ctx.api, RequestExceptionDocument, {
       input: { releaseId: release.id, ...input },
     });
     const e = unwrap(data.requestException, 'exception request');
@@ -119,7 +119,7 @@ const approve: Command = {
   },
   async run(ctx) {
     const id = exceptionId(ctx);
-    const data = await graphqlRequest(ctx.api, CliApproveExceptionDocument, {
+    const data = await graphqlRequest(ctx.api, ApproveExceptionDocument, {
       input: { exceptionId: id, rationale: flag(ctx, 'rationale') },
     });
     const e = unwrap(data.approveException, 'exception approve');
@@ -146,7 +146,7 @@ const review: Command = {
   },
   async run(ctx) {
     const id = exceptionId(ctx);
-    const data = await graphqlRequest(ctx.api, CliReviewExceptionDocument, {
+    const data = await graphqlRequest(ctx.api, ReviewExceptionDocument, {
       input: { exceptionId: id, postReviewStatus: choice(ctx, 'status', REVIEW_STATUSES) },
     });
     const e = unwrap(data.reviewException, 'exception review');
@@ -174,7 +174,7 @@ const list: Command = {
       stateFlag === undefined
         ? undefined
         : STATES[choice(ctx, 'state', Object.keys(STATES) as (keyof typeof STATES)[])];
-    const data = await graphqlRequest(ctx.api, CliExceptionsDocument, { releaseId: release?.id, state });
+    const data = await graphqlRequest(ctx.api, ExceptionsDocument, { releaseId: release?.id, state });
     const rows = data.exceptions ?? [];
     return {
       data: { exceptions: rows },

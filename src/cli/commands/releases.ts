@@ -1,10 +1,10 @@
 // Commands about releases over GraphQL: release create, status, eligible, promote, whoami.
 import {
-  CliCreateReleaseDocument,
-  CliEligibilityDocument,
-  CliPromoteReleaseDocument,
-  CliReleaseStatusDocument,
-  CliViewerDocument,
+  CreateReleaseDocument,
+  PromoteReleaseDocument,
+  PromotionEligibilityDocument,
+  ReleaseHealthDocument,
+  ViewerDocument,
 } from '../../gql/graphql.js';
 import {
   type Command,
@@ -61,7 +61,7 @@ const releaseCreate: Command = {
     const name = requiredFlag(ctx, 'name');
     const scope = flag(ctx, 'scope');
     const envFlag = flag(ctx, 'env');
-    const data = await graphqlRequest(ctx.api, CliCreateReleaseDocument, {
+    const data = await graphqlRequest(ctx.api, CreateReleaseDocument, {
       input: {
         project,
         releaseName: name,
@@ -123,7 +123,7 @@ const status: Command = {
   notes: ['Needs a persona that reads gates: release_manager, ci_service_role or audit_reader.'],
   async run(ctx) {
     const ref = await releaseRef(ctx);
-    const data = await graphqlRequest(ctx.api, CliReleaseStatusDocument, { id: ref.id });
+    const data = await graphqlRequest(ctx.api, ReleaseHealthDocument, { id: ref.id });
     const release = data.release;
     if (!release) throw new CliError(`no release ${ref.label}`, EXIT.rejected, 'not_found');
     const blockers: Blocker[] = [];
@@ -164,7 +164,7 @@ const eligible: Command = {
   async run(ctx) {
     const env = choice(ctx, 'env', ['staging', 'production'] as const);
     const ref = await releaseRef(ctx);
-    const data = await graphqlRequest(ctx.api, CliEligibilityDocument, {
+    const data = await graphqlRequest(ctx.api, PromotionEligibilityDocument, {
       releaseId: ref.id,
       environment: env,
     });
@@ -194,7 +194,7 @@ const eligible: Command = {
 
 async function promotionBlockers(ctx: Context, releaseId: string, env: string): Promise<Blocker[]> {
   try {
-    const data = await graphqlRequest(ctx.api, CliEligibilityDocument, {
+    const data = await graphqlRequest(ctx.api, PromotionEligibilityDocument, {
       releaseId,
       environment: env as 'staging' | 'production',
     });
@@ -221,7 +221,7 @@ const promote: Command = {
   async run(ctx): Promise<Output> {
     const env = choice(ctx, 'env', ['staging', 'production'] as const);
     const ref = await releaseRef(ctx);
-    const data = await graphqlRequest(ctx.api, CliPromoteReleaseDocument, {
+    const data = await graphqlRequest(ctx.api, PromoteReleaseDocument, {
       input: { releaseId: ref.id, environment: env, sourceRef: flag(ctx, 'source-ref') },
     });
     const result = data.promoteRelease;
@@ -257,7 +257,7 @@ const whoami: Command = {
   maxPositionals: 0,
   options: {},
   async run(ctx) {
-    const data = await graphqlRequest(ctx.api, CliViewerDocument, {});
+    const data = await graphqlRequest(ctx.api, ViewerDocument, {});
     const v = data.viewer;
     return {
       data: { viewer: v },

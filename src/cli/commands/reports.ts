@@ -3,7 +3,7 @@
 // (releaseEvidenceBundle, ops.release_evidence_bundle). Both need release_manager or audit_reader.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CliReleaseEvidenceBundleDocument, CliReleaseTimelineDocument } from '../../gql/graphql.js';
+import { ReleaseEvidenceBundleDocument, ReleaseTimelineDocument } from '../../gql/graphql.js';
 import { payloadHash } from '../../ingest/envelope.js';
 import { bool, type Command, flag, flags, releaseRef } from '../command.js';
 import { CliError, EXIT, usageError } from '../errors.js';
@@ -38,7 +38,7 @@ const timeline: Command = {
   async run(ctx) {
     const kinds = flags(ctx, 'kind');
     const ref = await releaseRef(ctx);
-    const data = await graphqlRequest(ctx.api, CliReleaseTimelineDocument, { releaseId: ref.id });
+    const data = await graphqlRequest(ctx.api, ReleaseTimelineDocument, { releaseId: ref.id });
     const entries = data.releaseTimeline;
     if (!entries) throw new CliError(`no release ${ref.label}`, EXIT.rejected, 'not_found');
     const chosen = kinds.length ? entries.filter((e) => kinds.includes(e.kind ?? '')) : entries;
@@ -86,7 +86,7 @@ const bundle: Command = {
     const output = flag(ctx, 'output');
     if (output !== undefined && output.trim() === '') throw usageError('-o needs a file name');
     const ref = await releaseRef(ctx);
-    const data = await graphqlRequest(ctx.api, CliReleaseEvidenceBundleDocument, { releaseId: ref.id });
+    const data = await graphqlRequest(ctx.api, ReleaseEvidenceBundleDocument, { releaseId: ref.id });
     const b = data.releaseEvidenceBundle;
     if (!b?.bundle) throw new CliError(`no release ${ref.label}`, EXIT.rejected, 'not_found');
     const digest = payloadHash(b.bundle);
