@@ -24,7 +24,6 @@ import {
   cursorAt,
   decodeCursor,
   encodeCursor,
-  isoMicros,
   pageSize,
   toPage,
   uuid,
