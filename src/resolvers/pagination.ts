@@ -18,8 +18,7 @@ export function encodeCursor(at: string, id: string): string {
 }
 
 /** SQL rendering a timestamptz expression as ISO-8601 UTC text to the microsecond. */
-const isoMicros = (expr: string) =>
-  `to_char(${expr} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const isoMicros = (expr: string) => `to_char(${expr} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** The select-list item a keyset query adds for its cursor. */
 export const cursorAt = (column: string) => `${isoMicros(column)} as cursor_at`;

@@ -102,7 +102,7 @@ describe.skipIf(!hasChromium)('GraphiQL in a browser', () => {
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.press('Delete');
     await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${token}` }));
-    await expect.poll(() => headers.innerText()).toContain(token);
+    await expect.poll(() => headers.textContent()).toContain(token);
 
     // The query editor: a release health query.
     const query = page.locator('.graphiql-query-editor .graphiql-editor').first();
@@ -117,8 +117,8 @@ describe.skipIf(!hasChromium)('GraphiQL in a browser', () => {
     await page.locator('.graphiql-execute-button').click();
 
     const response = page.locator('.graphiql-response');
-    await expect.poll(async () => response.innerText(), { timeout: 30_000 }).toContain('17.0.42');
-    const text = await response.innerText();
+    await expect.poll(async () => response.textContent(), { timeout: 30_000 }).toContain('17.0.42');
+    const text = (await response.textContent()) ?? '';
     expect(text).toContain('promoted');
     expect(text).toContain('17.0.45-hotfix');
     expect(text).not.toContain('"errors"');
