@@ -150,6 +150,15 @@ begin
       select 1 from ops.exceptions e where e.exception_id = p_exception_id and e.release_id = p_release_id) then
     raise exception 'exception % does not belong to release %', p_exception_id, p_release_id using errcode = 'OPS04';
   end if;
+  if p_exception_id is not null and p_decision = 'approved' then
+    -- Approving an exception is one act, whichever door it comes through: the decision is
+    -- recorded and the exception approved (with all of approve_exception's checks).
+    perform ops.approve_exception(p_exception_id, p_rationale_text);
+    select * into v_approval from ops.approvals a
+      where a.exception_id = p_exception_id and a.approver_id = ops.current_actor() and a.decision = 'approved'
+      order by a.created_at desc, a.approval_id desc limit 1;
+    return v_approval;
+  end if;
   insert into ops.approvals (release_id, gate_id, exception_id, approver_id, persona_role, decision, scope,
                              rationale_structured, rationale_text, ingest_id)
   values (p_release_id, v_gate.gate_id, p_exception_id, ops.current_actor(), v_persona, p_decision,
