@@ -3,13 +3,13 @@
 // PostgreSQL in a temporary folder unless DATABASE_URL is set), and the machine they ran on.
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { type DatabaseTarget, openDatabase } from '../src/db/database.js';
 import { resolveDataRoot } from '../src/db/embedded.js';
 import { projectRoot } from '../src/db/migrate.js';
+import { freePort } from '../src/process.js';
 
 export interface LoadOptions {
   concurrency: number;
@@ -138,13 +138,6 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
 }
 
 /** A port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 export async function serverVersion(url: string): Promise<string> {
   const c = new pg.Client({ connectionString: url });

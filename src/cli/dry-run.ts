@@ -11,10 +11,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { resolveDataRoot } from '../db/embedded.js';
 import { projectRoot } from '../db/migrate.js';
+import { freePort, runProcess } from '../process.js';
 
 const BIN = path.join(projectRoot, 'bin/ops-gates.mjs');
 const PROJECT = 'odoo-dryrun';
@@ -62,17 +62,6 @@ interface Target {
   secret?: string;
   description: string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Only what the server needs: nothing of the caller's database or API settings leaks in. */
@@ -165,28 +154,15 @@ interface Run {
   stderr: string;
 }
 
-function spawnCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--json'], { cwd: projectRoot, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code: code ?? -1, json, stdout, stderr });
-    });
-  });
+async function spawnCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  const r = await runProcess(process.execPath, [BIN, ...args, '--json'], { cwd: projectRoot, env });
+  let json: unknown;
+  try {
+    json = JSON.parse(r.stdout);
+  } catch {
+    json = undefined;
+  }
+  return { ...r, json: json as Json };
 }
 
 const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);

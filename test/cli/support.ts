@@ -1,7 +1,3 @@
-// A real control plane on a real port (createServer over the file's test database, the Node
-// adapter on 127.0.0.1:<free port>) and the ops-gates CLI run against it in-process through its
-// injectable Io, or as a child process through the bin shim like a user runs it.
-import { spawn } from 'node:child_process';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -12,6 +8,7 @@ import { run } from '../../src/cli/run.js';
 import { loadConfig } from '../../src/config.js';
 import { projectRoot } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/logger.js';
+import { runProcess } from '../../src/process.js';
 import { createServer } from '../../src/server.js';
 import type { TestDatabase } from '../support/db.js';
 
@@ -112,23 +109,12 @@ export async function cli(args: string[], options: CliOptions = {}): Promise<Cli
 }
 
 /** ops-gates as a child process through bin/ops-gates.mjs, as a user or a pipeline runs it. */
-export function spawnCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? projectRoot,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, json: parse(stdout) }));
+export async function spawnCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const r = await runProcess(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? projectRoot,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
   });
+  return { ...r, json: parse(r.stdout) };
 }
 
 /** The ingest log rows for a key, oldest first (read as the database owner). */

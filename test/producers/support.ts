@@ -1,9 +1,7 @@
-// Shared by the producer tests: GraphQL over HTTP against the live test server (as an outside tool
-// would read it), and running a bash script as a GitHub Actions runner would.
-import { spawn } from 'node:child_process';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { projectRoot } from '../../src/db/migrate.js';
+import { type ProcessResult, runProcess } from '../../src/process.js';
 import { type Person, token } from '../cli/support.js';
 
 export async function graphql<TData, TVariables>(
@@ -22,33 +20,15 @@ export async function graphql<TData, TVariables>(
   return body.data;
 }
 
-export interface ScriptResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** `bash -c script` with exactly the given environment (plus PATH and HOME), in the project. */
 export function runBash(
   script: string,
   env: Record<string, string>,
   cwd = projectRoot,
-): Promise<ScriptResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+): Promise<ProcessResult> {
+  return runProcess('bash', ['-c', script], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
   });
 }
 

@@ -2,11 +2,11 @@
 // connections, lets that request finish with 200, closes everything and exits 0.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/dev-tokens.js';
 import { projectRoot } from '../../src/db/migrate.js';
+import { freePort } from '../../src/process.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 
 const SECRET = 'test-secret-shutdown-0123456789abcdef0123';
@@ -14,14 +14,6 @@ const SECRET = 'test-secret-shutdown-0123456789abcdef0123';
 let db: TestDatabase;
 let child: ChildProcess | undefined;
 let output = '';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 async function waitForHealth(base: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
