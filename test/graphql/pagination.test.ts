@@ -17,13 +17,22 @@ let api: TestApi;
 beforeAll(async () => {
   db = await useTestDatabase();
   api = createTestApi(db);
-  // One statement: the rows' timestamps differ by microseconds, many within one millisecond.
   await db.admin.query(
     `insert into ops.releases (project, release_name) select 'paging', 'r-' || g from generate_series(1, 60) g`,
   );
   await db.admin.query(
-    `insert into ops.event_ingest_log (idempotency_key, processing_status, http_status, release_id)
-     select 'k-' || g, 'rejected', 400, gen_random_uuid() from generate_series(1, 45) g`,
+    `insert into ops.event_ingest_log (idempotency_key, processing_status, http_status, release_id, received_at)
+     select 'k-' || g, 'rejected', 400, gen_random_uuid(),
+            timestamptz '2026-11-01T00:00:00Z' + (g / 3) * interval '1 millisecond' + (g % 3) * interval '1 microsecond'
+     from generate_series(1, 45) g`,
+  );
+  // Groups of three within one millisecond, a microsecond apart, whatever the machine's speed (the
+  // ingest log is append-only, so its timestamps come from the insert itself).
+  await db.admin.query(
+    `update ops.releases t set created_at = timestamptz '2026-11-01T00:00:00Z'
+       + (x.n / 3) * interval '1 millisecond' + (x.n % 3) * interval '1 microsecond'
+     from (select release_id, row_number() over (order by created_at, release_id) as n from ops.releases where project = 'paging') x
+     where t.release_id = x.release_id`,
   );
 });
 

@@ -77,6 +77,14 @@ beforeAll(async () => {
   api = createTestApi(db);
   await seed('rpt-gql-small', 5);
   await seed('rpt-gql-large', 50);
+  // Groups of three releases within one millisecond, a microsecond apart: what a millisecond
+  // cursor would get wrong, however fast or busy the machine is.
+  await db.admin.query(
+    `update ops.releases t set created_at = timestamptz '2026-11-01T00:00:00Z'
+       + (x.n / 3) * interval '1 millisecond' + (x.n % 3) * interval '1 microsecond'
+     from (select release_id, row_number() over (order by created_at, release_id) as n from ops.releases where project = 'rpt-gql-large') x
+     where t.release_id = x.release_id`,
+  );
   await seed('rpt-gql-other-dev', 3, 'dev-other');
   const { rows } = await db.admin.query(
     `select release_id from ops.releases where project = 'rpt-gql-small' limit 1`,
