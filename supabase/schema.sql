@@ -460,6 +460,58 @@ alter table ops.ingest_permissions enable row level security;
 create policy ingest_permissions_read_all on ops.ingest_permissions for select to audit_reader, release_manager using (true);
 grant select on table ops.ingest_permissions to audit_reader, release_manager;
 
+create table ops.policy_pack_checks (
+  pack_name text not null,
+  gate_code public.ops_gate_code not null,
+  check_name text not null,
+  description text not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint policy_pack_checks_check_name_check CHECK ((check_name <> ''::text)),
+  constraint policy_pack_checks_gate_code_fkey FOREIGN KEY (gate_code) REFERENCES ops.gate_definitions(gate_code),
+  constraint policy_pack_checks_pack_name_fkey FOREIGN KEY (pack_name) REFERENCES ops.policy_packs(pack_name),
+  constraint policy_pack_checks_pkey PRIMARY KEY (pack_name, gate_code, check_name)
+);
+CREATE TRIGGER policy_pack_checks_stamp BEFORE INSERT ON ops.policy_pack_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.policy_pack_checks enable row level security;
+create policy policy_pack_checks_read_all on ops.policy_pack_checks for select to audit_reader, release_manager using (true);
+grant select on table ops.policy_pack_checks to audit_reader, release_manager;
+
+create table ops.policy_packs (
+  pack_name text not null,
+  platform text not null,
+  description text not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint policy_packs_pack_name_check CHECK ((pack_name ~ '^[a-z][a-z0-9_-]{0,62}$'::text)),
+  constraint policy_packs_pkey PRIMARY KEY (pack_name),
+  constraint policy_packs_platform_check CHECK ((platform <> ''::text))
+);
+CREATE TRIGGER policy_packs_stamp BEFORE INSERT ON ops.policy_packs FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.policy_packs enable row level security;
+create policy policy_packs_read_all on ops.policy_packs for select to audit_reader, release_manager using (true);
+grant select on table ops.policy_packs to audit_reader, release_manager;
+
+create table ops.project_profiles (
+  project text not null,
+  platform text not null,
+  policy_pack text not null,
+  installed_at timestamp with time zone not null,
+  installed_by text not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint project_profiles_pkey PRIMARY KEY (project),
+  constraint project_profiles_policy_pack_fkey FOREIGN KEY (policy_pack) REFERENCES ops.policy_packs(pack_name),
+  constraint project_profiles_project_check CHECK ((project <> ''::text))
+);
+CREATE TRIGGER project_profiles_stamp BEFORE INSERT ON ops.project_profiles FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.project_profiles enable row level security;
+create policy project_profiles_read_all on ops.project_profiles for select to audit_reader, release_manager using (true);
+grant select on table ops.project_profiles to audit_reader, release_manager;
+
 create table ops.recovery_drills (
   drill_id uuid default gen_random_uuid() not null,
   environment public.ops_environment not null,
@@ -512,6 +564,26 @@ create policy release_gates_read_ci on ops.release_gates for select to ci_servic
 create policy release_gates_update_rm on ops.release_gates for update to release_manager using (true);
 grant select on table ops.release_gates to audit_reader, ci_service_role, release_manager;
 grant update (status) on ops.release_gates to release_manager;
+
+create table ops.release_scope_changes (
+  change_id uuid default gen_random_uuid() not null,
+  release_id uuid not null,
+  scope_key text not null,
+  old_value jsonb,
+  new_value jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint release_scope_changes_pkey PRIMARY KEY (change_id),
+  constraint release_scope_changes_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+CREATE INDEX release_scope_changes_release ON ops.release_scope_changes USING btree (release_id, created_at);
+CREATE TRIGGER release_scope_changes_append_only BEFORE DELETE OR UPDATE ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_scope_changes_no_truncate BEFORE TRUNCATE ON ops.release_scope_changes FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_scope_changes_stamp BEFORE INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.release_scope_changes enable row level security;
+create policy release_scope_changes_read_all on ops.release_scope_changes for select to audit_reader, release_manager using (true);
+grant select on table ops.release_scope_changes to audit_reader, release_manager;
 
 create table ops.releases (
   release_id uuid default gen_random_uuid() not null,
@@ -1754,6 +1826,67 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.install_policy_pack(p_project text, p_pack_name text)
+ RETURNS TABLE(gate_code public.ops_gate_code, check_name text, added boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_pack ops.policy_packs;
+  v_profile ops.project_profiles;
+  v_release record;
+begin
+  perform ops.require_persona('{release_manager}', 'install policy packs');
+  if p_project is null or btrim(p_project) = '' then
+    raise exception 'a policy pack is installed for a project: give its name' using errcode = 'OPS22';
+  end if;
+  select * into v_pack from ops.policy_packs p where p.pack_name = p_pack_name;
+  if not found then
+    raise exception 'no policy pack named % (known: %)', p_pack_name,
+      (select string_agg(p.pack_name, ', ' order by p.pack_name) from ops.policy_packs p)
+      using errcode = 'OPS04';
+  end if;
+  -- One install at a time per project.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('ops.install_policy_pack:' || p_project));
+  select * into v_profile from ops.project_profiles pp where pp.project = p_project;
+  if found and v_profile.policy_pack <> v_pack.pack_name then
+    raise exception 'project % already follows the % policy pack', p_project, v_profile.policy_pack
+      using errcode = 'OPS09';
+  end if;
+  if not found then
+    insert into ops.project_profiles (project, platform, policy_pack, installed_at, installed_by)
+    values (p_project, v_pack.platform, v_pack.pack_name, pg_catalog.clock_timestamp(), ops.current_actor());
+  end if;
+
+  return query
+    with wanted as (
+      select c.gate_code, c.check_name from ops.policy_pack_checks c where c.pack_name = v_pack.pack_name
+    ), inserted as (
+      insert into ops.check_requirements (project, gate_code, check_name)
+      select p_project, w.gate_code, w.check_name from wanted w
+      on conflict on constraint check_requirements_project_gate_code_check_name_key do nothing
+      returning gate_code, check_name
+    )
+    select w.gate_code, w.check_name,
+           exists (select 1 from inserted i where i.gate_code = w.gate_code and i.check_name = w.check_name)
+    from wanted w
+    join ops.gate_definitions d on d.gate_code = w.gate_code
+    order by d.position, w.check_name;
+
+  for v_release in
+    select r.release_id from ops.releases r
+    where r.project = p_project and r.status in ('draft', 'in_progress')
+    order by r.created_at
+  loop
+    perform ops.evaluate_release(v_release.release_id,
+      pg_catalog.format('policy pack %s installed by %s', v_pack.pack_name, ops.current_actor()));
+  end loop;
+end
+$function$;
+grant execute on function ops.install_policy_pack(p_project text, p_pack_name text) to release_manager;
+
 CREATE OR REPLACE FUNCTION ops.is_eligible_for_promotion(p_release_id uuid, p_target_env text)
  RETURNS boolean
  LANGUAGE sql
@@ -2008,6 +2141,43 @@ begin
 end
 $function$;
 grant execute on function ops.record_rejected_ingest(p_envelope jsonb, p_payload_hash text, p_http_status integer, p_error jsonb) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.record_release_scope(p_release_id uuid, p_key text, p_value jsonb)
+ RETURNS ops.releases
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_persona public.ops_persona :=
+    ops.require_persona('{ci_service_role,release_manager,developer}', 'record a release''s scope');
+  v_release ops.releases;
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  if p_key is null or p_key !~ '^[a-z][a-z0-9_.-]{0,63}$' then
+    raise exception 'a scope key is a lower-case identifier (a-z, 0-9, _, ., -; at most 64 characters), not %',
+      pg_catalog.quote_nullable(p_key) using errcode = 'OPS22';
+  end if;
+  if p_value is null or pg_catalog.jsonb_typeof(p_value) = 'null' then
+    raise exception 'scope % needs a value', p_key using errcode = 'OPS22';
+  end if;
+  select * into v_release from ops.releases r where r.release_id = p_release_id for update;
+  if v_persona = 'developer' and not ops.owns_release(p_release_id) then
+    raise exception 'a developer records the scope only of releases they initiated' using errcode = 'OPS03';
+  end if;
+  if v_release.status in ('promoted', 'rolled_back') then
+    raise exception 'release % is % and keeps the scope it went out with', v_release.release_name,
+      v_release.status using errcode = 'OPS09';
+  end if;
+  insert into ops.release_scope_changes (release_id, scope_key, old_value, new_value)
+  values (p_release_id, p_key, v_release.scope_metadata -> p_key, p_value);
+  update ops.releases r set scope_metadata = r.scope_metadata || pg_catalog.jsonb_build_object(p_key, p_value)
+  where r.release_id = p_release_id
+  returning * into v_release;
+  return v_release;
+end
+$function$;
+grant execute on function ops.record_release_scope(p_release_id uuid, p_key text, p_value jsonb) to ci_service_role, developer, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.reevaluate_after_change()
  RETURNS trigger
