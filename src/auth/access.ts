@@ -59,6 +59,8 @@ export const MUTATION_CALLERS = {
   recordHealthCheck: ['ci_service_role', 'sre'],
   recordIncident: ['sre', RM],
   recordRecoveryDrill: ['sre'],
+  installPolicyPack: [RM],
+  recordReleaseScope: ['ci_service_role', RM, 'developer'],
   // Everyone who may send at least one event type (ops.ingest_permissions).
   ingestEvent: ['ci_service_role', 'developer', 'qa_tester', RM, 'sre'],
 } as const satisfies Record<string, readonly Persona[]>;

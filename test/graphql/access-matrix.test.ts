@@ -28,6 +28,7 @@ import {
   IngestEventDocument,
   type IngestEventInput,
   IngestLogDocument,
+  InstallPolicyPackDocument,
   PromoteReleaseDocument,
   PromotionEligibilitiesDocument,
   PromotionEligibilityDocument,
@@ -36,6 +37,7 @@ import {
   RecordHealthCheckDocument,
   RecordIncidentDocument,
   RecordRecoveryDrillDocument,
+  RecordReleaseScopeDocument,
   RecoveryDrillsDocument,
   ReleaseByNameDocument,
   ReleaseEvidenceBundleDocument,
@@ -387,6 +389,22 @@ function mutations(): Record<MutationName, (persona: Persona) => Promise<Mutatio
       });
       return { member: r.data?.recordRecoveryDrill, errors: r.errors };
     },
+    installPolicyPack: async (p) => {
+      const r = await api.executeOperation({
+        operation: InstallPolicyPackDocument,
+        variables: { input: { project: `access-matrix-${id()}`, pack: 'odoo' } },
+        ...as(p),
+      });
+      return { member: r.data?.installPolicyPack, errors: r.errors };
+    },
+    recordReleaseScope: async (p) => {
+      const r = await api.executeOperation({
+        operation: RecordReleaseScopeDocument,
+        variables: { input: { releaseId: id(), key: 'odoo_modules', value: ['sale'] } },
+        ...as(p),
+      });
+      return { member: r.data?.recordReleaseScope, errors: r.errors };
+    },
     ingestEvent: async (p) => {
       const r = await api.executeOperation({
         operation: IngestEventDocument,
@@ -471,6 +489,14 @@ describe('src/auth/access.ts equals the database', () => {
     recordHealthCheck: [`select ops.record_health_check($1, 'pass')`, () => [randomUUID()]],
     recordIncident: [`select ops.record_incident($1, 'sev3')`, () => [randomUUID()]],
     recordRecoveryDrill: [`select ops.record_recovery_drill('staging', 'restore', 'success')`, () => []],
+    installPolicyPack: [
+      `select * from ops.install_policy_pack($1, 'odoo')`,
+      () => [`access-drift-${randomUUID()}`],
+    ],
+    recordReleaseScope: [
+      `select ops.record_release_scope($1, 'odoo_modules', '["sale"]')`,
+      () => [randomUUID()],
+    ],
   };
 
   /** Refused: the persona check (OPS03 "... may not ...") or no EXECUTE at all (42501). */
