@@ -77,7 +77,7 @@ const EVENT_NOTES = [
   'Running the same command again sends the same content under the same key: the server answers it as a duplicate with the original result. Give a new --idempotency-key to record the event again; the same key with different content is refused as a key conflict (exit 1).',
 ];
 
-async function fileSha256(file: string): Promise<string> {
+export async function fileSha256(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -89,7 +89,7 @@ function optionalMetadata(ctx: Context): Record<string, unknown> | undefined {
 }
 
 /** Drops undefined members so the envelope (and its derived key) holds only what was given. */
-function defined(obj: Record<string, unknown>): Record<string, unknown> {
+export function defined(obj: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
 }
 
