@@ -1,0 +1,218 @@
+// What a dry run needs around its story: a control plane to drive (the one at OPS_API_URL, or
+// one started on a throwaway embedded PostgreSQL under .data/ and removed afterwards), people with
+// their own tokens, `ops-gates` run as a child process by each of them, and readable output.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { resolveDataRoot } from '../db/embedded.js';
+import { projectRoot } from '../db/migrate.js';
+import { freePort, runProcess } from '../process.js';
+
+const BIN = path.join(projectRoot, 'bin/ops-gates.mjs');
+
+// ---- Output ------------------------------------------------------------------------------------
+
+const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+const paint = (code: number) => (text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
+export const bold = paint(1);
+export const grey = paint(90);
+export const OK = paint(32)('✓');
+export const NO = paint(31)('✗');
+export const say = (line = '') => process.stdout.write(`${line}\n`);
+export const heading = (text: string) => {
+  say();
+  say(bold(`── ${text} ${'─'.repeat(Math.max(3, 78 - text.length))}`));
+};
+
+export class StepFailed extends Error {}
+
+/** Counts what did not hold; the dry run exits 1 when any did not. */
+export class Verdicts {
+  failures = 0;
+  check(ok: boolean, text: string): boolean {
+    say(`  ${ok ? OK : NO} ${text}`);
+    if (!ok) this.failures++;
+    return ok;
+  }
+}
+
+// ---- The server ----------------------------------------------------------------------------------
+
+export interface Target {
+  url: string;
+  /** How tokens are signed: this secret, or (undefined) the CLI's own rules. */
+  secret?: string;
+  description: string;
+  stop(): Promise<void>;
+}
+
+/** Only what the server needs: nothing of the caller's database or API settings leaks in. */
+export function baseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'SystemRoot']) {
+    if (process.env[name]) env[name] = process.env[name];
+  }
+  return env;
+}
+
+async function startServer(): Promise<Target> {
+  const parent = path.join(projectRoot, '.data');
+  mkdirSync(parent, { recursive: true });
+  const dataDir = mkdtempSync(path.join(parent, 'dry-run-'));
+  // As root the cluster runs as the postgres OS user, which must reach this folder.
+  chmodSync(dataDir, 0o755);
+  const [port, pgPort] = [await freePort(), await freePort()];
+  const secret = randomBytes(32).toString('base64url');
+  let log = '';
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: projectRoot,
+    env: {
+      ...baseEnv(),
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      OPS_DATA_DIR: dataDir,
+      OPS_EMBEDDED_PG_PORT: String(pgPort),
+      SUPABASE_JWT_SECRET: secret,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => {
+    log += d;
+  });
+  child.stderr?.on('data', (d) => {
+    log += d;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    const actual = resolveDataRoot(dataDir);
+    rmSync(dataDir, { recursive: true, force: true });
+    if (actual !== dataDir) rmSync(actual, { recursive: true, force: true });
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new StepFailed(`the control plane did not start:\n${log}`);
+    }
+    try {
+      if ((await fetch(`${url}/readiness`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new StepFailed(`the control plane was not ready within 180 s:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    secret,
+    description: `${url} (started for this dry run on a throwaway database, removed afterwards)`,
+    stop,
+  };
+}
+
+/** The server at OPS_API_URL, else one started for the dry run. */
+export async function target(): Promise<Target> {
+  const given = process.env.OPS_API_URL;
+  return given
+    ? { url: given.replace(/\/+$/, ''), description: `${given} (OPS_API_URL)`, stop: async () => {} }
+    : startServer();
+}
+
+// ---- Running ops-gates as a person --------------------------------------------------------------
+
+export interface Person {
+  persona: string;
+  sub: string;
+  name: string;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the CLI's --json output, read field by field
+export type Json = any;
+
+export interface Run {
+  code: number;
+  json: Json;
+  stdout: string;
+  stderr: string;
+}
+
+async function spawnCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  const r = await runProcess(process.execPath, [BIN, ...args, '--json'], { cwd: projectRoot, env });
+  let json: unknown;
+  try {
+    json = JSON.parse(r.stdout);
+  } catch {
+    json = undefined;
+  }
+  return { ...r, json: json as Json };
+}
+
+const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
+
+export class Driver<Who extends string> {
+  private readonly tokens = new Map<Who, string>();
+  constructor(
+    private readonly server: Target,
+    private readonly people: Record<Who, Person>,
+    private readonly verdicts: Verdicts,
+  ) {}
+
+  async mintTokens(): Promise<void> {
+    const env: NodeJS.ProcessEnv = {
+      ...baseEnv(),
+      ...(this.server.secret ? { SUPABASE_JWT_SECRET: this.server.secret } : {}),
+    };
+    for (const k of ['SUPABASE_JWT_SECRET', 'OPS_JWT_ISSUER', 'OPS_JWT_AUDIENCE'] as const) {
+      if (!this.server.secret && process.env[k]) env[k] = process.env[k];
+    }
+    await Promise.all(
+      (Object.keys(this.people) as Who[]).map(async (who) => {
+        const p = this.people[who];
+        const r = await spawnCli(
+          ['token', 'mint', '--persona', p.persona, '--sub', p.sub, '--ttl', '7200'],
+          env,
+        );
+        if (r.code !== 0) throw new StepFailed(`could not mint a token for ${p.name}:\n${r.stderr}`);
+        this.tokens.set(who, r.json.token);
+      }),
+    );
+  }
+
+  /** ops-gates as `who`; shows the command line unless quiet. */
+  async run(who: Who, args: string[], options: { quiet?: boolean } = {}): Promise<Run> {
+    if (!options.quiet) {
+      say(grey(`  $ ops-gates ${args.map(shellQuote).join(' ')}`));
+      say(grey(`      as ${this.people[who].sub} (${this.people[who].persona})`));
+    }
+    return spawnCli(args, {
+      ...baseEnv(),
+      OPS_API_URL: this.server.url,
+      OPS_TOKEN: this.tokens.get(who),
+      NO_COLOR: '1',
+    });
+  }
+
+  /** A step that must succeed: ✓ with what happened, or ✗ with the CLI's own words, and stop. */
+  async must(who: Who, args: string[], describe: (json: Json) => string): Promise<Json> {
+    const r = await this.run(who, args);
+    if (r.code !== 0) {
+      this.verdicts.check(false, `failed (exit ${r.code}): ${(r.json?.error?.message ?? r.stderr).trim()}`);
+      throw new StepFailed(`${args.slice(0, 2).join(' ')} failed`);
+    }
+    this.verdicts.check(true, describe(r.json));
+    return r.json;
+  }
+}
