@@ -62,6 +62,9 @@ const LOG_OPTIONS = {
   },
 } as const;
 
+const LOG_PERSONA_NOTE =
+  'Needs a ci_service_role token: the check and its log as evidence are two events, and only the pipeline persona may send both.';
+
 const EVENT_NOTE =
   'Each event is sent to the ingest under a key derived from its content, so running the command again on the same log records nothing twice (the server answers duplicate). The exit code says whether the result was recorded, not whether it passed: read the status from the output (or --json).';
 
@@ -213,6 +216,7 @@ const odooTests: Command = {
   },
   notes: [
     'The log of `odoo-bin --test-enable --test-tags <tags> --stop-after-init` (Odoo 16-18). The check passes only when the log ends with the summary "0 failed, 0 error(s) of <n> tests when loading database …"; failing tests (FAIL:/ERROR: lines) are listed in its metadata. A log without the summary (the run crashed or was killed) fails; a run of zero tests is a warning.',
+    LOG_PERSONA_NOTE,
     EVENT_NOTE,
     'Example: odoo-bin -d ci --test-enable --test-tags /sale_custom --stop-after-init > odoo.log 2>&1; ops-gates odoo tests odoo-shop/2026.11.1 --log odoo.log --exit-code $?',
   ],
@@ -257,6 +261,7 @@ const odooUpgrade: Command = {
   },
   notes: [
     'The log of `odoo-bin neutralize` on a copy of the production database, then `odoo-bin -d <copy> -u <modules> --stop-after-init`. The check passes only with exit code 0 and a log without traceback and without ERROR or CRITICAL lines; anything else is recorded as a failure with the reasons.',
+    LOG_PERSONA_NOTE,
     EVENT_NOTE,
   ],
   async run(ctx) {
