@@ -87,7 +87,6 @@ const CONNECTION_ERROR_MESSAGES = [
   /^timeout exceeded when trying to connect/i,
   /^Client has encountered a connection error and is not queryable/i,
   /^Client was closed and is not queryable/i,
-  /^Cannot use a pool after calling end on the pool/i,
   /^Query read timeout/i,
 ];
 

@@ -53,7 +53,7 @@ interface Answer {
   text: string;
 }
 
-async function post(url: string, body: string | Uint8Array, contentType?: string | null): Promise<Answer> {
+async function post(url: string, body: string | Blob, contentType?: string | null): Promise<Answer> {
   const headers: Record<string, string> = { authorization: await bearer('ci_service_role') };
   if (contentType !== null) headers['content-type'] = contentType ?? 'application/json';
   const res = await fetch(url, { method: 'POST', headers, body });
@@ -80,12 +80,7 @@ const doors = [
 
 describe.each(doors)('$name', ({ url }) => {
   /** Sends one authenticated attempt and checks: the status, one log row, no domain row. */
-  async function refused(
-    body: string | Uint8Array,
-    status: number,
-    error: string,
-    contentType?: string | null,
-  ) {
+  async function refused(body: string | Blob, status: number, error: string, contentType?: string | null) {
     const logBefore = await logCount(db);
     const rowsBefore = await domainRows();
     const reply = await post(url(), body, contentType);
@@ -180,7 +175,7 @@ describe.each(doors)('$name', ({ url }) => {
     const env = envelope('build_complete', release.release_id, { status: 'pass', check_name: '__HOLE__' });
     const [before, after] = JSON.stringify(env).split('__HOLE__') as [string, string];
     const bytes = Buffer.concat([Buffer.from(before), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(after)]);
-    await refused(new Uint8Array(bytes), 400, 'invalid_utf8');
+    await refused(new Blob([bytes]), 400, 'invalid_utf8');
   });
 });
 
