@@ -10,7 +10,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { prepareDatabase, withCredentials } from '../../src/db/database.js';
-import { type EmbeddedCluster, startEmbedded } from '../../src/db/embedded.js';
+import { type EmbeddedCluster, resolveDataRoot, startEmbedded } from '../../src/db/embedded.js';
 import { projectRoot } from '../../src/db/migrate.js';
 import { withPersona } from '../../src/db/with-persona.js';
 import { createRelease } from '../governance/scenario.js';
@@ -58,6 +58,7 @@ afterAll(async () => {
   await api?.end();
   await admin?.end();
   await cluster?.stop();
+  rmSync(resolveDataRoot(dataRoot), { recursive: true, force: true });
   rmSync(dataRoot, { recursive: true, force: true });
 }, 120_000);
 
