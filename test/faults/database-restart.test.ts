@@ -1,6 +1,6 @@
 // PostgreSQL restarted (fast shutdown, a second's outage, start again) under ingest load with two
-// API processes (src/main.ts) on it: both stay alive, every failed request is a 503 with
-// Retry-After from the outage (never a 500, never a dead process), both serve again by themselves,
+// API processes (src/main.ts) and the Edge Function (Deno) on it: all stay alive, every failed request is a 503 with
+// Retry-After from the outage (never a 500, never a dead process), all serve again by themselves,
 // and every event acknowledged with 200 is accepted exactly once, as is every 503'd event once
 // its producer retries it. The cluster is this file's own (restarting the shared one would hit
 // every other test file). The time to recovery is printed, never asserted.
@@ -15,7 +15,14 @@ import { projectRoot } from '../../src/db/migrate.js';
 import { withPersona } from '../../src/db/with-persona.js';
 import { createRelease } from '../governance/scenario.js';
 import { identity, type TestDatabase } from '../support/db.js';
-import { bearer, type ChildService, envelope, INGEST_PATH, startMainProcess } from '../ingest/support.js';
+import {
+  bearer,
+  type ChildService,
+  envelope,
+  INGEST_PATH,
+  startDenoFunction,
+  startMainProcess,
+} from '../ingest/support.js';
 
 /** Load per API process; bounded in count by the time the scenario takes (a few seconds). */
 const WORKERS_PER_INSTANCE = 3;
@@ -31,7 +38,8 @@ let port = 0;
 let admin: pg.Pool;
 let api: pg.Pool;
 let urls: { adminUrl: string; apiUrl: string };
-const instances: ChildService[] = [];
+/** Two API processes (src/main.ts) and the Edge Function under Deno, each with its ingest URL. */
+const instances: (ChildService & { name: string; ingestUrl: string })[] = [];
 
 beforeAll(async () => {
   port = 20000 + Math.floor(Math.random() * 20000);
@@ -50,7 +58,12 @@ beforeAll(async () => {
   // Idle connections of these pools die in the restart too.
   admin.on('error', () => {});
   api.on('error', () => {});
-  for (let i = 0; i < 2; i++) instances.push(await startMainProcess(urls));
+  for (let i = 1; i <= 2; i++) {
+    const s = await startMainProcess(urls);
+    instances.push(Object.assign(s, { name: `API ${i}`, ingestUrl: `${s.base}${INGEST_PATH}` }));
+  }
+  const fn = await startDenoFunction(urls);
+  instances.push(Object.assign(fn, { name: 'Edge Function', ingestUrl: `${fn.base}/ops-event-ingest` }));
 }, 240_000);
 
 afterAll(async () => {
@@ -77,7 +90,7 @@ async function send(instance: number, body: string, key: string): Promise<Sent> 
   let status = 0;
   let retryAfter: string | null = null;
   try {
-    const res = await fetch(`${instances[instance]!.base}${INGEST_PATH}`, {
+    const res = await fetch(instances[instance]!.ingestUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: await bearer('ci_service_role') },
       body,
@@ -92,7 +105,7 @@ async function send(instance: number, body: string, key: string): Promise<Sent> 
   return { key, body, instance, status, retryAfter, began, ended: Date.now() };
 }
 
-it('a PostgreSQL restart under ingest load: both API processes survive, 503s only during the outage, every 200 accepted exactly once', async () => {
+it('a PostgreSQL restart under ingest load: both API processes and the Edge Function survive, 503s only during the outage, every 200 accepted exactly once', async () => {
   const db = { as: (p, s, fn) => withPersona(api, identity(p, s), fn) } as TestDatabase;
   const release = await createRelease(db);
   const sent: Sent[] = [];
@@ -137,7 +150,7 @@ it('a PostgreSQL restart under ingest load: both API processes survive, 503s onl
   for (const s of instances) {
     expect(s.child.exitCode, s.output().slice(-2000)).toBeNull();
     expect(s.child.signalCode).toBeNull();
-    expect((await fetch(`${s.base}/readiness`)).status).toBe(200);
+    if (s.name !== 'Edge Function') expect((await fetch(`${s.base}/readiness`)).status).toBe(200);
     expect(s.output()).not.toMatch(/Unhandled 'error' event/);
   }
 
@@ -178,7 +191,7 @@ it('a PostgreSQL restart under ingest load: both API processes survive, 503s onl
   process.stdout.write(
     `database restart under load: ${sent.length} requests (${[...statuses].map(([s, n]) => `${n}×${s}`).join(', ')}), ` +
       `database down ${startDone - stopBegan} ms; time to recovery (stop began → first 200 after the restart): ${recoveredAt
-        .map((t, i) => `instance ${i + 1} ${t! - stopBegan} ms`)
+        .map((t, i) => `${instances[i]!.name} ${t! - stopBegan} ms`)
         .join(', ')}; ${failed.length} retried, all 200; ${keys.length} keys, each accepted once\n`,
   );
 }, 300_000);
