@@ -14,7 +14,6 @@ import { type EmbeddedCluster, resolveDataRoot, startEmbedded } from '../../src/
 import { projectRoot } from '../../src/db/migrate.js';
 import { withPersona } from '../../src/db/with-persona.js';
 import { createRelease } from '../governance/scenario.js';
-import { identity, type TestDatabase } from '../support/db.js';
 import {
   bearer,
   type ChildService,
@@ -23,6 +22,7 @@ import {
   startDenoFunction,
   startMainProcess,
 } from '../ingest/support.js';
+import { identity, type TestDatabase } from '../support/db.js';
 
 /** Load per API process; bounded in count by the time the scenario takes (a few seconds). */
 const WORKERS_PER_INSTANCE = 3;
