@@ -1,11 +1,14 @@
 // The Node HTTP server's bounds (README: Timeouts and bounds), each set from the configuration and
 // seen from a raw socket: a client that sends its body or headers too slowly is answered 408 and
 // disconnected, an idle keep-alive connection is closed, connections beyond the bound are closed
-// on arrival, and a request whose handling takes too long is answered 503 with Retry-After.
+// on arrival, and a request whose handling takes too long is answered 503 with Retry-After. With
+// the database unreachable (this server's pool points at a closed port), every door answers 503
+// with Retry-After rather than a 500.
 import type { Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintToken } from '../../src/auth/dev-tokens.js';
 import { ConfigError, HTTP_TIMEOUT_CHECK_INTERVAL_MS, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createNodeServer, createServer, INGEST_PATH, type OpsServer } from '../../src/server.js';
@@ -29,7 +32,7 @@ let pool: pg.Pool;
 let port: number;
 
 beforeAll(async () => {
-  // Nothing here reaches the database.
+  // A database that cannot be reached (nothing listens on port 1).
   pool = new pg.Pool({ connectionString: 'postgresql://nobody@127.0.0.1:1/none' });
   app = createServer({
     config,
@@ -188,4 +191,44 @@ describe('bounds', () => {
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await res.json()).toMatchObject({ error: 'handler_timeout' });
   }, 60_000);
+});
+
+describe('the database unreachable', () => {
+  const base = () => `http://127.0.0.1:${port}`;
+  const token = () => mintToken({ secret: SECRET, persona: 'ci_service_role', sub: 'ci', ttlSeconds: 600 });
+
+  it('/readiness: 503 with Retry-After', async () => {
+    const res = await fetch(`${base()}/readiness`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+  });
+
+  it('the ingest: 503 database_unavailable with Retry-After', async () => {
+    const res = await fetch(`${base()}${INGEST_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await token()}` },
+      body: JSON.stringify({ schema_version: 'v1.0' }),
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await res.json()).toMatchObject({ status: 'error', error: 'database_unavailable' });
+  });
+
+  it('GraphQL: HTTP 503 with Retry-After and code SERVICE_UNAVAILABLE, for a query and a mutation', async () => {
+    for (const query of [
+      '{ releases(first: 1) { nodes { id } } }',
+      'mutation { createRelease(input: { project: "p", releaseName: "r" }) { __typename } }',
+    ]) {
+      const res = await fetch(`${base()}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await token()}` },
+        body: JSON.stringify({ query }),
+      });
+      const body = await res.json();
+      expect(res.status, JSON.stringify(body)).toBe(503);
+      expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(body.errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+      expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|stack/);
+    }
+  });
 });
