@@ -29,7 +29,27 @@ export interface Config {
   introspection: boolean;
   maxBodyBytes: number;
   logLevel: LogLevel;
+  /** Bounds of the Node HTTP server (README: Timeouts and bounds). */
+  http: HttpLimits;
+  /** Connections of the request pool. */
+  dbPoolMax: number;
 }
+
+export interface HttpLimits {
+  /** Until a request's headers are complete (slow-header clients), ms. */
+  headersTimeoutMs: number;
+  /** Until a request is received in full, headers and body (slow-body clients), ms. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long, ms. */
+  keepAliveTimeoutMs: number;
+  /** Once received, a request is answered within this long (503 when the work takes longer), ms. */
+  handlerTimeoutMs: number;
+  /** Open connections at once; further ones are closed on arrival. */
+  maxConnections: number;
+}
+
+/** How often Node checks the headers and request timeouts (its default is 30 s), ms. */
+export const HTTP_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 export class ConfigError extends Error {
   constructor(
@@ -104,6 +124,12 @@ const EnvSchema = z.object({
   OPS_INTROSPECTION: optional(flag),
   OPS_MAX_BODY_BYTES: optional(integer(1024, 100 * 1024 * 1024)),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
+  OPS_HTTP_HEADERS_TIMEOUT_MS: optional(integer(1_000, 600_000)),
+  OPS_HTTP_REQUEST_TIMEOUT_MS: optional(integer(1_000, 3_600_000)),
+  OPS_HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(integer(100, 600_000)),
+  OPS_HTTP_HANDLER_TIMEOUT_MS: optional(integer(1_000, 3_600_000)),
+  OPS_HTTP_MAX_CONNECTIONS: optional(integer(1, 1_000_000)),
+  OPS_DB_POOL_MAX: optional(integer(1, 1_000)),
 });
 
 // Values never repeated in an error message.
@@ -162,6 +188,21 @@ export function loadConfig(
     jwtSecretSource = 'dev-file';
   }
 
+  const http: HttpLimits = {
+    headersTimeoutMs: e.OPS_HTTP_HEADERS_TIMEOUT_MS ?? 10_000,
+    requestTimeoutMs: e.OPS_HTTP_REQUEST_TIMEOUT_MS ?? 30_000,
+    keepAliveTimeoutMs: e.OPS_HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 5_000,
+    handlerTimeoutMs: e.OPS_HTTP_HANDLER_TIMEOUT_MS ?? 30_000,
+    maxConnections: e.OPS_HTTP_MAX_CONNECTIONS ?? 1_024,
+  };
+  // Node refuses a headers timeout above the request timeout (the headers are part of the request).
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new ConfigError(
+      `OPS_HTTP_HEADERS_TIMEOUT_MS (${http.headersTimeoutMs}) must not exceed OPS_HTTP_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`,
+      ['OPS_HTTP_HEADERS_TIMEOUT_MS', 'OPS_HTTP_REQUEST_TIMEOUT_MS'],
+    );
+  }
+
   return {
     env: nodeEnv,
     databaseUrl: e.DATABASE_URL,
@@ -181,6 +222,8 @@ export function loadConfig(
     introspection: e.OPS_INTROSPECTION ?? true,
     maxBodyBytes: e.OPS_MAX_BODY_BYTES ?? 262_144,
     logLevel: e.LOG_LEVEL ?? 'info',
+    http,
+    dbPoolMax: e.OPS_DB_POOL_MAX ?? 10,
   };
 }
 

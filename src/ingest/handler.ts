@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.js';
 import { withPersona } from '../db/with-persona.js';
+import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.js';
 import { checkEnvelope, payloadHash, storableJson } from './envelope.js';
 
 export interface IngestOutcome {
@@ -16,6 +17,8 @@ export interface IngestHandlerDeps {
   maxBodyBytes: number;
   onOutcome?: (outcome: IngestOutcome) => void;
   onError?: (err: unknown) => void;
+  /** The database could not be reached (the attempt was answered 503). */
+  onUnavailable?: (err: unknown) => void;
 }
 
 /** What ops.ingest_event answers: the response body plus the HTTP status it maps to. */
@@ -90,8 +93,20 @@ export async function submitEnvelope(
   });
 }
 
-/** An unexpected failure: logged as `error` when the database is still reachable; never leaks internals. */
+/**
+ * An unexpected failure: logged as `error` when the database is still reachable; never leaks
+ * internals. A database that cannot be reached is a 503 the producer retries (nothing can be logged
+ * then; the event was not accepted, or a retry finds it as a duplicate).
+ */
 async function failed(deps: IngestHandlerDeps, identity: Identity, err: unknown): Promise<IngestResult> {
+  if (isConnectionError(err)) {
+    deps.onUnavailable?.(err);
+    return {
+      status: 'error',
+      http_status: 503,
+      detail: { error: 'database_unavailable', message: 'the database is unavailable; retry the same event' },
+    };
+  }
   deps.onError?.(err);
   const detail = { error: 'internal_error', message: 'the event could not be processed' };
   const logged = await submitRefusal(deps.pool, identity, 500, undefined, detail).catch(() => null);
@@ -101,7 +116,11 @@ async function failed(deps: IngestHandlerDeps, identity: Identity, err: unknown)
 function respond(result: IngestResult): Response {
   const { http_status, ...body } = result;
   const error = (body.detail as { error?: string } | null)?.error;
-  return json(http_status, body.status === 'rejected' || body.status === 'error' ? { ...body, error } : body);
+  return json(
+    http_status,
+    body.status === 'rejected' || body.status === 'error' ? { ...body, error } : body,
+    http_status === 503 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {},
+  );
 }
 
 const CORS = {
@@ -118,6 +137,27 @@ function json(status: number, body: unknown, extra: Record<string, string> = {})
 }
 
 class BodyTooLarge extends Error {}
+
+/**
+ * The body must be JSON and say so: `application/json` or a `+json` type, with no charset other
+ * than UTF-8 (RFC 8259). Anything else (text/plain, a form, none at all) is a 415, so a body sent
+ * by mistake (a browser form, a misconfigured webhook) is never guessed at.
+ */
+export function isJsonContentType(header: string | null): boolean {
+  if (!header) return false;
+  const [type, ...params] = header.split(';').map((p) => p.trim().toLowerCase());
+  if (!type || !/^application\/([a-z0-9.+-]+\+)?json$/.test(type)) return false;
+  for (const p of params) {
+    const [name, value] = p.split('=').map((x) => x?.trim().replace(/^"|"$/g, ''));
+    if (name === 'charset' && value !== 'utf-8' && value !== 'utf8') return false;
+  }
+  return true;
+}
+
+// fatal: invalid UTF-8 is refused, not silently replaced with U+FFFD.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class InvalidUtf8 extends Error {}
 
 /** Reads the body, refusing it as soon as it exceeds the limit (without buffering the rest). */
 async function readBody(req: Request, limit: number): Promise<string> {
@@ -137,7 +177,17 @@ async function readBody(req: Request, limit: number): Promise<string> {
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  try {
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.byteLength;
+    }
+    return utf8.decode(all);
+  } catch {
+    throw new InvalidUtf8();
+  }
 }
 
 /** A token already checked by the server's router (the Edge Function leaves it to the handler). */
@@ -186,14 +236,15 @@ export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
     return respond(result);
   }
 
+  /** An attempt refused before its body could be read as an envelope (still one log row). */
+  const refuse = (identity: Identity, httpStatus: number, detail: RefusalDetail) =>
+    finish(identity, submitRefusal(deps.pool, identity, httpStatus, undefined, detail));
+
   const refuseTooLarge = (identity: Identity) =>
-    finish(
-      identity,
-      submitRefusal(deps.pool, identity, 413, undefined, {
-        error: 'payload_too_large',
-        message: `the body exceeds ${deps.maxBodyBytes} bytes`,
-      }),
-    );
+    refuse(identity, 413, {
+      error: 'payload_too_large',
+      message: `the body exceeds ${deps.maxBodyBytes} bytes`,
+    });
 
   return {
     async handle(req, auth) {
@@ -204,24 +255,28 @@ export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
       const identity = await identify(req, auth);
       if (identity instanceof Response) return identity;
 
+      if (!isJsonContentType(req.headers.get('content-type'))) {
+        await req.body?.cancel().catch(() => {});
+        return refuse(identity, 415, {
+          error: 'unsupported_media_type',
+          message: 'send the event as JSON with Content-Type: application/json',
+        });
+      }
       let raw: string;
       try {
         raw = await readBody(req, deps.maxBodyBytes);
       } catch (err) {
         if (err instanceof BodyTooLarge) return refuseTooLarge(identity);
+        if (err instanceof InvalidUtf8) {
+          return refuse(identity, 400, { error: 'invalid_utf8', message: 'the body is not valid UTF-8' });
+        }
         throw err;
       }
       let body: unknown;
       try {
         body = JSON.parse(raw);
       } catch {
-        return finish(
-          identity,
-          submitRefusal(deps.pool, identity, 400, undefined, {
-            error: 'invalid_json',
-            message: 'the body is not valid JSON',
-          }),
-        );
+        return refuse(identity, 400, { error: 'invalid_json', message: 'the body is not valid JSON' });
       }
       return finish(identity, submitEnvelope(deps.pool, identity, body));
     },

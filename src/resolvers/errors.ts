@@ -14,6 +14,7 @@ import {
   UnsupportedSchemaVersionError,
   ValidationError,
 } from '../errors.js';
+import { storableJson } from '../ingest/storable-json.js';
 
 const ErrorInterface = builder.interfaceRef<BaseError>('Error').implement({
   description: 'A refusal the caller can act on.',
@@ -77,6 +78,15 @@ export async function runMutation<S extends z.ZodType, T>(
   input: unknown,
   call: (client: pg.PoolClient, input: z.output<S>) => Promise<T>,
 ): Promise<T> {
+  // JSON inputs (metadata, scopeMetadata, rationaleStructured, timeline, ...) and text alike: what
+  // PostgreSQL cannot store is refused here, naming its path, before any statement runs.
+  const storable = storableJson(input);
+  if (storable.issues.length > 0) {
+    throw new ValidationError(
+      storable.issues.map((i) => `${i.path}: ${i.message}`).join('; '),
+      storable.issues,
+    );
+  }
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw ValidationError.fromZod(parsed.error);
   try {

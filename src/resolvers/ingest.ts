@@ -7,6 +7,7 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  ServiceUnavailableError,
   UnsupportedSchemaVersionError,
   ValidationError,
 } from '../errors.js';
@@ -161,6 +162,8 @@ function toGraphQL(result: IngestResult): IngestOutcomeShape {
       throw detail.error === 'unknown_release' ? new NotFoundError(message) : new ConflictError(message);
     case 422:
       throw new UnsupportedSchemaVersionError(message);
+    case 503:
+      throw new ServiceUnavailableError(message);
     default:
       throw new Error(`ingest failed (${result.http_status})`);
   }

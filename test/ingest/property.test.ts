@@ -29,6 +29,8 @@ import {
 
 const LIMIT = 262_144;
 const RUNS = Number(process.env.INGEST_PROPERTY_RUNS ?? 200);
+/** A bigger run (the README's fuzz figures) raises both: INGEST_PROPERTY_RUNS=10000 INGEST_PROPERTY_TIME_MS=3600000. */
+const TIME_LIMIT_MS = Number(process.env.INGEST_PROPERTY_TIME_MS ?? 240_000);
 
 let db: TestDatabase;
 let server: NodeServer;
@@ -187,6 +189,36 @@ function setAt(env: Json, path: string[], value: unknown, remove = false): Json 
   return copy;
 }
 
+/** Keys PostgreSQL's jsonb cannot store (NUL, unpaired surrogates), and odd but storable ones. */
+const nastyKey = fc.oneof(
+  fc.constantFrom('\u0000', 'k\u0000', '\ud800', 'a\udfffb', 'x\ud800\u0000', '__proto__', '', '😀'),
+  fc.string({ unit: 'binary', maxLength: 8 }),
+);
+
+/** Number literals outside the range of a double: JSON.parse turns them into ±Infinity. */
+const OUT_OF_RANGE = ['1e400', '-1e400', '-1.7976931348623157e309', '1.8e308', '123456789e999'] as const;
+/** A string in a body that a mutation replaces by raw JSON text (see withRawNumbers). */
+const RAW_NUMBER = '__out_of_range_number__';
+
+function withRawNumbers(body: string, literal: string): string {
+  return body.replaceAll(`"${RAW_NUMBER}"`, literal);
+}
+
+/** A key inserted into the envelope, its payload or the payload's metadata (made an object). */
+function withKey(env: Json, where: 'envelope' | 'payload' | 'metadata', key: string, value: unknown): Json {
+  const define = (o: Json) =>
+    Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  const copy: Json = { ...env, payload: { ...((env.payload as Json) ?? {}) } };
+  const payload = copy.payload as Json;
+  if (where === 'envelope') define(copy);
+  else if (where === 'payload') define(payload);
+  else {
+    const meta = payload.metadata && typeof payload.metadata === 'object' ? payload.metadata : {};
+    payload.metadata = define({ ...(meta as Json) });
+  }
+  return copy;
+}
+
 const junk = fc.oneof(
   fc.integer(),
   fc.double(),
@@ -213,6 +245,15 @@ function mutated(): fc.Arbitrary<Json> {
     pick.chain(([env, path]) => junk.map((v) => setAt(env, path, v))),
     // text Postgres cannot hold, anywhere
     pick.chain(([env, path]) => nastyText.map((v) => setAt(env, path, v))),
+    // a key Postgres cannot hold, at any of three depths
+    base.chain((env) =>
+      fc
+        .tuple(fc.constantFrom('envelope', 'payload', 'metadata') as fc.Arbitrary<'envelope'>, nastyKey, junk)
+        .map(([where, key, value]) => withKey(env, where, key, value)),
+    ),
+    // a number out of range, as a field or inside metadata (replaced in the JSON text)
+    pick.map(([env, path]) => setAt(env, path, RAW_NUMBER)),
+    base.map((env) => withKey(env, 'metadata', 'n', RAW_NUMBER)),
     // an unknown event type or schema version
     base.chain((env) =>
       fc
@@ -271,7 +312,12 @@ interface Attempt {
 function attempts(): fc.Arbitrary<Attempt> {
   const body = fc.oneof(
     { weight: 2, arbitrary: validEnvelope().map((e) => JSON.stringify(e)) },
-    { weight: 6, arbitrary: mutated().map((e) => JSON.stringify(e)) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .tuple(mutated(), fc.constantFrom(...OUT_OF_RANGE))
+        .map(([e, n]) => withRawNumbers(JSON.stringify(e), n)),
+    },
     // any JSON at all
     { weight: 1, arbitrary: fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null') },
     // not JSON
@@ -301,44 +347,67 @@ const targets = [
 ];
 
 describe.each(targets)('$name', ({ url }) => {
-  it(`${RUNS} random and mutated attempts: never a 5xx, no domain rows unless accepted, one log row each`, async () => {
-    const seen = new Map<number, number>();
-    await fc.assert(
-      fc.asyncProperty(attempts(), async ({ body, persona, badToken }) => {
-        const logBefore = await logCount(db);
-        const before = await domainCounts();
-        const authorization = badToken ? 'Bearer not-a-token' : await bearer(persona, `prop-${persona}`);
-        const reply = await rawPost(url(), body, { authorization });
-        seen.set(reply.status, (seen.get(reply.status) ?? 0) + 1);
+  it(
+    `${RUNS} random and mutated attempts: never a 5xx, no domain rows unless accepted, one log row each`,
+    async () => {
+      const seen = new Map<number, number>();
+      const totals = { attempts: 0, authenticated: 0, logRows: 0, hostile: 0, hostileAccepted: 0 };
+      const logAtStart = await logCount(db);
+      await fc.assert(
+        fc.asyncProperty(attempts(), async ({ body, persona, badToken }) => {
+          const logBefore = await logCount(db);
+          const before = await domainCounts();
+          const authorization = badToken ? 'Bearer not-a-token' : await bearer(persona, `prop-${persona}`);
+          const reply = await rawPost(url(), body, { authorization });
+          seen.set(reply.status, (seen.get(reply.status) ?? 0) + 1);
+          totals.attempts++;
+          if (!badToken) totals.authenticated++;
+          // What jsonb cannot store, as JSON.stringify writes it, or a number literal out of range.
+          if (/\\u0000|\\ud[89a-f][0-9a-f]{2}|e(309|400|999)\b/i.test(body)) {
+            totals.hostile++;
+            if (reply.status === 200) totals.hostileAccepted++;
+          }
 
-        expect(reply.status, reply.text.slice(0, 500)).toBeLessThan(500);
-        expect([200, 400, 401, 403, 409, 413, 422]).toContain(reply.status);
-        expect(await logCount(db), 'log rows').toBe(logBefore + (badToken ? 0 : 1));
-        const accepted = reply.status === 200 && reply.body?.status === 'accepted';
-        if (!badToken) {
-          expect(['accepted', 'duplicate', 'rejected']).toContain(reply.body?.status);
-          expect(reply.status === 200).toBe(reply.body.status !== 'rejected');
-        }
-        if (!accepted) expect(await domainCounts(), `no domain rows from ${reply.status}`).toEqual(before);
-      }),
-      {
-        numRuns: RUNS,
-        endOnFailure: false,
-        interruptAfterTimeLimit: 240_000,
-        // A fixed seed keeps runs comparable; an oversized body is always among the attempts.
-        seed: 20261126,
-        examples: [
-          [
-            {
-              body: JSON.stringify({ schema_version: 'v1.0', payload: { blob: 'x'.repeat(LIMIT) } }),
-              persona: 'ci_service_role',
-              badToken: false,
-            },
+          expect(reply.status, reply.text.slice(0, 500)).toBeLessThan(500);
+          expect([200, 400, 401, 403, 409, 413, 422]).toContain(reply.status);
+          expect(await logCount(db), 'log rows').toBe(logBefore + (badToken ? 0 : 1));
+          const accepted = reply.status === 200 && reply.body?.status === 'accepted';
+          if (!badToken) {
+            expect(['accepted', 'duplicate', 'rejected']).toContain(reply.body?.status);
+            expect(reply.status === 200).toBe(reply.body.status !== 'rejected');
+          }
+          if (!accepted) expect(await domainCounts(), `no domain rows from ${reply.status}`).toEqual(before);
+        }),
+        {
+          numRuns: RUNS,
+          endOnFailure: false,
+          interruptAfterTimeLimit: TIME_LIMIT_MS,
+          // A fixed seed keeps runs comparable; an oversized body is always among the attempts.
+          seed: 20261126,
+          examples: [
+            [
+              {
+                body: JSON.stringify({ schema_version: 'v1.0', payload: { blob: 'x'.repeat(LIMIT) } }),
+                persona: 'ci_service_role',
+                badToken: false,
+              },
+            ],
           ],
-        ],
-      },
-    );
-    // The generator reaches the outcomes it is meant to: accepted, refused, too large.
-    expect([...seen.keys()]).toEqual(expect.arrayContaining([200, 400, 413]));
-  }, 300_000);
+        },
+      );
+      // The generator reaches the outcomes it is meant to: accepted, refused, too large.
+      expect([...seen.keys()]).toEqual(expect.arrayContaining([200, 400, 413]));
+      totals.logRows = (await logCount(db)) - logAtStart;
+      expect(totals.logRows, 'one log row per authenticated attempt').toBe(totals.authenticated);
+      expect(totals.hostile, 'the generator sends what jsonb cannot store').toBeGreaterThan(0);
+      const statuses = [...seen].sort(([a], [b]) => a - b).map(([status, n]) => `${status}: ${n}`);
+      process.stdout.write(
+        `ingest property: ${totals.attempts} attempts (${statuses.join(', ')}); 5xx: 0; ` +
+          `log rows ${totals.logRows} = authenticated attempts ${totals.authenticated}; ` +
+          `bodies with NUL, lone surrogates or out-of-range numbers: ${totals.hostile} (${totals.hostileAccepted} answered 200); ` +
+          `domain rows from refused attempts: 0 (checked after each)\n`,
+      );
+    },
+    TIME_LIMIT_MS + 60_000,
+  );
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { prepareDatabase, withCredentials } from '../../src/db/database.js';
-import { startEmbedded } from '../../src/db/embedded.js';
+import { resolveDataRoot, startEmbedded } from '../../src/db/embedded.js';
 import { listMigrations, projectRoot, sha256 } from '../../src/db/migrate.js';
 
 declare module 'vitest' {
@@ -56,6 +56,10 @@ export default async function setup(project: TestProject) {
     await c.query(`drop database if exists "${templateDb}" with (force)`);
     await c.end();
     await stop();
-    if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
+    if (dataRoot) {
+      // As root the cluster may live under the system temp folder instead (see resolveDataRoot).
+      rmSync(resolveDataRoot(dataRoot), { recursive: true, force: true });
+      rmSync(dataRoot, { recursive: true, force: true });
+    }
   };
 }

@@ -1,8 +1,9 @@
 // The Edge Function's application, free of Deno APIs so it can be built from any environment map:
 // configuration from Supabase's variables, a pg Pool on SUPABASE_DB_URL, and the very same
 // createIngestHandler the project's server mounts at /functions/v1/ops-event-ingest.
-import pg from 'pg';
+import type pg from 'pg';
 import { type AuthConfig, createVerifier } from '../../../src/auth/jwt.js';
+import { createPool } from '../../../src/db/pool.js';
 import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.js';
 
 export const FUNCTION_NAME = 'ops-event-ingest';
@@ -136,18 +137,16 @@ export function createIngestFunction(
 ): IngestFunction {
   const log = options.log ?? defaultLog;
   const ownPool = !options.pool;
+  // A lost connection (the database restarted) must not end the isolate: requests meanwhile are
+  // answered 503 with Retry-After, and the pool reconnects by itself.
   const pool =
     options.pool ??
-    new pg.Pool({
+    createPool({
       connectionString: config.databaseUrl,
       max: config.poolMax,
-      connectionTimeoutMillis: 5_000,
-      idleTimeoutMillis: 30_000,
       application_name: FUNCTION_NAME,
+      onConnectionError: (msg, fields) => log('warn', msg, fields),
     });
-  // An idle client's error (the database restarted) must not end the isolate.
-  if (ownPool)
-    pool.on('error', (err) => log('warn', 'idle database connection lost', { reason: err.message }));
 
   const ingest = createIngestHandler({
     verify: createVerifier(config.auth),
@@ -155,6 +154,7 @@ export function createIngestFunction(
     maxBodyBytes: config.maxBodyBytes,
     onOutcome: options.onOutcome,
     onError: (err) => log('error', 'ingest failed', { err: String((err as Error)?.stack ?? err) }),
+    onUnavailable: (err) => log('warn', 'database unavailable', { reason: String((err as Error)?.message) }),
   });
 
   return {
