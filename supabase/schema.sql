@@ -484,6 +484,25 @@ create policy recovery_drills_write_sre on ops.recovery_drills for insert to sre
 grant insert, select on table ops.recovery_drills to sre;
 grant select on table ops.recovery_drills to audit_reader, release_manager;
 
+create table ops.release_deciders (
+  release_id uuid not null,
+  approver_id text not null,
+  gate_code public.ops_gate_code not null,
+  persona_role public.ops_persona not null,
+  decision public.ops_approval_decision not null,
+  approval_id uuid not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  constraint release_deciders_gate_code_check CHECK ((gate_code = ANY (ARRAY['G2'::public.ops_gate_code, 'G3'::public.ops_gate_code]))),
+  constraint release_deciders_pkey PRIMARY KEY (release_id, approver_id),
+  constraint release_deciders_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+comment on table ops.release_deciders is 'Which of G2 and G3 each subject decided for a release (their first decision); one row per release and subject, so nobody decides both.';
+CREATE TRIGGER release_deciders_append_only BEFORE DELETE OR UPDATE ON ops.release_deciders FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_deciders_no_truncate BEFORE TRUNCATE ON ops.release_deciders FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+alter table ops.release_deciders enable row level security;
+create policy release_deciders_read_all on ops.release_deciders for select to audit_reader, release_manager using (true);
+grant select on table ops.release_deciders to audit_reader, release_manager;
+
 create table ops.release_gates (
   gate_id uuid default gen_random_uuid() not null,
   release_id uuid not null,
@@ -821,13 +840,14 @@ CREATE OR REPLACE FUNCTION ops.approvals_guard()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona := ops.current_persona();
   v_gate ops.release_gates;
   v_policy ops.gate_policies;
   v_release ops.releases;
+  v_decider ops.release_deciders;
 begin
   if v_persona is not null and new.persona_role <> v_persona then
     raise exception 'an approval is recorded as the approver''s own persona (%), not as %', v_persona, new.persona_role
@@ -852,17 +872,32 @@ begin
       raise exception '% is signed off by a %, not a %', v_gate.gate_code, v_policy.approver_persona, new.persona_role
         using errcode = 'OPS03';
     end if;
-    if v_gate.gate_code = 'G3' and new.decision = 'approved' then
-      if new.approver_id = v_release.initiating_actor then
-        raise exception 'separation of duties: % initiated release % and may not approve its G3',
-          new.approver_id, v_release.release_name using errcode = 'OPS03';
-      end if;
-      if exists (
-        select 1 from ops.approvals a join ops.release_gates g on g.gate_id = a.gate_id
-        where g.release_id = new.release_id and g.gate_code = 'G2' and a.approver_id = new.approver_id
-          and a.decision = 'approved') then
-        raise exception 'separation of duties: % signed off G2 of release % and may not also approve its G3',
-          new.approver_id, v_release.release_name using errcode = 'OPS03';
+    if v_gate.gate_code = 'G3' and new.decision = 'approved' and new.approver_id = v_release.initiating_actor then
+      raise exception 'separation of duties: % initiated release % and may not approve its G3',
+        new.approver_id, v_release.release_name using errcode = 'OPS03';
+    end if;
+    if v_gate.gate_code in ('G2', 'G3') then
+      insert into ops.release_deciders (release_id, approver_id, gate_code, persona_role, decision, approval_id)
+      values (new.release_id, new.approver_id, v_gate.gate_code, new.persona_role, new.decision, new.approval_id)
+      on conflict (release_id, approver_id) do nothing;
+      if not found then
+        select * into v_decider from ops.release_deciders d
+          where d.release_id = new.release_id and d.approver_id = new.approver_id;
+        if not found then
+          raise exception 'separation of duties: % is deciding another gate of release % in a concurrent transaction; retry',
+            new.approver_id, v_release.release_name using errcode = 'OPS09';
+        end if;
+        if v_decider.gate_code <> v_gate.gate_code then
+          raise exception 'separation of duties: % % % of release % and may not also % its %',
+            new.approver_id,
+            case v_decider.decision when 'approved' then 'signed off' when 'rejected' then 'rejected'
+                                    else 'requested changes on' end,
+            v_decider.gate_code, v_release.release_name,
+            case new.decision when 'approved' then 'approve' when 'rejected' then 'reject'
+                              else 'request changes on' end,
+            v_gate.gate_code
+            using errcode = 'OPS03';
+        end if;
       end if;
     end if;
   end if;
