@@ -88,6 +88,9 @@ create table ops.check_requirements (
   constraint check_requirements_pkey PRIMARY KEY (requirement_id),
   constraint check_requirements_project_gate_code_check_name_key UNIQUE (project, gate_code, check_name)
 );
+CREATE TRIGGER check_requirements_deleted AFTER DELETE ON ops.check_requirements REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
+CREATE TRIGGER check_requirements_inserted AFTER INSERT ON ops.check_requirements REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
+CREATE TRIGGER check_requirements_updated AFTER UPDATE ON ops.check_requirements REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 alter table ops.check_requirements enable row level security;
 create policy check_requirements_read_all on ops.check_requirements for select to audit_reader, release_manager using (true);
 grant select on table ops.check_requirements to audit_reader, release_manager;
@@ -375,6 +378,7 @@ create table ops.gate_evidence_requirements (
   constraint gate_evidence_requirements_gate_code_fkey FOREIGN KEY (gate_code) REFERENCES ops.gate_definitions(gate_code),
   constraint gate_evidence_requirements_pkey PRIMARY KEY (requirement_id)
 );
+CREATE TRIGGER gate_evidence_requirements_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_evidence_requirements FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 CREATE TRIGGER gate_evidence_requirements_stamp BEFORE INSERT ON ops.gate_evidence_requirements FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.gate_evidence_requirements enable row level security;
 create policy gate_evidence_requirements_read_all on ops.gate_evidence_requirements for select to audit_reader, release_manager using (true);
@@ -394,6 +398,7 @@ create table ops.gate_policies (
   constraint gate_policies_min_approvals_check CHECK ((min_approvals >= 0)),
   constraint gate_policies_pkey PRIMARY KEY (policy_id)
 );
+CREATE TRIGGER gate_policies_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 alter table ops.gate_policies enable row level security;
 create policy gate_policies_read_all on ops.gate_policies for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_policies to audit_reader, release_manager;
@@ -409,6 +414,7 @@ create table ops.gate_requirements (
   constraint gate_requirements_pkey PRIMARY KEY (requirement_id),
   constraint gate_requirements_target_env_gate_code_key UNIQUE (target_env, gate_code)
 );
+CREATE TRIGGER gate_requirements_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_requirements FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 alter table ops.gate_requirements enable row level security;
 create policy gate_requirements_read_all on ops.gate_requirements for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_requirements to audit_reader, release_manager;
@@ -2008,6 +2014,34 @@ end
 $function$;
 grant execute on function ops.parse_environment(p_env text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.policy_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_projects text[];
+  v_reason text := format('policy changed: %s on ops.%s by %s', lower(tg_op), tg_table_name, ops.current_actor());
+begin
+  if tg_table_name = 'check_requirements' then
+    if tg_op = 'INSERT' then
+      select array_agg(distinct n.project) into v_projects from new_rows n;
+    elsif tg_op = 'DELETE' then
+      select array_agg(distinct o.project) into v_projects from old_rows o;
+    else
+      select array_agg(distinct p) into v_projects
+        from (select n.project as p from new_rows n union select o.project from old_rows o) x;
+    end if;
+    if v_projects is null then
+      return null;
+    end if;
+  end if;
+  perform ops.reevaluate_releases_for_policy(v_projects, v_reason);
+  return null;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.promote_release(p_release_id uuid, p_target_env text, p_source_ref text DEFAULT NULL::text)
  RETURNS ops.deployments
  LANGUAGE plpgsql
@@ -2243,6 +2277,28 @@ begin
     perform ops.evaluate_release(v_release, format('%s by %s', v_what, ops.current_actor()));
   end if;
   return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.reevaluate_releases_for_policy(p_projects text[], p_reason text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_release uuid;
+  v_count integer := 0;
+begin
+  for v_release in
+    select r.release_id from ops.releases r
+    where r.status <> 'promoted' and (p_projects is null or r.project = any (p_projects))
+    order by r.release_id
+  loop
+    perform ops.evaluate_release(v_release, p_reason);
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
 end
 $function$;
 
