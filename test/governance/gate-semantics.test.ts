@@ -229,7 +229,10 @@ describe('a release is bound to one revision', () => {
   it('record_deployment with another source_ref is refused, whoever reports it', async () => {
     const r = await approvedRelease();
     await expectPgError(
-      recordDeployment(r.release_id, 'staging', { sourceRef: 'refs/heads/other', persona: 'ci_service_role' }),
+      recordDeployment(r.release_id, 'staging', {
+        sourceRef: 'refs/heads/other',
+        persona: 'ci_service_role',
+      }),
       'OPS09',
       /is not the revision of release/,
     );
@@ -242,9 +245,10 @@ describe('a release is bound to one revision', () => {
     const d = await promote(db, r.release_id, 'staging');
     await expectPgError(
       db.as('sre', who.sre, (c) =>
-        c.query(`update ops.deployments set source_ref = 'refs/heads/unreviewed-hotfix' where deployment_id = $1`, [
-          d.deployment_id,
-        ]),
+        c.query(
+          `update ops.deployments set source_ref = 'refs/heads/unreviewed-hotfix' where deployment_id = $1`,
+          [d.deployment_id],
+        ),
       ),
       'OPS22',
       /a deployment's revision never changes/,
@@ -263,7 +267,12 @@ describe('a release is bound to one revision', () => {
     await deployStagingWithHealth(db, r);
     expect(await isEligible(db, r.release_id, 'production')).toBe(true);
 
-    const rev = await reviseRelease(db, r.release_id, 'refs/tags/v1.0.1', 'hotfix for the invoice rounding bug');
+    const rev = await reviseRelease(
+      db,
+      r.release_id,
+      'refs/tags/v1.0.1',
+      'hotfix for the invoice rounding bug',
+    );
     expect(rev).toMatchObject({ revision: 2, source_ref: 'refs/tags/v1.0.1' });
     const gates = await storedGates(db, r.release_id);
     expect(gates).toEqual({ G1: 'pending', G2: 'pending', G3: 'pending', G4: 'pending' });
@@ -274,7 +283,9 @@ describe('a release is bound to one revision', () => {
     expect(why).toContain(
       `G3: the release_manager approval by ${who.rm} is stale: approved for refs/tags/v1, release is now at refs/tags/v1.0.1`,
     );
-    expect(why).toMatch(/G1: check "build" passed for refs\/tags\/v1, release is now at refs\/tags\/v1\.0\.1/);
+    expect(why).toMatch(
+      /G1: check "build" passed for refs\/tags\/v1, release is now at refs\/tags\/v1\.0\.1/,
+    );
     // The old staging deployment does not stand for the new revision.
     await expectPgError(promote(db, r.release_id, 'production'), 'OPS09', /is not eligible for production/);
 
@@ -286,9 +297,10 @@ describe('a release is bound to one revision', () => {
     expect(staging).toMatchObject({ status: 'succeeded', g4_status: 'passed' });
     expect(await isEligible(db, r.release_id, 'production')).toBe(true);
     const prod = await promote(db, r.release_id, 'production');
-    const { rows } = await db.admin.query('select source_ref, revision from ops.deployments where deployment_id = $1', [
-      prod.deployment_id,
-    ]);
+    const { rows } = await db.admin.query(
+      'select source_ref, revision from ops.deployments where deployment_id = $1',
+      [prod.deployment_id],
+    );
     expect(rows[0]).toEqual({ source_ref: 'refs/tags/v1.0.1', revision: 2 });
 
     const timeline = await db.as('audit_reader', who.auditor, (c) =>
@@ -303,23 +315,38 @@ describe('a release is bound to one revision', () => {
 
   it('only a release_manager or the developer who owns the release revises it, with a reason', async () => {
     const r = await approvedRelease();
-    await expectPgError(reviseRelease(db, r.release_id, 'refs/x', 'because', 'qa_tester', who.qa), '42501', /./);
-    await expectPgError(reviseRelease(db, r.release_id, 'refs/x', 'because', 'developer', 'dev-other'), 'OPS03', /a developer revises only a release they own/);
-    await expectPgError(reviseRelease(db, r.release_id, 'refs/x', '  ', 'release_manager', who.rm), 'OPS22', /reason/);
+    await expectPgError(
+      reviseRelease(db, r.release_id, 'refs/x', 'because', 'qa_tester', who.qa),
+      '42501',
+      /./,
+    );
+    await expectPgError(
+      reviseRelease(db, r.release_id, 'refs/x', 'because', 'developer', 'dev-other'),
+      'OPS03',
+      /a developer revises only a release they own/,
+    );
+    await expectPgError(
+      reviseRelease(db, r.release_id, 'refs/x', '  ', 'release_manager', who.rm),
+      'OPS22',
+      /reason/,
+    );
     await expectPgError(
       reviseRelease(db, r.release_id, 'refs/tags/v1', 'same', 'release_manager', who.rm),
       'OPS09',
       /already at/,
     );
-    await expect(reviseRelease(db, r.release_id, 'refs/x', 'fix', 'developer', who.dev)).resolves.toMatchObject({
+    await expect(
+      reviseRelease(db, r.release_id, 'refs/x', 'fix', 'developer', who.dev),
+    ).resolves.toMatchObject({
       revision: 2,
     });
     // Nobody writes the revision history or the release's revision directly.
     await expectPgError(
       db.as('release_manager', who.rm, (c) =>
-        c.query(`insert into ops.release_revisions (release_id, revision, source_ref, reason) values ($1, 9, 'x', 'y')`, [
-          r.release_id,
-        ]),
+        c.query(
+          `insert into ops.release_revisions (release_id, revision, source_ref, reason) values ($1, 9, 'x', 'y')`,
+          [r.release_id],
+        ),
       ),
       '42501',
       /permission denied/,
@@ -374,7 +401,9 @@ describe('stored gate status follows policy changes', () => {
     try {
       expect((await storedGates(db, r.release_id)).G3).toBe('in_progress');
     } finally {
-      await db.admin.query(`delete from ops.gate_evidence_requirements where artifact_types = '{uat_summary}'`);
+      await db.admin.query(
+        `delete from ops.gate_evidence_requirements where artifact_types = '{uat_summary}'`,
+      );
     }
     expect((await storedGates(db, r.release_id)).G3).toBe('passed');
   });

@@ -89,11 +89,12 @@ export function reviseRelease(
   artifactDigest: string | null = null,
 ): Promise<Revision> {
   return db.as(persona, sub, (c) =>
-    one<Revision>(
-      c,
-      `select revision, source_ref, artifact_digest from ops.revise_release($1, $2, $3, $4)`,
-      [releaseId, sourceRef, artifactDigest, reason],
-    ),
+    one<Revision>(c, `select revision, source_ref, artifact_digest from ops.revise_release($1, $2, $3, $4)`, [
+      releaseId,
+      sourceRef,
+      artifactDigest,
+      reason,
+    ]),
   );
 }
 
