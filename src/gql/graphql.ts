@@ -334,6 +334,7 @@ export type TimelineKind =
   | 'ingest_attempt'
   | 'rejection'
   | 'release_created'
+  | 'revision'
   | 'rollback';
 
 export type UpdateDeploymentInput = {

@@ -17,6 +17,7 @@ import {
   RecordHealthCheckDocument,
   ReleaseHealthDocument,
   ReleaseRevisionsDocument,
+  ReleaseTimelineDocument,
   RequestExceptionDocument,
   ReviseReleaseDocument,
   UpdateDeploymentDocument,
@@ -321,6 +322,21 @@ describe('one revision per release (promoteRelease, ingest, reviseRelease)', () 
       },
     ]);
     expect(history.approvals?.map((a) => a.revision)).toEqual([1, 1, 2, 2]);
+    const timeline = expectData(
+      await api.executeOperation({
+        operation: ReleaseTimelineDocument,
+        variables: { releaseId: id },
+        ...people.auditor,
+      }),
+    ).releaseTimeline;
+    expect((timeline ?? []).filter((e) => e.kind === 'revision').map((e) => [e.actor, e.summary])).toEqual([
+      [
+        people.rm.sub,
+        expect.stringMatching(
+          /^revision 2: refs\/tags\/v1\.0\.1 \(was refs\/tags\/v1\) by rm-rita: hotfix: invoice rounding;/,
+        ),
+      ],
+    ]);
     expect(history.deployments?.map((d) => [d.environment, d.revision, d.sourceRef])).toEqual([
       ['staging', 1, 'refs/tags/v1'],
       ['staging', 2, 'refs/tags/v1.0.1'],
