@@ -2014,6 +2014,32 @@ end
 $function$;
 grant execute on function ops.parse_environment(p_env text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.parse_instant(p_text text, p_field text DEFAULT 'timestamp'::text)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_text is null then
+    return null;
+  end if;
+  if p_text !~ '^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)$' then
+    if p_text ~ '^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$' then
+      raise exception '% "%" has no time zone offset: add Z (UTC) or an offset such as +01:00; a local time names a different instant in every time zone',
+        p_field, p_text using errcode = 'OPS22';
+    end if;
+    raise exception '% "%" is not an ISO-8601 instant such as 2026-11-26T10:00:00Z', p_field, p_text
+      using errcode = 'OPS22';
+  end if;
+  return p_text::timestamptz;
+exception
+  when datetime_field_overflow or invalid_datetime_format then
+    raise exception '% "%" is not a valid instant', p_field, p_text using errcode = 'OPS22';
+end
+$function$;
+grant execute on function ops.parse_instant(p_text text, p_field text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
 CREATE OR REPLACE FUNCTION ops.policy_changed()
  RETURNS trigger
  LANGUAGE plpgsql

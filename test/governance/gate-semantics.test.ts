@@ -408,3 +408,42 @@ describe('stored gate status follows policy changes', () => {
     expect((await storedGates(db, r.release_id)).G3).toBe('passed');
   });
 });
+
+describe('one time in SQL: ops.parse_instant', () => {
+  const at = (tz: string, text: string) =>
+    db.as('sre', who.sre, async (c) => {
+      await c.query(`select set_config('TimeZone', $1, true)`, [tz]);
+      const { rows } = await c.query(
+        `select to_char(ops.parse_instant($1, 'payload.deployed_at') at time zone 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS"Z"') as utc`,
+        [text],
+      );
+      return rows[0]!.utc as string;
+    });
+
+  it('a local time is refused whatever the session TimeZone; with an offset it is one instant everywhere', async () => {
+    for (const tz of ['UTC', 'Europe/Berlin', 'America/New_York']) {
+      await expectPgError(
+        at(tz, '2027-03-28T02:30:00'),
+        'OPS22',
+        /payload\.deployed_at "2027-03-28T02:30:00" has no time zone offset/,
+      );
+      expect(await at(tz, '2027-03-28T02:30:00Z')).toBe('2027-03-28T02:30:00Z');
+      expect(await at(tz, '2027-03-28T04:30:00+02:00')).toBe('2027-03-28T02:30:00Z');
+    }
+    // What the bare cast does instead: three instants for one text.
+    const cast = await Promise.all(
+      ['UTC', 'Europe/Berlin', 'America/New_York'].map((tz) =>
+        db.as('sre', who.sre, async (c) => {
+          await c.query(`select set_config('TimeZone', $1, true)`, [tz]);
+          const { rows } = await c.query(
+            `select to_char('2027-03-28T02:30:00'::timestamptz at time zone 'UTC', 'HH24:MI') as utc`,
+          );
+          return rows[0]!.utc as string;
+        }),
+      ),
+    );
+    expect(new Set(cast).size).toBe(3);
+    await expectPgError(at('UTC', 'next tuesday'), 'OPS22', /is not an ISO-8601 instant/);
+  });
+});
