@@ -3,7 +3,7 @@
 // separation of duties in either order, a failed and a rolled-back staging deployment, another
 // revision shipped under an approval, a policy change, and a local time without an offset.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/dev-tokens.js';
 import type { Persona } from '../../src/auth/personas.js';
 import { isoInstant } from '../../src/cli/command.js';
@@ -23,6 +23,7 @@ import {
   UpdateDeploymentDocument,
 } from '../../src/gql/graphql.js';
 import { INGEST_PATH } from '../../src/server.js';
+import { storedStatusDrift } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { createTestApi, expectData, expectTypename, okData, TEST_SECRET, type TestApi } from './client.js';
 
@@ -36,6 +37,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.close();
+});
+
+// Whatever door the facts came through, the stored gate status is what the rule computes.
+afterEach(async () => {
+  expect(await storedStatusDrift(db)).toEqual([]);
 });
 
 const people = {
