@@ -52,6 +52,7 @@ create table ops.approvals (
   created_at timestamp with time zone default now() not null,
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
+  revision integer default 1 not null,
   constraint approvals_check CHECK (((scope = 'gate'::public.ops_approval_scope) = (gate_id IS NOT NULL))),
   constraint approvals_check1 CHECK (((scope = 'exception'::public.ops_approval_scope) = (exception_id IS NOT NULL))),
   constraint approvals_exception_fk FOREIGN KEY (exception_id) REFERENCES ops.exceptions(exception_id),
@@ -60,11 +61,13 @@ create table ops.approvals (
   constraint approvals_pkey PRIMARY KEY (approval_id),
   constraint approvals_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
+comment on column ops.approvals.revision is 'The release revision this decision was made for (stamped at insert).';
 CREATE INDEX approvals_gate ON ops.approvals USING btree (gate_id, approver_id, created_at DESC);
 CREATE INDEX approvals_release ON ops.approvals USING btree (release_id);
 CREATE TRIGGER approvals_guard BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.approvals_guard();
 CREATE TRIGGER approvals_reevaluate AFTER INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER approvals_stamp BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER approvals_stamp_revision BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.approvals enable row level security;
 create policy approvals_read_all on ops.approvals for select to audit_reader, release_manager using (true);
 create policy approvals_write_qa on ops.approvals for insert to qa_tester with check (((approver_id = ops.current_actor()) AND (persona_role = 'qa_tester'::public.ops_persona)));
@@ -85,6 +88,9 @@ create table ops.check_requirements (
   constraint check_requirements_pkey PRIMARY KEY (requirement_id),
   constraint check_requirements_project_gate_code_check_name_key UNIQUE (project, gate_code, check_name)
 );
+CREATE TRIGGER check_requirements_deleted AFTER DELETE ON ops.check_requirements REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
+CREATE TRIGGER check_requirements_inserted AFTER INSERT ON ops.check_requirements REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
+CREATE TRIGGER check_requirements_updated AFTER UPDATE ON ops.check_requirements REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 alter table ops.check_requirements enable row level security;
 create policy check_requirements_read_all on ops.check_requirements for select to audit_reader, release_manager using (true);
 grant select on table ops.check_requirements to audit_reader, release_manager;
@@ -129,12 +135,15 @@ create table ops.deployments (
   created_at timestamp with time zone default now() not null,
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
+  revision integer default 1 not null,
+  artifact_digest text,
   constraint deployments_environment_check CHECK ((environment = ANY (ARRAY['staging'::public.ops_environment, 'production'::public.ops_environment]))),
   constraint deployments_ingest_id_fkey FOREIGN KEY (ingest_id) REFERENCES ops.event_ingest_log(ingest_id) DEFERRABLE INITIALLY DEFERRED,
   constraint deployments_pkey PRIMARY KEY (deployment_id),
   constraint deployments_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
   constraint deployments_rollback_of_fkey FOREIGN KEY (rollback_of) REFERENCES ops.deployments(deployment_id)
 );
+comment on column ops.deployments.revision is 'The release revision deployed (stamped at insert, never changed).';
 CREATE INDEX deployments_deployed ON ops.deployments USING btree (deployed_at DESC, deployment_id DESC);
 CREATE INDEX deployments_env ON ops.deployments USING btree (environment, deployed_at DESC);
 CREATE INDEX deployments_release ON ops.deployments USING btree (release_id, deployed_at DESC);
@@ -236,6 +245,7 @@ create table ops.evidence_artifacts (
   created_at timestamp with time zone default now() not null,
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
+  revision integer default 1 not null,
   constraint evidence_artifacts_artifact_url_check CHECK ((artifact_url <> ''::text)),
   constraint evidence_artifacts_check_id_fkey FOREIGN KEY (check_id) REFERENCES ops.gate_checks(check_id),
   constraint evidence_artifacts_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES ops.deployments(deployment_id),
@@ -246,12 +256,14 @@ create table ops.evidence_artifacts (
   constraint evidence_artifacts_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
   constraint evidence_artifacts_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text))
 );
+comment on column ops.evidence_artifacts.revision is 'The release revision this artifact was attached for (stamped at insert).';
 CREATE INDEX evidence_artifacts_check ON ops.evidence_artifacts USING btree (check_id);
 CREATE INDEX evidence_artifacts_deployment ON ops.evidence_artifacts USING btree (deployment_id, artifact_type);
 CREATE INDEX evidence_artifacts_gate ON ops.evidence_artifacts USING btree (gate_id, artifact_type);
 CREATE INDEX evidence_artifacts_release ON ops.evidence_artifacts USING btree (release_id);
 CREATE TRIGGER evidence_artifacts_reevaluate AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER evidence_artifacts_stamp_revision BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.evidence_artifacts enable row level security;
 create policy evidence_artifacts_read_all on ops.evidence_artifacts for select to audit_reader, release_manager using (true);
 create policy evidence_artifacts_read_qa on ops.evidence_artifacts for select to qa_tester using (true);
@@ -276,6 +288,7 @@ create table ops.exceptions (
   created_at timestamp with time zone default now() not null,
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
+  revision integer default 1 not null,
   constraint exceptions_approval_complete CHECK (((approver_id IS NULL) = (approved_at IS NULL))),
   constraint exceptions_impacted_gates_check CHECK ((cardinality(impacted_gates) > 0)),
   constraint exceptions_pkey PRIMARY KEY (exception_id),
@@ -284,6 +297,7 @@ create table ops.exceptions (
   constraint exceptions_risk_statement_check CHECK ((risk_statement <> ''::text)),
   constraint exceptions_window CHECK ((expires_at > effective_from))
 );
+comment on column ops.exceptions.revision is 'The release revision this exception was requested for (stamped at insert).';
 CREATE INDEX exceptions_expires ON ops.exceptions USING btree (expires_at);
 CREATE INDEX exceptions_expires_id ON ops.exceptions USING btree (expires_at, exception_id);
 CREATE INDEX exceptions_release ON ops.exceptions USING btree (release_id);
@@ -291,6 +305,7 @@ CREATE TRIGGER exceptions_future_expiry BEFORE INSERT ON ops.exceptions FOR EACH
 CREATE TRIGGER exceptions_guard BEFORE INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_guard();
 CREATE TRIGGER exceptions_reevaluate AFTER INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER exceptions_stamp BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER exceptions_stamp_revision BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.exceptions enable row level security;
 create policy exceptions_read_all on ops.exceptions for select to audit_reader, release_manager using (true);
 create policy exceptions_update_rm on ops.exceptions for update to release_manager using (true);
@@ -314,14 +329,17 @@ create table ops.gate_checks (
   created_at timestamp with time zone default now() not null,
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
+  revision integer default 1 not null,
   constraint gate_checks_check_name_check CHECK ((check_name <> ''::text)),
   constraint gate_checks_gate_id_fkey FOREIGN KEY (gate_id) REFERENCES ops.release_gates(gate_id),
   constraint gate_checks_ingest_id_fkey FOREIGN KEY (ingest_id) REFERENCES ops.event_ingest_log(ingest_id) DEFERRABLE INITIALLY DEFERRED,
   constraint gate_checks_pkey PRIMARY KEY (check_id)
 );
+comment on column ops.gate_checks.revision is 'The release revision this result was reported for (stamped at insert).';
 CREATE INDEX gate_checks_gate ON ops.gate_checks USING btree (gate_id, check_name, created_at DESC);
 CREATE TRIGGER gate_checks_reevaluate AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER gate_checks_stamp_revision BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.gate_checks enable row level security;
 create policy gate_checks_read_all on ops.gate_checks for select to audit_reader, release_manager using (true);
 create policy gate_checks_read_ci on ops.gate_checks for select to ci_service_role using (true);
@@ -360,6 +378,7 @@ create table ops.gate_evidence_requirements (
   constraint gate_evidence_requirements_gate_code_fkey FOREIGN KEY (gate_code) REFERENCES ops.gate_definitions(gate_code),
   constraint gate_evidence_requirements_pkey PRIMARY KEY (requirement_id)
 );
+CREATE TRIGGER gate_evidence_requirements_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_evidence_requirements FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 CREATE TRIGGER gate_evidence_requirements_stamp BEFORE INSERT ON ops.gate_evidence_requirements FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.gate_evidence_requirements enable row level security;
 create policy gate_evidence_requirements_read_all on ops.gate_evidence_requirements for select to audit_reader, release_manager using (true);
@@ -379,6 +398,7 @@ create table ops.gate_policies (
   constraint gate_policies_min_approvals_check CHECK ((min_approvals >= 0)),
   constraint gate_policies_pkey PRIMARY KEY (policy_id)
 );
+CREATE TRIGGER gate_policies_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 alter table ops.gate_policies enable row level security;
 create policy gate_policies_read_all on ops.gate_policies for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_policies to audit_reader, release_manager;
@@ -394,6 +414,7 @@ create table ops.gate_requirements (
   constraint gate_requirements_pkey PRIMARY KEY (requirement_id),
   constraint gate_requirements_target_env_gate_code_key UNIQUE (target_env, gate_code)
 );
+CREATE TRIGGER gate_requirements_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_requirements FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
 alter table ops.gate_requirements enable row level security;
 create policy gate_requirements_read_all on ops.gate_requirements for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_requirements to audit_reader, release_manager;
@@ -460,58 +481,6 @@ alter table ops.ingest_permissions enable row level security;
 create policy ingest_permissions_read_all on ops.ingest_permissions for select to audit_reader, release_manager using (true);
 grant select on table ops.ingest_permissions to audit_reader, release_manager;
 
-create table ops.policy_pack_checks (
-  pack_name text not null,
-  gate_code public.ops_gate_code not null,
-  check_name text not null,
-  description text not null,
-  created_at timestamp with time zone default now() not null,
-  created_by text default ops.current_actor() not null,
-  created_persona public.ops_persona,
-  constraint policy_pack_checks_check_name_check CHECK ((check_name <> ''::text)),
-  constraint policy_pack_checks_gate_code_fkey FOREIGN KEY (gate_code) REFERENCES ops.gate_definitions(gate_code),
-  constraint policy_pack_checks_pack_name_fkey FOREIGN KEY (pack_name) REFERENCES ops.policy_packs(pack_name),
-  constraint policy_pack_checks_pkey PRIMARY KEY (pack_name, gate_code, check_name)
-);
-CREATE TRIGGER policy_pack_checks_stamp BEFORE INSERT ON ops.policy_pack_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-alter table ops.policy_pack_checks enable row level security;
-create policy policy_pack_checks_read_all on ops.policy_pack_checks for select to audit_reader, release_manager using (true);
-grant select on table ops.policy_pack_checks to audit_reader, release_manager;
-
-create table ops.policy_packs (
-  pack_name text not null,
-  platform text not null,
-  description text not null,
-  created_at timestamp with time zone default now() not null,
-  created_by text default ops.current_actor() not null,
-  created_persona public.ops_persona,
-  constraint policy_packs_pack_name_check CHECK ((pack_name ~ '^[a-z][a-z0-9_-]{0,62}$'::text)),
-  constraint policy_packs_pkey PRIMARY KEY (pack_name),
-  constraint policy_packs_platform_check CHECK ((platform <> ''::text))
-);
-CREATE TRIGGER policy_packs_stamp BEFORE INSERT ON ops.policy_packs FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-alter table ops.policy_packs enable row level security;
-create policy policy_packs_read_all on ops.policy_packs for select to audit_reader, release_manager using (true);
-grant select on table ops.policy_packs to audit_reader, release_manager;
-
-create table ops.project_profiles (
-  project text not null,
-  platform text not null,
-  policy_pack text not null,
-  installed_at timestamp with time zone not null,
-  installed_by text not null,
-  created_at timestamp with time zone default now() not null,
-  created_by text default ops.current_actor() not null,
-  created_persona public.ops_persona,
-  constraint project_profiles_pkey PRIMARY KEY (project),
-  constraint project_profiles_policy_pack_fkey FOREIGN KEY (policy_pack) REFERENCES ops.policy_packs(pack_name),
-  constraint project_profiles_project_check CHECK ((project <> ''::text))
-);
-CREATE TRIGGER project_profiles_stamp BEFORE INSERT ON ops.project_profiles FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-alter table ops.project_profiles enable row level security;
-create policy project_profiles_read_all on ops.project_profiles for select to audit_reader, release_manager using (true);
-grant select on table ops.project_profiles to audit_reader, release_manager;
-
 create table ops.recovery_drills (
   drill_id uuid default gen_random_uuid() not null,
   environment public.ops_environment not null,
@@ -535,6 +504,25 @@ create policy recovery_drills_read_sre on ops.recovery_drills for select to sre 
 create policy recovery_drills_write_sre on ops.recovery_drills for insert to sre with check ((executed_by = ops.current_actor()));
 grant insert, select on table ops.recovery_drills to sre;
 grant select on table ops.recovery_drills to audit_reader, release_manager;
+
+create table ops.release_deciders (
+  release_id uuid not null,
+  approver_id text not null,
+  gate_code public.ops_gate_code not null,
+  persona_role public.ops_persona not null,
+  decision public.ops_approval_decision not null,
+  approval_id uuid not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  constraint release_deciders_gate_code_check CHECK ((gate_code = ANY (ARRAY['G2'::public.ops_gate_code, 'G3'::public.ops_gate_code]))),
+  constraint release_deciders_pkey PRIMARY KEY (release_id, approver_id),
+  constraint release_deciders_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+comment on table ops.release_deciders is 'Which of G2 and G3 each subject decided for a release (their first decision); one row per release and subject, so nobody decides both.';
+CREATE TRIGGER release_deciders_append_only BEFORE DELETE OR UPDATE ON ops.release_deciders FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_deciders_no_truncate BEFORE TRUNCATE ON ops.release_deciders FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+alter table ops.release_deciders enable row level security;
+create policy release_deciders_read_all on ops.release_deciders for select to audit_reader, release_manager using (true);
+grant select on table ops.release_deciders to audit_reader, release_manager;
 
 create table ops.release_gates (
   gate_id uuid default gen_random_uuid() not null,
@@ -565,25 +553,34 @@ create policy release_gates_update_rm on ops.release_gates for update to release
 grant select on table ops.release_gates to audit_reader, ci_service_role, release_manager;
 grant update (status) on ops.release_gates to release_manager;
 
-create table ops.release_scope_changes (
-  change_id uuid default gen_random_uuid() not null,
+create table ops.release_revisions (
+  revision_id uuid default gen_random_uuid() not null,
   release_id uuid not null,
-  scope_key text not null,
-  old_value jsonb,
-  new_value jsonb not null,
-  created_at timestamp with time zone default now() not null,
+  revision integer not null,
+  source_ref text,
+  artifact_digest text,
+  previous_source_ref text,
+  previous_artifact_digest text,
+  reason text not null,
+  revised_by text default ops.current_actor() not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
-  constraint release_scope_changes_pkey PRIMARY KEY (change_id),
-  constraint release_scope_changes_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+  constraint release_revisions_artifact_digest_check CHECK ((artifact_digest ~ '^sha256:[0-9a-f]{64}$'::text)),
+  constraint release_revisions_pkey PRIMARY KEY (revision_id),
+  constraint release_revisions_reason_check CHECK ((btrim(reason) <> ''::text)),
+  constraint release_revisions_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
+  constraint release_revisions_release_id_revision_key UNIQUE (release_id, revision),
+  constraint release_revisions_revision_check CHECK ((revision >= 1))
 );
-CREATE INDEX release_scope_changes_release ON ops.release_scope_changes USING btree (release_id, created_at);
-CREATE TRIGGER release_scope_changes_append_only BEFORE DELETE OR UPDATE ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
-CREATE TRIGGER release_scope_changes_no_truncate BEFORE TRUNCATE ON ops.release_scope_changes FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
-CREATE TRIGGER release_scope_changes_stamp BEFORE INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-alter table ops.release_scope_changes enable row level security;
-create policy release_scope_changes_read_all on ops.release_scope_changes for select to audit_reader, release_manager using (true);
-grant select on table ops.release_scope_changes to audit_reader, release_manager;
+comment on table ops.release_revisions is 'Each revision a release was bound to, with who moved it there and why; revision 1 is the one it was created with.';
+CREATE TRIGGER release_revisions_append_only BEFORE DELETE OR UPDATE ON ops.release_revisions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_revisions_no_truncate BEFORE TRUNCATE ON ops.release_revisions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_revisions_stamp BEFORE INSERT ON ops.release_revisions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.release_revisions enable row level security;
+create policy release_revisions_read_all on ops.release_revisions for select to audit_reader, ci_service_role, qa_tester, release_manager using (true);
+create policy release_revisions_read_dev on ops.release_revisions for select to developer using (ops.owns_release(release_id));
+grant select on table ops.release_revisions to audit_reader, ci_service_role, developer, qa_tester, release_manager;
 
 create table ops.releases (
   release_id uuid default gen_random_uuid() not null,
@@ -597,16 +594,23 @@ create table ops.releases (
   created_at timestamp with time zone default now() not null,
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
+  revision integer default 1 not null,
+  artifact_digest text,
+  constraint releases_artifact_digest_check CHECK ((artifact_digest ~ '^sha256:[0-9a-f]{64}$'::text)),
   constraint releases_pkey PRIMARY KEY (release_id),
   constraint releases_project_check CHECK ((project <> ''::text)),
   constraint releases_project_release_name_key UNIQUE (project, release_name),
-  constraint releases_release_name_check CHECK ((release_name <> ''::text))
+  constraint releases_release_name_check CHECK ((release_name <> ''::text)),
+  constraint releases_revision_check CHECK ((revision >= 1))
 );
+comment on column ops.releases.revision is 'The current revision (ops.release_revisions); changed only by ops.revise_release.';
 CREATE INDEX releases_created ON ops.releases USING btree (created_at DESC, release_id DESC);
 CREATE INDEX releases_created_by ON ops.releases USING btree (created_by);
 CREATE INDEX releases_initiating_actor ON ops.releases USING btree (initiating_actor);
 CREATE INDEX releases_project_created ON ops.releases USING btree (project, created_at DESC, release_id DESC);
 CREATE TRIGGER releases_create_gates AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.create_release_gates();
+CREATE TRIGGER releases_record_first_revision AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_record_first_revision();
+CREATE TRIGGER releases_revision_guard BEFORE INSERT OR UPDATE ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_revision_guard();
 CREATE TRIGGER releases_stamp BEFORE INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.releases enable row level security;
 create policy releases_read_all on ops.releases for select to audit_reader, release_manager using (true);
@@ -893,13 +897,14 @@ CREATE OR REPLACE FUNCTION ops.approvals_guard()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona := ops.current_persona();
   v_gate ops.release_gates;
   v_policy ops.gate_policies;
   v_release ops.releases;
+  v_decider ops.release_deciders;
 begin
   if v_persona is not null and new.persona_role <> v_persona then
     raise exception 'an approval is recorded as the approver''s own persona (%), not as %', v_persona, new.persona_role
@@ -924,17 +929,32 @@ begin
       raise exception '% is signed off by a %, not a %', v_gate.gate_code, v_policy.approver_persona, new.persona_role
         using errcode = 'OPS03';
     end if;
-    if v_gate.gate_code = 'G3' and new.decision = 'approved' then
-      if new.approver_id = v_release.initiating_actor then
-        raise exception 'separation of duties: % initiated release % and may not approve its G3',
-          new.approver_id, v_release.release_name using errcode = 'OPS03';
-      end if;
-      if exists (
-        select 1 from ops.approvals a join ops.release_gates g on g.gate_id = a.gate_id
-        where g.release_id = new.release_id and g.gate_code = 'G2' and a.approver_id = new.approver_id
-          and a.decision = 'approved') then
-        raise exception 'separation of duties: % signed off G2 of release % and may not also approve its G3',
-          new.approver_id, v_release.release_name using errcode = 'OPS03';
+    if v_gate.gate_code = 'G3' and new.decision = 'approved' and new.approver_id = v_release.initiating_actor then
+      raise exception 'separation of duties: % initiated release % and may not approve its G3',
+        new.approver_id, v_release.release_name using errcode = 'OPS03';
+    end if;
+    if v_gate.gate_code in ('G2', 'G3') then
+      insert into ops.release_deciders (release_id, approver_id, gate_code, persona_role, decision, approval_id)
+      values (new.release_id, new.approver_id, v_gate.gate_code, new.persona_role, new.decision, new.approval_id)
+      on conflict (release_id, approver_id) do nothing;
+      if not found then
+        select * into v_decider from ops.release_deciders d
+          where d.release_id = new.release_id and d.approver_id = new.approver_id;
+        if not found then
+          raise exception 'separation of duties: % is deciding another gate of release % in a concurrent transaction; retry',
+            new.approver_id, v_release.release_name using errcode = 'OPS09';
+        end if;
+        if v_decider.gate_code <> v_gate.gate_code then
+          raise exception 'separation of duties: % % % of release % and may not also % its %',
+            new.approver_id,
+            case v_decider.decision when 'approved' then 'signed off' when 'rejected' then 'rejected'
+                                    else 'requested changes on' end,
+            v_decider.gate_code, v_release.release_name,
+            case new.decision when 'approved' then 'approve' when 'rejected' then 'reject'
+                              else 'request changes on' end,
+            v_gate.gate_code
+            using errcode = 'OPS03';
+        end if;
       end if;
     end if;
   end if;
@@ -1035,7 +1055,7 @@ CREATE OR REPLACE FUNCTION ops.compute_release_gates(p_release_id uuid)
  RETURNS TABLE(gate_id uuid, gate_code public.ops_gate_code, status public.ops_gate_status, reasons text[], exception_id uuid)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_release ops.releases;
@@ -1067,6 +1087,10 @@ declare
   v_ok boolean;
   v_status public.ops_gate_status;
   v_exception uuid;
+  v_now_label text;
+  v_stale record;
+  v_rolled_back boolean;
+  v_old_dep ops.deployments;
 begin
   select * into v_release from ops.releases r where r.release_id = p_release_id;
   if not found then
@@ -1078,6 +1102,10 @@ begin
   v_has_exceptions := exists (select 1 from ops.exceptions e where e.release_id = p_release_id);
   v_has_check_requirements := exists (
     select 1 from ops.check_requirements cr where cr.project = v_release.project);
+  -- Facts count only for the release's current revision; those of earlier revisions are named in
+  -- the reasons as stale ("approved for X, release is now at Y").
+  v_now_label := coalesce(v_release.source_ref, 'no source ref')
+                 || coalesce(' (' || v_release.artifact_digest || ')', '');
 
   for g in
     select rg.gate_id, rg.gate_code, p as policy from ops.release_gates rg
@@ -1097,12 +1125,13 @@ begin
     if v_has_exceptions then
       select * into v_bypass from ops.exceptions e
         where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-          and e.exception_type = 'gate_bypass' and ops.exception_is_active(e)
+          and e.exception_type = 'gate_bypass' and ops.exception_is_active(e) and e.revision = v_release.revision
         order by e.expires_at desc limit 1;
       v_waived := exists (
         select 1 from ops.exceptions e
         where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-          and e.exception_type = 'evidence_waiver' and ops.exception_is_active(e));
+          and e.exception_type = 'evidence_waiver' and ops.exception_is_active(e)
+          and e.revision = v_release.revision);
     end if;
 
     -- Checks: the latest result per check name counts. Required: the names listed for the
@@ -1117,7 +1146,7 @@ begin
     for v_latest in
       with latest as (
         select distinct on (c.check_name) c.check_name, c.status, c.required
-        from ops.gate_checks c where c.gate_id = g.gate_id
+        from ops.gate_checks c where c.gate_id = g.gate_id and c.revision = v_release.revision
         order by c.check_name, c.created_at desc, c.check_id desc
       ),
       required as (
@@ -1152,22 +1181,67 @@ begin
       v_checks_ok := false;
       v_reasons := v_reasons || 'G1: no build checks reported yet'::text;
     end if;
+    -- Checks whose latest result is of an earlier revision and that have not reported since.
+    if v_release.revision > 1 then
+      for v_stale in
+        select distinct on (c.check_name) c.check_name, c.status, c.revision
+        from ops.gate_checks c
+        where c.gate_id = g.gate_id and c.revision <> v_release.revision
+          and (c.required or c.check_name = any (v_required_names))
+          and not exists (select 1 from ops.gate_checks n where n.gate_id = g.gate_id
+                          and n.check_name = c.check_name and n.revision = v_release.revision)
+        order by c.check_name, c.created_at desc, c.check_id desc
+      loop
+        v_checks_ok := false;
+        v_reasons := v_reasons || format('%s: check "%s" %s for %s, release is now at %s', g.gate_code,
+                                         v_stale.check_name,
+                                         case v_stale.status when 'pass' then 'passed' when 'fail' then 'failed'
+                                                             else 'was ' || v_stale.status end,
+                                         ops.revision_label(p_release_id, v_stale.revision), v_now_label);
+      end loop;
+    end if;
 
-    -- G4 confirms the release's latest deployment (rollbacks aside): its health check verdict.
+    -- G4 confirms the release's latest deployment of its current revision (rollbacks aside), and
+    -- only while that deployment stands: succeeded, not rolled back, healthy. A later deployment
+    -- (a failed one included) supersedes it; a failure or a rollback withdraws G4.
     v_evidence_ok := true;
     if g.gate_code = 'G4' then
       select * into v_dep from ops.deployments d
-        where d.release_id = p_release_id and d.rollback_of is null
+        where d.release_id = p_release_id and d.rollback_of is null and d.revision = v_release.revision
         order by d.deployed_at desc, d.created_at desc limit 1;
       if v_dep.deployment_id is null then
         v_evidence_ok := false;
-        v_reasons := v_reasons || 'G4: the release has not been deployed yet'::text;
+        select * into v_old_dep from ops.deployments d
+          where d.release_id = p_release_id and d.rollback_of is null
+          order by d.deployed_at desc, d.created_at desc limit 1;
+        if v_old_dep.deployment_id is null then
+          v_reasons := v_reasons || 'G4: the release has not been deployed yet'::text;
+        else
+          v_reasons := v_reasons || format('G4: the %s deployment %s is of %s, release is now at %s',
+                                           v_old_dep.environment, v_old_dep.deployment_id,
+                                           ops.revision_label(p_release_id, v_old_dep.revision), v_now_label);
+        end if;
       else
         v_any_input := true;
-        if v_dep.g4_status = 'failed' then
+        v_rolled_back := v_dep.status = 'rolled_back'
+          or exists (select 1 from ops.deployments b where b.rollback_of = v_dep.deployment_id);
+        if v_dep.status = 'failed' then
+          v_hard_fail := true;
+          v_evidence_ok := false;
+          v_reasons := v_reasons || format('G4: the %s deployment %s failed', v_dep.environment, v_dep.deployment_id);
+        elsif v_rolled_back then
+          v_hard_fail := true;
+          v_evidence_ok := false;
+          v_reasons := v_reasons || format('G4: the %s deployment %s was rolled back', v_dep.environment,
+                                           v_dep.deployment_id);
+        elsif v_dep.g4_status = 'failed' then
           v_hard_fail := true;
           v_evidence_ok := false;
           v_reasons := v_reasons || format('G4: the health check of the %s deployment failed', v_dep.environment);
+        elsif v_dep.status <> 'succeeded' then
+          v_evidence_ok := false;
+          v_reasons := v_reasons || format('G4: the %s deployment %s has not succeeded yet (it is %s)',
+                                           v_dep.environment, v_dep.deployment_id, v_dep.status);
         elsif v_dep.g4_status <> 'passed' then
           v_evidence_ok := false;
           v_reasons := v_reasons || format('G4: the %s deployment has no passing health check yet', v_dep.environment);
@@ -1197,7 +1271,8 @@ begin
                                          v_requirement.deployment_environment);
       end if;
     end loop;
-    if exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id) then
+    if exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id
+               and a.revision = v_release.revision) then
       v_any_input := true;
     end if;
 
@@ -1208,6 +1283,7 @@ begin
         select distinct on (a.approver_id) a.approver_id, a.decision
         from ops.approvals a
         where a.gate_id = g.gate_id and a.persona_role = v_policy.approver_persona
+          and a.revision = v_release.revision
         order by a.approver_id, a.created_at desc, a.approval_id desc
       )
       select count(*) filter (where l.decision = 'approved'),
@@ -1234,6 +1310,24 @@ begin
           else format('%s: %s of %s required %s approvals', g.gate_code, v_approved, v_policy.min_approvals,
                       v_policy.approver_persona)
         end;
+        -- Approvals of an earlier revision by approvers who have not decided this one.
+        if v_release.revision > 1 then
+          for v_stale in
+            select distinct on (a.approver_id) a.approver_id, a.decision, a.revision
+            from ops.approvals a
+            where a.gate_id = g.gate_id and a.persona_role = v_policy.approver_persona
+              and a.revision <> v_release.revision
+              and not exists (select 1 from ops.approvals n where n.gate_id = g.gate_id
+                              and n.approver_id = a.approver_id and n.revision = v_release.revision)
+            order by a.approver_id, a.created_at desc, a.approval_id desc
+          loop
+            if v_stale.decision = 'approved' then
+              v_reasons := v_reasons || format('%s: the %s approval by %s is stale: approved for %s, release is now at %s',
+                                               g.gate_code, v_policy.approver_persona, v_stale.approver_id,
+                                               ops.revision_label(p_release_id, v_stale.revision), v_now_label);
+            end if;
+          end loop;
+        end if;
       end if;
     end if;
 
@@ -1263,11 +1357,15 @@ begin
       for v_exc in
         select * from ops.exceptions e
         where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-          and e.exception_type = 'gate_bypass' and not ops.exception_is_active(e)
+          and e.exception_type = 'gate_bypass'
+          and (not ops.exception_is_active(e) or e.revision <> v_release.revision)
         order by e.created_at
       loop
         v_reasons := v_reasons || case
-          when v_exc.expires_at <= now() then
+          when v_exc.revision <> v_release.revision then
+            format('%s bypass exception %s was requested for %s, release is now at %s', g.gate_code,
+                   v_exc.exception_id, ops.revision_label(p_release_id, v_exc.revision), v_now_label)
+          when v_exc.expires_at <= clock_timestamp() then
             format('%s bypass exception %s expired at %s', g.gate_code, v_exc.exception_id,
                    to_char(v_exc.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
           when v_exc.approver_id is null then
@@ -1384,9 +1482,11 @@ CREATE OR REPLACE FUNCTION ops.deployments_guard()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  v_release ops.releases;
+  v_target ops.deployments;
   v_blockers text;
 begin
   if tg_op = 'UPDATE' then
@@ -1395,16 +1495,42 @@ begin
       raise exception 'a deployment''s release, environment and rollback target cannot change'
         using errcode = 'OPS22';
     end if;
-    return new;
-  end if;
-  if new.rollback_of is not null then
-    if not exists (select 1 from ops.deployments d where d.deployment_id = new.rollback_of
-                   and d.release_id = new.release_id and d.environment = new.environment) then
-      raise exception 'a rollback must undo a deployment of the same release in %', new.environment
-        using errcode = 'OPS22';
+    if (new.source_ref, new.artifact_digest, new.revision)
+       is distinct from (old.source_ref, old.artifact_digest, old.revision) then
+      raise exception 'a deployment''s revision never changes: deployment % is of %', old.deployment_id,
+        coalesce(old.source_ref, 'no source ref') using errcode = 'OPS22';
     end if;
     return new;
   end if;
+  -- Serialises deployments of a release with its revisions (ops.revise_release locks the same row).
+  select * into v_release from ops.releases r where r.release_id = new.release_id for update;
+  if new.rollback_of is not null then
+    select * into v_target from ops.deployments d where d.deployment_id = new.rollback_of
+      and d.release_id = new.release_id and d.environment = new.environment;
+    if not found then
+      raise exception 'a rollback must undo a deployment of the same release in %', new.environment
+        using errcode = 'OPS22';
+    end if;
+    if new.source_ref is not null and new.source_ref is distinct from v_target.source_ref then
+      raise exception 'a rollback carries the revision of the deployment it undoes (%), not %',
+        coalesce(v_target.source_ref, 'no source ref'), new.source_ref using errcode = 'OPS09';
+    end if;
+    new.source_ref := v_target.source_ref;
+    new.artifact_digest := v_target.artifact_digest;
+    new.revision := v_target.revision;
+    return new;
+  end if;
+  if new.source_ref is not null and new.source_ref is distinct from v_release.source_ref then
+    raise exception '% is not the revision of release % (%); deploy its revision, or revise the release first (ops.revise_release)',
+      new.source_ref, v_release.release_name, coalesce(v_release.source_ref, 'no source ref') using errcode = 'OPS09';
+  end if;
+  if new.artifact_digest is not null and new.artifact_digest is distinct from v_release.artifact_digest then
+    raise exception 'artifact % is not the one of release % (%)', new.artifact_digest, v_release.release_name,
+      coalesce(v_release.artifact_digest, 'none recorded') using errcode = 'OPS09';
+  end if;
+  new.source_ref := v_release.source_ref;
+  new.artifact_digest := v_release.artifact_digest;
+  new.revision := v_release.revision;
   select string_agg(b.reason, '; ') into v_blockers
     from ops.promotion_blockers(new.release_id, new.environment::text) b;
   if v_blockers is not null then
@@ -1583,14 +1709,17 @@ CREATE OR REPLACE FUNCTION ops.gate_evidence(p_gate_id uuid)
  RETURNS TABLE(requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
  LANGUAGE sql
  STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select q.requirement_id, q.artifact_types, q.attached_to, q.blocking, dep.deployment_id, dep.environment,
          coalesce(ev.artifact_ids, '{}'), coalesce(ev.present_types, '{}')
   from ops.release_gates g
+  join ops.releases rel on rel.release_id = g.release_id
   join ops.gate_evidence_requirements q on q.gate_code = g.gate_code
   left join lateral (
     select d.deployment_id, d.environment from ops.deployments d
     where q.attached_to = 'latest_deployment' and d.release_id = g.release_id and d.rollback_of is null
+      and d.revision = rel.revision
     order by d.deployed_at desc, d.created_at desc limit 1
   ) dep on true
   left join lateral (
@@ -1599,14 +1728,15 @@ AS $function$
     from (
       -- One index-friendly branch per place evidence can hang.
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
-      where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
+      where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id and a.revision = rel.revision
       union
       select a.artifact_id, a.artifact_type from ops.gate_checks c
       join ops.evidence_artifacts a on a.check_id = c.check_id
-      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
+      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id and a.revision = rel.revision
       union
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
+        and a.revision = rel.revision
       union
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
@@ -1801,16 +1931,18 @@ CREATE OR REPLACE FUNCTION ops.insert_deployment(p_release_id uuid, p_environmen
  RETURNS ops.deployments
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  v_release ops.releases;
   v_deployment ops.deployments;
 begin
   perform ops.assert_can_read_release(p_release_id);
-  perform 1 from ops.releases r where r.release_id = p_release_id for update;
+  select * into v_release from ops.releases r where r.release_id = p_release_id for update;
   if p_rollback_of is null and exists (
       select 1 from ops.deployments d
       where d.release_id = p_release_id and d.environment = p_environment and d.rollback_of is null
+        and d.revision = v_release.revision
         and d.status in ('in_progress', 'succeeded')
         and not exists (select 1 from ops.deployments r where r.rollback_of = d.deployment_id)) then
     raise exception 'release % is already deployed (or deploying) to %', p_release_id, p_environment
@@ -1818,74 +1950,12 @@ begin
   end if;
   insert into ops.deployments (release_id, environment, status, source_ref, rollback_of, deployed_at, deployed_by,
                                ingest_id)
-  values (p_release_id, p_environment, coalesce(p_status, 'in_progress'),
-          coalesce(p_source_ref, (select r.source_ref from ops.releases r where r.release_id = p_release_id)),
-          p_rollback_of, coalesce(p_deployed_at, now()), ops.current_actor(), ops.current_ingest_id())
+  values (p_release_id, p_environment, coalesce(p_status, 'in_progress'), p_source_ref, p_rollback_of,
+          coalesce(p_deployed_at, clock_timestamp()), ops.current_actor(), ops.current_ingest_id())
   returning * into v_deployment;
   return v_deployment;
 end
 $function$;
-
-CREATE OR REPLACE FUNCTION ops.install_policy_pack(p_project text, p_pack_name text)
- RETURNS TABLE(gate_code public.ops_gate_code, check_name text, added boolean)
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-#variable_conflict use_column
-declare
-  v_pack ops.policy_packs;
-  v_profile ops.project_profiles;
-  v_release record;
-begin
-  perform ops.require_persona('{release_manager}', 'install policy packs');
-  if p_project is null or btrim(p_project) = '' then
-    raise exception 'a policy pack is installed for a project: give its name' using errcode = 'OPS22';
-  end if;
-  select * into v_pack from ops.policy_packs p where p.pack_name = p_pack_name;
-  if not found then
-    raise exception 'no policy pack named % (known: %)', p_pack_name,
-      (select string_agg(p.pack_name, ', ' order by p.pack_name) from ops.policy_packs p)
-      using errcode = 'OPS04';
-  end if;
-  -- One install at a time per project.
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('ops.install_policy_pack:' || p_project));
-  select * into v_profile from ops.project_profiles pp where pp.project = p_project;
-  if found and v_profile.policy_pack <> v_pack.pack_name then
-    raise exception 'project % already follows the % policy pack', p_project, v_profile.policy_pack
-      using errcode = 'OPS09';
-  end if;
-  if not found then
-    insert into ops.project_profiles (project, platform, policy_pack, installed_at, installed_by)
-    values (p_project, v_pack.platform, v_pack.pack_name, pg_catalog.clock_timestamp(), ops.current_actor());
-  end if;
-
-  return query
-    with wanted as (
-      select c.gate_code, c.check_name from ops.policy_pack_checks c where c.pack_name = v_pack.pack_name
-    ), inserted as (
-      insert into ops.check_requirements (project, gate_code, check_name)
-      select p_project, w.gate_code, w.check_name from wanted w
-      on conflict on constraint check_requirements_project_gate_code_check_name_key do nothing
-      returning gate_code, check_name
-    )
-    select w.gate_code, w.check_name,
-           exists (select 1 from inserted i where i.gate_code = w.gate_code and i.check_name = w.check_name)
-    from wanted w
-    join ops.gate_definitions d on d.gate_code = w.gate_code
-    order by d.position, w.check_name;
-
-  for v_release in
-    select r.release_id from ops.releases r
-    where r.project = p_project and r.status in ('draft', 'in_progress')
-    order by r.created_at
-  loop
-    perform ops.evaluate_release(v_release.release_id,
-      pg_catalog.format('policy pack %s installed by %s', v_pack.pack_name, ops.current_actor()));
-  end loop;
-end
-$function$;
-grant execute on function ops.install_policy_pack(p_project text, p_pack_name text) to release_manager;
 
 CREATE OR REPLACE FUNCTION ops.is_eligible_for_promotion(p_release_id uuid, p_target_env text)
  RETURNS boolean
@@ -1943,6 +2013,60 @@ exception when invalid_text_representation then
 end
 $function$;
 grant execute on function ops.parse_environment(p_env text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.parse_instant(p_text text, p_field text DEFAULT 'timestamp'::text)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_text is null then
+    return null;
+  end if;
+  if p_text !~ '^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)$' then
+    if p_text ~ '^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$' then
+      raise exception '% "%" has no time zone offset: add Z (UTC) or an offset such as +01:00; a local time names a different instant in every time zone',
+        p_field, p_text using errcode = 'OPS22';
+    end if;
+    raise exception '% "%" is not an ISO-8601 instant such as 2026-11-26T10:00:00Z', p_field, p_text
+      using errcode = 'OPS22';
+  end if;
+  return p_text::timestamptz;
+exception
+  when datetime_field_overflow or invalid_datetime_format then
+    raise exception '% "%" is not a valid instant', p_field, p_text using errcode = 'OPS22';
+end
+$function$;
+grant execute on function ops.parse_instant(p_text text, p_field text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.policy_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_projects text[];
+  v_reason text := format('policy changed: %s on ops.%s by %s', lower(tg_op), tg_table_name, ops.current_actor());
+begin
+  if tg_table_name = 'check_requirements' then
+    if tg_op = 'INSERT' then
+      select array_agg(distinct n.project) into v_projects from new_rows n;
+    elsif tg_op = 'DELETE' then
+      select array_agg(distinct o.project) into v_projects from old_rows o;
+    else
+      select array_agg(distinct p) into v_projects
+        from (select n.project as p from new_rows n union select o.project from old_rows o) x;
+    end if;
+    if v_projects is null then
+      return null;
+    end if;
+  end if;
+  perform ops.reevaluate_releases_for_policy(v_projects, v_reason);
+  return null;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.promote_release(p_release_id uuid, p_target_env text, p_source_ref text DEFAULT NULL::text)
  RETURNS ops.deployments
@@ -2142,43 +2266,6 @@ end
 $function$;
 grant execute on function ops.record_rejected_ingest(p_envelope jsonb, p_payload_hash text, p_http_status integer, p_error jsonb) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
-CREATE OR REPLACE FUNCTION ops.record_release_scope(p_release_id uuid, p_key text, p_value jsonb)
- RETURNS ops.releases
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-declare
-  v_persona public.ops_persona :=
-    ops.require_persona('{ci_service_role,release_manager,developer}', 'record a release''s scope');
-  v_release ops.releases;
-begin
-  perform ops.assert_can_read_release(p_release_id);
-  if p_key is null or p_key !~ '^[a-z][a-z0-9_.-]{0,63}$' then
-    raise exception 'a scope key is a lower-case identifier (a-z, 0-9, _, ., -; at most 64 characters), not %',
-      pg_catalog.quote_nullable(p_key) using errcode = 'OPS22';
-  end if;
-  if p_value is null or pg_catalog.jsonb_typeof(p_value) = 'null' then
-    raise exception 'scope % needs a value', p_key using errcode = 'OPS22';
-  end if;
-  select * into v_release from ops.releases r where r.release_id = p_release_id for update;
-  if v_persona = 'developer' and not ops.owns_release(p_release_id) then
-    raise exception 'a developer records the scope only of releases they initiated' using errcode = 'OPS03';
-  end if;
-  if v_release.status in ('promoted', 'rolled_back') then
-    raise exception 'release % is % and keeps the scope it went out with', v_release.release_name,
-      v_release.status using errcode = 'OPS09';
-  end if;
-  insert into ops.release_scope_changes (release_id, scope_key, old_value, new_value)
-  values (p_release_id, p_key, v_release.scope_metadata -> p_key, p_value);
-  update ops.releases r set scope_metadata = r.scope_metadata || pg_catalog.jsonb_build_object(p_key, p_value)
-  where r.release_id = p_release_id
-  returning * into v_release;
-  return v_release;
-end
-$function$;
-grant execute on function ops.record_release_scope(p_release_id uuid, p_key text, p_value jsonb) to ci_service_role, developer, release_manager;
-
 CREATE OR REPLACE FUNCTION ops.reevaluate_after_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2216,6 +2303,28 @@ begin
     perform ops.evaluate_release(v_release, format('%s by %s', v_what, ops.current_actor()));
   end if;
   return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.reevaluate_releases_for_policy(p_projects text[], p_reason text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_release uuid;
+  v_count integer := 0;
+begin
+  for v_release in
+    select r.release_id from ops.releases r
+    where r.status <> 'promoted' and (p_projects is null or r.project = any (p_projects))
+    order by r.release_id
+  loop
+    perform ops.evaluate_release(v_release, p_reason);
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
 end
 $function$;
 
@@ -2355,7 +2464,7 @@ CREATE OR REPLACE FUNCTION ops.release_timeline(p_release_id uuid)
  RETURNS TABLE(seq bigint, at timestamp with time zone, kind text, actor text, persona public.ops_persona, source_system text, ingest_id uuid, gate_code public.ops_gate_code, summary text, entity_id uuid)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 #variable_conflict use_column
 begin
@@ -2372,6 +2481,16 @@ begin
                   r.environment_target, coalesce(r.source_ref, 'no source ref'), r.initiating_actor),
            r.release_id
     from ops.releases r where r.release_id = p_release_id
+    union all
+    -- Each revision after the first (the first is in the release_created line).
+    select v.created_at, 1, 'revision', v.revised_by, v.created_persona, null, null, null,
+           format('revision %s: %s (was %s) by %s: %s; checks, evidence and approvals of earlier revisions no longer count',
+                  v.revision, coalesce(v.source_ref, 'no source ref') || coalesce(' (' || v.artifact_digest || ')', ''),
+                  coalesce(v.previous_source_ref, 'no source ref')
+                    || coalesce(' (' || v.previous_artifact_digest || ')', ''),
+                  v.revised_by, v.reason),
+           v.revision_id
+    from ops.release_revisions v where v.release_id = p_release_id and v.revision > 1
     union all
     select l.received_at, 2, 'ingest_attempt', l.created_by, l.created_persona, l.source_system, l.ingest_id,
            case when l.gate_code in ('G1', 'G2', 'G3', 'G4') then l.gate_code::public.ops_gate_code end,
@@ -2428,7 +2547,7 @@ begin
                   array_to_string(e.impacted_gates, ', '),
                   case when e.approver_id is null then ' without being approved' else '' end),
            e.exception_id
-    from ops.exceptions e where e.release_id = p_release_id and e.expires_at <= now()
+    from ops.exceptions e where e.release_id = p_release_id and e.expires_at <= clock_timestamp()
     union all
     select t.created_at, 8, 'gate_transition', t.actor, t.created_persona, l.source_system, t.ingest_id, g.gate_code,
            format('%s %s -> %s: %s', g.gate_code, t.from_status, t.to_status, t.reason),
@@ -2483,6 +2602,45 @@ begin
 end
 $function$;
 grant execute on function ops.release_timeline(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.releases_record_first_revision()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into ops.release_revisions (release_id, revision, source_ref, artifact_digest, reason, revised_by, created_at)
+  values (new.release_id, new.revision, new.source_ref, new.artifact_digest, 'release created', new.initiating_actor,
+          new.created_at);
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.releases_revision_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    new.revision := 1;
+    return new;
+  end if;
+  if (new.source_ref, new.artifact_digest, new.revision)
+     is distinct from (old.source_ref, old.artifact_digest, old.revision) then
+    if new.revision <> old.revision + 1 or not exists (
+        select 1 from ops.release_revisions v
+        where v.release_id = new.release_id and v.revision = new.revision
+          and v.source_ref is not distinct from new.source_ref
+          and v.artifact_digest is not distinct from new.artifact_digest) then
+      raise exception 'release %''s revision changes only through ops.revise_release', old.release_name
+        using errcode = 'OPS03';
+    end if;
+  end if;
+  return new;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.request_exception(p_release_id uuid, p_exception_type public.ops_exception_type, p_impacted_gates public.ops_gate_code[], p_reason text, p_risk_statement text, p_expires_at timestamp with time zone, p_effective_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_compensating_controls jsonb DEFAULT '[]'::jsonb)
  RETURNS ops.exceptions
@@ -2547,6 +2705,80 @@ end
 $function$;
 grant execute on function ops.review_exception(p_exception_id uuid, p_status public.ops_post_review_status) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.revise_release(p_release_id uuid, p_source_ref text, p_artifact_digest text DEFAULT NULL::text, p_reason text DEFAULT NULL::text)
+ RETURNS ops.release_revisions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_persona public.ops_persona := ops.require_persona('{release_manager,developer}', 'revise releases');
+  v_release ops.releases;
+  v_digest text;
+  v_live ops.deployments;
+  v_revision ops.release_revisions;
+begin
+  select * into v_release from ops.releases r where r.release_id = p_release_id for update;
+  if not found then
+    raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
+  end if;
+  if v_persona = 'developer' and not ops.owns_release(p_release_id) then
+    raise exception 'a developer revises only a release they own; release % is owned by %', v_release.release_name,
+      v_release.initiating_actor using errcode = 'OPS03';
+  end if;
+  if nullif(btrim(p_source_ref), '') is null then
+    raise exception 'a revision names its source_ref (a commit, tag or branch)' using errcode = 'OPS22';
+  end if;
+  if nullif(btrim(p_reason), '') is null then
+    raise exception 'a revision needs a reason: it makes the approvals of release % stale', v_release.release_name
+      using errcode = 'OPS22';
+  end if;
+  if p_artifact_digest is not null then
+    if p_artifact_digest !~* '^(sha256:)?[0-9a-f]{64}$' then
+      raise exception 'artifact digest "%" is not sha256:<64 hexadecimal digits>', p_artifact_digest
+        using errcode = 'OPS22';
+    end if;
+    v_digest := 'sha256:' || lower(right(p_artifact_digest, 64));
+  end if;
+  if (p_source_ref, v_digest) is not distinct from (v_release.source_ref, v_release.artifact_digest) then
+    raise exception 'release % is already at %', v_release.release_name,
+      ops.revision_label(p_release_id, v_release.revision) using errcode = 'OPS09';
+  end if;
+  select * into v_live from ops.deployments d
+    where d.release_id = p_release_id and d.environment = 'production' and d.rollback_of is null
+      and d.status in ('in_progress', 'succeeded')
+      and not exists (select 1 from ops.deployments b where b.rollback_of = d.deployment_id)
+    limit 1;
+  if found then
+    raise exception 'release % is in production (deployment %, %): roll it back first, or ship the change as a new release',
+      v_release.release_name, v_live.deployment_id, v_live.status using errcode = 'OPS09';
+  end if;
+  insert into ops.release_revisions (release_id, revision, source_ref, artifact_digest, previous_source_ref,
+                                     previous_artifact_digest, reason, revised_by)
+  values (p_release_id, v_release.revision + 1, p_source_ref, v_digest, v_release.source_ref,
+          v_release.artifact_digest, btrim(p_reason), ops.current_actor())
+  returning * into v_revision;
+  update ops.releases r set source_ref = p_source_ref, artifact_digest = v_digest, revision = v_revision.revision
+  where r.release_id = p_release_id;
+  perform ops.evaluate_release(p_release_id,
+    format('revised to %s (revision %s) by %s: %s; facts of %s no longer count',
+           ops.revision_label(p_release_id, v_revision.revision), v_revision.revision, ops.current_actor(),
+           v_revision.reason, ops.revision_label(p_release_id, v_release.revision)));
+  return v_revision;
+end
+$function$;
+grant execute on function ops.revise_release(p_release_id uuid, p_source_ref text, p_artifact_digest text, p_reason text) to developer, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.revision_label(p_release_id uuid, p_revision integer)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce(v.source_ref, 'no source ref') || coalesce(' (' || v.artifact_digest || ')', '')
+  from ops.release_revisions v where v.release_id = p_release_id and v.revision = p_revision
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.stamp_created_by()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2560,6 +2792,32 @@ begin
 end
 $function$;
 grant execute on function ops.stamp_created_by() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.stamp_revision()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  case tg_table_name
+    when 'gate_checks' then
+      new.revision := (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
+                       where g.gate_id = new.gate_id);
+    when 'evidence_artifacts' then
+      new.revision := coalesce(
+        (select d.revision from ops.deployments d where d.deployment_id = new.deployment_id),
+        (select c.revision from ops.gate_checks c where c.check_id = new.check_id),
+        (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
+          where g.gate_id = new.gate_id),
+        (select r.revision from ops.releases r where r.release_id = new.release_id),
+        1);
+    else
+      new.revision := (select r.revision from ops.releases r where r.release_id = new.release_id);
+  end case;
+  return new;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.submit_approval(p_release_id uuid, p_decision public.ops_approval_decision, p_gate_code public.ops_gate_code DEFAULT NULL::public.ops_gate_code, p_rationale_text text DEFAULT NULL::text, p_rationale_structured jsonb DEFAULT '{}'::jsonb, p_exception_id uuid DEFAULT NULL::uuid)
  RETURNS ops.approvals

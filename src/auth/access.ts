@@ -22,6 +22,7 @@ export const TABLE_READERS = {
   gate_transitions: [RM, AUDIT],
   deployment_transitions: [RM, 'sre', AUDIT],
   gate_evidence_requirements: [RM, AUDIT],
+  release_revisions: ['ci_service_role', RM, 'qa_tester', 'developer', AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;
@@ -54,6 +55,7 @@ export const MUTATION_CALLERS = {
   approveException: [RM],
   reviewException: [RM],
   promoteRelease: [RM, 'sre'],
+  reviseRelease: [RM, 'developer'],
   recordDeployment: ['ci_service_role', 'sre'],
   updateDeployment: ['ci_service_role', 'sre'],
   recordHealthCheck: ['ci_service_role', 'sre'],

@@ -2,6 +2,7 @@
 // reading flags, durations and JSON, resolving `<release>` and choosing a source system.
 
 import { ReleaseByNameDocument } from '../gql/graphql.js';
+import { parseInstant } from '../time.js';
 import { CliError, EXIT, type ExitCode, usageError } from './errors.js';
 import { type ApiConfig, graphqlRequest } from './graphql.js';
 import type { Io, Paint } from './output.js';
@@ -127,12 +128,11 @@ export function durationMs(text: string, what: string): number {
   return ms;
 }
 
+/** An instant with its offset, as UTC ISO text; a local time is refused, whatever TZ the CLI runs in. */
 export function isoInstant(text: string, what: string): string {
-  const t = Date.parse(text);
-  if (Number.isNaN(t) || !/\d{4}-\d{2}-\d{2}T/.test(text)) {
-    throw usageError(`${what} must be an ISO-8601 instant such as 2026-11-26T18:00:00Z`);
-  }
-  return new Date(t).toISOString();
+  const parsed = parseInstant(text);
+  if (!parsed.ok) throw usageError(`${what}: ${parsed.message}`);
+  return parsed.date.toISOString();
 }
 
 // ---- Releases --------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 // step an `ops-gates` command run as a child process by the person who owns it, with their own
 // token, exactly as they would type it. After each step it shows whether the release may go to
 // staging and to production. It also shows the refusals (a promotion before G3; an exception that
-// expired), then rebuilds the decision chain from `releaseTimeline` alone and checks that every
-// step is there with its actor. Exit 0 when everything held, 1 otherwise.
+// expired) and a revision (a hotfix commit after approval: the approvals go stale, the new
+// revision is approved again and promoted), then rebuilds the decision chain from
+// `releaseTimeline` alone and checks that every step is there with its actor. Exit 0 when
+// everything held, 1 otherwise.
 //
 // With OPS_API_URL set it drives that server (tokens minted with SUPABASE_JWT_SECRET, or the
 // development secret of `npm start`); otherwise it starts one on a throwaway embedded PostgreSQL
@@ -18,6 +20,9 @@ import { freePort, runProcess } from '../process.js';
 
 const BIN = path.join(projectRoot, 'bin/ops-gates.mjs');
 const PROJECT = 'odoo-dryrun';
+/** The revision the release is created for, and the hotfix commit it is revised to. */
+const FIRST_REF = 'refs/tags/v2026.11.0';
+const HOTFIX_REF = 'refs/tags/v2026.11.1';
 
 // ---- Output ------------------------------------------------------------------------------------
 
@@ -283,7 +288,7 @@ async function dryRun(target: Target, work: string): Promise<void> {
   heading('Step 1. Dana (developer) creates the release');
   const created = await d.must(
     'developer',
-    ['release', 'create', '--project', PROJECT, '--name', releaseName, '--source-ref', 'refs/heads/main'],
+    ['release', 'create', '--project', PROJECT, '--name', releaseName, '--source-ref', FIRST_REF],
     (j) =>
       `release ${release} created (${j.release.status}), initiated by ${j.release.initiatingActor}; its gates G1-G4 start pending`,
   );
@@ -472,7 +477,7 @@ async function dryRun(target: Target, work: string): Promise<void> {
   heading('Step 5. Promote to staging');
   const staging = await d.must(
     'rm',
-    ['promote', release, '--env', 'staging', '--source-ref', 'refs/tags/v2026.11'],
+    ['promote', release, '--env', 'staging', '--source-ref', FIRST_REF],
     (j) => `deployment ${j.deployment.id} to staging started (${j.deployment.status})`,
   );
   const stagingId: string = staging.deployment.id;
@@ -503,10 +508,163 @@ async function dryRun(target: Target, work: string): Promise<void> {
   const afterG4 = await showEligibility(d, release);
   verdict(afterG4.production.eligible, 'the release may now go to production');
 
-  heading('Step 7. Promote to production');
+  heading('Step 7. A hotfix after approval: Dana (developer) revises the release to a new commit');
+  say(
+    grey(
+      '  A fix for the invoice rounding lands on the release branch. What G2 and G3 approved is no longer what would ship.',
+    ),
+  );
+  await d.must(
+    'developer',
+    [
+      'release',
+      'revise',
+      release,
+      '--source-ref',
+      HOTFIX_REF,
+      '--reason',
+      'hotfix: invoice rounding on multi-currency orders',
+    ],
+    (j) =>
+      `${release} is now at revision ${j.revision.revision}: ${j.revision.sourceRef} (was ${j.revision.previousSourceRef})`,
+  );
+  const revised = await showEligibility(d, release, { reasons: true });
+  const staleG2 = revised.production.blockers.find((b) =>
+    b.reason.startsWith(`G2: the qa_tester approval by ${PEOPLE.qa.sub} is stale`),
+  );
+  verdict(
+    !revised.production.eligible && !revised.staging.eligible && Boolean(staleG2),
+    `its approvals went stale; the control plane says which and why:\n      - ${staleG2?.reason ?? '(missing)'}`,
+  );
+  const refused = await d.run('rm', ['promote', release, '--env', 'production', '--source-ref', FIRST_REF]);
+  verdict(
+    refused.code === 1,
+    "promoting the approved revision instead is refused: a deployment carries the release's current revision",
+  );
+
+  heading('Step 8. The new revision earns its gates again');
+  await d.must(
+    'ci',
+    [
+      'build-complete',
+      '--release',
+      release,
+      '--status',
+      'pass',
+      '--source',
+      'github_actions',
+      '--artifact-ref',
+      `${runUrl}-hotfix`,
+      '--idempotency-key',
+      `github_actions/${runId}-hotfix/build_complete`,
+    ],
+    (j) => `build_complete ${j.status} for ${HOTFIX_REF}: G1 is ${j.detail.gate_status}`,
+  );
+  await d.must(
+    'qa',
+    [
+      'evidence',
+      'add',
+      junit,
+      '--release',
+      release,
+      '--type',
+      'test_result',
+      '--gate',
+      'G2',
+      '--artifact-url',
+      `${runUrl}-hotfix/artifacts/junit.xml`,
+    ],
+    () => `test_result for ${HOTFIX_REF} attached to G2`,
+  );
+  await d.must(
+    'qa',
+    [
+      'signoff',
+      '--release',
+      release,
+      '--gate',
+      'G2',
+      '--decision',
+      'approved',
+      '--rationale',
+      'hotfix retested',
+    ],
+    (j) => `G2 approved again by ${PEOPLE.qa.sub}; G2 is ${j.detail.gate_status}`,
+  );
+  await d.must(
+    'rm',
+    [
+      'evidence',
+      'add',
+      rollback,
+      '--release',
+      release,
+      '--type',
+      'rollback_plan',
+      '--gate',
+      'G3',
+      '--artifact-url',
+      `https://wiki.example/${PROJECT}/${releaseName}/rollback-hotfix`,
+    ],
+    () => 'rollback plan confirmed for the hotfix',
+  );
+  await d.must(
+    'rm',
+    [
+      'signoff',
+      '--release',
+      release,
+      '--gate',
+      'G3',
+      '--decision',
+      'approved',
+      '--rationale',
+      'hotfix reviewed',
+    ],
+    (j) => `G3 approved again by ${PEOPLE.rm.sub}; G3 is ${j.detail.gate_status}`,
+  );
+  const restaging = await d.must(
+    'rm',
+    ['promote', release, '--env', 'staging', '--source-ref', HOTFIX_REF],
+    (j) => `deployment ${j.deployment.id} of ${HOTFIX_REF} to staging started`,
+  );
+  await d.must(
+    'ci',
+    [
+      'deploy',
+      'update',
+      '--release',
+      release,
+      '--deployment',
+      restaging.deployment.id,
+      '--status',
+      'succeeded',
+    ],
+    () => 'the pipeline reports the staging deployment succeeded',
+  );
+  await d.must(
+    'sre',
+    [
+      'health-check',
+      '--release',
+      releaseId,
+      '--env',
+      'staging',
+      '--status',
+      'pass',
+      '--artifact-url',
+      `https://grafana.example/d/${PROJECT}?env=staging&rev=2`,
+    ],
+    (j) => `staging health check pass; its G4 is ${j.detail.g4_status}`,
+  );
+  const reapproved = await showEligibility(d, release);
+  verdict(reapproved.production.eligible, 'the hotfix revision may now go to production');
+
+  heading('Step 9. Promote to production');
   const production = await d.must(
     'rm',
-    ['promote', release, '--env', 'production', '--source-ref', 'refs/tags/v2026.11'],
+    ['promote', release, '--env', 'production', '--source-ref', HOTFIX_REF],
     (j) => `deployment ${j.deployment.id} to production started (${j.deployment.status})`,
   );
   const productionId: string = production.deployment.id;
@@ -516,7 +674,7 @@ async function dryRun(target: Target, work: string): Promise<void> {
     () => 'the pipeline reports the production deployment succeeded',
   );
 
-  heading('Step 8. Sam (SRE) confirms production is healthy');
+  heading('Step 10. Sam (SRE) confirms production is healthy');
   await d.must(
     'sre',
     [
@@ -535,7 +693,7 @@ async function dryRun(target: Target, work: string): Promise<void> {
   const final = await showEligibility(d, release);
   verdict(final.status === 'promoted', `the release is ${final.status}`);
 
-  heading('Step 9. Ada (auditor) rebuilds the decision chain from the control plane alone');
+  heading('Step 11. Ada (auditor) rebuilds the decision chain from the control plane alone');
   const t = await d.run('auditor', ['timeline', release]);
   if (t.code !== 0) throw new StepFailed(`timeline failed: ${t.stderr}`);
   const entries = t.json.entries as TimelineEntry[];
@@ -578,6 +736,27 @@ async function dryRun(target: Target, work: string): Promise<void> {
       match: /-> passed: staging/,
       gate: 'G4',
     },
+    {
+      what: 'revised to the hotfix',
+      kind: 'revision',
+      who: 'developer',
+      match: /revision 2: refs\/tags\/v2026\.11\.1 \(was refs\/tags\/v2026\.11\.0\)/,
+    },
+    { what: 'G2 approved again', kind: 'approval', who: 'qa', match: /approved G2/, gate: 'G2' },
+    { what: 'G3 approved again', kind: 'approval', who: 'rm', match: /approved G3/, gate: 'G3' },
+    {
+      what: 'hotfix deployed to staging',
+      kind: 'deployment',
+      who: 'rm',
+      match: /to staging: .* from refs\/tags\/v2026\.11\.1/,
+    },
+    {
+      what: 'G4 passed on staging again',
+      kind: 'gate_transition',
+      who: 'sre',
+      match: /-> passed: staging/,
+      gate: 'G4',
+    },
     { what: 'deployed to production', kind: 'deployment', who: 'rm', match: /to production/ },
     {
       what: 'production deployment succeeded',
@@ -589,13 +768,14 @@ async function dryRun(target: Target, work: string): Promise<void> {
   ];
   let last = 0;
   for (const e of expected) {
-    const found = entries.find(
-      (x) =>
-        x.kind === e.kind &&
-        (e.who === null || x.actor === PEOPLE[e.who].sub) &&
-        (!e.gate || x.gateCode === e.gate) &&
-        e.match.test(x.summary),
-    );
+    const matches = (x: TimelineEntry) =>
+      x.kind === e.kind &&
+      (e.who === null || x.actor === PEOPLE[e.who].sub) &&
+      (!e.gate || x.gateCode === e.gate) &&
+      e.match.test(x.summary);
+    // The first match after the previous step (a step taken again after the revision is found
+    // again), else any, to say it is out of order.
+    const found = entries.find((x) => x.seq > last && matches(x)) ?? entries.find(matches);
     const who = found ? (found.actor ? `${found.actor} (${found.persona})` : 'the clock') : '';
     const inOrder = Boolean(found) && found!.seq > last;
     if (found) last = Math.max(last, found.seq);
@@ -648,7 +828,7 @@ async function main(): Promise<number> {
   say();
   if (failures === 0) {
     say(
-      `${OK} ${bold('Dry run passed.')} One release went from creation to production with every gate, approval,`,
+      `${OK} ${bold('Dry run passed.')} One release went from creation to production (revised once on the way) with every gate, approval,`,
     );
     say(
       '  exception and deployment recorded by the person who did it, and the chain rebuilt from the control plane alone.',

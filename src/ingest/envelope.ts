@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { z } from 'zod';
+import { instantProblem } from '../time.js';
 
 export const SCHEMA_VERSION = 'v1.0';
 
@@ -37,6 +38,12 @@ const sha256Hex = z
   .string()
   .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters (a sha256 digest)');
 const metadata = z.record(z.string(), z.unknown());
+/** An instant with Z or an offset; a local time is refused saying so (src/time.ts). */
+const instant = z.iso.datetime({
+  offset: true,
+  error: (issue) =>
+    typeof issue.input === 'string' ? (instantProblem(issue.input) ?? undefined) : undefined,
+});
 const url = z.string().min(1).max(2048);
 
 export const payloadSchemas = {
@@ -75,7 +82,7 @@ export const payloadSchemas = {
       status: z.enum(DEPLOYMENT_STATUSES),
       source_ref: z.string().max(500).optional(),
       rollback_of: z.uuid().optional(),
-      deployed_at: z.iso.datetime({ offset: true }).optional(),
+      deployed_at: instant.optional(),
     })
     .refine((p) => p.deployment_id !== undefined || p.environment !== undefined, {
       message: 'give deployment_id (to update a deployment) or environment (to record a new one)',
@@ -107,7 +114,7 @@ const common = {
   source_system: z.string().min(1).max(100),
   release_id: z.uuid(),
   gate_code: z.enum(GATE_CODES).optional(),
-  emitted_at: z.iso.datetime({ offset: true }),
+  emitted_at: instant,
 };
 
 const variant = <T extends (typeof EVENT_TYPES)[number]>(type: T) =>

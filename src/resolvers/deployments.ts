@@ -40,6 +40,8 @@ DeploymentRef.implement({
     deployedAt: t.field({ type: DateTime, resolve: (d) => d.deployed_at }),
     deployedBy: t.exposeString('deployed_by'),
     sourceRef: t.exposeString('source_ref', { nullable: true }),
+    revision: t.exposeInt('revision', { description: 'The release revision deployed; it never changes.' }),
+    artifactDigest: t.exposeString('artifact_digest', { nullable: true }),
     status: t.field({ type: DeploymentStatus, resolve: (d) => d.status as never }),
     rollbackOf: t.exposeID('rollback_of', { nullable: true }),
     g4Status: t.field({ type: G4Status, resolve: (d) => d.g4_status as never }),

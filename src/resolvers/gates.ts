@@ -101,6 +101,10 @@ ApprovalRef.implement({
     decision: t.field({ type: ApprovalDecision, resolve: (a) => a.decision as never }),
     scope: t.field({ type: ApprovalScope, resolve: (a) => a.scope as never }),
     rationaleText: t.exposeString('rationale_text', { nullable: true }),
+    revision: t.exposeInt('revision', {
+      description:
+        'The release revision the decision was made for; it counts only while the release is at it.',
+    }),
     rationaleStructured: t.field({ type: JSONScalar, resolve: (a) => a.rationale_structured }),
     ingestId: t.exposeID('ingest_id', { nullable: true }),
     createdAt: t.field({ type: DateTime, resolve: (a) => a.created_at }),

@@ -87,6 +87,7 @@ function createLoaders(ctx: Context) {
       'gate_id',
       'created_at, transition_id',
     ),
+    revisionsByRelease: manyBy<R.ReleaseRevisionRow>(ctx, 'release_revisions', 'release_id', 'revision'),
     exceptionsByRelease: manyBy<R.ExceptionRow>(ctx, 'exceptions', 'release_id', 'created_at, exception_id'),
     deploymentsByRelease: manyBy<R.DeploymentRow>(
       ctx,

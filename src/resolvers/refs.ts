@@ -4,6 +4,7 @@ import { builder } from '../builder.js';
 import type * as R from './rows.js';
 
 export const ReleaseRef = builder.objectRef<R.ReleaseRow>('Release');
+export const ReleaseRevisionRef = builder.objectRef<R.ReleaseRevisionRow>('ReleaseRevision');
 export const ReleaseGateRef = builder.objectRef<R.ReleaseGateRow>('ReleaseGate');
 export const GateCheckRef = builder.objectRef<R.GateCheckRow>('GateCheck');
 export const ApprovalRef = builder.objectRef<R.ApprovalRow>('Approval');

@@ -23,8 +23,9 @@ import {
   ExceptionRef,
   ReleaseGateRef,
   ReleaseRef,
+  ReleaseRevisionRef,
 } from './refs.js';
-import type { DeploymentRow, ReleaseRow } from './rows.js';
+import type { DeploymentRow, ReleaseRevisionRow, ReleaseRow } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
 ReleaseRef.implement({
@@ -34,7 +35,23 @@ ReleaseRef.implement({
     project: t.exposeString('project'),
     releaseName: t.exposeString('release_name'),
     environmentTarget: t.field({ type: Environment, resolve: (r) => r.environment_target as never }),
-    sourceRef: t.exposeString('source_ref', { nullable: true }),
+    sourceRef: t.exposeString('source_ref', {
+      nullable: true,
+      description: 'The revision the release ships: changed only by reviseRelease.',
+    }),
+    artifactDigest: t.exposeString('artifact_digest', {
+      nullable: true,
+      description: 'The artifact of the current revision (sha256:…), when one was recorded.',
+    }),
+    revision: t.exposeInt('revision', {
+      description:
+        'The current revision number (1 at creation). Checks, evidence, approvals and deployments of earlier revisions no longer count.',
+    }),
+    revisions: t.withAuth(anyOf(TABLE_READERS.release_revisions)).field({
+      type: [ReleaseRevisionRef],
+      description: 'Every revision the release was bound to, first to current, with who moved it and why.',
+      resolve: (r, _a, ctx) => loaders(ctx).revisionsByRelease.load(r.release_id),
+    }),
     scopeMetadata: t.field({ type: JSONScalar, resolve: (r) => r.scope_metadata }),
     initiatingActor: t.exposeString('initiating_actor'),
     status: t.field({ type: ReleaseStatus, resolve: (r) => r.status as never }),
@@ -67,6 +84,23 @@ ReleaseRef.implement({
       args: { environment: t.arg({ type: Environment, required: true }) },
       resolve: (r, args, ctx) => loadEligibility(ctx, r.release_id, args.environment),
     }),
+  }),
+});
+
+ReleaseRevisionRef.implement({
+  description:
+    'One revision of a release: the source_ref (and artifact digest) it was bound to, from when, by whom and why.',
+  fields: (t) => ({
+    id: t.exposeID('revision_id'),
+    releaseId: t.exposeID('release_id'),
+    revision: t.exposeInt('revision'),
+    sourceRef: t.exposeString('source_ref', { nullable: true }),
+    artifactDigest: t.exposeString('artifact_digest', { nullable: true }),
+    previousSourceRef: t.exposeString('previous_source_ref', { nullable: true }),
+    previousArtifactDigest: t.exposeString('previous_artifact_digest', { nullable: true }),
+    reason: t.exposeString('reason'),
+    revisedBy: t.exposeString('revised_by'),
+    createdAt: t.field({ type: DateTime, resolve: (v) => v.created_at }),
   }),
 });
 
@@ -275,6 +309,44 @@ builder.mutationField('promoteRelease', (t) =>
           p_release_id: i.releaseId,
           p_target_env: i.environment,
           p_source_ref: i.sourceRef ?? undefined,
+        }),
+      ),
+  }),
+);
+
+const ReviseReleaseInput = builder.inputType('ReviseReleaseInput', {
+  fields: (t) => ({
+    releaseId: t.id({ required: true }),
+    sourceRef: t.string({ required: true, description: 'The commit, tag or branch the release now ships.' }),
+    artifactDigest: t.string({ description: 'sha256:<64 hex> of the artifact built from it, if known.' }),
+    reason: t.string({ required: true, description: "Why: it makes the release's approvals stale." }),
+  }),
+});
+
+const reviseSchema = z.object({
+  releaseId: uuid,
+  sourceRef: z.string().trim().min(1).max(500),
+  artifactDigest: z
+    .string()
+    .regex(/^(sha256:)?[0-9a-fA-F]{64}$/, 'must be sha256:<64 hexadecimal digits>')
+    .nullish(),
+  reason: z.string().trim().min(1).max(2000),
+});
+
+builder.mutationField('reviseRelease', (t) =>
+  t.withAuth(anyOf(MUTATION_CALLERS.reviseRelease)).field({
+    type: ReleaseRevisionRef,
+    description:
+      "Binds the release to another revision (ops.revise_release): its checks, evidence and approvals so far stop counting and its gates are re-evaluated. A release_manager or the release's own developer; never a release in production.",
+    errors: { types: MUTATION_ERRORS },
+    args: { input: t.arg({ type: ReviseReleaseInput, required: true }) },
+    resolve: (_r, { input }, ctx) =>
+      runMutation(ctx, reviseSchema, input, (c, i) =>
+        callRow<ReleaseRevisionRow>(c, 'ops.revise_release', {
+          p_release_id: i.releaseId,
+          p_source_ref: i.sourceRef,
+          p_artifact_digest: i.artifactDigest ?? undefined,
+          p_reason: i.reason,
         }),
       ),
   }),

@@ -615,6 +615,7 @@ builder.queryField('deploymentHistory', (t) =>
 
 export const TIMELINE_KINDS = [
   'release_created',
+  'revision',
   'ingest_attempt',
   'check',
   'health_check',

@@ -14,9 +14,24 @@ export interface ReleaseRow extends Written {
   release_name: string;
   environment_target: string;
   source_ref: string | null;
+  artifact_digest: string | null;
+  /** The current revision (ops.release_revisions); changed only by ops.revise_release. */
+  revision: number;
   scope_metadata: Json;
   initiating_actor: string;
   status: string;
+}
+
+export interface ReleaseRevisionRow extends Written {
+  revision_id: string;
+  release_id: string;
+  revision: number;
+  source_ref: string | null;
+  artifact_digest: string | null;
+  previous_source_ref: string | null;
+  previous_artifact_digest: string | null;
+  reason: string;
+  revised_by: string;
 }
 
 export interface ReleaseGateRow extends Written {
@@ -55,6 +70,7 @@ export interface ApprovalRow extends Written {
   rationale_structured: Json;
   rationale_text: string | null;
   ingest_id: string | null;
+  revision: number;
 }
 
 export interface EvidenceArtifactRow extends Written {
@@ -99,6 +115,8 @@ export interface DeploymentRow extends Written {
   g4_status: string;
   g4_resolved_at: Date | null;
   ingest_id: string | null;
+  revision: number;
+  artifact_digest: string | null;
 }
 
 export interface EnvironmentEventRow extends Written {

@@ -1,16 +1,16 @@
 // Scalars shared by every domain: timestamps as ISO-8601 strings and jsonb columns as JSON.
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { builder } from '../builder.js';
+import { parseInstant } from '../time.js';
 
 export const DateTime = builder.scalarType('DateTime', {
-  description: 'An ISO-8601 timestamp with time zone, e.g. 2026-11-26T10:00:00Z.',
+  description:
+    'An ISO-8601 instant with its offset, e.g. 2026-11-26T10:00:00Z or 2026-11-26T11:00:00+01:00. A local time without Z or an offset is refused: it names a different instant in every time zone.',
   serialize: (value) => (value instanceof Date ? value.toISOString() : new Date(String(value)).toISOString()),
   parseValue: (value) => {
-    const d = new Date(String(value));
-    if (typeof value !== 'string' || Number.isNaN(d.getTime())) {
-      throw new GraphQLError(`DateTime must be an ISO-8601 string, got ${JSON.stringify(value)}`);
-    }
-    return d;
+    const parsed = parseInstant(value);
+    if (!parsed.ok) throw new GraphQLError(`DateTime ${parsed.message}`);
+    return parsed.date;
   },
 });
 

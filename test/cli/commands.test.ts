@@ -749,6 +749,35 @@ describe('promotion, deployments and G4', () => {
   });
 });
 
+describe('release revise', () => {
+  it('binds the release to another revision: status shows it, and the approval that went stale', async () => {
+    const { id, ref } = await createRelease();
+    await throughG2(ref);
+    expect(await gateStatus(id, 'G2')).toBe('passed');
+    const revised = await cli(
+      ['release', 'revise', ref, '--source-ref', 'refs/tags/v2', '--reason', 'hotfix'],
+      await as('developer'),
+    );
+    expect(revised.code, revised.stderr).toBe(0);
+    expect(revised.stdout).toMatch(/is now at revision 2: refs\/tags\/v2 \(was no source ref\)/);
+    const status = await cli(['status', ref], await as('rm'));
+    expect(status.stdout.split('\n')[1]).toMatch(/^revision 2: refs\/tags\/v2/);
+    expect(status.stdout).toMatch(
+      /G2: the qa_tester approval by \S+ is stale: approved for no source ref, release is now at refs\/tags\/v2/,
+    );
+    expect(await gateStatus(id, 'G2')).toBe('pending');
+    // A QA tester does not choose what ships (3); a revision always says why (2).
+    const qa = await cli(
+      ['release', 'revise', ref, '--source-ref', 'refs/tags/v3', '--reason', 'x'],
+      await as('qa'),
+    );
+    expect(qa.code).toBe(3);
+    expect((await cli(['release', 'revise', ref, '--source-ref', 'refs/tags/v3'], await as('rm'))).code).toBe(
+      2,
+    );
+  });
+});
+
 describe('status and eligible', () => {
   it('status: a G1-G4 table with blockers, plain when piped, coloured on a terminal unless NO_COLOR', async () => {
     const { ref } = await createRelease();

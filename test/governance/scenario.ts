@@ -3,7 +3,7 @@
 // deploys), over the same request path as the API (db.as → withPersona).
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import type { Persona } from '../../src/auth/personas.js';
 import type { TestDatabase } from '../support/db.js';
 
@@ -59,17 +59,89 @@ export function uniqueName(prefix = 'r'): string {
 /** A release created by a developer (its initiating actor), with its four pending gates. */
 export function createRelease(
   db: TestDatabase,
-  opts: { project?: string; name?: string; persona?: Persona; sub?: string } = {},
+  opts: { project?: string; name?: string; persona?: Persona; sub?: string; sourceRef?: string } = {},
 ): Promise<Release> {
+  watch(db);
   return db.as(opts.persona ?? 'developer', opts.sub ?? who.dev, (c) =>
     one<Release>(
       c,
       `select release_id, project, release_name, initiating_actor, status::text
-       from ops.create_release(p_project => $1, p_release_name => $2, p_source_ref => 'refs/heads/main')`,
-      [opts.project ?? 'odoo-core', opts.name ?? uniqueName()],
+       from ops.create_release(p_project => $1, p_release_name => $2, p_source_ref => $3)`,
+      [opts.project ?? 'odoo-core', opts.name ?? uniqueName(), opts.sourceRef ?? 'refs/heads/main'],
     ),
   );
 }
+
+export interface Revision {
+  revision: number;
+  source_ref: string;
+  artifact_digest: string | null;
+}
+
+/** Moves the release to another revision (ops.revise_release), by a release manager unless told. */
+export function reviseRelease(
+  db: TestDatabase,
+  releaseId: string,
+  sourceRef: string,
+  reason: string,
+  persona: Persona = 'release_manager',
+  sub: string = who.rm,
+  artifactDigest: string | null = null,
+): Promise<Revision> {
+  return db.as(persona, sub, (c) =>
+    one<Revision>(c, `select revision, source_ref, artifact_digest from ops.revise_release($1, $2, $3, $4)`, [
+      releaseId,
+      sourceRef,
+      artifactDigest,
+      reason,
+    ]),
+  );
+}
+
+// ---- Stored gate status equals the rule -------------------------------------------------------
+
+const watched = new Set<TestDatabase>();
+
+/** Remembers a database a scenario ran in, so its stored status is checked after each test. */
+function watch(db: TestDatabase): void {
+  watched.add(db);
+}
+
+export interface StatusDrift {
+  release_id: string;
+  gate_code: string;
+  stored: string;
+  computed: string;
+}
+
+/**
+ * Every release whose stored gate status (ops.release_gates) or release status differs from what
+ * the rule computes now (ops.compute_release_gates, ops.derive_release_status). Promoted releases
+ * keep the gates that let them through, so they are left out, as the policy-change
+ * re-evaluation leaves them out.
+ */
+export async function storedStatusDrift(db: TestDatabase): Promise<StatusDrift[]> {
+  const { rows } = await db.admin.query<StatusDrift>(
+    `select r.release_id, c.gate_code::text, g.status::text as stored, c.status::text as computed
+     from ops.releases r
+     cross join lateral ops.compute_release_gates(r.release_id) c
+     join ops.release_gates g on g.gate_id = c.gate_id
+     where r.status <> 'promoted' and g.status is distinct from c.status
+     union all
+     select r.release_id, 'release', r.status::text, ops.derive_release_status(r.release_id)::text
+     from ops.releases r
+     where r.status is distinct from ops.derive_release_status(r.release_id)
+     order by 1, 2`,
+  );
+  return rows;
+}
+
+// After every test that built a scenario: the stored status is what the rule says.
+afterEach(async () => {
+  for (const db of watched) {
+    expect(await storedStatusDrift(db), 'stored gate status differs from the computed one').toEqual([]);
+  }
+});
 
 export function recordCheck(
   db: TestDatabase,

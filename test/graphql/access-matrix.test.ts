@@ -47,6 +47,7 @@ import {
   ReleaseTimelineDocument,
   RequestExceptionDocument,
   ReviewExceptionDocument,
+  ReviseReleaseDocument,
   UpdateDeploymentDocument,
   ViewerDocument,
 } from '../../src/gql/graphql.js';
@@ -278,6 +279,14 @@ function mutations(): Record<MutationName, (persona: Persona) => Promise<Mutatio
       });
       return { member: r.data?.createRelease, errors: r.errors };
     },
+    reviseRelease: async (p) => {
+      const r = await api.executeOperation({
+        operation: ReviseReleaseDocument,
+        variables: { input: { releaseId: id(), sourceRef: 'refs/tags/v2', reason: 'hotfix' } },
+        ...as(p),
+      });
+      return { member: r.data?.reviseRelease, errors: r.errors };
+    },
     recordCheck: async (p) => {
       const r = await api.executeOperation({
         operation: RecordCheckDocument,
@@ -484,6 +493,7 @@ describe('src/auth/access.ts equals the database', () => {
     approveException: ['select ops.approve_exception($1)', () => [randomUUID()]],
     reviewException: [`select ops.review_exception($1, 'complete')`, () => [randomUUID()]],
     promoteRelease: [`select ops.promote_release($1, 'staging')`, () => [randomUUID()]],
+    reviseRelease: [`select ops.revise_release($1, 'refs/tags/v2', null, 'hotfix')`, () => [randomUUID()]],
     recordDeployment: [`select ops.record_deployment($1, 'staging')`, () => [randomUUID()]],
     updateDeployment: [`select ops.update_deployment($1, 'succeeded')`, () => [randomUUID()]],
     recordHealthCheck: [`select ops.record_health_check($1, 'pass')`, () => [randomUUID()]],

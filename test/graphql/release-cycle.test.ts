@@ -276,10 +276,15 @@ describe('a release walked G1 → production through mutations', () => {
     const again = expectTypename((await promote('staging')).data?.promoteRelease, 'ConflictError');
     expect(again.message).toBe(`release ${releaseId} is already deployed (or deploying) to staging`);
 
+    // G4 confirms a deployment only once it has succeeded.
     await expectEligibility({
       staging: [],
       production: [
-        ['G4', 'in_progress', 'G4: the staging deployment has no passing health check yet'],
+        [
+          'G4',
+          'in_progress',
+          `G4: the staging deployment ${stagingDeploymentId} has not succeeded yet (it is in_progress)`,
+        ],
         ['G4', 'in_progress', 'G4: no health_check evidence for the staging deployment'],
       ],
     });
@@ -336,7 +341,11 @@ describe('a release walked G1 → production through mutations', () => {
     await expectEligibility({
       staging: [],
       production: [
-        ['G4', 'in_progress', 'G4: the production deployment has no passing health check yet'],
+        [
+          'G4',
+          'in_progress',
+          `G4: the production deployment ${productionDeploymentId} has not succeeded yet (it is in_progress)`,
+        ],
         ['G4', 'in_progress', 'G4: no health_check evidence for the production deployment'],
       ],
     });

@@ -506,7 +506,8 @@ describe.each(targets)('$name', ({ make }) => {
       envelope('deployment_event', r.release_id, {
         environment: 'staging',
         status: 'in_progress',
-        source_ref: 'v1.2.3',
+        // The release's own revision: a deployment of any other is refused.
+        source_ref: 'refs/heads/main',
       }),
     );
     const deploymentId = created.detail.deployment_id!;

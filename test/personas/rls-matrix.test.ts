@@ -742,10 +742,19 @@ describe('named checks', () => {
   });
 
   it('sre may update the status columns of its own deployments only', async () => {
-    const sql = `update ops.deployments set status = 'succeeded', g4_status = 'passed', g4_resolved_at = now(),
-                 source_ref = 'v1.2.3' where deployment_id = $1`;
+    const sql = `update ops.deployments set status = 'succeeded', g4_status = 'passed', g4_resolved_at = now()
+                 where deployment_id = $1`;
     expectRows(await attempt(db, 'sre', 'sre-a', sql, [f.ids.deployments]), 1);
     expectRows(await attempt(db, 'sre', 'sre-b', sql, [f.ids.deployments]), 0);
+    // The column is writable, but a deployment's revision never changes (ops.deployments_guard).
+    const ref = await attempt(
+      db,
+      'sre',
+      'sre-a',
+      `update ops.deployments set source_ref = 'v1.2.3' where deployment_id = $1`,
+      [f.ids.deployments],
+    );
+    expect(ref).toMatchObject({ ok: false, code: 'OPS22' });
     for (const set of [`deployed_by = 'sre-b'`, `environment = 'production'`, `created_by = 'sre-b'`]) {
       const r = await attempt(
         db,

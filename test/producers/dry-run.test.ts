@@ -43,9 +43,11 @@ function expectReadableAndPassing(output: string) {
     'Step 4. G3 Promotion Readiness: Rita (release manager, not the initiator) approves',
     'Step 5. Promote to staging',
     'Step 6. G4 Post-Deploy Operational Confirmation: Sam (SRE) confirms staging is healthy',
-    'Step 7. Promote to production',
-    'Step 8. Sam (SRE) confirms production is healthy',
-    'Step 9. Ada (auditor) rebuilds the decision chain from the control plane alone',
+    'Step 7. A hotfix after approval: Dana (developer) revises the release to a new commit',
+    'Step 8. The new revision earns its gates again',
+    'Step 9. Promote to production',
+    'Step 10. Sam (SRE) confirms production is healthy',
+    'Step 11. Ada (auditor) rebuilds the decision chain from the control plane alone',
   ]) {
     expect(
       lines.some((l) => l.startsWith(`── ${heading} ─`)),
@@ -54,7 +56,7 @@ function expectReadableAndPassing(output: string) {
   }
   // Who did what, as typed.
   expect(output).toMatch(
-    /\$ ops-gates release create --project odoo-dryrun --name \S+ --source-ref refs\/heads\/main\n {6}as dana\.dev \(developer\)/,
+    /\$ ops-gates release create --project odoo-dryrun --name \S+ --source-ref refs\/tags\/v2026\.11\.0\n {6}as dana\.dev \(developer\)/,
   );
   expect(output).toMatch(
     /\$ ops-gates signoff .* --gate G2 .*\n {6}as quinn\.qa \(qa_tester\)\n {2}✓ G2 approved by quinn\.qa; G2 is passed/,
@@ -76,10 +78,24 @@ function expectReadableAndPassing(output: string) {
     /✓ eligible for production: false; the control plane names the expired exception:\n {6}- G3 bypass exception [0-9a-f-]{36} expired at \S+Z/,
   );
   expect(output).toContain('✓ post-review complete');
+  // The revision: approvals go stale, saying why; the new revision is approved again and promoted.
+  expect(output).toMatch(
+    /\$ ops-gates release revise \S+ --source-ref refs\/tags\/v2026\.11\.1 --reason 'hotfix: [^']+'\n {6}as dana\.dev \(developer\)\n {2}✓ \S+ is now at revision 2: refs\/tags\/v2026\.11\.1 \(was refs\/tags\/v2026\.11\.0\)/,
+  );
+  expect(output).toContain(
+    '- G2: the qa_tester approval by quinn.qa is stale: approved for refs/tags/v2026.11.0, release is now at refs/tags/v2026.11.1',
+  );
+  expect(output).toContain(
+    "✓ promoting the approved revision instead is refused: a deployment carries the release's current revision",
+  );
+  expect(output).toContain('✓ G2 approved again by quinn.qa; G2 is passed');
+  expect(output).toContain('✓ G3 approved again by rita.rm; G3 is passed');
+  expect(output).toContain('✓ the hotfix revision may now go to production');
+  expect(output).toMatch(/✓ #\d+ +revised to the hotfix +by dana\.dev \(developer\)/);
   // The end state and the chain.
   expect(output).toContain('✓ the release is promoted');
   const chain = lines.filter((l) => /^ {2}[✓✗] #\d+ /.test(l));
-  expect(chain).toHaveLength(19);
+  expect(chain).toHaveLength(24);
   expect(chain.every((l) => l.startsWith('  ✓'))).toBe(true);
   expect(output).toMatch(/✓ #\d+ +G3 bypass exception expired +by the clock/);
   expect(output).toMatch(/✓ #\d+ +production health check +by sam\.sre \(sre\)/);

@@ -406,6 +406,10 @@ describe('v_deployment_history', () => {
       [r.release_id],
     );
     const stagingId: string = staging[0].deployment_id;
+    const production = await promote(db, r.release_id, 'production');
+    await updateDeployment(db, production.deployment_id, 'failed');
+    await recordHealthCheck(db, production.deployment_id, 'fail');
+    // A rollback withdraws G4, so it comes after the production attempt.
     const rollback = await db.as('sre', who.sre, (c) =>
       one<{ deployment_id: string }>(
         c,
@@ -414,9 +418,6 @@ describe('v_deployment_history', () => {
         [r.release_id, stagingId],
       ),
     );
-    const production = await promote(db, r.release_id, 'production');
-    await updateDeployment(db, production.deployment_id, 'failed');
-    await recordHealthCheck(db, production.deployment_id, 'fail');
 
     const rows = await read(
       `select deployment_id, environment::text, kind, status::text, rollback_of, rolled_back_by, deployed_by,
@@ -432,17 +433,6 @@ describe('v_deployment_history', () => {
     const timeTo = Object.fromEntries(times.map((t) => [t.deployment_id, t.time_to_g4]));
     expect(rows).toEqual([
       {
-        deployment_id: production.deployment_id,
-        environment: 'production',
-        kind: 'deployment',
-        status: 'failed',
-        rollback_of: null,
-        rolled_back_by: null,
-        deployed_by: who.sre,
-        g4_status: 'failed',
-        time_to_g4: timeTo[production.deployment_id],
-      },
-      {
         deployment_id: rollback.deployment_id,
         environment: 'staging',
         kind: 'rollback',
@@ -452,6 +442,17 @@ describe('v_deployment_history', () => {
         deployed_by: who.sre,
         g4_status: 'pending',
         time_to_g4: null,
+      },
+      {
+        deployment_id: production.deployment_id,
+        environment: 'production',
+        kind: 'deployment',
+        status: 'failed',
+        rollback_of: null,
+        rolled_back_by: null,
+        deployed_by: who.sre,
+        g4_status: 'failed',
+        time_to_g4: timeTo[production.deployment_id],
       },
       {
         deployment_id: stagingId,

@@ -1,9 +1,11 @@
-// Commands about releases over GraphQL: release create, status, eligible, promote, whoami.
+// Commands about releases over GraphQL: release create, release revise, status, eligible, promote,
+// whoami.
 import {
   CreateReleaseDocument,
   PromoteReleaseDocument,
   PromotionEligibilityDocument,
   ReleaseHealthDocument,
+  ReviseReleaseDocument,
   ViewerDocument,
 } from '../../gql/graphql.js';
 import {
@@ -83,6 +85,48 @@ const releaseCreate: Command = {
   },
 };
 
+const releaseRevise: Command = {
+  path: ['release', 'revise'],
+  summary: 'Bind the release to another revision; its checks, evidence and approvals so far stop counting',
+  usage: '<release> --source-ref <ref> --reason <text> [--artifact-digest <sha256:…>]',
+  maxPositionals: 1,
+  options: {
+    ...RELEASE_OPTION,
+    'source-ref': { type: 'string', value: '<ref>', description: 'the commit, tag or branch it now ships' },
+    reason: { type: 'string', value: '<text>', description: 'why (recorded; the approvers see it)' },
+    'artifact-digest': {
+      type: 'string',
+      value: '<sha256:…>',
+      description: 'the digest of the artifact built from it, if known',
+    },
+  },
+  notes: [
+    'release_manager, or the developer who owns the release. Not for a release in production. Afterwards the gates are decided again for the new revision: CI reports the build, QA and a release manager sign off again, and the release is deployed to staging again before production.',
+  ],
+  async run(ctx) {
+    const ref = await releaseRef(ctx);
+    const data = await graphqlRequest(ctx.api, ReviseReleaseDocument, {
+      input: {
+        releaseId: ref.id,
+        sourceRef: requiredFlag(ctx, 'source-ref'),
+        reason: requiredFlag(ctx, 'reason'),
+        artifactDigest: flag(ctx, 'artifact-digest'),
+      },
+    });
+    const revision = unwrap(data.reviseRelease, `revision of ${ref.label}`);
+    return {
+      data: { releaseId: ref.id, release: ref.label, revision },
+      lines: [
+        `${tick(ctx.paint)} ${ref.label} is now at revision ${revision.revision}: ${revision.sourceRef} (was ${revision.previousSourceRef ?? 'no source ref'})`,
+        ctx.paint(
+          'grey',
+          '  checks, evidence, approvals and deployments of earlier revisions no longer count; see `ops-gates status`',
+        ),
+      ],
+    };
+  },
+};
+
 function gateRows(
   paint: Paint,
   gates: readonly { gateCode?: string | null; gateName?: string | null; status?: string | null }[],
@@ -138,6 +182,9 @@ const status: Command = {
       data: { release },
       lines: [
         `${p('bold', `${release.project}/${release.releaseName}`)}  ${release.status}  ${p('grey', `id ${release.id}`)}`,
+        `revision ${release.revision}: ${release.sourceRef ?? 'no source ref'}${release.artifactDigest ? ` (${release.artifactDigest})` : ''}${
+          (release.revision ?? 1) > 1 ? p('grey', '  (facts of earlier revisions no longer count)') : ''
+        }`,
         '',
         ...table(['Gate', 'Name', 'Status', 'Blockers'], gateRows(p, release.gates ?? [], blockers)),
         '',
@@ -266,4 +313,4 @@ const whoami: Command = {
   },
 };
 
-export const releaseCommands: Command[] = [releaseCreate, status, eligible, promote, whoami];
+export const releaseCommands: Command[] = [releaseCreate, releaseRevise, status, eligible, promote, whoami];
