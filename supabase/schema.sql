@@ -480,6 +480,8 @@ create table ops.live_production_deployments (
   constraint live_production_deployments_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
 alter table ops.live_production_deployments enable row level security;
+create policy live_production_deployments_read_all on ops.live_production_deployments for select to audit_reader, release_manager using (true);
+grant select on table ops.live_production_deployments to audit_reader, release_manager;
 
 create table ops.recovery_drills (
   drill_id uuid default gen_random_uuid() not null,
@@ -571,6 +573,8 @@ create table ops.transaction_context (
   constraint transaction_context_pkey PRIMARY KEY (txid, name, subject)
 );
 alter table ops.transaction_context enable row level security;
+create policy transaction_context_read_all on ops.transaction_context for select to audit_reader, release_manager using (true);
+grant select on table ops.transaction_context to audit_reader, release_manager;
 
 -- ==============================================================================================
 -- views
@@ -2332,11 +2336,6 @@ begin
   if new.release_id <> old.release_id or new.gate_code <> old.gate_code then
     raise exception 'a gate cannot move to another release or gate code' using errcode = 'OPS22';
   end if;
-  if (new.status is distinct from old.status or new.exception_id is distinct from old.exception_id)
-     and ops.context_value('evaluating', new.release_id) is null then
-    raise exception 'gate % cannot be set to % by hand: it is computed from checks, evidence and approvals; request an exception to bypass it',
-      new.gate_code, new.status using errcode = 'OPS03';
-  end if;
   if new.status is distinct from old.status and new.status in ('passed', 'bypassed') then
     select g.gate_code, g.status into v_prev
     from ops.release_gates g
@@ -2347,6 +2346,11 @@ begin
       raise exception 'gate % cannot be % before % has passed (it is %)', new.gate_code, new.status,
         v_prev.gate_code, v_prev.status using errcode = 'OPS09';
     end if;
+  end if;
+  if (new.status is distinct from old.status or new.exception_id is distinct from old.exception_id)
+     and ops.context_value('evaluating', new.release_id) is null then
+    raise exception 'gate % cannot be set to % by hand: it is computed from checks, evidence and approvals; request an exception to bypass it',
+      new.gate_code, new.status using errcode = 'OPS03';
   end if;
   return new;
 end

@@ -210,6 +210,9 @@ create table ops.live_production_deployments (
 );
 alter table ops.live_production_deployments enable row level security;
 revoke all on ops.live_production_deployments from public;
+grant select on ops.live_production_deployments to release_manager, audit_reader;
+create policy live_production_deployments_read_all on ops.live_production_deployments for select
+  to release_manager, audit_reader using (true);
 
 insert into ops.live_production_deployments (release_id, deployment_id)
 select distinct on (d.release_id) d.release_id, d.deployment_id
