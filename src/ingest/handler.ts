@@ -65,17 +65,11 @@ export async function submitEnvelope(
     const issues = versionFirst
       ? checked.issues
       : [...storable.issues, ...(checked.ok ? [] : checked.issues)];
-    return submitRefusal(
-      pool,
-      identity,
-      versionFirst ? 422 : 400,
-      storable.value,
-      {
-        error: versionFirst ? 'unsupported_schema_version' : 'invalid_envelope',
-        message: versionFirst ? issues[0]!.message : `${issues.length} field(s) missing or malformed`,
-        issues,
-      },
-    );
+    return submitRefusal(pool, identity, versionFirst ? 422 : 400, storable.value, {
+      error: versionFirst ? 'unsupported_schema_version' : 'invalid_envelope',
+      message: versionFirst ? issues[0]!.message : `${issues.length} field(s) missing or malformed`,
+      issues,
+    });
   }
   return withPersona(pool, identity, async (c) => {
     // The body as sent, not the parsed copy: nothing a producer sent is dropped from the log. The

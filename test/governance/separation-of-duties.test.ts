@@ -96,17 +96,24 @@ describe('no one approves their own exception', () => {
     await expectPgError(directUpdate(who.rm2), '42501', /permission denied for table exceptions/);
     await expectPgError(directUpdate(who.rm3), '42501', /permission denied for table exceptions/);
     await expectPgError(
-      db.admin.query(`update ops.exceptions set approver_id = 'someone', approved_at = now() where exception_id = $1`, [
-        e.exception_id,
-      ]),
+      db.admin.query(
+        `update ops.exceptions set approver_id = 'someone', approved_at = now() where exception_id = $1`,
+        [e.exception_id],
+      ),
       'OPS03',
       /approved only through ops.approve_exception/,
     );
     await expectPgError(approveException(db, e.exception_id, who.rm2), 'OPS03', OWN_EXCEPTION);
     // Another release manager, through the function: the legitimate path.
-    await expect(approveException(db, e.exception_id, who.rm3)).resolves.toMatchObject({ approver_id: who.rm3 });
+    await expect(approveException(db, e.exception_id, who.rm3)).resolves.toMatchObject({
+      approver_id: who.rm3,
+    });
     // And once approved, it cannot be re-approved by anyone.
-    await expectPgError(approveException(db, e.exception_id, who.rm), 'OPS09', /is already approved by rm-rosa/);
+    await expectPgError(
+      approveException(db, e.exception_id, who.rm),
+      'OPS09',
+      /is already approved by rm-rosa/,
+    );
   });
 
   it('a direct INSERT of an approval of the exception by its requester is refused', async () => {
@@ -317,7 +324,14 @@ describe('gates are sequential and passed is computed, never typed in', () => {
   it('a persona cannot UPDATE stored gate status at all', async () => {
     const r = await createRelease(db);
     const g1 = await gateId(db, r.release_id, 'G1');
-    for (const persona of ['release_manager', 'ci_service_role', 'qa_tester', 'sre', 'developer', 'audit_reader'] as const) {
+    for (const persona of [
+      'release_manager',
+      'ci_service_role',
+      'qa_tester',
+      'sre',
+      'developer',
+      'audit_reader',
+    ] as const) {
       await expectPgError(
         sqlAs(persona, who.rm, `update ops.release_gates set status = 'failed' where gate_id = $1`, [g1]),
         '42501',

@@ -247,27 +247,33 @@ describe('identity helpers in SQL', () => {
   // SQL reads the persona from the role the transaction assumed, never from the claims: the API
   // assumes the persona personaFromClaims derives, and SQL agrees, unless the claims also name a
   // different persona (a token that contradicts itself), which SQL refuses.
-  it.each(shapes)('ops.current_persona() is the assumed role, never the claims: %s', async (_label, shape) => {
-    const claims = { sub: 'user-1', ...shape };
-    const expected: Persona | null = personaFromClaims(claims);
-    // A session that assumed no persona (the owner's) has none, whatever its claims say.
-    const ownerPersona = await adminAs(db, claims, async (c) => {
-      return (await c.query('select ops.current_persona()::text as p')).rows[0].p;
-    });
-    expect(ownerPersona).toBeNull();
-    if (expected) {
-      const named = [claims.role, (claims.app_metadata as { ops_role?: unknown } | undefined)?.ops_role];
-      const contradicts = named.some((n) => typeof n === 'string' && isPersona(n) && n !== expected);
-      const seen = withPersona(pool, { subject: 'user-1', persona: expected, claims }, async (c) => {
-        return (await c.query('select ops.current_persona()::text as p, current_user::text as u')).rows[0];
+  it.each(shapes)(
+    'ops.current_persona() is the assumed role, never the claims: %s',
+    async (_label, shape) => {
+      const claims: Record<string, unknown> = { sub: 'user-1', ...shape };
+      const expected: Persona | null = personaFromClaims(claims);
+      // A session that assumed no persona (the owner's) has none, whatever its claims say.
+      const ownerPersona = await adminAs(db, claims, async (c) => {
+        return (await c.query('select ops.current_persona()::text as p')).rows[0].p;
       });
-      if (contradicts) {
-        await expect(seen).rejects.toMatchObject({ code: 'OPS03', message: expect.stringMatching(/the claims name persona/) });
-      } else {
-        await expect(seen).resolves.toEqual({ p: expected, u: expected });
+      expect(ownerPersona).toBeNull();
+      if (expected) {
+        const named = [claims.role, (claims.app_metadata as { ops_role?: unknown } | undefined)?.ops_role];
+        const contradicts = named.some((n) => typeof n === 'string' && isPersona(n) && n !== expected);
+        const seen = withPersona(pool, { subject: 'user-1', persona: expected, claims }, async (c) => {
+          return (await c.query('select ops.current_persona()::text as p, current_user::text as u')).rows[0];
+        });
+        if (contradicts) {
+          await expect(seen).rejects.toMatchObject({
+            code: 'OPS03',
+            message: expect.stringMatching(/the claims name persona/),
+          });
+        } else {
+          await expect(seen).resolves.toEqual({ p: expected, u: expected });
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('the request role', () => {

@@ -32,10 +32,17 @@ import { adminOne, asRole, type Claims, firstThatWorks, tryAsRole } from './sql-
 
 export type Door = 'sql' | 'owner' | 'http' | 'deno' | 'graphql';
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies of every door are inspected field by field
+type Body = any;
+
 /** A door the suite reaches over HTTP: post an ingest envelope, or a GraphQL request, with a token. */
 export interface HttpDoor {
-  ingest(body: unknown, token: string): Promise<{ status: number; body: any }>;
-  graphql?(query: string, variables: Record<string, unknown>, token: string): Promise<{ status: number; body: any }>;
+  ingest(body: unknown, token: string): Promise<{ status: number; body: Body }>;
+  graphql?(
+    query: string,
+    variables: Record<string, unknown>,
+    token: string,
+  ): Promise<{ status: number; body: any }>;
   get?(path: string, token: string | null): Promise<{ status: number }>;
 }
 
@@ -87,11 +94,16 @@ async function ingestSql(
   c: Claims,
   env: unknown,
   forcedHash?: string | null,
-): Promise<any> {
+): Promise<Body> {
   return asRole(db, persona, c, async (client) => {
     const rows = await firstThatWorks(client, [
-      ...(forcedHash !== undefined ? [] : ([['select ops.ingest_event($1::jsonb) as r', [JSON.stringify(env)]]] as [string, unknown[]][])),
-      ['select ops.ingest_event($1::jsonb, $2) as r', [JSON.stringify(env), forcedHash === undefined ? sha(env) : forcedHash]],
+      ...(forcedHash !== undefined
+        ? []
+        : ([['select ops.ingest_event($1::jsonb) as r', [JSON.stringify(env)]]] as [string, unknown[]][])),
+      [
+        'select ops.ingest_event($1::jsonb, $2) as r',
+        [JSON.stringify(env), forcedHash === undefined ? sha(env) : forcedHash],
+      ],
     ]);
     return rows?.[0] ? (rows[0] as { r: unknown }).r : null;
   });
@@ -135,23 +147,37 @@ function temporarySchemaHijack(persona: Persona): Attack {
       const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
       // Rolled back at the end, so the temporary objects never outlive the attempt on a pooled
       // connection.
-      const ranAs = await tryAsRole(db, persona, claims(persona), async (c) => {
-        await c.query('savepoint before_hijack');
-        for (const s of hijackSetup) await c.query(s);
-        await firstThatWorks(c, [
-          ['select ops.ingest_event($1::pg_catalog.jsonb)', [JSON.stringify(env)]],
-          ['select ops.ingest_event($1::pg_catalog.jsonb, $2)', [JSON.stringify(env), sha(env)]],
-        ]);
-        await firstThatWorks(c, [
-          ['select ops.record_rejected_ingest($1::pg_catalog.jsonb, 400, $2::pg_catalog.jsonb)', ['{}', '{}']],
-          ['select ops.record_rejected_ingest($1::pg_catalog.jsonb, null, 400, $2::pg_catalog.jsonb)', ['{}', '{}']],
-        ]);
-        await firstThatWorks(c, [['select * from ops.promotion_blockers($1, $2)', [r.release_id, 'production']]]);
-        await firstThatWorks(c, [['select ops.create_release($1, $2)', ['atk', randomUUID()]]]);
-        const { rows } = await c.query(`select current_setting('attack.ran_as', true) as v`);
-        await c.query('rollback to savepoint before_hijack');
-        return rows[0].v as string | null;
-      }, { fresh: true });
+      const ranAs = await tryAsRole(
+        db,
+        persona,
+        claims(persona),
+        async (c) => {
+          await c.query('savepoint before_hijack');
+          for (const s of hijackSetup) await c.query(s);
+          await firstThatWorks(c, [
+            ['select ops.ingest_event($1::pg_catalog.jsonb)', [JSON.stringify(env)]],
+            ['select ops.ingest_event($1::pg_catalog.jsonb, $2)', [JSON.stringify(env), sha(env)]],
+          ]);
+          await firstThatWorks(c, [
+            [
+              'select ops.record_rejected_ingest($1::pg_catalog.jsonb, 400, $2::pg_catalog.jsonb)',
+              ['{}', '{}'],
+            ],
+            [
+              'select ops.record_rejected_ingest($1::pg_catalog.jsonb, null, 400, $2::pg_catalog.jsonb)',
+              ['{}', '{}'],
+            ],
+          ]);
+          await firstThatWorks(c, [
+            ['select * from ops.promotion_blockers($1, $2)', [r.release_id, 'production']],
+          ]);
+          await firstThatWorks(c, [['select ops.create_release($1, $2)', ['atk', randomUUID()]]]);
+          const { rows } = await c.query(`select current_setting('attack.ran_as', true) as v`);
+          await c.query('rollback to savepoint before_hijack');
+          return rows[0].v as string | null;
+        },
+        { fresh: true },
+      );
       return ranAs.ok && !!ranAs.value;
     },
   };
@@ -175,7 +201,10 @@ function claimsNameAnotherPersona(persona: Persona, via: 'role' | 'app_metadata'
           ? { sub: `forged-${target}`, role: target }
           : { sub: `forged-${target}`, role: persona, app_metadata: { ops_role: target } };
       const out = await tryAsRole(db, persona, c, (cl) =>
-        cl.query(`select ops.submit_approval($1, 'approved', $2::public.ops_gate_code)`, [r.release_id, gate]),
+        cl.query(`select ops.submit_approval($1, 'approved', $2::public.ops_gate_code)`, [
+          r.release_id,
+          gate,
+        ]),
       );
       const n = await adminOne<{ n: number }>(
         db,
@@ -260,9 +289,10 @@ function evaluatingSetting(persona: Persona): Attack {
       const r = await release(db);
       await tryAsRole(db, persona, claims(persona), async (c) => {
         await c.query(`select set_config('ops.evaluating', 'on', true)`);
-        await c.query(`update ops.release_gates set status = 'passed' where release_id = $1 and gate_code = 'G1'`, [
-          r.release_id,
-        ]);
+        await c.query(
+          `update ops.release_gates set status = 'passed' where release_id = $1 and gate_code = 'G1'`,
+          [r.release_id],
+        );
       });
       return (await gateStatus(db, r.release_id, 'G1')) === 'passed';
     },
@@ -346,9 +376,10 @@ const gateStatusByHand: Attack = {
     await passG1(db, r);
     await tryAsRole(db, 'release_manager', claims('release_manager'), async (c) => {
       await c.query(`select set_config('ops.transition_reason', 'forged reason', true)`);
-      await c.query(`update ops.release_gates set status = 'failed' where release_id = $1 and gate_code = 'G1'`, [
-        r.release_id,
-      ]);
+      await c.query(
+        `update ops.release_gates set status = 'failed' where release_id = $1 and gate_code = 'G1'`,
+        [r.release_id],
+      );
     });
     return (await gateStatus(db, r.release_id, 'G1')) === 'failed';
   },
@@ -417,7 +448,9 @@ function concurrentDeployments(how: 'insert+insert' | 'promote+insert'): Attack 
         ] as const) {
           await c.query('begin');
           await c.query(`select set_config('role', 'sre', true)`);
-          await c.query(`select set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims('sre', sub))]);
+          await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+            JSON.stringify(claims('sre', sub)),
+          ]);
         }
         const insert = `insert into ops.deployments (release_id, environment, status, deployed_by)
                         values ($1, 'production', 'in_progress', $2)`;
@@ -480,9 +513,13 @@ const nullHashTwice: Attack = {
     const pass = envelopeOf(r.release_id, 'build_complete', { status: 'pass' }, key);
     const fail = { ...pass, payload: { status: 'fail' } };
     await ingestSql(db, 'ci_service_role', claims('ci_service_role', who.ci), pass, null).catch(() => null);
-    const second = await ingestSql(db, 'ci_service_role', claims('ci_service_role', who.ci), fail, null).catch(
-      () => null,
-    );
+    const second = await ingestSql(
+      db,
+      'ci_service_role',
+      claims('ci_service_role', who.ci),
+      fail,
+      null,
+    ).catch(() => null);
     return second?.status === 'duplicate';
   },
 };
@@ -515,7 +552,7 @@ function directIngestLogInsert(persona: Persona): Attack {
 
 // ---- kind 7: keys bound to their producer -------------------------------------------------------
 
-type Send = (persona: Persona, sub: string, env: unknown) => Promise<{ status?: string; body: any }>;
+type Send = (persona: Persona, sub: string, env: unknown) => Promise<{ status?: string; body: Body }>;
 
 function sqlSend(db: TestDatabase): Send {
   return async (persona, sub, env) => {
@@ -566,7 +603,11 @@ function keySquatting(door: Door): Attack {
       const r = await release(ctx.db, dev);
       const key = `github_actions/${randomUUID().slice(0, 8)}/build_complete`;
       await send('developer', dev, envelopeOf(r.release_id, 'build_complete', { status: 'pass' }, key));
-      const real = await send('ci_service_role', who.ci, envelopeOf(r.release_id, 'build_complete', { status: 'fail' }, key));
+      const real = await send(
+        'ci_service_role',
+        who.ci,
+        envelopeOf(r.release_id, 'build_complete', { status: 'fail' }, key),
+      );
       return real.status !== 'accepted';
     },
   };
@@ -583,7 +624,11 @@ function conflictLeak(door: Door): Attack {
       const dev = `atk-dev-${randomUUID().slice(0, 6)}`;
       const r = await release(ctx.db, dev);
       const key = `github_actions/${randomUUID().slice(0, 8)}/build_complete`;
-      const first = await send('developer', dev, envelopeOf(r.release_id, 'build_complete', { status: 'pass' }, key));
+      const first = await send(
+        'developer',
+        dev,
+        envelopeOf(r.release_id, 'build_complete', { status: 'pass' }, key),
+      );
       const firstId: string | undefined = first.body?.ingest_id ?? first.body?.data?.ingestId;
       const second = await send(
         'ci_service_role',
@@ -611,7 +656,10 @@ function helperCall(persona: Persona, fn: string): Attack {
         [r.release_id],
       );
       const calls: Record<string, [string, unknown[]]> = {
-        evaluate_release: [`select ops.evaluate_release($1, 'free text written by an attacker')`, [r.release_id]],
+        evaluate_release: [
+          `select ops.evaluate_release($1, 'free text written by an attacker')`,
+          [r.release_id],
+        ],
         evaluate_gate: ['select ops.evaluate_gate($1)', [gate!.gate_id]],
         compute_release_gates: ['select * from ops.compute_release_gates($1)', [r.release_id]],
         derive_release_status: ['select ops.derive_release_status($1)', [r.release_id]],
@@ -642,8 +690,14 @@ const rejectedIntoHiddenTimeline: Attack = {
     const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
     await tryAsRole(db, 'developer', claims('developer'), (c) =>
       firstThatWorks(c, [
-        ['select ops.record_rejected_ingest($1::jsonb, 400, $2::jsonb)', [JSON.stringify(env), '{"error":"x"}']],
-        ['select ops.record_rejected_ingest($1::jsonb, null, 400, $2::jsonb)', [JSON.stringify(env), '{"error":"x"}']],
+        [
+          'select ops.record_rejected_ingest($1::jsonb, 400, $2::jsonb)',
+          [JSON.stringify(env), '{"error":"x"}'],
+        ],
+        [
+          'select ops.record_rejected_ingest($1::jsonb, null, 400, $2::jsonb)',
+          [JSON.stringify(env), '{"error":"x"}'],
+        ],
       ]),
     );
     const n = await adminOne<{ n: number }>(
@@ -694,10 +748,10 @@ const exceptionApprovedWithoutApproval: Attack = {
     const r = await release(db);
     const e = await requestException(db, r.release_id, ['G1'], { sub: who.rm2 });
     await tryAsRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
-      c.query('update ops.exceptions set approver_id = $2, approved_at = clock_timestamp() where exception_id = $1', [
-        e.exception_id,
-        who.rm,
-      ]),
+      c.query(
+        'update ops.exceptions set approver_id = $2, approved_at = clock_timestamp() where exception_id = $1',
+        [e.exception_id, who.rm],
+      ),
     );
     const row = await adminOne<{ approver_id: string | null; n: number }>(
       db,
@@ -717,7 +771,9 @@ const exceptionApprovalBackdated: Attack = {
   async run({ db }) {
     const { e } = await approvedException(db);
     await tryAsRole(db, 'release_manager', claims('release_manager', who.rm3), (c) =>
-      c.query(`update ops.exceptions set approved_at = '2001-01-01' where exception_id = $1`, [e.exception_id]),
+      c.query(`update ops.exceptions set approved_at = '2001-01-01' where exception_id = $1`, [
+        e.exception_id,
+      ]),
     );
     const row = await adminOne<{ y: number }>(
       db,
@@ -736,7 +792,9 @@ const postReviewDirect: Attack = {
   async run({ db }) {
     const { e } = await approvedException(db);
     await tryAsRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
-      c.query(`update ops.exceptions set post_review_status = 'waived' where exception_id = $1`, [e.exception_id]),
+      c.query(`update ops.exceptions set post_review_status = 'waived' where exception_id = $1`, [
+        e.exception_id,
+      ]),
     );
     const row = await adminOne<{ s: string }>(
       db,
@@ -747,7 +805,10 @@ const postReviewDirect: Attack = {
   },
 };
 
-function ownerRewrites(table: 'evidence_artifacts' | 'approvals' | 'gate_checks', op: 'delete' | 'update'): Attack {
+function ownerRewrites(
+  table: 'evidence_artifacts' | 'approvals' | 'gate_checks',
+  op: 'delete' | 'update',
+): Attack {
   return {
     kind: 9,
     door: 'owner',
@@ -762,10 +823,15 @@ function ownerRewrites(table: 'evidence_artifacts' | 'approvals' | 'gate_checks'
         approvals: `release_id = $1`,
         gate_checks: `gate_id in (select gate_id from ops.release_gates where release_id = $1)`,
       }[table];
-      const set = { evidence_artifacts: `artifact_url = 'x'`, approvals: `decision = 'rejected'`, gate_checks: `status = 'fail'` }[
-        table
-      ];
-      const sql = op === 'delete' ? `delete from ops.${table} where ${where}` : `update ops.${table} set ${set} where ${where}`;
+      const set = {
+        evidence_artifacts: `artifact_url = 'x'`,
+        approvals: `decision = 'rejected'`,
+        gate_checks: `status = 'fail'`,
+      }[table];
+      const sql =
+        op === 'delete'
+          ? `delete from ops.${table} where ${where}`
+          : `update ops.${table} set ${set} where ${where}`;
       try {
         const res = await db.admin.query(sql, [r.release_id]);
         return (res.rowCount ?? 0) > 0;
@@ -832,7 +898,9 @@ function tokenTooLong(door: Door): Attack {
     persona: 'ci_service_role',
     name: 'a token living a year is accepted',
     async run(ctx) {
-      const token = await ctx.token('ci_service_role', who.ci, { exp: Math.floor(Date.now() / 1000) + 365 * 86400 });
+      const token = await ctx.token('ci_service_role', who.ci, {
+        exp: Math.floor(Date.now() / 1000) + 365 * 86400,
+      });
       const d = ctx.doors[door]!;
       if (door === 'graphql') {
         const res = await d.graphql!('{ __typename }', {}, token);
@@ -862,7 +930,10 @@ const httpDoors: Door[] = ['http', 'deno', 'graphql'];
 
 export const attacks: Attack[] = [
   ...PERSONAS.map(temporarySchemaHijack),
-  ...PERSONAS.flatMap((p) => [claimsNameAnotherPersona(p, 'role'), claimsNameAnotherPersona(p, 'app_metadata')]),
+  ...PERSONAS.flatMap((p) => [
+    claimsNameAnotherPersona(p, 'role'),
+    claimsNameAnotherPersona(p, 'app_metadata'),
+  ]),
   ...PERSONAS.filter((p) => p !== 'sre' && p !== 'release_manager').map(claimsPromoteAsSre),
   ...PERSONAS.map(writeWithoutSubject),
   ...PERSONAS.map(evaluatingSetting),

@@ -1,5 +1,7 @@
 // The attack suite through the API's doors: the HTTP ingest route of the server, the Supabase Edge
 // Function under Deno, and GraphQL. Each attack is tried for real; none may succeed.
+
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -7,7 +9,6 @@ import { createServer } from '../../src/server.js';
 import { denoTarget, httpServerTarget, type IngestTarget, SECRET } from '../ingest/support.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { type AttackContext, attacks, type HttpDoor, signToken } from './attacks.js';
-import pg from 'pg';
 
 let db: TestDatabase;
 let ctx: AttackContext;

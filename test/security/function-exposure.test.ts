@@ -111,7 +111,9 @@ describe('functions in exposed schemas', () => {
   it('a function that sets a search_path at all sets the safe one; those without are inlinable SQL helpers', async () => {
     const fns = await functions();
     const unsafe = fns
-      .filter((f) => (f.config ?? []).some((c) => c.startsWith('search_path=') && c !== 'search_path=pg_catalog, pg_temp'))
+      .filter((f) =>
+        (f.config ?? []).some((c) => c.startsWith('search_path=') && c !== 'search_path=pg_catalog, pg_temp'),
+      )
       .map((f) => `${f.signature}: ${JSON.stringify(f.config)}`);
     expect(unsafe).toEqual([]);
     // Without a SET clause a function takes its caller's search_path: allowed only for invoker's-
@@ -136,7 +138,9 @@ describe('functions in exposed schemas', () => {
       await c.query(`create function pg_temp.ran(v pg_catalog.text) returns boolean language plpgsql as $f$
         begin perform pg_catalog.set_config('attack.ran_as', current_user::pg_catalog.text, true); return true; end $f$`);
       await c.query('create domain pg_temp.text as pg_catalog.text check (pg_temp.ran(value))');
-      await c.query('create domain pg_temp.jsonb as pg_catalog.jsonb check (pg_temp.ran(value::pg_catalog.text))');
+      await c.query(
+        'create domain pg_temp.jsonb as pg_catalog.jsonb check (pg_temp.ran(value::pg_catalog.text))',
+      );
       const release = await c.query(`select (ops.create_release('p', 'shadowed')).release_id as id`);
       await c.query('select ops.ingest_event($1::pg_catalog.jsonb)', [
         JSON.stringify({

@@ -55,7 +55,10 @@ export async function tryAsRole<T>(
 }
 
 /** Runs statements one by one, each in a savepoint, and returns the first that succeeds. */
-export async function firstThatWorks(c: pg.ClientBase, statements: [string, unknown[]][]): Promise<unknown[] | null> {
+export async function firstThatWorks(
+  c: pg.ClientBase,
+  statements: [string, unknown[]][],
+): Promise<unknown[] | null> {
   for (const [sql, params] of statements) {
     await c.query('savepoint try_one');
     try {
