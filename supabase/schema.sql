@@ -1769,25 +1769,25 @@ begin
   -- An unknown version is named as such first: its other fields may mean something else.
   if jsonb_typeof(p_envelope) = 'object' and p_envelope ? 'schema_version'
      and p_envelope ->> 'schema_version' is distinct from 'v1.0' then
-    return ops.record_rejected_ingest(p_envelope, 422, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 422, jsonb_build_object(
       'error', 'unsupported_schema_version', 'message',
       format('schema_version %s is not supported; supported: v1.0', p_envelope ->> 'schema_version')));
   end if;
   if jsonb_typeof(p_envelope) is distinct from 'object' or coalesce(v_key, '') = '' or v_type is null
      or p_envelope ->> 'schema_version' is null or p_envelope ->> 'release_id' is null
      or coalesce(p_envelope ->> 'source_system', '') = '' then
-    return ops.record_rejected_ingest(p_envelope, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope',
       'message', 'schema_version, idempotency_key, event_type, source_system and release_id are required'));
   end if;
   if v_type not in (select unnest(enum_range(null::public.ops_event_type))::text) then
-    return ops.record_rejected_ingest(p_envelope, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope', 'message', format('unknown event_type %s', v_type)));
   end if;
   begin
     v_release := (p_envelope ->> 'release_id')::uuid;
   exception when invalid_text_representation then
-    return ops.record_rejected_ingest(p_envelope, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope', 'message', 'release_id is not a UUID'));
   end;
 
@@ -1956,6 +1956,37 @@ AS $function$
   select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $function$;
 grant execute on function ops.iso_utc(p_at timestamp with time zone) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.log_refused_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_log ops.event_ingest_log;
+  v_env jsonb := case when pg_catalog.jsonb_typeof(p_envelope) = 'object' then p_envelope else '{}'::jsonb end;
+  v_release uuid;
+begin
+  perform ops.current_actor();
+  if v_env ->> 'release_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    v_release := (v_env ->> 'release_id')::uuid;
+    if not exists (select 1 from ops.releases r where r.release_id = v_release)
+       or (ops.current_persona() = 'developer' and not ops.owns_release(v_release)) then
+      v_release := null;
+    end if;
+  end if;
+  insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
+                                    payload_hash, envelope, processing_status, http_status, error_detail)
+  values (pg_catalog.left(v_env ->> 'source_system', 200), pg_catalog.left(v_env ->> 'event_type', 200),
+          pg_catalog.left(v_env ->> 'idempotency_key', 500), pg_catalog.left(v_env ->> 'schema_version', 50),
+          v_release, pg_catalog.left(v_env ->> 'gate_code', 20), ops.envelope_hash(p_envelope), p_envelope,
+          case when p_http_status >= 500 then 'error' else 'rejected' end::public.ops_processing_status,
+          p_http_status, p_error)
+  returning * into v_log;
+  return ops.ingest_response(v_log, v_log.ingest_id);
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.owns_gate(p_gate_id uuid)
  RETURNS boolean
@@ -2170,34 +2201,28 @@ CREATE OR REPLACE FUNCTION ops.record_rejected_ingest(p_envelope jsonb, p_http_s
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_log ops.event_ingest_log;
-  v_env jsonb := case when pg_catalog.jsonb_typeof(p_envelope) = 'object' then p_envelope else '{}'::jsonb end;
-  v_release uuid;
+  v_code text := p_error ->> 'error';
+  v_message text := p_error ->> 'message';
+  v_ok boolean;
 begin
   perform ops.require_persona(pg_catalog.enum_range(null::public.ops_persona), 'send events');
-  perform ops.current_actor();
-  if p_http_status is null or p_http_status not between 400 and 599 then
-    raise exception 'a refused attempt has a 4xx or 5xx status, not %', p_http_status using errcode = 'OPS22';
+  v_ok := pg_catalog.jsonb_typeof(p_error) = 'object' and case v_code
+    when 'invalid_json' then p_http_status = 400 and v_message = 'the body is not valid JSON'
+    when 'invalid_envelope' then p_http_status = 400 and v_message ~ '^[0-9]{1,4} field\(s\) missing or malformed$'
+    when 'unsupported_schema_version' then p_http_status = 422 and v_message ~ '^.+ is not supported; use "v1\.0"$'
+    when 'payload_too_large' then p_http_status = 413 and v_message ~ '^the body exceeds [0-9]{1,12} bytes$'
+    when 'internal_error' then p_http_status = 500 and v_message = 'the event could not be processed'
+    else false end;
+  if not coalesce(v_ok, false) then
+    raise exception 'a refused attempt is logged with one of the doors'' errors (invalid_json, invalid_envelope, unsupported_schema_version, payload_too_large, internal_error), its status and message'
+      using errcode = 'OPS22';
   end if;
-  if pg_catalog.jsonb_typeof(p_error) is distinct from 'object' then
-    raise exception 'the error of a refused attempt is a JSON object' using errcode = 'OPS22';
+  if p_error ? 'issues' and pg_catalog.jsonb_typeof(p_error -> 'issues') is distinct from 'array' then
+    raise exception 'issues of a refused attempt are a JSON array' using errcode = 'OPS22';
   end if;
-  if v_env ->> 'release_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-    v_release := (v_env ->> 'release_id')::uuid;
-    if not exists (select 1 from ops.releases r where r.release_id = v_release)
-       or (ops.current_persona() = 'developer' and not ops.owns_release(v_release)) then
-      v_release := null;
-    end if;
-  end if;
-  insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
-                                    payload_hash, envelope, processing_status, http_status, error_detail)
-  values (pg_catalog.left(v_env ->> 'source_system', 200), pg_catalog.left(v_env ->> 'event_type', 200),
-          pg_catalog.left(v_env ->> 'idempotency_key', 500), pg_catalog.left(v_env ->> 'schema_version', 50),
-          v_release, pg_catalog.left(v_env ->> 'gate_code', 20), ops.envelope_hash(p_envelope), p_envelope,
-          case when p_http_status >= 500 then 'error' else 'rejected' end::public.ops_processing_status,
-          p_http_status, p_error)
-  returning * into v_log;
-  return ops.ingest_response(v_log, v_log.ingest_id);
+  return ops.log_refused_ingest(p_envelope, p_http_status,
+    pg_catalog.jsonb_build_object('error', v_code, 'message', v_message)
+    || case when p_error ? 'issues' then pg_catalog.jsonb_build_object('issues', p_error -> 'issues') else '{}' end);
 end
 $function$;
 grant execute on function ops.record_rejected_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;

@@ -31,14 +31,12 @@ revoke insert on ops.event_ingest_log from ci_service_role;
 drop function ops.ingest_event(jsonb, text);
 drop function ops.record_rejected_ingest(jsonb, text, integer, jsonb);
 
--- Logs an attempt the API refused before it reached ops.ingest_event (malformed JSON or envelope,
--- body too large) or that failed unexpectedly (5xx, logged as `error`): every authenticated
--- attempt leaves a row. Takes what was sent (any JSON, or NULL), the HTTP status (400-599) and the
--- error document; returns the ingest response. The row is stamped with the caller's actor and
--- persona, never counts for idempotency, and names a release only when the caller may see it (a
--- developer's own), so it cannot write into another release's timeline. Errors: OPS03 (no
--- persona or no sub), OPS22 (status outside 400-599, or an error that is not an object).
-create function ops.record_rejected_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb) returns jsonb
+-- Writes the log row of a refused attempt: what was sent (any JSON, or NULL), the HTTP status
+-- (400-599) and the error document; returns the ingest response. The row is stamped with the
+-- caller's actor and persona, never counts for idempotency, and names a release only when the
+-- caller may see it (a developer's own), so it cannot write into another release's timeline.
+-- Internal: ops.ingest_event and ops.record_rejected_ingest call it.
+create function ops.log_refused_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb) returns jsonb
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
@@ -48,14 +46,7 @@ declare
   v_env jsonb := case when pg_catalog.jsonb_typeof(p_envelope) = 'object' then p_envelope else '{}'::jsonb end;
   v_release uuid;
 begin
-  perform ops.require_persona(pg_catalog.enum_range(null::public.ops_persona), 'send events');
   perform ops.current_actor();
-  if p_http_status is null or p_http_status not between 400 and 599 then
-    raise exception 'a refused attempt has a 4xx or 5xx status, not %', p_http_status using errcode = 'OPS22';
-  end if;
-  if pg_catalog.jsonb_typeof(p_error) is distinct from 'object' then
-    raise exception 'the error of a refused attempt is a JSON object' using errcode = 'OPS22';
-  end if;
   if v_env ->> 'release_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
     v_release := (v_env ->> 'release_id')::uuid;
     if not exists (select 1 from ops.releases r where r.release_id = v_release)
@@ -72,6 +63,44 @@ begin
           p_http_status, p_error)
   returning * into v_log;
   return ops.ingest_response(v_log, v_log.ingest_id);
+end
+$$;
+
+-- Logs an attempt the API refused before it reached ops.ingest_event: every authenticated attempt
+-- leaves a row. Takes what was sent (any JSON, or NULL), the HTTP status and the error document
+-- {error, message, issues?}; returns the ingest response. The error is one the doors give, with
+-- its status and its message's form (so a caller cannot write free text into a release's
+-- timeline): invalid_json 400, invalid_envelope 400, unsupported_schema_version 422,
+-- payload_too_large 413, internal_error 500. Errors: OPS03 (no persona or no sub), OPS22 (an
+-- error, status or message not among those).
+create function ops.record_rejected_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_code text := p_error ->> 'error';
+  v_message text := p_error ->> 'message';
+  v_ok boolean;
+begin
+  perform ops.require_persona(pg_catalog.enum_range(null::public.ops_persona), 'send events');
+  v_ok := pg_catalog.jsonb_typeof(p_error) = 'object' and case v_code
+    when 'invalid_json' then p_http_status = 400 and v_message = 'the body is not valid JSON'
+    when 'invalid_envelope' then p_http_status = 400 and v_message ~ '^[0-9]{1,4} field\(s\) missing or malformed$'
+    when 'unsupported_schema_version' then p_http_status = 422 and v_message ~ '^.+ is not supported; use "v1\.0"$'
+    when 'payload_too_large' then p_http_status = 413 and v_message ~ '^the body exceeds [0-9]{1,12} bytes$'
+    when 'internal_error' then p_http_status = 500 and v_message = 'the event could not be processed'
+    else false end;
+  if not coalesce(v_ok, false) then
+    raise exception 'a refused attempt is logged with one of the doors'' errors (invalid_json, invalid_envelope, unsupported_schema_version, payload_too_large, internal_error), its status and message'
+      using errcode = 'OPS22';
+  end if;
+  if p_error ? 'issues' and pg_catalog.jsonb_typeof(p_error -> 'issues') is distinct from 'array' then
+    raise exception 'issues of a refused attempt are a JSON array' using errcode = 'OPS22';
+  end if;
+  return ops.log_refused_ingest(p_envelope, p_http_status,
+    pg_catalog.jsonb_build_object('error', v_code, 'message', v_message)
+    || case when p_error ? 'issues' then pg_catalog.jsonb_build_object('issues', p_error -> 'issues') else '{}' end);
 end
 $$;
 
@@ -108,25 +137,25 @@ begin
   -- An unknown version is named as such first: its other fields may mean something else.
   if jsonb_typeof(p_envelope) = 'object' and p_envelope ? 'schema_version'
      and p_envelope ->> 'schema_version' is distinct from 'v1.0' then
-    return ops.record_rejected_ingest(p_envelope, 422, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 422, jsonb_build_object(
       'error', 'unsupported_schema_version', 'message',
       format('schema_version %s is not supported; supported: v1.0', p_envelope ->> 'schema_version')));
   end if;
   if jsonb_typeof(p_envelope) is distinct from 'object' or coalesce(v_key, '') = '' or v_type is null
      or p_envelope ->> 'schema_version' is null or p_envelope ->> 'release_id' is null
      or coalesce(p_envelope ->> 'source_system', '') = '' then
-    return ops.record_rejected_ingest(p_envelope, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope',
       'message', 'schema_version, idempotency_key, event_type, source_system and release_id are required'));
   end if;
   if v_type not in (select unnest(enum_range(null::public.ops_event_type))::text) then
-    return ops.record_rejected_ingest(p_envelope, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope', 'message', format('unknown event_type %s', v_type)));
   end if;
   begin
     v_release := (p_envelope ->> 'release_id')::uuid;
   exception when invalid_text_representation then
-    return ops.record_rejected_ingest(p_envelope, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope', 'message', 'release_id is not a UUID'));
   end;
 

@@ -709,6 +709,38 @@ const rejectedIntoHiddenTimeline: Attack = {
   },
 };
 
+function rejectedFreeText(persona: Persona): Attack {
+  return {
+    kind: 8,
+    door: 'sql',
+    persona,
+    name: 'ops.record_rejected_ingest writes free text into a release’s timeline',
+    async run({ db }) {
+      const r = await release(db, persona === 'developer' ? `atk-${persona}` : who.dev);
+      const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+      const planted = 'G3 approved by rm-rita at 09:00';
+      await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        firstThatWorks(c, [
+          [
+            'select ops.record_rejected_ingest($1::jsonb, 400, $2::jsonb)',
+            [JSON.stringify(env), JSON.stringify({ error: 'invalid_envelope', message: planted })],
+          ],
+          [
+            'select ops.record_rejected_ingest($1::jsonb, null, 400, $2::jsonb)',
+            [JSON.stringify(env), JSON.stringify({ error: 'invalid_envelope', message: planted })],
+          ],
+        ]),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.event_ingest_log where error_detail ->> 'message' = $1`,
+        [planted],
+      );
+      return n!.n > 0;
+    },
+  };
+}
+
 // ---- kind 9: decisions rewritten ----------------------------------------------------------------
 
 async function approvedException(db: TestDatabase) {
@@ -961,6 +993,7 @@ export const attacks: Attack[] = [
     ].map((fn) => helperCall(p, fn)),
   ),
   rejectedIntoHiddenTimeline,
+  ...PERSONAS.map(rejectedFreeText),
   exceptionApproverCleared,
   exceptionApprovedWithoutApproval,
   exceptionApprovalBackdated,
