@@ -42,7 +42,7 @@ export interface HttpDoor {
     query: string,
     variables: Record<string, unknown>,
     token: string,
-  ): Promise<{ status: number; body: any }>;
+  ): Promise<{ status: number; body: Body }>;
   get?(path: string, token: string | null): Promise<{ status: number }>;
 }
 
