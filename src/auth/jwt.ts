@@ -125,6 +125,16 @@ export function createVerifier(
     }
     if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('token has no subject');
     const claims = payload as Record<string, unknown>;
-    return { subject: payload.sub, persona: personaFromClaims(claims), claims };
+    // The database refuses claims naming a persona other than the one assumed; a token naming two
+    // is refused here, before it reaches a transaction.
+    const persona = personaFromClaims(claims);
+    if (persona && isPersona(claims.role) && claims.role !== persona) {
+      throw new AuthError(
+        403,
+        'conflicting_persona',
+        `the token names two personas (role ${claims.role}, app_metadata.ops_role ${persona})`,
+      );
+    }
+    return { subject: payload.sub, persona, claims };
   };
 }
