@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { AuthConfig } from './auth/jwt.js';
+import { type AuthConfig, DEFAULT_MAX_TOKEN_LIFETIME_S } from './auth/jwt.js';
 import { projectRoot } from './db/migrate.js';
 
 export type NodeEnv = 'development' | 'production' | 'test';
@@ -33,6 +33,11 @@ export interface Config {
   http: HttpLimits;
   /** Connections of the request pool. */
   dbPoolMax: number;
+  /**
+   * Bearer token that opens /metrics to a scraper. In production /metrics answers only this token
+   * or a loopback client; elsewhere anyone on the (loopback) listener.
+   */
+  metricsToken?: string;
 }
 
 export interface HttpLimits {
@@ -118,6 +123,8 @@ const EnvSchema = z.object({
   SUPABASE_JWKS_URL: optional(httpsUrl),
   OPS_JWT_ISSUER: optional(z.string().trim().min(1)),
   OPS_JWT_AUDIENCE: optional(z.string().trim().min(1)),
+  OPS_JWT_MAX_LIFETIME_SECONDS: optional(integer(60, 30 * 86_400)),
+  OPS_METRICS_TOKEN: optional(z.string().trim().min(16)),
   OPS_EMBEDDED_PG_PORT: optional(integer(1, 65535)),
   OPS_DATA_DIR: optional(z.string().trim().min(1)),
   OPS_GRAPHIQL: optional(flag),
@@ -133,7 +140,12 @@ const EnvSchema = z.object({
 });
 
 // Values never repeated in an error message.
-const SECRET_VARIABLES = new Set(['SUPABASE_JWT_SECRET', 'DATABASE_URL', 'OPS_API_DATABASE_URL']);
+const SECRET_VARIABLES = new Set([
+  'SUPABASE_JWT_SECRET',
+  'DATABASE_URL',
+  'OPS_API_DATABASE_URL',
+  'OPS_METRICS_TOKEN',
+]);
 // Supabase's own secrets are at least 32 characters; a short one is a mistake in production.
 const MIN_PRODUCTION_SECRET_LENGTH = 32;
 
@@ -214,7 +226,9 @@ export function loadConfig(
       jwksUrl: e.SUPABASE_JWKS_URL,
       issuer: e.OPS_JWT_ISSUER,
       audience: e.OPS_JWT_AUDIENCE,
+      maxLifetimeSeconds: e.OPS_JWT_MAX_LIFETIME_SECONDS ?? DEFAULT_MAX_TOKEN_LIFETIME_S,
     },
+    metricsToken: e.OPS_METRICS_TOKEN,
     jwtSecretSource,
     embeddedPgPort: e.OPS_EMBEDDED_PG_PORT ?? 54329,
     dataDir: path.resolve(e.OPS_DATA_DIR ?? path.join(projectRoot, '.data')),

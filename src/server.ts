@@ -1,5 +1,6 @@
 // The HTTP shell: a small router (health, readiness, extra routes) in front of GraphQL Yoga with
 // its security plugins. No business logic lives here: resolvers and route handlers bring it.
+import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import {
   createServer as createHttpServer,
@@ -79,6 +80,20 @@ export interface OpsServer {
 }
 
 export const INGEST_PATH = '/functions/v1/ops-event-ingest';
+export const METRICS_PATH = '/metrics';
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 /**
  * The Node HTTP server with its bounds from the configuration (README: Timeouts and bounds):
@@ -415,7 +430,7 @@ export function createServer(deps: ServerDeps): OpsServer {
       // (4) Masked errors: configured above (maskedErrors), AuthError mapped to a coded error.
       // (5) Prometheus metrics at /metrics, in the registry the control plane's counters share.
       usePrometheus({
-        endpoint: '/metrics',
+        endpoint: METRICS_PATH,
         registry,
         // The URL would carry GET query strings into label values.
         labels: { url: false },
@@ -491,9 +506,27 @@ export function createServer(deps: ServerDeps): OpsServer {
     }
   }
 
+  // In production the metrics (request counts, ingest outcomes, pool figures) are for the operator's
+  // scraper only: a bearer OPS_METRICS_TOKEN, or a client on this machine's loopback.
+  const loopbackRequests = new WeakSet<Request>();
+  function metricsAllowed(request: Request): boolean {
+    if (config.env !== 'production' || loopbackRequests.has(request)) return true;
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(request.headers.get('authorization')?.trim() ?? '');
+    return !!config.metricsToken && !!match && sameSecret(match[1]!, config.metricsToken);
+  }
+
   async function fetch(request: Request): Promise<Response> {
     const info = requestInfo(request);
     const path = new URL(request.url).pathname;
+    if (path === METRICS_PATH && !metricsAllowed(request)) {
+      const response = json(401, {
+        error: 'metrics_not_public',
+        message: 'in production /metrics answers a bearer OPS_METRICS_TOKEN or a loopback client only',
+      });
+      tagRequestId(response, info.requestId);
+      logRequest(logger, request, response.status, info, false);
+      return response;
+    }
     const builtin = builtins.filter((r) => r.path === path);
     const extra = extraRoutes.filter((r) => r.path === path);
     if (builtin.length === 0 && extra.length === 0) return yoga.fetch(request);
@@ -645,6 +678,7 @@ export function createServer(deps: ServerDeps): OpsServer {
       if (!res.writableFinished) abort.abort();
     });
     const request = requestFromNode(req, body, abort.signal);
+    if (isLoopbackAddress(req.socket.remoteAddress)) loopbackRequests.add(request);
     const info = requestInfo(request);
     // Handling is bounded too: past OPS_HTTP_HANDLER_TIMEOUT_MS the client gets a 503 it may retry
     // (an ingest retried with its key is idempotent) and the work is told to stop.

@@ -64,9 +64,12 @@ create table ops.approvals (
 comment on column ops.approvals.revision is 'The release revision this decision was made for (stamped at insert).';
 CREATE INDEX approvals_gate ON ops.approvals USING btree (gate_id, approver_id, created_at DESC);
 CREATE INDEX approvals_release ON ops.approvals USING btree (release_id);
+CREATE TRIGGER approvals_append_only BEFORE DELETE OR UPDATE ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER approvals_guard BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.approvals_guard();
+CREATE TRIGGER approvals_no_truncate BEFORE TRUNCATE ON ops.approvals FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER approvals_reevaluate AFTER INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER approvals_stamp BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER approvals_stamp_ingest BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER approvals_stamp_revision BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.approvals enable row level security;
 create policy approvals_read_all on ops.approvals for select to audit_reader, release_manager using (true);
@@ -115,6 +118,7 @@ CREATE INDEX deployment_transitions_deployment ON ops.deployment_transitions USI
 CREATE TRIGGER deployment_transitions_append_only BEFORE DELETE OR UPDATE ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER deployment_transitions_no_truncate BEFORE TRUNCATE ON ops.deployment_transitions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER deployment_transitions_stamp BEFORE INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER deployment_transitions_stamp_ingest BEFORE INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 alter table ops.deployment_transitions enable row level security;
 create policy deployment_transitions_read_all on ops.deployment_transitions for select to audit_reader, release_manager using (true);
 create policy deployment_transitions_read_sre on ops.deployment_transitions for select to sre using (true);
@@ -152,6 +156,8 @@ CREATE TRIGGER deployments_guard BEFORE INSERT OR UPDATE ON ops.deployments FOR 
 CREATE TRIGGER deployments_record_transition AFTER UPDATE OF status, g4_status ON ops.deployments FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.g4_status IS DISTINCT FROM new.g4_status))) EXECUTE FUNCTION ops.deployments_record_transition();
 CREATE TRIGGER deployments_reevaluate AFTER INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER deployments_stamp BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER deployments_stamp_ingest BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
+CREATE TRIGGER deployments_track_live_production AFTER INSERT OR UPDATE OF status ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_track_live_production();
 alter table ops.deployments enable row level security;
 create policy deployments_read_all on ops.deployments for select to audit_reader, release_manager using (true);
 create policy deployments_read_sre on ops.deployments for select to sre using (true);
@@ -186,6 +192,7 @@ CREATE INDEX environment_events_release ON ops.environment_events USING btree (r
 CREATE TRIGGER environment_events_append_only BEFORE DELETE OR UPDATE ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER environment_events_no_truncate BEFORE TRUNCATE ON ops.environment_events FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER environment_events_stamp BEFORE INSERT ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER environment_events_stamp_ingest BEFORE INSERT ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 alter table ops.environment_events enable row level security;
 create policy environment_events_read_all on ops.environment_events for select to audit_reader, release_manager using (true);
 create policy environment_events_read_sre on ops.environment_events for select to sre using (true);
@@ -218,7 +225,7 @@ create table ops.event_ingest_log (
   constraint event_ingest_log_payload_hash_check CHECK ((payload_hash ~ '^[0-9a-f]{64}$'::text)),
   constraint event_ingest_log_pkey PRIMARY KEY (ingest_id)
 );
-CREATE UNIQUE INDEX event_ingest_log_accepted_key ON ops.event_ingest_log USING btree (idempotency_key) WHERE (processing_status = 'accepted'::public.ops_processing_status);
+CREATE UNIQUE INDEX event_ingest_log_accepted_key ON ops.event_ingest_log USING btree (created_by, source_system, idempotency_key) WHERE (processing_status = 'accepted'::public.ops_processing_status);
 CREATE INDEX event_ingest_log_received ON ops.event_ingest_log USING btree (received_at, ingest_id);
 CREATE INDEX event_ingest_log_release ON ops.event_ingest_log USING btree (release_id, received_at);
 CREATE TRIGGER event_ingest_log_append_only BEFORE DELETE OR UPDATE ON ops.event_ingest_log FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
@@ -226,8 +233,6 @@ CREATE TRIGGER event_ingest_log_no_truncate BEFORE TRUNCATE ON ops.event_ingest_
 CREATE TRIGGER event_ingest_log_stamp BEFORE INSERT ON ops.event_ingest_log FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.event_ingest_log enable row level security;
 create policy event_ingest_log_read_all on ops.event_ingest_log for select to audit_reader, release_manager using (true);
-create policy event_ingest_log_write_ci on ops.event_ingest_log for insert to ci_service_role with check (true);
-grant insert on table ops.event_ingest_log to ci_service_role;
 grant select on table ops.event_ingest_log to audit_reader, release_manager;
 
 create table ops.evidence_artifacts (
@@ -261,8 +266,12 @@ CREATE INDEX evidence_artifacts_check ON ops.evidence_artifacts USING btree (che
 CREATE INDEX evidence_artifacts_deployment ON ops.evidence_artifacts USING btree (deployment_id, artifact_type);
 CREATE INDEX evidence_artifacts_gate ON ops.evidence_artifacts USING btree (gate_id, artifact_type);
 CREATE INDEX evidence_artifacts_release ON ops.evidence_artifacts USING btree (release_id);
+CREATE TRIGGER evidence_artifacts_append_only BEFORE DELETE OR UPDATE ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER evidence_artifacts_consistent_links BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_consistent_links();
+CREATE TRIGGER evidence_artifacts_no_truncate BEFORE TRUNCATE ON ops.evidence_artifacts FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER evidence_artifacts_reevaluate AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER evidence_artifacts_stamp_ingest BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER evidence_artifacts_stamp_revision BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.evidence_artifacts enable row level security;
 create policy evidence_artifacts_read_all on ops.evidence_artifacts for select to audit_reader, release_manager using (true);
@@ -303,18 +312,16 @@ CREATE INDEX exceptions_expires_id ON ops.exceptions USING btree (expires_at, ex
 CREATE INDEX exceptions_release ON ops.exceptions USING btree (release_id);
 CREATE TRIGGER exceptions_future_expiry BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_refuse_past_expiry();
 CREATE TRIGGER exceptions_guard BEFORE INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_guard();
+CREATE TRIGGER exceptions_no_delete BEFORE DELETE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER exceptions_no_truncate BEFORE TRUNCATE ON ops.exceptions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER exceptions_reevaluate AFTER INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER exceptions_stamp BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER exceptions_stamp_revision BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.exceptions enable row level security;
 create policy exceptions_read_all on ops.exceptions for select to audit_reader, release_manager using (true);
-create policy exceptions_update_rm on ops.exceptions for update to release_manager using (true);
 create policy exceptions_write_rm on ops.exceptions for insert to release_manager with check ((requested_by = ops.current_actor()));
 grant insert, select on table ops.exceptions to release_manager;
 grant select on table ops.exceptions to audit_reader;
-grant update (approved_at) on ops.exceptions to release_manager;
-grant update (approver_id) on ops.exceptions to release_manager;
-grant update (post_review_status) on ops.exceptions to release_manager;
 
 create table ops.gate_checks (
   check_id uuid default gen_random_uuid() not null,
@@ -337,8 +344,11 @@ create table ops.gate_checks (
 );
 comment on column ops.gate_checks.revision is 'The release revision this result was reported for (stamped at insert).';
 CREATE INDEX gate_checks_gate ON ops.gate_checks USING btree (gate_id, check_name, created_at DESC);
+CREATE TRIGGER gate_checks_append_only BEFORE DELETE OR UPDATE ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER gate_checks_no_truncate BEFORE TRUNCATE ON ops.gate_checks FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER gate_checks_reevaluate AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER gate_checks_stamp_ingest BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER gate_checks_stamp_revision BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 alter table ops.gate_checks enable row level security;
 create policy gate_checks_read_all on ops.gate_checks for select to audit_reader, release_manager using (true);
@@ -438,6 +448,7 @@ CREATE INDEX gate_transitions_gate ON ops.gate_transitions USING btree (gate_id,
 CREATE TRIGGER gate_transitions_append_only BEFORE DELETE OR UPDATE ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER gate_transitions_no_truncate BEFORE TRUNCATE ON ops.gate_transitions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER gate_transitions_stamp BEFORE INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER gate_transitions_stamp_ingest BEFORE INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 alter table ops.gate_transitions enable row level security;
 create policy gate_transitions_read_all on ops.gate_transitions for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_transitions to audit_reader, release_manager;
@@ -480,6 +491,70 @@ CREATE TRIGGER ingest_permissions_stamp BEFORE INSERT ON ops.ingest_permissions 
 alter table ops.ingest_permissions enable row level security;
 create policy ingest_permissions_read_all on ops.ingest_permissions for select to audit_reader, release_manager using (true);
 grant select on table ops.ingest_permissions to audit_reader, release_manager;
+
+create table ops.live_production_deployments (
+  release_id uuid not null,
+  deployment_id uuid not null,
+  constraint live_production_deployments_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES ops.deployments(deployment_id),
+  constraint live_production_deployments_deployment_id_key UNIQUE (deployment_id),
+  constraint live_production_deployments_pkey PRIMARY KEY (release_id),
+  constraint live_production_deployments_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+alter table ops.live_production_deployments enable row level security;
+create policy live_production_deployments_read_all on ops.live_production_deployments for select to audit_reader, release_manager using (true);
+grant select on table ops.live_production_deployments to audit_reader, release_manager;
+
+create table ops.policy_pack_checks (
+  pack_name text not null,
+  gate_code public.ops_gate_code not null,
+  check_name text not null,
+  description text not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint policy_pack_checks_check_name_check CHECK ((check_name <> ''::text)),
+  constraint policy_pack_checks_gate_code_fkey FOREIGN KEY (gate_code) REFERENCES ops.gate_definitions(gate_code),
+  constraint policy_pack_checks_pack_name_fkey FOREIGN KEY (pack_name) REFERENCES ops.policy_packs(pack_name),
+  constraint policy_pack_checks_pkey PRIMARY KEY (pack_name, gate_code, check_name)
+);
+CREATE TRIGGER policy_pack_checks_stamp BEFORE INSERT ON ops.policy_pack_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.policy_pack_checks enable row level security;
+create policy policy_pack_checks_read_all on ops.policy_pack_checks for select to audit_reader, release_manager using (true);
+grant select on table ops.policy_pack_checks to audit_reader, release_manager;
+
+create table ops.policy_packs (
+  pack_name text not null,
+  platform text not null,
+  description text not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint policy_packs_pack_name_check CHECK ((pack_name ~ '^[a-z][a-z0-9_-]{0,62}$'::text)),
+  constraint policy_packs_pkey PRIMARY KEY (pack_name),
+  constraint policy_packs_platform_check CHECK ((platform <> ''::text))
+);
+CREATE TRIGGER policy_packs_stamp BEFORE INSERT ON ops.policy_packs FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.policy_packs enable row level security;
+create policy policy_packs_read_all on ops.policy_packs for select to audit_reader, release_manager using (true);
+grant select on table ops.policy_packs to audit_reader, release_manager;
+
+create table ops.project_profiles (
+  project text not null,
+  platform text not null,
+  policy_pack text not null,
+  installed_at timestamp with time zone not null,
+  installed_by text not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint project_profiles_pkey PRIMARY KEY (project),
+  constraint project_profiles_policy_pack_fkey FOREIGN KEY (policy_pack) REFERENCES ops.policy_packs(pack_name),
+  constraint project_profiles_project_check CHECK ((project <> ''::text))
+);
+CREATE TRIGGER project_profiles_stamp BEFORE INSERT ON ops.project_profiles FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.project_profiles enable row level security;
+create policy project_profiles_read_all on ops.project_profiles for select to audit_reader, release_manager using (true);
+grant select on table ops.project_profiles to audit_reader, release_manager;
 
 create table ops.recovery_drills (
   drill_id uuid default gen_random_uuid() not null,
@@ -549,9 +624,7 @@ CREATE TRIGGER release_gates_transition AFTER UPDATE OF status ON ops.release_ga
 alter table ops.release_gates enable row level security;
 create policy release_gates_read_all on ops.release_gates for select to audit_reader, release_manager using (true);
 create policy release_gates_read_ci on ops.release_gates for select to ci_service_role using (true);
-create policy release_gates_update_rm on ops.release_gates for update to release_manager using (true);
 grant select on table ops.release_gates to audit_reader, ci_service_role, release_manager;
-grant update (status) on ops.release_gates to release_manager;
 
 create table ops.release_revisions (
   revision_id uuid default gen_random_uuid() not null,
@@ -581,6 +654,26 @@ alter table ops.release_revisions enable row level security;
 create policy release_revisions_read_all on ops.release_revisions for select to audit_reader, ci_service_role, qa_tester, release_manager using (true);
 create policy release_revisions_read_dev on ops.release_revisions for select to developer using (ops.owns_release(release_id));
 grant select on table ops.release_revisions to audit_reader, ci_service_role, developer, qa_tester, release_manager;
+
+create table ops.release_scope_changes (
+  change_id uuid default gen_random_uuid() not null,
+  release_id uuid not null,
+  scope_key text not null,
+  old_value jsonb,
+  new_value jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint release_scope_changes_pkey PRIMARY KEY (change_id),
+  constraint release_scope_changes_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+CREATE INDEX release_scope_changes_release ON ops.release_scope_changes USING btree (release_id, created_at);
+CREATE TRIGGER release_scope_changes_append_only BEFORE DELETE OR UPDATE ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_scope_changes_no_truncate BEFORE TRUNCATE ON ops.release_scope_changes FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_scope_changes_stamp BEFORE INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.release_scope_changes enable row level security;
+create policy release_scope_changes_read_all on ops.release_scope_changes for select to audit_reader, release_manager using (true);
+grant select on table ops.release_scope_changes to audit_reader, release_manager;
 
 create table ops.releases (
   release_id uuid default gen_random_uuid() not null,
@@ -618,6 +711,18 @@ create policy releases_read_ci on ops.releases for select to ci_service_role usi
 create policy releases_read_dev on ops.releases for select to developer using (((initiating_actor = ops.current_actor()) OR (created_by = ops.current_actor())));
 create policy releases_read_qa on ops.releases for select to qa_tester using (true);
 grant select on table ops.releases to audit_reader, ci_service_role, developer, qa_tester, release_manager;
+
+create table ops.transaction_context (
+  txid bigint not null,
+  name text not null,
+  subject uuid not null,
+  value text,
+  depth integer default 1 not null,
+  constraint transaction_context_pkey PRIMARY KEY (txid, name, subject)
+);
+alter table ops.transaction_context enable row level security;
+create policy transaction_context_read_all on ops.transaction_context for select to audit_reader, release_manager using (true);
+grant select on table ops.transaction_context to audit_reader, release_manager;
 
 -- ==============================================================================================
 -- views
@@ -797,7 +902,7 @@ CREATE OR REPLACE FUNCTION ops.apply_ingest_event(p_envelope jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_type public.ops_event_type := (p_envelope ->> 'event_type')::public.ops_event_type;
@@ -971,7 +1076,7 @@ CREATE OR REPLACE FUNCTION ops.approve_exception(p_exception_id uuid, p_rational
  RETURNS ops.exceptions
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_exception ops.exceptions;
@@ -981,18 +1086,22 @@ begin
   if not found then
     raise exception 'exception % does not exist', p_exception_id using errcode = 'OPS04';
   end if;
-  if v_exception.expires_at <= now() then
+  if v_exception.expires_at <= pg_catalog.clock_timestamp() then
     raise exception 'exception % expired at % and can no longer be approved', p_exception_id, v_exception.expires_at
       using errcode = 'OPS09';
   end if;
-  -- The approval record first: its trigger refuses a requester approving their own exception.
-  insert into ops.approvals (release_id, exception_id, approver_id, persona_role, decision, scope, rationale_text,
-                             ingest_id)
+  if v_exception.approver_id is not null then
+    raise exception 'exception % is already approved by %', p_exception_id, v_exception.approver_id
+      using errcode = 'OPS09';
+  end if;
+  insert into ops.approvals (release_id, exception_id, approver_id, persona_role, decision, scope, rationale_text)
   values (v_exception.release_id, p_exception_id, ops.current_actor(), 'release_manager', 'approved', 'exception',
-          p_rationale, ops.current_ingest_id());
-  update ops.exceptions e set approver_id = ops.current_actor(), approved_at = now()
+          p_rationale);
+  perform ops.context_enter('approving_exception', p_exception_id, ops.current_actor());
+  update ops.exceptions e set approver_id = ops.current_actor(), approved_at = pg_catalog.clock_timestamp()
   where e.exception_id = p_exception_id
   returning * into v_exception;
+  perform ops.context_leave('approving_exception', p_exception_id);
   return v_exception;
 end
 $function$;
@@ -1002,7 +1111,7 @@ CREATE OR REPLACE FUNCTION ops.assert_can_read_release(p_release_id uuid)
  RETURNS void
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   if not exists (select 1 from ops.releases where release_id = p_release_id) then
@@ -1013,13 +1122,12 @@ begin
   end if;
 end
 $function$;
-grant execute on function ops.assert_can_read_release(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.attach_evidence(p_release_id uuid, p_artifact_type public.ops_artifact_type, p_artifact_url text, p_gate_code public.ops_gate_code DEFAULT NULL::public.ops_gate_code, p_sha256 text DEFAULT NULL::text, p_source_system text DEFAULT 'manual'::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_check_id uuid DEFAULT NULL::uuid, p_deployment_id uuid DEFAULT NULL::uuid)
  RETURNS ops.evidence_artifacts
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona :=
@@ -1392,11 +1500,50 @@ end
 $function$;
 grant execute on function ops.compute_release_gates(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.context_enter(p_name text, p_subject uuid, p_value text)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  insert into ops.transaction_context (txid, name, subject, value)
+  values (pg_catalog.txid_current(), p_name, p_subject, p_value)
+  on conflict (txid, name, subject)
+  do update set value = excluded.value, depth = ops.transaction_context.depth + 1
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.context_leave(p_name text, p_subject uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_depth integer;
+begin
+  update ops.transaction_context c set depth = c.depth - 1
+  where c.txid = pg_catalog.txid_current() and c.name = p_name and c.subject = p_subject
+  returning c.depth into v_depth;
+  if v_depth is not null and v_depth <= 0 then
+    delete from ops.transaction_context c
+    where c.txid = pg_catalog.txid_current() and c.name = p_name and c.subject = p_subject;
+  end if;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.context_value(p_name text, p_subject uuid)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select c.value from ops.transaction_context c
+  where c.txid = pg_catalog.txid_current_if_assigned() and c.name = p_name and c.subject = p_subject
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.create_release(p_project text, p_release_name text, p_environment_target text DEFAULT 'production'::text, p_source_ref text DEFAULT NULL::text, p_scope_metadata jsonb DEFAULT '{}'::jsonb, p_initiating_actor text DEFAULT NULL::text)
  RETURNS ops.releases
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona :=
@@ -1423,7 +1570,7 @@ CREATE OR REPLACE FUNCTION ops.create_release_gates()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   insert into ops.release_gates (release_id, gate_code, gate_name)
@@ -1434,11 +1581,21 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.current_actor()
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select coalesce(nullif(ops.current_claims() ->> 'sub', ''), 'db:' || session_user)
+declare
+  v_sub text := nullif(ops.current_claims() ->> 'sub', '');
+begin
+  if ops.current_persona() is not null then
+    if v_sub is null then
+      raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+    end if;
+    return v_sub;
+  end if;
+  return coalesce(v_sub, 'db:' || session_user);
+end
 $function$;
 grant execute on function ops.current_actor() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
@@ -1446,7 +1603,7 @@ CREATE OR REPLACE FUNCTION ops.current_claims()
  RETURNS jsonb
  LANGUAGE sql
  STABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb)
 $function$;
@@ -1456,25 +1613,35 @@ CREATE OR REPLACE FUNCTION ops.current_ingest_id()
  RETURNS uuid
  LANGUAGE sql
  STABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select nullif(current_setting('ops.ingest_id', true), '')::uuid
+  select ops.context_value('ingest', '00000000-0000-0000-0000-000000000000')::uuid
 $function$;
-grant execute on function ops.current_ingest_id() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.current_persona()
  RETURNS public.ops_persona
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select case
-    when ops.current_claims() -> 'app_metadata' ->> 'ops_role' in
-         (select unnest(enum_range(null::public.ops_persona))::text)
-      then (ops.current_claims() -> 'app_metadata' ->> 'ops_role')::public.ops_persona
-    when ops.current_claims() ->> 'role' in (select unnest(enum_range(null::public.ops_persona))::text)
-      then (ops.current_claims() ->> 'role')::public.ops_persona
-  end
+declare
+  v_role text := pg_catalog.current_setting('role');
+  v_claims jsonb;
+  v_named text;
+begin
+  if v_role is null or not v_role = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+    return null;
+  end if;
+  v_claims := ops.current_claims();
+  foreach v_named in array array[v_claims ->> 'role', v_claims -> 'app_metadata' ->> 'ops_role'] loop
+    if v_named is distinct from v_role
+       and v_named = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+      raise exception 'the claims name persona %, but the transaction assumed %', v_named, v_role
+        using errcode = 'OPS03';
+    end if;
+  end loop;
+  return v_role::public.ops_persona;
+end
 $function$;
 grant execute on function ops.current_persona() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
@@ -1545,7 +1712,7 @@ CREATE OR REPLACE FUNCTION ops.deployments_record_transition()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   insert into ops.deployment_transitions (deployment_id, from_status, to_status, from_g4_status, to_g4_status, actor,
@@ -1556,11 +1723,42 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.deployments_track_live_production()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.environment <> 'production' then
+    return null;
+  end if;
+  if new.rollback_of is not null then
+    delete from ops.live_production_deployments l where l.deployment_id = new.rollback_of;
+    return null;
+  end if;
+  if new.status in ('in_progress', 'succeeded')
+     and not exists (select 1 from ops.deployments r where r.rollback_of = new.deployment_id) then
+    begin
+      insert into ops.live_production_deployments (release_id, deployment_id)
+      values (new.release_id, new.deployment_id)
+      on conflict (deployment_id) do nothing;
+    exception when unique_violation then
+      raise exception 'release % is already deployed (or deploying) to production', new.release_id
+        using errcode = 'OPS09';
+    end;
+  else
+    delete from ops.live_production_deployments l where l.deployment_id = new.deployment_id;
+  end if;
+  return null;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.derive_release_status(p_release_id uuid)
  RETURNS public.ops_release_status
  LANGUAGE sql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   with latest as (
     select d.* from ops.deployments d where d.release_id = p_release_id
@@ -1583,13 +1781,23 @@ AS $function$
     else 'draft'
   end::public.ops_release_status
 $function$;
-grant execute on function ops.derive_release_status(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.envelope_hash(p_envelope jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((
+    case when pg_catalog.jsonb_typeof(p_envelope) = 'object' then p_envelope - 'emitted_at' else p_envelope end
+  )::pg_catalog.text, 'UTF8')), 'hex')
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.evaluate_gate(p_gate_id uuid)
  RETURNS public.ops_gate_status
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_release uuid;
@@ -1604,47 +1812,75 @@ begin
   return v_status;
 end
 $function$;
-grant execute on function ops.evaluate_gate(p_gate_id uuid) to ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.evaluate_release(p_release_id uuid, p_reason text DEFAULT NULL::text)
  RETURNS void
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   c record;
   v_status public.ops_release_status;
 begin
-  perform set_config('ops.evaluating', 'on', true);
-  perform set_config('ops.transition_reason', coalesce(p_reason, ''), true);
+  perform ops.context_enter('evaluating', p_release_id,
+    coalesce(p_reason, 'recomputed from the gate''s checks, evidence, approvals and exceptions'));
   for c in select * from ops.compute_release_gates(p_release_id) loop
     update ops.release_gates g set
       status = c.status,
       exception_id = c.exception_id,
-      entered_at = case when c.status <> 'pending' then coalesce(g.entered_at, now()) else g.entered_at end,
-      resolved_at = case when c.status in ('passed', 'failed', 'bypassed') then now() end,
+      entered_at = case when c.status <> 'pending' then coalesce(g.entered_at, pg_catalog.clock_timestamp())
+                        else g.entered_at end,
+      resolved_at = case when c.status in ('passed', 'failed', 'bypassed') then pg_catalog.clock_timestamp() end,
       resolved_by = case when c.status in ('passed', 'failed', 'bypassed') then ops.current_actor() end
     where g.gate_id = c.gate_id
       and (g.status is distinct from c.status or g.exception_id is distinct from c.exception_id);
   end loop;
-  perform set_config('ops.evaluating', 'off', true);
+  perform ops.context_leave('evaluating', p_release_id);
   v_status := ops.derive_release_status(p_release_id);
   update ops.releases r set status = v_status where r.release_id = p_release_id and r.status <> v_status;
 end
 $function$;
-grant execute on function ops.evaluate_release(p_release_id uuid, p_reason text) to ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.evidence_artifacts_consistent_links()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_releases uuid[];
+begin
+  select pg_catalog.array_agg(distinct x.release_id) into v_releases
+  from (
+    select new.release_id
+    union all
+    select g.release_id from ops.release_gates g where g.gate_id = new.gate_id
+    union all
+    select g.release_id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+    where c.check_id = new.check_id
+    union all
+    select d.release_id from ops.deployments d where d.deployment_id = new.deployment_id
+  ) x
+  where x.release_id is not null;
+  if pg_catalog.cardinality(v_releases) > 1 then
+    raise exception 'evidence links name different releases (%): its release, gate, check and deployment must belong to one release',
+      pg_catalog.array_to_string(v_releases, ', ') using errcode = 'OPS22';
+  end if;
+  return new;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.exception_is_active(e ops.exceptions)
  RETURNS boolean
  LANGUAGE sql
  STABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select e.approver_id is not null
      and e.approver_id <> e.requested_by
-     and e.effective_from <= now()
-     and now() < e.expires_at
+     and e.effective_from <= pg_catalog.clock_timestamp()
+     and pg_catalog.clock_timestamp() < e.expires_at
 $function$;
 grant execute on function ops.exception_is_active(e ops.exceptions) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
@@ -1652,11 +1888,11 @@ CREATE OR REPLACE FUNCTION ops.exceptions_guard()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   if tg_op = 'INSERT' then
-    if new.approver_id is not null then
+    if new.approver_id is not null or new.approved_at is not null then
       raise exception 'an exception is requested first and approved afterwards by someone else'
         using errcode = 'OPS03';
     end if;
@@ -1665,26 +1901,43 @@ begin
     end if;
     return new;
   end if;
-  if new.approver_id is distinct from old.approver_id and new.approver_id is not null then
+  if (new.release_id, new.exception_type, new.impacted_gates, new.reason, new.risk_statement, new.requested_by,
+      new.compensating_controls, new.created_at, new.created_by, new.created_persona)
+     is distinct from
+     (old.release_id, old.exception_type, old.impacted_gates, old.reason, old.risk_statement, old.requested_by,
+      old.compensating_controls, old.created_at, old.created_by, old.created_persona) then
+    raise exception 'exception % is a recorded request: request a new exception instead of changing it',
+      old.exception_id using errcode = 'OPS22';
+  end if;
+  if new.approver_id is distinct from old.approver_id or new.approved_at is distinct from old.approved_at then
+    if ops.context_value('approving_exception', old.exception_id) is null then
+      raise exception 'exception % is approved only through ops.approve_exception', old.exception_id
+        using errcode = 'OPS03';
+    end if;
     if old.approver_id is not null then
       raise exception 'exception % is already approved by %', old.exception_id, old.approver_id using errcode = 'OPS09';
     end if;
-    if old.expires_at <= now() then
+    if old.expires_at <= pg_catalog.clock_timestamp() then
       raise exception 'exception % expired at % and can no longer be approved', old.exception_id, old.expires_at
         using errcode = 'OPS09';
     end if;
+    new.approver_id := ops.current_actor();
+    new.approved_at := pg_catalog.clock_timestamp();
     if new.approver_id = new.requested_by then
       raise exception 'separation of duties: % requested exception % and may not approve it', new.requested_by,
         new.exception_id using errcode = 'OPS03';
     end if;
-    if ops.current_persona() is not null and ops.current_persona() <> 'release_manager' then
-      raise exception 'only a release_manager approves exceptions, not a %', ops.current_persona()
+    if not exists (select 1 from ops.approvals a
+                   where a.exception_id = old.exception_id and a.approver_id = new.approver_id
+                     and a.decision = 'approved') then
+      raise exception 'exception % has no approval record by %', old.exception_id, new.approver_id
         using errcode = 'OPS03';
     end if;
-    if ops.current_claims() ? 'sub' and new.approver_id <> ops.current_actor() then
-      raise exception 'an exception is approved by the caller (%), not on behalf of %', ops.current_actor(),
-        new.approver_id using errcode = 'OPS03';
-    end if;
+  end if;
+  if new.post_review_status is distinct from old.post_review_status
+     and ops.context_value('reviewing_exception', old.exception_id) is null then
+    raise exception 'exception % is reviewed only through ops.review_exception', old.exception_id
+      using errcode = 'OPS03';
   end if;
   return new;
 end
@@ -1693,17 +1946,16 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.exceptions_refuse_past_expiry()
  RETURNS trigger
  LANGUAGE plpgsql
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if new.expires_at <= now() then
+  if new.expires_at <= pg_catalog.clock_timestamp() then
     raise exception 'exception expires_at (%) must be in the future', new.expires_at
       using errcode = '23514';
   end if;
   return new;
 end
 $function$;
-grant execute on function ops.exceptions_refuse_past_expiry() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.gate_evidence(p_gate_id uuid)
  RETURNS TABLE(requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
@@ -1752,7 +2004,7 @@ CREATE OR REPLACE FUNCTION ops.gate_of(p_release_id uuid, p_gate_code public.ops
  RETURNS ops.release_gates
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_gate ops.release_gates;
@@ -1762,13 +2014,12 @@ begin
   return v_gate;
 end
 $function$;
-grant execute on function ops.gate_of(p_release_id uuid, p_gate_code public.ops_gate_code) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
-CREATE OR REPLACE FUNCTION ops.ingest_event(p_envelope jsonb, p_payload_hash text)
+CREATE OR REPLACE FUNCTION ops.ingest_event(p_envelope jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona := ops.require_persona(enum_range(null::public.ops_persona), 'send events');
@@ -1778,7 +2029,7 @@ declare
   v_gate text := p_envelope ->> 'gate_code';
   v_original ops.event_ingest_log;
   v_log ops.event_ingest_log;
-  v_ingest_id uuid := gen_random_uuid();
+  v_ingest_id uuid := pg_catalog.gen_random_uuid();
   v_result jsonb;
   v_status public.ops_processing_status;
   v_http integer;
@@ -1786,38 +2037,45 @@ declare
   v_state text;
   v_message text;
   v_constraint text;
+  v_actor text := ops.current_actor();
+  v_source text := p_envelope ->> 'source_system';
+  v_hash text := ops.envelope_hash(p_envelope);
 begin
   -- An unknown version is named as such first: its other fields may mean something else.
   if jsonb_typeof(p_envelope) = 'object' and p_envelope ? 'schema_version'
      and p_envelope ->> 'schema_version' is distinct from 'v1.0' then
-    return ops.record_rejected_ingest(p_envelope, p_payload_hash, 422, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 422, jsonb_build_object(
       'error', 'unsupported_schema_version', 'message',
       format('schema_version %s is not supported; supported: v1.0', p_envelope ->> 'schema_version')));
   end if;
   if jsonb_typeof(p_envelope) is distinct from 'object' or coalesce(v_key, '') = '' or v_type is null
      or p_envelope ->> 'schema_version' is null or p_envelope ->> 'release_id' is null
      or coalesce(p_envelope ->> 'source_system', '') = '' then
-    return ops.record_rejected_ingest(p_envelope, p_payload_hash, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope',
       'message', 'schema_version, idempotency_key, event_type, source_system and release_id are required'));
   end if;
   if v_type not in (select unnest(enum_range(null::public.ops_event_type))::text) then
-    return ops.record_rejected_ingest(p_envelope, p_payload_hash, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope', 'message', format('unknown event_type %s', v_type)));
   end if;
   begin
     v_release := (p_envelope ->> 'release_id')::uuid;
   exception when invalid_text_representation then
-    return ops.record_rejected_ingest(p_envelope, p_payload_hash, 400, jsonb_build_object(
+    return ops.log_refused_ingest(p_envelope, 400, jsonb_build_object(
       'error', 'invalid_envelope', 'message', 'release_id is not a UUID'));
   end;
 
   -- One key at a time: concurrent first attempts queue here, and the later ones find the
   -- accepted row. (The partial unique index still guarantees it should anything bypass the lock.)
-  perform pg_advisory_xact_lock(hashtextextended('ops.ingest:' || v_key, 0));
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(
+    pg_catalog.concat_ws(chr(31), 'ops.ingest', v_actor, v_source, v_key), 0));
 
+  -- A key is the producer's own: scoped to the authenticated subject and the source system, as
+  -- payment APIs scope keys per account. Another producer's use of the same key is not seen here.
   select * into v_original from ops.event_ingest_log l
-    where l.idempotency_key = v_key and l.processing_status = 'accepted';
+    where l.created_by = v_actor and l.source_system = v_source and l.idempotency_key = v_key
+      and l.processing_status = 'accepted';
   -- Permission first, even for a retry: nobody learns another producer's result by replaying its key.
   if not exists (select 1 from ops.ingest_permissions p
                  where p.event_type = v_type::public.ops_event_type and p.persona = v_persona) then
@@ -1841,7 +2099,7 @@ begin
       format('persona %s may not send %s events for this %s', v_persona, v_type,
              case when v_type = 'gate_signoff' then 'gate (' || coalesce(v_gate, 'none') || ')' else 'release' end));
   elsif v_original.ingest_id is not null then
-    if v_original.payload_hash is distinct from lower(p_payload_hash) then
+    if v_original.payload_hash is distinct from v_hash then
       v_status := 'rejected';
       v_http := 409;
       v_error := jsonb_build_object('error', 'idempotency_key_conflict', 'message',
@@ -1850,33 +2108,33 @@ begin
     else
       insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
                                         payload_hash, envelope, processing_status, http_status, result, duplicate_of)
-      values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, lower(p_payload_hash),
+      values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, v_hash,
               p_envelope, 'duplicate', 200, v_original.result, v_original.ingest_id)
       returning * into v_log;
       return ops.ingest_response(v_log, v_original.ingest_id);
     end if;
   else
     begin
-      perform set_config('ops.ingest_id', v_ingest_id::text, true);
+      perform ops.context_enter('ingest', '00000000-0000-0000-0000-000000000000', v_ingest_id::text);
       v_result := ops.apply_ingest_event(p_envelope);
-      perform set_config('ops.ingest_id', '', true);
+      perform ops.context_leave('ingest', '00000000-0000-0000-0000-000000000000');
       insert into ops.event_ingest_log (ingest_id, source_system, event_type, idempotency_key, schema_version, release_id,
                                         gate_code, payload_hash, envelope, processing_status, http_status, result)
       values (v_ingest_id, p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate,
-              lower(p_payload_hash), p_envelope, 'accepted', 200, v_result)
+              v_hash, p_envelope, 'accepted', 200, v_result)
       returning * into v_log;
       return ops.ingest_response(v_log, v_log.ingest_id);
     exception when others then
       -- Everything the attempt did is undone with this block; only its log row remains.
       get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_constraint = constraint_name;
-      perform set_config('ops.ingest_id', '', true);
       if v_state = '23505' and v_constraint = 'event_ingest_log_accepted_key' then
         select * into v_original from ops.event_ingest_log l
-          where l.idempotency_key = v_key and l.processing_status = 'accepted';
+          where l.created_by = v_actor and l.source_system = v_source and l.idempotency_key = v_key
+            and l.processing_status = 'accepted';
         insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id,
                                           gate_code, payload_hash, envelope, processing_status, http_status, result,
                                           duplicate_of)
-        values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, lower(p_payload_hash),
+        values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, v_hash,
                 p_envelope, 'duplicate', 200, v_original.result, v_original.ingest_id)
         returning * into v_log;
         return ops.ingest_response(v_log, v_original.ingest_id);
@@ -1902,20 +2160,20 @@ begin
 
   insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
                                     payload_hash, envelope, processing_status, http_status, error_detail)
-  values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, lower(p_payload_hash), p_envelope,
+  values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, v_hash, p_envelope,
           v_status, v_http, v_error)
   returning * into v_log;
   return ops.ingest_response(v_log, v_log.ingest_id) - 'detail'
     || jsonb_build_object('detail', v_error - 'internal_message');
 end
 $function$;
-grant execute on function ops.ingest_event(p_envelope jsonb, p_payload_hash text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+grant execute on function ops.ingest_event(p_envelope jsonb) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.ingest_response(p_log ops.event_ingest_log, p_ingest_id uuid)
  RETURNS jsonb
  LANGUAGE sql
  IMMUTABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select jsonb_build_object(
     'ingest_id', p_ingest_id,
@@ -1925,7 +2183,6 @@ AS $function$
     'detail', case when p_log.processing_status in ('accepted', 'duplicate') then p_log.result
                    else p_log.error_detail end)
 $function$;
-grant execute on function ops.ingest_response(p_log ops.event_ingest_log, p_ingest_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.insert_deployment(p_release_id uuid, p_environment public.ops_environment, p_status public.ops_deployment_status, p_source_ref text, p_rollback_of uuid, p_deployed_at timestamp with time zone)
  RETURNS ops.deployments
@@ -1957,11 +2214,72 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.install_policy_pack(p_project text, p_pack_name text)
+ RETURNS TABLE(gate_code public.ops_gate_code, check_name text, added boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_pack ops.policy_packs;
+  v_profile ops.project_profiles;
+  v_release record;
+begin
+  perform ops.require_persona('{release_manager}', 'install policy packs');
+  if p_project is null or btrim(p_project) = '' then
+    raise exception 'a policy pack is installed for a project: give its name' using errcode = 'OPS22';
+  end if;
+  select * into v_pack from ops.policy_packs p where p.pack_name = p_pack_name;
+  if not found then
+    raise exception 'no policy pack named % (known: %)', p_pack_name,
+      (select string_agg(p.pack_name, ', ' order by p.pack_name) from ops.policy_packs p)
+      using errcode = 'OPS04';
+  end if;
+  -- One install at a time per project.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('ops.install_policy_pack:' || p_project));
+  select * into v_profile from ops.project_profiles pp where pp.project = p_project;
+  if found and v_profile.policy_pack <> v_pack.pack_name then
+    raise exception 'project % already follows the % policy pack', p_project, v_profile.policy_pack
+      using errcode = 'OPS09';
+  end if;
+  if not found then
+    insert into ops.project_profiles (project, platform, policy_pack, installed_at, installed_by)
+    values (p_project, v_pack.platform, v_pack.pack_name, pg_catalog.clock_timestamp(), ops.current_actor());
+  end if;
+
+  return query
+    with wanted as (
+      select c.gate_code, c.check_name from ops.policy_pack_checks c where c.pack_name = v_pack.pack_name
+    ), inserted as (
+      insert into ops.check_requirements (project, gate_code, check_name)
+      select p_project, w.gate_code, w.check_name from wanted w
+      on conflict on constraint check_requirements_project_gate_code_check_name_key do nothing
+      returning gate_code, check_name
+    )
+    select w.gate_code, w.check_name,
+           exists (select 1 from inserted i where i.gate_code = w.gate_code and i.check_name = w.check_name)
+    from wanted w
+    join ops.gate_definitions d on d.gate_code = w.gate_code
+    order by d.position, w.check_name;
+
+  for v_release in
+    select r.release_id from ops.releases r
+    where r.project = p_project and r.status in ('draft', 'in_progress')
+    order by r.created_at
+  loop
+    perform ops.evaluate_release(v_release.release_id,
+      pg_catalog.format('policy pack %s installed by %s', v_pack.pack_name, ops.current_actor()));
+  end loop;
+end
+$function$;
+grant execute on function ops.install_policy_pack(p_project text, p_pack_name text) to release_manager;
+
 CREATE OR REPLACE FUNCTION ops.is_eligible_for_promotion(p_release_id uuid, p_target_env text)
  RETURNS boolean
  LANGUAGE sql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select not exists (select 1 from ops.promotion_blockers(p_release_id, p_target_env))
 $function$;
@@ -1976,11 +2294,42 @@ AS $function$
 $function$;
 grant execute on function ops.iso_utc(p_at timestamp with time zone) to audit_reader, release_manager;
 
+CREATE OR REPLACE FUNCTION ops.log_refused_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_log ops.event_ingest_log;
+  v_env jsonb := case when pg_catalog.jsonb_typeof(p_envelope) = 'object' then p_envelope else '{}'::jsonb end;
+  v_release uuid;
+begin
+  perform ops.current_actor();
+  if v_env ->> 'release_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    v_release := (v_env ->> 'release_id')::uuid;
+    if not exists (select 1 from ops.releases r where r.release_id = v_release)
+       or (ops.current_persona() = 'developer' and not ops.owns_release(v_release)) then
+      v_release := null;
+    end if;
+  end if;
+  insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
+                                    payload_hash, envelope, processing_status, http_status, error_detail)
+  values (pg_catalog.left(v_env ->> 'source_system', 200), pg_catalog.left(v_env ->> 'event_type', 200),
+          pg_catalog.left(v_env ->> 'idempotency_key', 500), pg_catalog.left(v_env ->> 'schema_version', 50),
+          v_release, pg_catalog.left(v_env ->> 'gate_code', 20), ops.envelope_hash(p_envelope), p_envelope,
+          case when p_http_status >= 500 then 'error' else 'rejected' end::public.ops_processing_status,
+          p_http_status, p_error)
+  returning * into v_log;
+  return ops.ingest_response(v_log, v_log.ingest_id);
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.owns_gate(p_gate_id uuid)
  RETURNS boolean
  LANGUAGE sql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select ops.owns_release((select g.release_id from ops.release_gates g where g.gate_id = p_gate_id))
 $function$;
@@ -1990,7 +2339,7 @@ CREATE OR REPLACE FUNCTION ops.owns_release(p_release_id uuid)
  RETURNS boolean
  LANGUAGE sql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select exists (
     select 1 from ops.releases r
@@ -2004,7 +2353,7 @@ CREATE OR REPLACE FUNCTION ops.parse_environment(p_env text)
  RETURNS public.ops_environment
  LANGUAGE plpgsql
  IMMUTABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   return p_env::public.ops_environment;
@@ -2012,7 +2361,6 @@ exception when invalid_text_representation then
   raise exception 'unknown environment "%"; expected dev, staging or production', p_env using errcode = 'OPS22';
 end
 $function$;
-grant execute on function ops.parse_environment(p_env text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.parse_instant(p_text text, p_field text DEFAULT 'timestamp'::text)
  RETURNS timestamp with time zone
@@ -2072,7 +2420,7 @@ CREATE OR REPLACE FUNCTION ops.promote_release(p_release_id uuid, p_target_env t
  RETURNS ops.deployments
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   perform ops.require_persona('{release_manager,sre}', 'promote releases');
@@ -2086,7 +2434,7 @@ CREATE OR REPLACE FUNCTION ops.promotion_blockers(p_release_id uuid)
  RETURNS TABLE(target_env public.ops_environment, gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   perform ops.assert_can_read_release(p_release_id);
@@ -2107,7 +2455,7 @@ CREATE OR REPLACE FUNCTION ops.promotion_blockers(p_release_id uuid, p_target_en
  RETURNS TABLE(gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_env public.ops_environment := ops.parse_environment(p_target_env);
@@ -2122,7 +2470,7 @@ CREATE OR REPLACE FUNCTION ops.record_check(p_release_id uuid, p_gate_code publi
  RETURNS ops.gate_checks
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona := ops.require_persona('{ci_service_role,developer}', 'record checks');
@@ -2145,7 +2493,7 @@ CREATE OR REPLACE FUNCTION ops.record_deployment(p_release_id uuid, p_environmen
  RETURNS ops.deployments
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   perform ops.require_persona('{ci_service_role,sre}', 'record deployments');
@@ -2159,7 +2507,7 @@ CREATE OR REPLACE FUNCTION ops.record_health_check(p_deployment_id uuid, p_statu
  RETURNS ops.deployments
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_deployment ops.deployments;
@@ -2199,7 +2547,7 @@ CREATE OR REPLACE FUNCTION ops.record_incident(p_deployment_id uuid, p_severity 
  RETURNS ops.incidents
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_incident ops.incidents;
@@ -2221,7 +2569,7 @@ CREATE OR REPLACE FUNCTION ops.record_recovery_drill(p_environment text, p_drill
  RETURNS ops.recovery_drills
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_drill ops.recovery_drills;
@@ -2237,40 +2585,81 @@ end
 $function$;
 grant execute on function ops.record_recovery_drill(p_environment text, p_drill_type text, p_outcome public.ops_drill_outcome, p_restore_validated boolean, p_executed_at timestamp with time zone, p_evidence_artifact_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
-CREATE OR REPLACE FUNCTION ops.record_rejected_ingest(p_envelope jsonb, p_payload_hash text, p_http_status integer, p_error jsonb)
+CREATE OR REPLACE FUNCTION ops.record_rejected_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_log ops.event_ingest_log;
-  v_env jsonb := case when jsonb_typeof(p_envelope) = 'object' then p_envelope else '{}'::jsonb end;
+  v_code text := p_error ->> 'error';
+  v_message text := p_error ->> 'message';
+  v_ok boolean;
 begin
-  perform ops.require_persona(enum_range(null::public.ops_persona), 'send events');
-  if p_http_status not between 400 and 599 then
-    raise exception 'a refused attempt has a 4xx or 5xx status, not %', p_http_status using errcode = 'OPS22';
+  perform ops.require_persona(pg_catalog.enum_range(null::public.ops_persona), 'send events');
+  v_ok := pg_catalog.jsonb_typeof(p_error) = 'object' and case v_code
+    when 'invalid_json' then p_http_status = 400 and v_message = 'the body is not valid JSON'
+    when 'invalid_envelope' then p_http_status = 400 and v_message ~ '^[0-9]{1,4} field\(s\) missing or malformed$'
+    when 'unsupported_schema_version' then p_http_status = 422 and v_message ~ '^.+ is not supported; use "v1\.0"$'
+    when 'payload_too_large' then p_http_status = 413 and v_message ~ '^the body exceeds [0-9]{1,12} bytes$'
+    when 'internal_error' then p_http_status = 500 and v_message = 'the event could not be processed'
+    else false end;
+  if not coalesce(v_ok, false) then
+    raise exception 'a refused attempt is logged with one of the doors'' errors (invalid_json, invalid_envelope, unsupported_schema_version, payload_too_large, internal_error), its status and message'
+      using errcode = 'OPS22';
   end if;
-  insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id, gate_code,
-                                    payload_hash, envelope, processing_status, http_status, error_detail)
-  values (left(v_env ->> 'source_system', 200), left(v_env ->> 'event_type', 200),
-          left(v_env ->> 'idempotency_key', 500), left(v_env ->> 'schema_version', 50),
-          case when v_env ->> 'release_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-               then (v_env ->> 'release_id')::uuid end,
-          left(v_env ->> 'gate_code', 20), lower(p_payload_hash), p_envelope,
-          case when p_http_status >= 500 then 'error' else 'rejected' end::public.ops_processing_status,
-          p_http_status, p_error)
-  returning * into v_log;
-  return ops.ingest_response(v_log, v_log.ingest_id);
+  if p_error ? 'issues' and pg_catalog.jsonb_typeof(p_error -> 'issues') is distinct from 'array' then
+    raise exception 'issues of a refused attempt are a JSON array' using errcode = 'OPS22';
+  end if;
+  return ops.log_refused_ingest(p_envelope, p_http_status,
+    pg_catalog.jsonb_build_object('error', v_code, 'message', v_message)
+    || case when p_error ? 'issues' then pg_catalog.jsonb_build_object('issues', p_error -> 'issues') else '{}' end);
 end
 $function$;
-grant execute on function ops.record_rejected_ingest(p_envelope jsonb, p_payload_hash text, p_http_status integer, p_error jsonb) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+grant execute on function ops.record_rejected_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.record_release_scope(p_release_id uuid, p_key text, p_value jsonb)
+ RETURNS ops.releases
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_persona public.ops_persona :=
+    ops.require_persona('{ci_service_role,release_manager,developer}', 'record a release''s scope');
+  v_release ops.releases;
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  if p_key is null or p_key !~ '^[a-z][a-z0-9_.-]{0,63}$' then
+    raise exception 'a scope key is a lower-case identifier (a-z, 0-9, _, ., -; at most 64 characters), not %',
+      pg_catalog.quote_nullable(p_key) using errcode = 'OPS22';
+  end if;
+  if p_value is null or pg_catalog.jsonb_typeof(p_value) = 'null' then
+    raise exception 'scope % needs a value', p_key using errcode = 'OPS22';
+  end if;
+  select * into v_release from ops.releases r where r.release_id = p_release_id for update;
+  if v_persona = 'developer' and not ops.owns_release(p_release_id) then
+    raise exception 'a developer records the scope only of releases they initiated' using errcode = 'OPS03';
+  end if;
+  if v_release.status in ('promoted', 'rolled_back') then
+    raise exception 'release % is % and keeps the scope it went out with', v_release.release_name,
+      v_release.status using errcode = 'OPS09';
+  end if;
+  insert into ops.release_scope_changes (release_id, scope_key, old_value, new_value)
+  values (p_release_id, p_key, v_release.scope_metadata -> p_key, p_value);
+  update ops.releases r set scope_metadata = r.scope_metadata || pg_catalog.jsonb_build_object(p_key, p_value)
+  where r.release_id = p_release_id
+  returning * into v_release;
+  return v_release;
+end
+$function$;
+grant execute on function ops.record_release_scope(p_release_id uuid, p_key text, p_value jsonb) to ci_service_role, developer, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.reevaluate_after_change()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_release uuid;
@@ -2331,19 +2720,18 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.refuse_mutation()
  RETURNS trigger
  LANGUAGE plpgsql
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   raise exception 'ops.% is append-only: % is not allowed', tg_table_name, lower(tg_op)
     using errcode = 'P0001', hint = 'record a new row instead';
 end
 $function$;
-grant execute on function ops.refuse_mutation() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.refuse_report_write()
  RETURNS trigger
  LANGUAGE plpgsql
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   raise exception 'ops.% is a read-only report: % is not allowed', tg_table_name, lower(tg_op)
@@ -2374,7 +2762,7 @@ CREATE OR REPLACE FUNCTION ops.release_evidence_bundle(p_release_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   perform ops.assert_can_read_release(p_release_id);
@@ -2415,11 +2803,14 @@ CREATE OR REPLACE FUNCTION ops.release_gates_guard()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_prev record;
 begin
+  if new.release_id <> old.release_id or new.gate_code <> old.gate_code then
+    raise exception 'a gate cannot move to another release or gate code' using errcode = 'OPS22';
+  end if;
   if new.status is distinct from old.status and new.status in ('passed', 'bypassed') then
     select g.gate_code, g.status into v_prev
     from ops.release_gates g
@@ -2430,13 +2821,11 @@ begin
       raise exception 'gate % cannot be % before % has passed (it is %)', new.gate_code, new.status,
         v_prev.gate_code, v_prev.status using errcode = 'OPS09';
     end if;
-    if coalesce(current_setting('ops.evaluating', true), '') <> 'on' then
-      raise exception 'gate % cannot be set to % by hand: it is computed from checks, evidence and approvals; request an exception to bypass it',
-        new.gate_code, new.status using errcode = 'OPS03';
-    end if;
   end if;
-  if new.release_id <> old.release_id or new.gate_code <> old.gate_code then
-    raise exception 'a gate cannot move to another release or gate code' using errcode = 'OPS22';
+  if (new.status is distinct from old.status or new.exception_id is distinct from old.exception_id)
+     and ops.context_value('evaluating', new.release_id) is null then
+    raise exception 'gate % cannot be set to % by hand: it is computed from checks, evidence and approvals; request an exception to bypass it',
+      new.gate_code, new.status using errcode = 'OPS03';
   end if;
   return new;
 end
@@ -2446,15 +2835,12 @@ CREATE OR REPLACE FUNCTION ops.release_gates_record_transition()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   insert into ops.gate_transitions (gate_id, from_status, to_status, reason, actor, ingest_id)
   values (new.gate_id, old.status, new.status,
-          coalesce(nullif(current_setting('ops.transition_reason', true), ''),
-                   case when coalesce(current_setting('ops.evaluating', true), '') = 'on'
-                        then 'recomputed from the gate''s checks, evidence, approvals and exceptions'
-                        else 'set by ' || ops.current_actor() end),
+          coalesce(ops.context_value('evaluating', new.release_id), 'set by ' || ops.current_actor()),
           ops.current_actor(), ops.current_ingest_id());
   return null;
 end
@@ -2646,7 +3032,7 @@ CREATE OR REPLACE FUNCTION ops.request_exception(p_release_id uuid, p_exception_
  RETURNS ops.exceptions
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_exception ops.exceptions;
@@ -2667,7 +3053,7 @@ CREATE OR REPLACE FUNCTION ops.require_persona(p_allowed public.ops_persona[], p
  RETURNS public.ops_persona
  LANGUAGE plpgsql
  STABLE
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona := ops.current_persona();
@@ -2682,24 +3068,25 @@ begin
   return v_persona;
 end
 $function$;
-grant execute on function ops.require_persona(p_allowed public.ops_persona[], p_action text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.review_exception(p_exception_id uuid, p_status public.ops_post_review_status)
  RETURNS ops.exceptions
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_exception ops.exceptions;
 begin
   perform ops.require_persona('{release_manager}', 'review exceptions');
+  perform ops.context_enter('reviewing_exception', p_exception_id, ops.current_actor());
   update ops.exceptions e set post_review_status = p_status
   where e.exception_id = p_exception_id
   returning * into v_exception;
   if not found then
     raise exception 'exception % does not exist', p_exception_id using errcode = 'OPS04';
   end if;
+  perform ops.context_leave('reviewing_exception', p_exception_id);
   return v_exception;
 end
 $function$;
@@ -2782,7 +3169,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.stamp_created_by()
  RETURNS trigger
  LANGUAGE plpgsql
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   new.created_at := clock_timestamp();
@@ -2791,7 +3178,18 @@ begin
   return new;
 end
 $function$;
-grant execute on function ops.stamp_created_by() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.stamp_ingest_id()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.ingest_id := ops.current_ingest_id();
+  return new;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.stamp_revision()
  RETURNS trigger
@@ -2823,7 +3221,7 @@ CREATE OR REPLACE FUNCTION ops.submit_approval(p_release_id uuid, p_decision pub
  RETURNS ops.approvals
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_persona public.ops_persona := ops.require_persona('{qa_tester,release_manager}', 'submit approvals');
@@ -2866,7 +3264,7 @@ CREATE OR REPLACE FUNCTION ops.update_deployment(p_deployment_id uuid, p_status 
  RETURNS ops.deployments
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_deployment ops.deployments;

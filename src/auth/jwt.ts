@@ -8,7 +8,12 @@ export interface AuthConfig {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /** The longest lifetime (exp − iat, seconds) a token may have; DEFAULT_MAX_TOKEN_LIFETIME_S when unset. */
+  maxLifetimeSeconds?: number;
 }
+
+/** A day: longer than Supabase's default session token (1 h) and the CLI's minted tokens. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_S = 86_400;
 
 export interface Identity {
   subject: string;
@@ -70,6 +75,7 @@ export function createVerifier(
   const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : null;
   // One resolver per verifier so the JWKS is cached between requests.
   const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : null;
+  const maxLifetime = config.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
   const claimOpts = {
     clockTolerance: CLOCK_TOLERANCE_S,
     ...(config.issuer ? { issuer: config.issuer } : {}),
@@ -109,8 +115,26 @@ export function createVerifier(
       throw err;
     }
 
+    // Every token expires, and soon: a token without exp, or one minted to live longer than the
+    // configured maximum, would be a credential that never really ends.
+    if (typeof payload.exp !== 'number') throw invalid('token has no exp: every token must expire');
+    const nowS = Math.floor(Date.now() / 1000);
+    const issuedS = typeof payload.iat === 'number' ? Math.min(payload.iat, nowS) : nowS;
+    if (payload.exp - issuedS > maxLifetime + CLOCK_TOLERANCE_S) {
+      throw invalid(`token lifetime exceeds the ${maxLifetime} s allowed (OPS_JWT_MAX_LIFETIME_SECONDS)`);
+    }
     if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('token has no subject');
     const claims = payload as Record<string, unknown>;
-    return { subject: payload.sub, persona: personaFromClaims(claims), claims };
+    // The database refuses claims naming a persona other than the one assumed; a token naming two
+    // is refused here, before it reaches a transaction.
+    const persona = personaFromClaims(claims);
+    if (persona && isPersona(claims.role) && claims.role !== persona) {
+      throw new AuthError(
+        403,
+        'conflicting_persona',
+        `the token names two personas (role ${claims.role}, app_metadata.ops_role ${persona})`,
+      );
+    }
+    return { subject: payload.sub, persona, claims };
   };
 }

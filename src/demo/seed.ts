@@ -23,8 +23,10 @@ async function as<T>(
 ): Promise<T> {
   await client.query('begin');
   try {
-    await client.query(`select set_config('request.jwt.claims', $1, true)`, [
+    // The persona is the role the transaction assumes; the claims say who.
+    await client.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
       JSON.stringify({ sub, role: persona }),
+      persona,
     ]);
     const result = await fn();
     await client.query('commit');

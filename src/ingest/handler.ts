@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.js';
 import { withPersona } from '../db/with-persona.js';
 import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.js';
-import { checkEnvelope, payloadHash, storableJson } from './envelope.js';
+import { checkEnvelope, storableJson } from './envelope.js';
 
 export interface IngestOutcome {
   status: 'accepted' | 'duplicate' | 'rejected' | 'error' | 'unauthenticated';
@@ -39,12 +39,12 @@ export async function submitRefusal(
   httpStatus: number,
   body: unknown,
   detail: RefusalDetail,
-  hash: string | null = null,
 ): Promise<IngestResult> {
+  // The content hash, the actor and the persona are the database's to stamp, never the caller's.
   return withPersona(pool, identity, async (c) => {
     const { rows } = await c.query<{ r: IngestResult }>(
-      'select ops.record_rejected_ingest($1::jsonb, $2, $3, $4::jsonb) as r',
-      [body === undefined ? null : JSON.stringify(body), hash, httpStatus, JSON.stringify(detail)],
+      'select ops.record_rejected_ingest($1::jsonb, $2, $3::jsonb) as r',
+      [body === undefined ? null : JSON.stringify(body), httpStatus, JSON.stringify(detail)],
     );
     return rows[0]!.r;
   });
@@ -62,32 +62,23 @@ export async function submitEnvelope(
   // What Postgres cannot hold (NUL, unpaired surrogates, absurd nesting) is the producer's
   // mistake like any malformed field: a 400 naming it, logged with a copy the log can keep.
   const storable = storableJson(body);
-  // Such a body is not hashed either: canonical JSON refuses lone surrogates and recurses.
-  const hash = storable.issues.length > 0 ? null : payloadHash(body);
   const checked = checkEnvelope(storable.value);
   if (!checked.ok || storable.issues.length > 0) {
     const versionFirst = !checked.ok && checked.status === 422;
     const issues = versionFirst
       ? checked.issues
       : [...storable.issues, ...(checked.ok ? [] : checked.issues)];
-    return submitRefusal(
-      pool,
-      identity,
-      versionFirst ? 422 : 400,
-      storable.value,
-      {
-        error: versionFirst ? 'unsupported_schema_version' : 'invalid_envelope',
-        message: versionFirst ? issues[0]!.message : `${issues.length} field(s) missing or malformed`,
-        issues,
-      },
-      hash,
-    );
+    return submitRefusal(pool, identity, versionFirst ? 422 : 400, storable.value, {
+      error: versionFirst ? 'unsupported_schema_version' : 'invalid_envelope',
+      message: versionFirst ? issues[0]!.message : `${issues.length} field(s) missing or malformed`,
+      issues,
+    });
   }
   return withPersona(pool, identity, async (c) => {
-    const { rows } = await c.query<{ r: IngestResult }>('select ops.ingest_event($1::jsonb, $2) as r', [
-      // The body as sent, not the parsed copy: nothing a producer sent is dropped from the log.
+    // The body as sent, not the parsed copy: nothing a producer sent is dropped from the log. The
+    // database computes its content hash (ops.envelope_hash) and scopes its key to the caller.
+    const { rows } = await c.query<{ r: IngestResult }>('select ops.ingest_event($1::jsonb) as r', [
       JSON.stringify(body),
-      hash,
     ]);
     return rows[0]!.r;
   });

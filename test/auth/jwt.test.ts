@@ -78,8 +78,14 @@ describe('HS256 verifier', () => {
       app_metadata: { ops_role: 'release_manager' },
     });
     expect((await verify(`Bearer ${token}`)).persona).toBe('release_manager');
+    // Both naming the same persona is one persona.
+    const same = await signHs({ sub: 'user-2', role: 'qa_tester', app_metadata: { ops_role: 'qa_tester' } });
+    expect((await verify(`Bearer ${same}`)).persona).toBe('qa_tester');
+  });
+
+  it('refuses a token whose role and app_metadata.ops_role name different personas', async () => {
     const both = await signHs({ sub: 'user-2', role: 'developer', app_metadata: { ops_role: 'qa_tester' } });
-    expect((await verify(`Bearer ${both}`)).persona).toBe('qa_tester');
+    await expectRefused(verify(`Bearer ${both}`), 403, 'conflicting_persona', both);
   });
 
   it('returns persona null for a valid token without a persona', async () => {

@@ -82,21 +82,38 @@ describe('no one approves their own exception', () => {
     );
   });
 
-  it('a direct UPDATE of approver_id by the requester (a release_manager) is refused', async () => {
+  it('approver_id is written only by ops.approve_exception: not by the requester, not by a direct UPDATE', async () => {
     const r = await createRelease(db);
     const e = await requestException(db, r.release_id, ['G3'], { sub: who.rm2 });
-    const approve = (sub: string) =>
+    const directUpdate = (sub: string) =>
       sqlAs(
         'release_manager',
         sub,
         `update ops.exceptions set approver_id = $2, approved_at = now() where exception_id = $1`,
         [e.exception_id, sub],
       );
-    await expectPgError(approve(who.rm2), 'OPS03', OWN_EXCEPTION);
-    // The same statement by another release manager is the legitimate path.
-    await expect(approve(who.rm3)).resolves.toMatchObject({ rowCount: 1 });
+    // No persona may UPDATE exceptions at all; the owner's maintenance session is refused by the guard.
+    await expectPgError(directUpdate(who.rm2), '42501', /permission denied for table exceptions/);
+    await expectPgError(directUpdate(who.rm3), '42501', /permission denied for table exceptions/);
+    await expectPgError(
+      db.admin.query(
+        `update ops.exceptions set approver_id = 'someone', approved_at = now() where exception_id = $1`,
+        [e.exception_id],
+      ),
+      'OPS03',
+      /approved only through ops.approve_exception/,
+    );
+    await expectPgError(approveException(db, e.exception_id, who.rm2), 'OPS03', OWN_EXCEPTION);
+    // Another release manager, through the function: the legitimate path.
+    await expect(approveException(db, e.exception_id, who.rm3)).resolves.toMatchObject({
+      approver_id: who.rm3,
+    });
     // And once approved, it cannot be re-approved by anyone.
-    await expectPgError(approve(who.rm), 'OPS09', /is already approved by rm-rosa/);
+    await expectPgError(
+      approveException(db, e.exception_id, who.rm),
+      'OPS09',
+      /is already approved by rm-rosa/,
+    );
   });
 
   it('a direct INSERT of an approval of the exception by its requester is refused', async () => {
@@ -296,13 +313,32 @@ describe('a gate takes sign-offs only from its persona', () => {
 });
 
 describe('gates are sequential and passed is computed, never typed in', () => {
+  // No persona may UPDATE release_gates; even the owner's maintenance session is refused by the
+  // guard, which is what these tests read.
   const setStatus = (gate: string, status: string) =>
-    sqlAs(
+    db.admin.query(`update ops.release_gates set status = $2::public.ops_gate_status where gate_id = $1`, [
+      gate,
+      status,
+    ]);
+
+  it('a persona cannot UPDATE stored gate status at all', async () => {
+    const r = await createRelease(db);
+    const g1 = await gateId(db, r.release_id, 'G1');
+    for (const persona of [
       'release_manager',
-      who.rm,
-      `update ops.release_gates set status = $2::public.ops_gate_status where gate_id = $1`,
-      [gate, status],
-    );
+      'ci_service_role',
+      'qa_tester',
+      'sre',
+      'developer',
+      'audit_reader',
+    ] as const) {
+      await expectPgError(
+        sqlAs(persona, who.rm, `update ops.release_gates set status = 'failed' where gate_id = $1`, [g1]),
+        '42501',
+        /permission denied for table release_gates/,
+      );
+    }
+  });
 
   it('a direct UPDATE to passed on G3 while G2 is pending is refused with the sequential message', async () => {
     const r = await createRelease(db);
@@ -372,7 +408,7 @@ describe('exceptions expire', () => {
     );
   });
 
-  it('an expired exception cannot be approved by a direct UPDATE either', async () => {
+  it('an expired exception cannot be approved, through the function or by a direct UPDATE', async () => {
     const r = await createRelease(db);
     const e = await requestException(db, r.release_id, ['G3'], { sub: who.rm2 });
     await expireException(db, e.exception_id);
@@ -383,6 +419,11 @@ describe('exceptions expire', () => {
         `update ops.exceptions set approver_id = $2, approved_at = now() where exception_id = $1`,
         [e.exception_id, who.rm3],
       ),
+      '42501',
+      /permission denied for table exceptions/,
+    );
+    await expectPgError(
+      approveException(db, e.exception_id, who.rm3),
       'OPS09',
       new RegExp(`exception ${e.exception_id} expired at .+ and can no longer be approved`),
     );

@@ -18,8 +18,10 @@ let api: TestApi;
 async function seed(project: string, n: number): Promise<void> {
   const c = await db.admin.connect();
   const as = (client: pg.PoolClient, persona: Persona, sub: string) =>
-    client.query(`select set_config('request.jwt.claims', $1, true)`, [
+    // The persona is the role the transaction assumes; the claims say who.
+    client.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
       JSON.stringify({ sub, role: persona }),
+      persona,
     ]);
   const each = `from ops.releases r where r.project = $1`;
   try {

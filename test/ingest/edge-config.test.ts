@@ -17,7 +17,13 @@ describe('readFunctionConfig', () => {
     const base = { SUPABASE_DB_URL: 'postgresql://u:p@db:5432/postgres', SUPABASE_JWT_SECRET: 's3cret' };
     expect(readFunctionConfig(env(base))).toEqual({
       databaseUrl: base.SUPABASE_DB_URL,
-      auth: { jwtSecret: 's3cret', jwksUrl: undefined, issuer: undefined, audience: undefined },
+      auth: {
+        jwtSecret: 's3cret',
+        jwksUrl: undefined,
+        issuer: undefined,
+        audience: undefined,
+        maxLifetimeSeconds: 86_400,
+      },
       maxBodyBytes: 262_144,
       poolMax: 5,
     });
@@ -30,6 +36,7 @@ describe('readFunctionConfig', () => {
         OPS_JWT_AUDIENCE: 'authenticated',
         OPS_MAX_BODY_BYTES: '65536',
         OPS_DB_POOL_MAX: '2',
+        OPS_JWT_MAX_LIFETIME_SECONDS: '3600',
       }),
     );
     expect(
@@ -42,6 +49,7 @@ describe('readFunctionConfig', () => {
         jwksUrl: 'https://p.supabase.co/auth/v1/.well-known/jwks.json',
         issuer: 'https://p.supabase.co/auth/v1',
         audience: 'authenticated',
+        maxLifetimeSeconds: 3600,
       },
       maxBodyBytes: 65_536,
       poolMax: 2,

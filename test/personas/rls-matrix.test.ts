@@ -62,17 +62,18 @@ const MATRIX: Record<Persona, Partial<Record<Table, Cells>>> = {
     releases: { select: 'allow' },
     release_gates: { select: 'allow' },
     gate_checks: { select: 'allow', insert: 'allow' },
-    event_ingest_log: { insert: 'allow' },
+    // The ingest log is written only by the ingest functions (owner's rights), never directly.
     environment_events: { insert: 'allow' },
   },
   release_manager: {
     ...READ_ALL,
     // As itself (approver_id = sub, persona_role = release_manager).
     approvals: { select: 'allow', insert: 'own' },
-    // Requested as itself (requested_by = sub); any exception's approval columns may be updated.
-    exceptions: { select: 'allow', insert: 'own', update: 'allow' },
-    // release_gates.status only.
-    release_gates: { select: 'allow', update: 'allow' },
+    // Requested as itself (requested_by = sub); approved and reviewed only through
+    // ops.approve_exception / ops.review_exception, never by a direct UPDATE.
+    exceptions: { select: 'allow', insert: 'own' },
+    // Stored gate status is written by the evaluator only.
+    release_gates: { select: 'allow' },
   },
   qa_tester: {
     releases: { select: 'allow' },
@@ -693,16 +694,10 @@ describe('named checks', () => {
     );
   });
 
-  it('release_manager may approve an exception (approval columns) but not rewrite what was requested', async () => {
-    const approve = await attempt(
-      db,
-      'release_manager',
-      'release_manager-a',
-      `update ops.exceptions set approver_id = 'release_manager-a', approved_at = now() where exception_id = $1`,
-      [f.ids.exceptions],
-    );
-    expectRows(approve, 1);
+  it('release_manager updates no column of exceptions directly: approval and review go through their functions', async () => {
     for (const set of [
+      `approver_id = 'release_manager-a', approved_at = now()`,
+      `post_review_status = 'waived'`,
       `reason = 'changed'`,
       `expires_at = now() + interval '1 year'`,
       `requested_by = 'release_manager-a'`,
@@ -719,8 +714,14 @@ describe('named checks', () => {
     }
   });
 
-  it('release_manager may set release_gates.status only, and passed/bypassed by hand is refused by governance', async () => {
-    for (const set of [`resolved_by = 'release_manager-a'`, 'exception_id = null', `gate_name = 'x'`]) {
+  it('release_manager updates no column of release_gates: stored status is written by the evaluator only', async () => {
+    for (const set of [
+      `status = 'passed'`,
+      `status = 'failed'`,
+      `resolved_by = 'release_manager-a'`,
+      'exception_id = null',
+      `gate_name = 'x'`,
+    ]) {
       const r = await attempt(
         db,
         'release_manager',
@@ -730,15 +731,6 @@ describe('named checks', () => {
       );
       expectPermissionDenied(r, 'release_gates');
     }
-    // The privilege is there; what refuses a hand-typed pass is the governance guard (not 42501).
-    const pass = await attempt(
-      db,
-      'release_manager',
-      'release_manager-a',
-      `update ops.release_gates set status = 'passed' where gate_id = $1`,
-      [f.gates.G3],
-    );
-    expect(pass).toMatchObject({ ok: false, code: 'OPS03' });
   });
 
   it('sre may update the status columns of its own deployments only', async () => {

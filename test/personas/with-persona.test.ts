@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuthError, type Identity, personaFromClaims } from '../../src/auth/jwt.js';
-import { PERSONAS, type Persona } from '../../src/auth/personas.js';
+import { isPersona, PERSONAS, type Persona } from '../../src/auth/personas.js';
 import { withPersona } from '../../src/db/with-persona.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { adminAs, claimsOf } from './helpers.js';
@@ -244,21 +244,36 @@ describe('identity helpers in SQL', () => {
     ['ops_role not a string', { role: 'developer', app_metadata: { ops_role: 7 } }],
   ];
 
-  it.each(shapes)('ops.current_persona() agrees with personaFromClaims: %s', async (_label, shape) => {
-    const claims = { sub: 'user-1', ...shape };
-    const expected: Persona | null = personaFromClaims(claims);
-    const sqlPersona = await adminAs(db, claims, async (c) => {
-      return (await c.query('select ops.current_persona()::text as p')).rows[0].p;
-    });
-    expect(sqlPersona).toBe(expected);
-    if (expected) {
-      // And through the real request path: the role assumed is the persona SQL derives.
-      const seen = await withPersona(pool, { subject: 'user-1', persona: expected, claims }, async (c) => {
-        return (await c.query('select ops.current_persona()::text as p, current_user::text as u')).rows[0];
+  // SQL reads the persona from the role the transaction assumed, never from the claims: the API
+  // assumes the persona personaFromClaims derives, and SQL agrees, unless the claims also name a
+  // different persona (a token that contradicts itself), which SQL refuses.
+  it.each(shapes)(
+    'ops.current_persona() is the assumed role, never the claims: %s',
+    async (_label, shape) => {
+      const claims: Record<string, unknown> = { sub: 'user-1', ...shape };
+      const expected: Persona | null = personaFromClaims(claims);
+      // A session that assumed no persona (the owner's) has none, whatever its claims say.
+      const ownerPersona = await adminAs(db, claims, async (c) => {
+        return (await c.query('select ops.current_persona()::text as p')).rows[0].p;
       });
-      expect(seen).toEqual({ p: expected, u: expected });
-    }
-  });
+      expect(ownerPersona).toBeNull();
+      if (expected) {
+        const named = [claims.role, (claims.app_metadata as { ops_role?: unknown } | undefined)?.ops_role];
+        const contradicts = named.some((n) => typeof n === 'string' && isPersona(n) && n !== expected);
+        const seen = withPersona(pool, { subject: 'user-1', persona: expected, claims }, async (c) => {
+          return (await c.query('select ops.current_persona()::text as p, current_user::text as u')).rows[0];
+        });
+        if (contradicts) {
+          await expect(seen).rejects.toMatchObject({
+            code: 'OPS03',
+            message: expect.stringMatching(/the claims name persona/),
+          });
+        } else {
+          await expect(seen).resolves.toEqual({ p: expected, u: expected });
+        }
+      }
+    },
+  );
 });
 
 describe('the request role', () => {

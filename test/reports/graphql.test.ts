@@ -32,8 +32,10 @@ let someRelease: string;
 async function seed(project: string, n: number, developer = 'dev-seed'): Promise<void> {
   const c = await db.admin.connect();
   const as = (client: pg.PoolClient, persona: Persona, sub: string) =>
-    client.query(`select set_config('request.jwt.claims', $1, true)`, [
+    // The persona is the role the transaction assumes; the claims say who.
+    client.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
       JSON.stringify({ sub, role: persona }),
+      persona,
     ]);
   try {
     await c.query('begin');
@@ -54,8 +56,12 @@ async function seed(project: string, n: number, developer = 'dev-seed'): Promise
       [project],
     );
     await c.query(`select ops.submit_approval(r.release_id, 'approved', 'G2') ${even}`, [project]);
+    // An sre reads no releases: the ids are read first (as qa_tester), then promoted as sre.
+    const { rows: evenIds } = await c.query(`select r.release_id ${even}`, [project]);
     await as(c, 'sre', 'sre-seed');
-    await c.query(`select ops.promote_release(r.release_id, 'staging') ${even}`, [project]);
+    await c.query(`select ops.promote_release(id, 'staging') from unnest($1::uuid[]) id`, [
+      evenIds.map((r) => r.release_id),
+    ]);
     await as(c, 'release_manager', 'rm-seed');
     await c.query(
       `select ops.request_exception(r.release_id, 'timing_override', '{G4}', 'freeze', 'low',

@@ -2,7 +2,7 @@
 // configuration from Supabase's variables, a pg Pool on SUPABASE_DB_URL, and the very same
 // createIngestHandler the project's server mounts at /functions/v1/ops-event-ingest.
 import type pg from 'pg';
-import { type AuthConfig, createVerifier } from '../../../src/auth/jwt.js';
+import { type AuthConfig, createVerifier, DEFAULT_MAX_TOKEN_LIFETIME_S } from '../../../src/auth/jwt.js';
 import { createPool } from '../../../src/db/pool.js';
 import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.js';
 
@@ -70,6 +70,17 @@ export function readFunctionConfig(env: Env): FunctionConfig {
     issuer: value('OPS_JWT_ISSUER'),
     audience: value('OPS_JWT_AUDIENCE'),
   };
+  try {
+    auth.maxLifetimeSeconds = integer(
+      env,
+      'OPS_JWT_MAX_LIFETIME_SECONDS',
+      DEFAULT_MAX_TOKEN_LIFETIME_S,
+      60,
+      30 * 86_400,
+    );
+  } catch (err) {
+    problems.push(err as FunctionConfigError);
+  }
   if (!auth.jwtSecret && !auth.jwksUrl) {
     problems.push(
       new FunctionConfigError('SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL must be set', [

@@ -1,0 +1,1026 @@
+// The attacks, as data: door × persona × kind. Each `run` tries the attack for real and answers
+// whether it succeeded (true = the system let it through). Kinds:
+//  1 owner-rights code steered through the caller's temporary schema
+//  2 the persona taken from the claims instead of the assumed role; writes without a subject
+//  3 caller-settable settings steering the rules or the audit
+//  4 time judged at the start of the transaction
+//  5 two live production deployments of one release
+//  6 the ingest trusting a caller's payload hash, or its log written directly
+//  7 idempotency keys not bound to their producer
+//  8 internal helpers callable by personas
+//  9 recorded decisions rewritten
+// 10 evidence whose links name different releases
+// 11 tokens without expiry, metrics open to anyone in production
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { PERSONAS, type Persona } from '../../src/auth/personas.js';
+import { payloadHash } from '../../src/ingest/envelope.js';
+import {
+  attachEvidence,
+  createRelease,
+  passAll,
+  passG1,
+  passG2,
+  promote,
+  type Release,
+  requestException,
+  submitApproval,
+  who,
+} from '../governance/scenario.js';
+import type { TestDatabase } from '../support/db.js';
+import { adminOne, asRole, type Claims, firstThatWorks, tryAsRole } from './sql-door.js';
+
+export type Door = 'sql' | 'owner' | 'http' | 'deno' | 'graphql';
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies of every door are inspected field by field
+type Body = any;
+
+/** A door the suite reaches over HTTP: post an ingest envelope, or a GraphQL request, with a token. */
+export interface HttpDoor {
+  ingest(body: unknown, token: string): Promise<{ status: number; body: Body }>;
+  graphql?(
+    query: string,
+    variables: Record<string, unknown>,
+    token: string,
+  ): Promise<{ status: number; body: Body }>;
+  get?(path: string, token: string | null): Promise<{ status: number }>;
+}
+
+export interface AttackContext {
+  db: TestDatabase;
+  /** The HTTP doors by name (http: the server, deno: the Edge Function, graphql: the server's /graphql). */
+  doors: Partial<Record<Door, HttpDoor>>;
+  /** Signs a token with the server's secret; `exp: null` leaves the claim out. */
+  token(persona: Persona, sub: string, opts?: { exp?: number | null }): Promise<string>;
+  /** The production server's GET, for /metrics (no token or a token). */
+  productionGet(path: string, token: string | null): Promise<{ status: number }>;
+}
+
+export interface Attack {
+  kind: number;
+  door: Door;
+  persona: Persona | 'owner' | 'anyone';
+  name: string;
+  run(ctx: AttackContext): Promise<boolean>;
+}
+
+const others = (p: Persona) => PERSONAS.filter((q) => q !== p);
+const claims = (persona: Persona, sub = `atk-${persona}`): Claims => ({ sub, role: persona });
+const sha = (v: unknown) => payloadHash(v);
+
+function envelopeOf(
+  releaseId: string,
+  eventType: string,
+  payload: Record<string, unknown>,
+  key = `github_actions/${randomUUID()}/${eventType}`,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    schema_version: 'v1.0',
+    idempotency_key: key,
+    event_type: eventType,
+    source_system: 'github_actions',
+    release_id: releaseId,
+    payload,
+    emitted_at: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+/** Sends an envelope through ops.ingest_event whichever signature the database has (the SQL door). */
+async function ingestSql(
+  db: TestDatabase,
+  persona: Persona,
+  c: Claims,
+  env: unknown,
+  forcedHash?: string | null,
+): Promise<Body> {
+  return asRole(db, persona, c, async (client) => {
+    const rows = await firstThatWorks(client, [
+      ...(forcedHash !== undefined
+        ? []
+        : ([['select ops.ingest_event($1::jsonb) as r', [JSON.stringify(env)]]] as [string, unknown[]][])),
+      [
+        'select ops.ingest_event($1::jsonb, $2) as r',
+        [JSON.stringify(env), forcedHash === undefined ? sha(env) : forcedHash],
+      ],
+    ]);
+    return rows?.[0] ? (rows[0] as { r: unknown }).r : null;
+  });
+}
+
+async function release(db: TestDatabase, dev: string = who.dev): Promise<Release> {
+  return createRelease(db, { sub: dev });
+}
+
+async function gateStatus(db: TestDatabase, releaseId: string, gate: string): Promise<string> {
+  const row = await adminOne<{ status: string }>(
+    db,
+    'select status::text from ops.release_gates where release_id = $1 and gate_code = $2',
+    [releaseId, gate],
+  );
+  return row!.status;
+}
+
+// ---- kind 1: the caller's temporary schema ------------------------------------------------------
+
+const hijackSetup = [
+  `create function pg_temp.hijack(v pg_catalog.text) returns boolean language plpgsql as $f$
+   begin
+     if current_user::pg_catalog.text <> pg_catalog.current_setting('role') then
+       perform pg_catalog.set_config('attack.ran_as', current_user::pg_catalog.text, true);
+     end if;
+     return true;
+   end $f$`,
+  'create domain pg_temp.text as pg_catalog.text check (pg_temp.hijack(value))',
+  'create domain pg_temp.jsonb as pg_catalog.jsonb check (pg_temp.hijack(value::pg_catalog.text))',
+];
+
+function temporarySchemaHijack(persona: Persona): Attack {
+  return {
+    kind: 1,
+    door: 'sql',
+    persona,
+    name: 'a pg_temp.text domain whose CHECK runs the caller’s code inside owner-rights functions',
+    async run({ db }) {
+      const r = await release(db);
+      const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+      // Rolled back at the end, so the temporary objects never outlive the attempt on a pooled
+      // connection.
+      const ranAs = await tryAsRole(
+        db,
+        persona,
+        claims(persona),
+        async (c) => {
+          await c.query('savepoint before_hijack');
+          for (const s of hijackSetup) await c.query(s);
+          await firstThatWorks(c, [
+            ['select ops.ingest_event($1::pg_catalog.jsonb)', [JSON.stringify(env)]],
+            ['select ops.ingest_event($1::pg_catalog.jsonb, $2)', [JSON.stringify(env), sha(env)]],
+          ]);
+          await firstThatWorks(c, [
+            [
+              'select ops.record_rejected_ingest($1::pg_catalog.jsonb, 400, $2::pg_catalog.jsonb)',
+              ['{}', '{}'],
+            ],
+            [
+              'select ops.record_rejected_ingest($1::pg_catalog.jsonb, null, 400, $2::pg_catalog.jsonb)',
+              ['{}', '{}'],
+            ],
+          ]);
+          await firstThatWorks(c, [
+            ['select * from ops.promotion_blockers($1, $2)', [r.release_id, 'production']],
+          ]);
+          await firstThatWorks(c, [['select ops.create_release($1, $2)', ['atk', randomUUID()]]]);
+          const { rows } = await c.query(`select current_setting('attack.ran_as', true) as v`);
+          await c.query('rollback to savepoint before_hijack');
+          return rows[0].v as string | null;
+        },
+        { fresh: true },
+      );
+      return ranAs.ok && !!ranAs.value;
+    },
+  };
+}
+
+// ---- kind 2: identity ---------------------------------------------------------------------------
+
+/** As role `persona`, claims naming `target` (as `role` or app_metadata.ops_role) sign off a gate. */
+function claimsNameAnotherPersona(persona: Persona, via: 'role' | 'app_metadata'): Attack {
+  const target: Persona = persona === 'release_manager' ? 'qa_tester' : 'release_manager';
+  const gate = target === 'release_manager' ? 'G3' : 'G2';
+  return {
+    kind: 2,
+    door: 'sql',
+    persona,
+    name: `claims naming ${target} (${via}) sign off ${gate}`,
+    async run({ db }) {
+      const r = await release(db);
+      const c: Claims =
+        via === 'role'
+          ? { sub: `forged-${target}`, role: target }
+          : { sub: `forged-${target}`, role: persona, app_metadata: { ops_role: target } };
+      const out = await tryAsRole(db, persona, c, (cl) =>
+        cl.query(`select ops.submit_approval($1, 'approved', $2::public.ops_gate_code)`, [
+          r.release_id,
+          gate,
+        ]),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.approvals where release_id = $1`,
+        [r.release_id],
+      );
+      return out.ok && n!.n > 0;
+    },
+  };
+}
+
+function claimsPromoteAsSre(persona: Persona): Attack {
+  return {
+    kind: 2,
+    door: 'sql',
+    persona,
+    name: 'claims naming sre promote an eligible release to production',
+    async run({ db }) {
+      const r = await release(db);
+      await passAll(db, r);
+      await tryAsRole(db, persona, { sub: 'forged-sre', role: 'sre' }, (cl) =>
+        cl.query(`select ops.promote_release($1, 'production')`, [r.release_id]),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.deployments where release_id = $1 and environment = 'production'`,
+        [r.release_id],
+      );
+      return n!.n > 0;
+    },
+  };
+}
+
+/** A write with no subject in the claims: the row would be attributed to nobody in particular. */
+function writeWithoutSubject(persona: Persona): Attack {
+  return {
+    kind: 2,
+    door: 'sql',
+    persona,
+    name: 'a write whose claims carry no sub',
+    async run({ db }) {
+      const r = await release(db);
+      const before = await adminOne<{ n: number }>(
+        db,
+        `select (select count(*) from ops.event_ingest_log) + (select count(*) from ops.releases)
+              + (select count(*) from ops.approvals) + (select count(*) from ops.exceptions)
+              + (select count(*) from ops.gate_checks) + (select count(*) from ops.recovery_drills) as n`,
+      );
+      await tryAsRole(db, persona, { role: persona }, async (c) => {
+        await firstThatWorks(c, [
+          ['select ops.create_release($1, $2)', ['atk', randomUUID()]],
+          [`select ops.submit_approval($1, 'approved', 'G2')`, [r.release_id]],
+          [`select ops.record_recovery_drill('staging', 'restore', 'success')`, []],
+          [
+            `select ops.request_exception($1, 'gate_bypass', '{G1}', 'x', 'y', clock_timestamp() + interval '1 day')`,
+            [r.release_id],
+          ],
+          ['select ops.record_rejected_ingest($1::jsonb, 400, $2::jsonb)', ['{}', '{"error":"x"}']],
+          ['select ops.record_rejected_ingest($1::jsonb, null, 400, $2::jsonb)', ['{}', '{"error":"x"}']],
+        ]);
+      });
+      const after = await adminOne<{ n: number }>(
+        db,
+        `select (select count(*) from ops.event_ingest_log) + (select count(*) from ops.releases)
+              + (select count(*) from ops.approvals) + (select count(*) from ops.exceptions)
+              + (select count(*) from ops.gate_checks) + (select count(*) from ops.recovery_drills) as n`,
+      );
+      return Number(after!.n) > Number(before!.n);
+    },
+  };
+}
+
+// ---- kind 3: settings ---------------------------------------------------------------------------
+
+function evaluatingSetting(persona: Persona): Attack {
+  return {
+    kind: 3,
+    door: 'sql',
+    persona,
+    name: 'ops.evaluating = on, then UPDATE release_gates SET status = passed',
+    async run({ db }) {
+      const r = await release(db);
+      await tryAsRole(db, persona, claims(persona), async (c) => {
+        await c.query(`select set_config('ops.evaluating', 'on', true)`);
+        await c.query(
+          `update ops.release_gates set status = 'passed' where release_id = $1 and gate_code = 'G1'`,
+          [r.release_id],
+        );
+      });
+      return (await gateStatus(db, r.release_id, 'G1')) === 'passed';
+    },
+  };
+}
+
+/** What each persona can legitimately do that moves a gate, for the audit-forging attacks. */
+const gateMove: Partial<Record<Persona, { sql: string; gate: string }>> = {
+  ci_service_role: { sql: `select ops.record_check($1, 'G1', 'build', 'pass')`, gate: 'G1' },
+  developer: { sql: `select ops.record_check($1, 'G1', 'build', 'pass')`, gate: 'G1' },
+  qa_tester: { sql: `select ops.submit_approval($1, 'request_changes', 'G2')`, gate: 'G2' },
+  release_manager: { sql: `select ops.submit_approval($1, 'rejected', 'G3')`, gate: 'G3' },
+};
+
+function transitionReasonSetting(persona: Persona): Attack {
+  return {
+    kind: 3,
+    door: 'sql',
+    persona,
+    name: 'ops.transition_reason forges the reason of a gate transition',
+    async run({ db }) {
+      const move = gateMove[persona]!;
+      const r = await release(db);
+      if (move.gate !== 'G1') await passG1(db, r);
+      if (move.gate === 'G3') await passG2(db, r);
+      await tryAsRole(db, persona, { sub: who.dev, role: persona }, async (c) => {
+        await c.query(`select set_config('ops.transition_reason', 'forged reason', true)`);
+        await c.query(move.sql, [r.release_id]);
+      });
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
+         where g.release_id = $1 and t.reason = 'forged reason'`,
+        [r.release_id],
+      );
+      return n!.n > 0;
+    },
+  };
+}
+
+function ingestIdSetting(persona: Persona): Attack {
+  return {
+    kind: 3,
+    door: 'sql',
+    persona,
+    name: 'ops.ingest_id re-attributes a decision to another producer’s ingest attempt',
+    async run({ db }) {
+      const move = gateMove[persona]!;
+      const r = await release(db);
+      if (move.gate !== 'G1') await passG1(db, r);
+      if (move.gate === 'G3') await passG2(db, r);
+      const ci = (await ingestSql(
+        db,
+        'ci_service_role',
+        claims('ci_service_role', who.ci),
+        envelopeOf(r.release_id, 'environment_event', { environment: 'staging', kind: 'note' }),
+      )) as { ingest_id: string };
+      await tryAsRole(db, persona, { sub: who.dev, role: persona }, async (c) => {
+        await c.query(`select set_config('ops.ingest_id', $1, true)`, [ci.ingest_id]);
+        await c.query(move.sql, [r.release_id]);
+      });
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select (select count(*) from ops.approvals where ingest_id = $1)
+              + (select count(*) from ops.gate_checks where ingest_id = $1)
+              + (select count(*) from ops.gate_transitions where ingest_id = $1) as n`,
+        [ci.ingest_id],
+      );
+      return Number(n!.n) > 0;
+    },
+  };
+}
+
+const gateStatusByHand: Attack = {
+  kind: 3,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'UPDATE release_gates SET status = failed by hand, the transition reason from ops.transition_reason',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await tryAsRole(db, 'release_manager', claims('release_manager'), async (c) => {
+      await c.query(`select set_config('ops.transition_reason', 'forged reason', true)`);
+      await c.query(
+        `update ops.release_gates set status = 'failed' where release_id = $1 and gate_code = 'G1'`,
+        [r.release_id],
+      );
+    });
+    return (await gateStatus(db, r.release_id, 'G1')) === 'failed';
+  },
+};
+
+// ---- kind 4: time -------------------------------------------------------------------------------
+
+const approveAfterExpiry: Attack = {
+  kind: 4,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'a transaction begun before an exception expired approves it after',
+  async run({ db }) {
+    const r = await release(db);
+    const e = await requestException(db, r.release_id, ['G1'], { expiresIn: '2 seconds' });
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager', who.rm3), async (c) => {
+      await c.query('select 1');
+      await c.query('select pg_sleep(2.5)');
+      await c.query(`select ops.approve_exception($1, 'late')`, [e.exception_id]);
+    });
+    return out.ok;
+  },
+};
+
+const activeAfterExpiry: Attack = {
+  kind: 4,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'an exception counts as active after its expiry in a transaction begun before',
+  async run({ db }) {
+    const r = await release(db);
+    const e = await requestException(db, r.release_id, ['G1'], { expiresIn: '3 seconds' });
+    await asRole(db, 'release_manager', claims('release_manager', who.rm3), (c) =>
+      c.query(`select ops.approve_exception($1, 'ok')`, [e.exception_id]),
+    );
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager', who.rm3), async (c) => {
+      await c.query('select 1');
+      await c.query('select pg_sleep(3.5)');
+      const { rows } = await c.query(
+        `select count(*)::int as n from ops.promotion_blockers($1, 'staging') where gate_code = 'G1'`,
+        [r.release_id],
+      );
+      return rows[0].n as number;
+    });
+    return out.ok && out.value === 0;
+  },
+};
+
+// ---- kind 5: concurrent production deployments --------------------------------------------------
+
+function concurrentDeployments(how: 'insert+insert' | 'promote+insert'): Attack {
+  return {
+    kind: 5,
+    door: 'sql',
+    persona: 'sre',
+    name: `two connections deploy one release to production at once (${how})`,
+    async run({ db }) {
+      const r = await release(db);
+      await passAll(db, r);
+      const c1 = await db.api.connect();
+      const c2 = await db.api.connect();
+      try {
+        for (const [c, sub] of [
+          [c1, 'sre-one'],
+          [c2, 'sre-two'],
+        ] as const) {
+          await c.query('begin');
+          await c.query(`select set_config('role', 'sre', true)`);
+          await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+            JSON.stringify(claims('sre', sub)),
+          ]);
+        }
+        const insert = `insert into ops.deployments (release_id, environment, status, deployed_by)
+                        values ($1, 'production', 'in_progress', $2)`;
+        if (how === 'promote+insert') {
+          await c1.query(`select ops.promote_release($1, 'production')`, [r.release_id]);
+        } else {
+          await c1.query(insert, [r.release_id, 'sre-one']);
+        }
+        const second = c2.query(insert, [r.release_id, 'sre-two']).then(
+          () => c2.query('commit'),
+          () => c2.query('rollback'),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await c1.query('commit');
+        await second;
+      } finally {
+        c1.release();
+        c2.release();
+      }
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.deployments where release_id = $1 and environment = 'production'
+           and rollback_of is null and status in ('in_progress', 'succeeded')`,
+        [r.release_id],
+      );
+      return n!.n > 1;
+    },
+  };
+}
+
+// ---- kind 6: the ingest's hash and log ----------------------------------------------------------
+
+function forgedHashMakesFailureDuplicate(persona: Persona): Attack {
+  return {
+    kind: 6,
+    door: 'sql',
+    persona,
+    name: 'a passing envelope under the hash of the real failing one makes the failure a duplicate',
+    async run({ db }) {
+      const r = await release(db, persona === 'developer' ? `atk-${persona}` : who.dev);
+      const key = `github_actions/${randomUUID()}/build_complete`;
+      const failing = envelopeOf(r.release_id, 'build_complete', { status: 'fail' }, key);
+      const passing = { ...failing, payload: { status: 'pass' } };
+      const sub = persona === 'developer' ? `atk-${persona}` : who.ci;
+      await ingestSql(db, persona, claims(persona, sub), passing, sha(failing)).catch(() => null);
+      const real = await ingestSql(db, persona, claims(persona, sub), failing).catch(() => null);
+      return real?.status === 'duplicate';
+    },
+  };
+}
+
+const nullHashTwice: Attack = {
+  kind: 6,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'two different envelopes under one key with a NULL hash: the second a duplicate',
+  async run({ db }) {
+    const r = await release(db);
+    const key = `github_actions/${randomUUID()}/build_complete`;
+    const pass = envelopeOf(r.release_id, 'build_complete', { status: 'pass' }, key);
+    const fail = { ...pass, payload: { status: 'fail' } };
+    await ingestSql(db, 'ci_service_role', claims('ci_service_role', who.ci), pass, null).catch(() => null);
+    const second = await ingestSql(
+      db,
+      'ci_service_role',
+      claims('ci_service_role', who.ci),
+      fail,
+      null,
+    ).catch(() => null);
+    return second?.status === 'duplicate';
+  },
+};
+
+function directIngestLogInsert(persona: Persona): Attack {
+  return {
+    kind: 6,
+    door: 'sql',
+    persona,
+    name: 'INSERT an accepted, back-dated row into ops.event_ingest_log',
+    async run({ db }) {
+      const key = `atk/${randomUUID()}`;
+      await tryAsRole(db, persona, claims(persona), (c) =>
+        c.query(
+          `insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version,
+             processing_status, http_status, result, received_at, payload_hash)
+           values ('github_actions', 'build_complete', $1, 'v1.0', 'accepted', 200, '{}', '2001-01-01', $2)`,
+          [key, 'a'.repeat(64)],
+        ),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        'select count(*)::int as n from ops.event_ingest_log where idempotency_key = $1',
+        [key],
+      );
+      return n!.n > 0;
+    },
+  };
+}
+
+// ---- kind 7: keys bound to their producer -------------------------------------------------------
+
+type Send = (persona: Persona, sub: string, env: unknown) => Promise<{ status?: string; body: Body }>;
+
+function sqlSend(db: TestDatabase): Send {
+  return async (persona, sub, env) => {
+    const r = await ingestSql(db, persona, claims(persona, sub), env);
+    return { status: r?.status, body: r };
+  };
+}
+
+function doorSend(ctx: AttackContext, door: Door): Send {
+  return async (persona, sub, env) => {
+    const d = ctx.doors[door]!;
+    const token = await ctx.token(persona, sub);
+    if (door === 'graphql') {
+      const e = env as ReturnType<typeof envelopeOf>;
+      const res = await d.graphql!(
+        `mutation($input: IngestEventInput!) { ingestEvent(input: $input) {
+           __typename ... on IngestEventSuccess { data { status ingestId } } ... on Error { message } } }`,
+        {
+          input: {
+            schemaVersion: e.schema_version,
+            idempotencyKey: e.idempotency_key,
+            eventType: e.event_type,
+            sourceSystem: e.source_system,
+            releaseId: e.release_id,
+            payload: e.payload,
+            emittedAt: e.emitted_at,
+          },
+        },
+        token,
+      );
+      const out = res.body?.data?.ingestEvent;
+      return { status: out?.data?.status ?? 'refused', body: out };
+    }
+    const res = await d.ingest(env, token);
+    return { status: res.body?.status, body: res.body };
+  };
+}
+
+function keySquatting(door: Door): Attack {
+  return {
+    kind: 7,
+    door,
+    persona: 'developer',
+    name: 'a developer takes CI’s documented key first; CI’s real failure under it is refused',
+    async run(ctx) {
+      const send = door === 'sql' ? sqlSend(ctx.db) : doorSend(ctx, door);
+      const dev = `atk-dev-${randomUUID().slice(0, 6)}`;
+      const r = await release(ctx.db, dev);
+      const key = `github_actions/${randomUUID().slice(0, 8)}/build_complete`;
+      await send('developer', dev, envelopeOf(r.release_id, 'build_complete', { status: 'pass' }, key));
+      const real = await send(
+        'ci_service_role',
+        who.ci,
+        envelopeOf(r.release_id, 'build_complete', { status: 'fail' }, key),
+      );
+      return real.status !== 'accepted';
+    },
+  };
+}
+
+function conflictLeak(door: Door): Attack {
+  return {
+    kind: 7,
+    door,
+    persona: 'ci_service_role',
+    name: 'a conflict answer shows another producer’s ingest id',
+    async run(ctx) {
+      const send = door === 'sql' ? sqlSend(ctx.db) : doorSend(ctx, door);
+      const dev = `atk-dev-${randomUUID().slice(0, 6)}`;
+      const r = await release(ctx.db, dev);
+      const key = `github_actions/${randomUUID().slice(0, 8)}/build_complete`;
+      const first = await send(
+        'developer',
+        dev,
+        envelopeOf(r.release_id, 'build_complete', { status: 'pass' }, key),
+      );
+      const firstId: string | undefined = first.body?.ingest_id ?? first.body?.data?.ingestId;
+      const second = await send(
+        'ci_service_role',
+        who.ci,
+        envelopeOf(r.release_id, 'build_complete', { status: 'fail' }, key),
+      );
+      return !!firstId && JSON.stringify(second.body).includes(firstId);
+    },
+  };
+}
+
+// ---- kind 8: internal helpers -------------------------------------------------------------------
+
+function helperCall(persona: Persona, fn: string): Attack {
+  return {
+    kind: 8,
+    door: 'sql',
+    persona,
+    name: `${fn} on a release the persona cannot see, or with free text`,
+    async run({ db }) {
+      const r = await release(db, 'someone-else');
+      const gate = await adminOne<{ gate_id: string }>(
+        db,
+        `select gate_id from ops.release_gates where release_id = $1 and gate_code = 'G1'`,
+        [r.release_id],
+      );
+      const calls: Record<string, [string, unknown[]]> = {
+        evaluate_release: [
+          `select ops.evaluate_release($1, 'free text written by an attacker')`,
+          [r.release_id],
+        ],
+        evaluate_gate: ['select ops.evaluate_gate($1)', [gate!.gate_id]],
+        compute_release_gates: ['select * from ops.compute_release_gates($1)', [r.release_id]],
+        derive_release_status: ['select ops.derive_release_status($1)', [r.release_id]],
+        apply_ingest_event: [
+          'select ops.apply_ingest_event($1::jsonb)',
+          [JSON.stringify(envelopeOf(r.release_id, 'build_complete', { status: 'pass' }))],
+        ],
+        require_persona: [`select ops.require_persona('{release_manager}', 'x')`, []],
+        current_ingest_id: ['select ops.current_ingest_id()', []],
+        insert_deployment: [
+          `select ops.insert_deployment($1, 'dev', 'in_progress', null, null, null)`,
+          [r.release_id],
+        ],
+      };
+      const out = await tryAsRole(db, persona, claims(persona), (c) => c.query(calls[fn]![0], calls[fn]![1]));
+      return out.ok;
+    },
+  };
+}
+
+const rejectedIntoHiddenTimeline: Attack = {
+  kind: 8,
+  door: 'sql',
+  persona: 'developer',
+  name: 'ops.record_rejected_ingest writes into the timeline of a release the developer cannot see',
+  async run({ db }) {
+    const r = await release(db, 'someone-else');
+    const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+    await tryAsRole(db, 'developer', claims('developer'), (c) =>
+      firstThatWorks(c, [
+        [
+          'select ops.record_rejected_ingest($1::jsonb, 400, $2::jsonb)',
+          [JSON.stringify(env), '{"error":"x"}'],
+        ],
+        [
+          'select ops.record_rejected_ingest($1::jsonb, null, 400, $2::jsonb)',
+          [JSON.stringify(env), '{"error":"x"}'],
+        ],
+      ]),
+    );
+    const n = await adminOne<{ n: number }>(
+      db,
+      'select count(*)::int as n from ops.event_ingest_log where release_id = $1',
+      [r.release_id],
+    );
+    return n!.n > 0;
+  },
+};
+
+function rejectedFreeText(persona: Persona): Attack {
+  return {
+    kind: 8,
+    door: 'sql',
+    persona,
+    name: 'ops.record_rejected_ingest writes free text into a release’s timeline',
+    async run({ db }) {
+      const r = await release(db, persona === 'developer' ? `atk-${persona}` : who.dev);
+      const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+      const planted = 'G3 approved by rm-rita at 09:00';
+      await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        firstThatWorks(c, [
+          [
+            'select ops.record_rejected_ingest($1::jsonb, 400, $2::jsonb)',
+            [JSON.stringify(env), JSON.stringify({ error: 'invalid_envelope', message: planted })],
+          ],
+          [
+            'select ops.record_rejected_ingest($1::jsonb, null, 400, $2::jsonb)',
+            [JSON.stringify(env), JSON.stringify({ error: 'invalid_envelope', message: planted })],
+          ],
+        ]),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.event_ingest_log where error_detail ->> 'message' = $1`,
+        [planted],
+      );
+      return n!.n > 0;
+    },
+  };
+}
+
+// ---- kind 9: decisions rewritten ----------------------------------------------------------------
+
+async function approvedException(db: TestDatabase) {
+  const r = await release(db);
+  const e = await requestException(db, r.release_id, ['G1'], { sub: who.rm2 });
+  await asRole(db, 'release_manager', claims('release_manager', who.rm3), (c) =>
+    c.query(`select ops.approve_exception($1, 'ok')`, [e.exception_id]),
+  );
+  return { r, e };
+}
+
+const exceptionApproverCleared: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'UPDATE exceptions SET approver_id = null on an approved exception',
+  async run({ db }) {
+    const { e } = await approvedException(db);
+    await tryAsRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
+      c.query('update ops.exceptions set approver_id = null where exception_id = $1', [e.exception_id]),
+    );
+    const row = await adminOne<{ approver_id: string | null }>(
+      db,
+      'select approver_id from ops.exceptions where exception_id = $1',
+      [e.exception_id],
+    );
+    return row!.approver_id === null;
+  },
+};
+
+const exceptionApprovedWithoutApproval: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'UPDATE exceptions SET approver_id = self: approved with no approval record',
+  async run({ db }) {
+    const r = await release(db);
+    const e = await requestException(db, r.release_id, ['G1'], { sub: who.rm2 });
+    await tryAsRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
+      c.query(
+        'update ops.exceptions set approver_id = $2, approved_at = clock_timestamp() where exception_id = $1',
+        [e.exception_id, who.rm],
+      ),
+    );
+    const row = await adminOne<{ approver_id: string | null; n: number }>(
+      db,
+      `select approver_id, (select count(*)::int from ops.approvals a where a.exception_id = e.exception_id) as n
+       from ops.exceptions e where exception_id = $1`,
+      [e.exception_id],
+    );
+    return row!.approver_id !== null && row!.n === 0;
+  },
+};
+
+const exceptionApprovalBackdated: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'UPDATE exceptions SET approved_at into the past',
+  async run({ db }) {
+    const { e } = await approvedException(db);
+    await tryAsRole(db, 'release_manager', claims('release_manager', who.rm3), (c) =>
+      c.query(`update ops.exceptions set approved_at = '2001-01-01' where exception_id = $1`, [
+        e.exception_id,
+      ]),
+    );
+    const row = await adminOne<{ y: number }>(
+      db,
+      'select extract(year from approved_at)::int as y from ops.exceptions where exception_id = $1',
+      [e.exception_id],
+    );
+    return row!.y === 2001;
+  },
+};
+
+const postReviewDirect: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'UPDATE exceptions SET post_review_status directly, past ops.review_exception',
+  async run({ db }) {
+    const { e } = await approvedException(db);
+    await tryAsRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
+      c.query(`update ops.exceptions set post_review_status = 'waived' where exception_id = $1`, [
+        e.exception_id,
+      ]),
+    );
+    const row = await adminOne<{ s: string }>(
+      db,
+      'select post_review_status::text as s from ops.exceptions where exception_id = $1',
+      [e.exception_id],
+    );
+    return row!.s === 'waived';
+  },
+};
+
+function ownerRewrites(
+  table: 'evidence_artifacts' | 'approvals' | 'gate_checks',
+  op: 'delete' | 'update',
+): Attack {
+  return {
+    kind: 9,
+    door: 'owner',
+    persona: 'owner',
+    name: `the owner ${op}s ${table} of a passed gate`,
+    async run({ db }) {
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      const where = {
+        evidence_artifacts: `release_id = $1`,
+        approvals: `release_id = $1`,
+        gate_checks: `gate_id in (select gate_id from ops.release_gates where release_id = $1)`,
+      }[table];
+      const set = {
+        evidence_artifacts: `artifact_url = 'x'`,
+        approvals: `decision = 'rejected'`,
+        gate_checks: `status = 'fail'`,
+      }[table];
+      const sql =
+        op === 'delete'
+          ? `delete from ops.${table} where ${where}`
+          : `update ops.${table} set ${set} where ${where}`;
+      try {
+        const res = await db.admin.query(sql, [r.release_id]);
+        return (res.rowCount ?? 0) > 0;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+// ---- kind 10: evidence links ------------------------------------------------------------------
+
+const evidenceCrossRelease: Attack = {
+  kind: 10,
+  door: 'sql',
+  persona: 'qa_tester',
+  name: 'evidence for release A naming release B’s deployment',
+  async run({ db }) {
+    const a = await release(db);
+    const b = await release(db);
+    await passAll(db, b);
+    const dep = await adminOne<{ deployment_id: string }>(
+      db,
+      'select deployment_id from ops.deployments where release_id = $1 limit 1',
+      [b.release_id],
+    );
+    const out = await tryAsRole(db, 'qa_tester', claims('qa_tester', who.qa), (c) =>
+      c.query(
+        `insert into ops.evidence_artifacts (release_id, deployment_id, artifact_type, source_system, artifact_url)
+         values ($1, $2, 'health_check', 'manual', 'https://example.test/h')`,
+        [a.release_id, dep!.deployment_id],
+      ),
+    );
+    return out.ok;
+  },
+};
+
+// ---- kind 11: tokens and metrics ----------------------------------------------------------------
+
+function tokenWithoutExp(door: Door): Attack {
+  return {
+    kind: 11,
+    door,
+    persona: 'ci_service_role',
+    name: 'a token without exp is accepted',
+    async run(ctx) {
+      const token = await ctx.token('ci_service_role', who.ci, { exp: null });
+      const d = ctx.doors[door]!;
+      if (door === 'graphql') {
+        const res = await d.graphql!('{ __typename }', {}, token);
+        return res.status === 200 && !res.body?.errors;
+      }
+      const r = await release(ctx.db);
+      const res = await d.ingest(envelopeOf(r.release_id, 'build_complete', { status: 'pass' }), token);
+      return res.status !== 401;
+    },
+  };
+}
+
+function tokenTooLong(door: Door): Attack {
+  return {
+    kind: 11,
+    door,
+    persona: 'ci_service_role',
+    name: 'a token living a year is accepted',
+    async run(ctx) {
+      const token = await ctx.token('ci_service_role', who.ci, {
+        exp: Math.floor(Date.now() / 1000) + 365 * 86400,
+      });
+      const d = ctx.doors[door]!;
+      if (door === 'graphql') {
+        const res = await d.graphql!('{ __typename }', {}, token);
+        return res.status === 200 && !res.body?.errors;
+      }
+      const r = await release(ctx.db);
+      const res = await d.ingest(envelopeOf(r.release_id, 'build_complete', { status: 'pass' }), token);
+      return res.status !== 401;
+    },
+  };
+}
+
+const metricsOpen: Attack = {
+  kind: 11,
+  door: 'http',
+  persona: 'anyone',
+  name: '/metrics answers anyone in production',
+  async run(ctx) {
+    const res = await ctx.productionGet('/metrics', null);
+    return res.status === 200;
+  },
+};
+
+// ---- the matrix ---------------------------------------------------------------------------------
+
+const httpDoors: Door[] = ['http', 'deno', 'graphql'];
+
+export const attacks: Attack[] = [
+  ...PERSONAS.map(temporarySchemaHijack),
+  ...PERSONAS.flatMap((p) => [
+    claimsNameAnotherPersona(p, 'role'),
+    claimsNameAnotherPersona(p, 'app_metadata'),
+  ]),
+  ...PERSONAS.filter((p) => p !== 'sre' && p !== 'release_manager').map(claimsPromoteAsSre),
+  ...PERSONAS.map(writeWithoutSubject),
+  ...PERSONAS.map(evaluatingSetting),
+  ...(Object.keys(gateMove) as Persona[]).flatMap((p) => [transitionReasonSetting(p), ingestIdSetting(p)]),
+  gateStatusByHand,
+  approveAfterExpiry,
+  activeAfterExpiry,
+  concurrentDeployments('insert+insert'),
+  concurrentDeployments('promote+insert'),
+  forgedHashMakesFailureDuplicate('ci_service_role'),
+  forgedHashMakesFailureDuplicate('developer'),
+  nullHashTwice,
+  ...PERSONAS.map(directIngestLogInsert),
+  ...(['sql', ...httpDoors] as Door[]).flatMap((d) => [keySquatting(d), conflictLeak(d)]),
+  ...PERSONAS.flatMap((p) =>
+    [
+      'evaluate_release',
+      'evaluate_gate',
+      'compute_release_gates',
+      'derive_release_status',
+      'apply_ingest_event',
+      'require_persona',
+      'current_ingest_id',
+      'insert_deployment',
+    ].map((fn) => helperCall(p, fn)),
+  ),
+  rejectedIntoHiddenTimeline,
+  ...PERSONAS.map(rejectedFreeText),
+  exceptionApproverCleared,
+  exceptionApprovedWithoutApproval,
+  exceptionApprovalBackdated,
+  postReviewDirect,
+  ...(['evidence_artifacts', 'approvals', 'gate_checks'] as const).flatMap((t) => [
+    ownerRewrites(t, 'delete'),
+    ownerRewrites(t, 'update'),
+  ]),
+  evidenceCrossRelease,
+  ...httpDoors.flatMap((d) => [tokenWithoutExp(d), tokenTooLong(d)]),
+  metricsOpen,
+];
+
+export { attachEvidence, others, promote, submitApproval };
+
+/** Signs a token as the server's verifier expects it; exp: null leaves `exp` out. */
+export async function signToken(
+  secret: string,
+  persona: Persona,
+  sub: string,
+  opts: { exp?: number | null } = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = new SignJWT({ role: persona, app_metadata: { ops_role: persona } })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(sub)
+    .setIssuedAt(now);
+  if (opts.exp !== null) jwt.setExpirationTime(opts.exp ?? now + 600);
+  return jwt.sign(new TextEncoder().encode(secret));
+}

@@ -1,0 +1,162 @@
+// Every function in an exposed schema, with who may execute it, against the intended list: a
+// persona executes only entry points that check the caller (persona and visibility), never an
+// internal helper. And no owner-rights function can be steered through the caller's temporary
+// schema: each runs with search_path = pg_catalog, pg_temp. Both read pg_proc, so a function added
+// later by any migration is held to the same rules.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PERSONAS } from '../../src/auth/personas.js';
+import { type TestDatabase, useTestDatabase } from '../support/db.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await useTestDatabase();
+});
+
+const ALL = [...PERSONAS].sort();
+const READERS = ['audit_reader', 'release_manager'];
+
+/**
+ * The intended grants: function signature → the roles that may execute it. Anything not listed is
+ * executable by the owner alone. Why each is safe to expose:
+ * - identity readers answer only about the caller (RLS policies and column defaults need them);
+ * - ops.exception_is_active reads only the row it is given;
+ * - eligibility and every write entry point require their personas and check visibility;
+ * - the report helpers are for the personas who read everything.
+ */
+const INTENDED: Record<string, string[]> = {
+  'ops.current_claims()': ALL,
+  'ops.current_actor()': ALL,
+  'ops.current_persona()': ALL,
+  'ops.owns_release(uuid)': ALL,
+  'ops.owns_gate(uuid)': ALL,
+  'ops.exception_is_active(ops.exceptions)': ALL,
+  'ops.promotion_blockers(uuid)': ALL,
+  'ops.promotion_blockers(uuid,text)': ALL,
+  'ops.is_eligible_for_promotion(uuid,text)': ALL,
+  'ops.create_release(text,text,text,text,jsonb,text)': ALL,
+  'ops.record_check(uuid,ops_gate_code,text,ops_check_status,ops_check_source,boolean,text,jsonb)': ALL,
+  'ops.attach_evidence(uuid,ops_artifact_type,text,ops_gate_code,text,text,jsonb,uuid,uuid)': ALL,
+  'ops.submit_approval(uuid,ops_approval_decision,ops_gate_code,text,jsonb,uuid)': ALL,
+  'ops.request_exception(uuid,ops_exception_type,ops_gate_code[],text,text,timestamp with time zone,timestamp with time zone,jsonb)':
+    ALL,
+  'ops.approve_exception(uuid,text)': ALL,
+  'ops.review_exception(uuid,ops_post_review_status)': ALL,
+  'ops.promote_release(uuid,text,text)': ALL,
+  'ops.record_deployment(uuid,text,ops_deployment_status,text,uuid,timestamp with time zone)': ALL,
+  'ops.update_deployment(uuid,ops_deployment_status)': ALL,
+  'ops.record_health_check(uuid,ops_check_status,text,text,text,ops_check_source,jsonb)': ALL,
+  'ops.record_incident(uuid,ops_incident_severity,text,timestamp with time zone,timestamp with time zone,jsonb,ops_postmortem_status)':
+    ALL,
+  'ops.record_recovery_drill(text,text,ops_drill_outcome,boolean,timestamp with time zone,uuid)': ALL,
+  'ops.ingest_event(jsonb)': ALL,
+  'ops.record_rejected_ingest(jsonb,integer,jsonb)': ALL,
+  'ops.gate_evidence(uuid)': READERS,
+  'ops.release_evidence(uuid)': READERS,
+  'ops.iso_utc(timestamp with time zone)': READERS,
+  'ops.release_timeline(uuid)': READERS,
+  'ops.release_evidence_bundle(uuid)': READERS,
+};
+
+interface FunctionRow {
+  signature: string;
+  definer: boolean;
+  config: string[] | null;
+  language: string;
+  executors: string[];
+}
+
+/** Every function the project created in ops and public (extensions' functions aside). */
+async function functions(): Promise<FunctionRow[]> {
+  const { rows } = await db.admin.query<FunctionRow>(
+    `select n.nspname || '.' || p.proname || '(' ||
+              coalesce((select string_agg(format_type(t, null), ',' order by i)
+                        from unnest(p.proargtypes) with ordinality a(t, i)), '') || ')' as signature,
+            p.prosecdef as definer, p.proconfig as config, l.lanname as language,
+            coalesce(array(
+              select case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end
+              from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+              where a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner
+              order by 1), '{}') as executors
+     from pg_proc p
+     join pg_namespace n on n.oid = p.pronamespace
+     join pg_language l on l.oid = p.prolang
+     where n.nspname in ('ops', 'public')
+       and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
+                       and d.deptype = 'e')
+     order by 1`,
+  );
+  return rows.map((r) => ({ ...r, signature: r.signature.replaceAll('public.', '') }));
+}
+
+describe('functions in exposed schemas', () => {
+  it('each is executable by exactly the roles intended, and by nobody else (PUBLIC, anon, authenticated)', async () => {
+    const actual = Object.fromEntries((await functions()).map((f) => [f.signature, f.executors]));
+    const expected = Object.fromEntries(Object.keys(actual).map((s) => [s, INTENDED[s] ?? []]));
+    expect(actual).toEqual(expected);
+  });
+
+  it('every intended entry point exists (the list above is not stale)', async () => {
+    const present = new Set((await functions()).map((f) => f.signature));
+    expect(Object.keys(INTENDED).filter((s) => !present.has(s))).toEqual([]);
+  });
+
+  it('every owner-rights function runs with search_path = pg_catalog, pg_temp', async () => {
+    const wrong = (await functions())
+      .filter((f) => f.definer)
+      .filter((f) => !(f.config ?? []).includes('search_path=pg_catalog, pg_temp'))
+      .map((f) => `${f.signature}: ${JSON.stringify(f.config)}`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('a function that sets a search_path at all sets the safe one; those without are inlinable SQL helpers', async () => {
+    const fns = await functions();
+    const unsafe = fns
+      .filter((f) =>
+        (f.config ?? []).some((c) => c.startsWith('search_path=') && c !== 'search_path=pg_catalog, pg_temp'),
+      )
+      .map((f) => `${f.signature}: ${JSON.stringify(f.config)}`);
+    expect(unsafe).toEqual([]);
+    // Without a SET clause a function takes its caller's search_path: allowed only for invoker's-
+    // rights SQL functions (inlined into the calling query), which owner-rights code calls with
+    // its own safe search_path.
+    const unset = fns
+      .filter((f) => !(f.config ?? []).some((c) => c.startsWith('search_path=')))
+      .filter((f) => f.definer || f.language !== 'sql')
+      .map((f) => f.signature);
+    expect(unset).toEqual([]);
+  });
+
+  it('a pg_temp type named like a built-in is not used by owner-rights code (the search_path at work)', async () => {
+    // As a persona: shadow text and jsonb in pg_temp with domains whose CHECK records that it ran,
+    // then call owner-rights entry points. The domains' CHECK must never run.
+    const c = new (await import('pg')).default.Client({ connectionString: db.apiUrl });
+    await c.connect();
+    try {
+      await c.query('begin');
+      await c.query(`select set_config('role', 'developer', true)`);
+      await c.query(`select set_config('request.jwt.claims', '{"sub":"dev-x","role":"developer"}', true)`);
+      await c.query(`create function pg_temp.ran(v pg_catalog.text) returns boolean language plpgsql as $f$
+        begin perform pg_catalog.set_config('attack.ran_as', current_user::pg_catalog.text, true); return true; end $f$`);
+      await c.query('create domain pg_temp.text as pg_catalog.text check (pg_temp.ran(value))');
+      await c.query(
+        'create domain pg_temp.jsonb as pg_catalog.jsonb check (pg_temp.ran(value::pg_catalog.text))',
+      );
+      const release = await c.query(`select (ops.create_release('p', 'shadowed')).release_id as id`);
+      await c.query('select ops.ingest_event($1::pg_catalog.jsonb)', [
+        JSON.stringify({
+          schema_version: 'v1.0',
+          idempotency_key: 'k',
+          event_type: 'build_complete',
+          source_system: 'github_actions',
+          release_id: release.rows[0].id,
+          payload: { status: 'pass' },
+        }),
+      ]);
+      const { rows } = await c.query(`select current_setting('attack.ran_as', true) as v`);
+      expect(rows[0].v ?? '').toBe('');
+    } finally {
+      await c.query('rollback').catch(() => {});
+      await c.end();
+    }
+  });
+});
