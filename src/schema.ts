@@ -6,6 +6,7 @@ import './resolvers/deployments.js';
 import './resolvers/exceptions.js';
 import './resolvers/gates.js';
 import './resolvers/ingest.js';
+import './resolvers/ledger.js';
 import './resolvers/releases.js';
 import './resolvers/reports.js';
 import './resolvers/viewer.js';

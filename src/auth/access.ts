@@ -42,6 +42,10 @@ export const VIEW_READERS = {
 export const REPORT_FUNCTION_CALLERS = {
   release_timeline: [RM, AUDIT],
   release_evidence_bundle: [RM, AUDIT],
+  release_attestation: [RM, AUDIT],
+  verify_ledger: [RM, AUDIT],
+  ledger_checkpoint: [RM, AUDIT],
+  compare_ledger_checkpoint: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 /** Personas each mutation's SQL function accepts (ops.require_persona in the migrations). */

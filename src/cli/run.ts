@@ -13,6 +13,7 @@ import {
 } from './command.js';
 import { eventCommands } from './commands/events.js';
 import { exceptionCommands } from './commands/exceptions.js';
+import { ledgerCommands } from './commands/ledger.js';
 import { releaseCommands } from './commands/releases.js';
 import { reportCommands } from './commands/reports.js';
 import { tokenCommands } from './commands/token.js';
@@ -26,6 +27,7 @@ export const COMMANDS: Command[] = [
   ...exceptionCommands,
   ...releaseCommands.filter((c) => c.path[0] !== 'release'),
   ...reportCommands,
+  ...ledgerCommands,
   ...tokenCommands,
 ];
 

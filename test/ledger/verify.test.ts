@@ -7,8 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createRelease,
-  promote,
   passAll,
+  promote,
   type Release,
   recordCheck,
   recordHealthCheck,
@@ -103,9 +103,8 @@ beforeAll(async () => {
   await recordCheck(db, release.release_id, 'G1', 'lint', 'warning', { required: false });
   // A release-less fact: an ingest attempt naming no release goes to the global chain.
   await db.as('ci_service_role', 'ci-bot', (c) =>
-    c.query(
-      `select ops.ingest_event($1::jsonb)`,
-      [
+    c
+      .query(`select ops.ingest_event($1::jsonb)`, [
         JSON.stringify({
           schema_version: 'v1.0',
           idempotency_key: 'ledger-test/unknown-release',
@@ -115,8 +114,8 @@ beforeAll(async () => {
           payload: { status: 'pass' },
           emitted_at: '2026-11-29T10:00:00Z',
         }),
-      ],
-    ).catch(() => undefined),
+      ])
+      .catch(() => undefined),
   );
 });
 
@@ -162,9 +161,9 @@ describe('an untouched database', () => {
   });
 
   it('refuses to change or delete ledger entries, for the owner too and in replica mode', async () => {
-    await expect(tamper('update ops.ledger_entries set content_hash = repeat($1, 64)', ['a'])).rejects.toThrow(
-      /append-only/,
-    );
+    await expect(
+      tamper('update ops.ledger_entries set content_hash = repeat($1, 64)', ['a']),
+    ).rejects.toThrow(/append-only/);
     await expect(tamper('delete from ops.ledger_entries')).rejects.toThrow(/append-only/);
     await expect(tamper('truncate ops.ledger_entries')).rejects.toThrow(/append-only/);
     await expect(tamper('update ops.ledger_chains set head_seq = 1')).rejects.toThrow(/chain head/);
@@ -205,7 +204,9 @@ describe('tampering by the owner', () => {
     for (const f of facts) {
       const pk = tables.find((t) => t.table_name === f.fact_table)!.pk_column as string;
       // created_by exists on every fact table: a rewrite of who did it.
-      await tamper(`update ops.${f.fact_table} set created_by = created_by || '-forged' where ${pk} = $1`, [f.row_id]);
+      await tamper(`update ops.${f.fact_table} set created_by = created_by || '-forged' where ${pk} = $1`, [
+        f.row_id,
+      ]);
       const report = await verify(release.release_id);
       expect(report.ok, f.fact_table).toBe(false);
       expect(report.findings).toEqual([
@@ -217,7 +218,9 @@ describe('tampering by the owner', () => {
           release_id: release.release_id,
         }),
       ]);
-      await tamper(`update ops.${f.fact_table} set created_by = left(created_by, -7) where ${pk} = $1`, [f.row_id]);
+      await tamper(`update ops.${f.fact_table} set created_by = left(created_by, -7) where ${pk} = $1`, [
+        f.row_id,
+      ]);
       expect((await verify(release.release_id)).ok).toBe(true);
     }
   });
@@ -293,7 +296,10 @@ describe('tampering by the owner', () => {
         seq: Math.min(seqA, seqB),
       }),
     ]);
-    await swap({ ...a, check_name: b.check_name, status: b.status }, { ...b, check_name: a.check_name, status: a.status });
+    await swap(
+      { ...a, check_name: b.check_name, status: b.status },
+      { ...b, check_name: a.check_name, status: a.status },
+    );
     expect(await verify(release.release_id)).toMatchObject({ findings: [] });
   });
 
@@ -302,12 +308,14 @@ describe('tampering by the owner', () => {
     try {
       await c.query('begin');
       await c.query('alter table ops.ledger_entries disable trigger ledger_entries_append_only');
-      await c.query('update ops.ledger_entries set seq = seq + 1000000 where chain_id = $1 and seq in (5, 6)', [
-        release.release_id,
-      ]);
-      await c.query('update ops.ledger_entries set seq = case seq when 1000005 then 6 else 5 end where chain_id = $1 and seq > 1000000', [
-        release.release_id,
-      ]);
+      await c.query(
+        'update ops.ledger_entries set seq = seq + 1000000 where chain_id = $1 and seq in (5, 6)',
+        [release.release_id],
+      );
+      await c.query(
+        'update ops.ledger_entries set seq = case seq when 1000005 then 6 else 5 end where chain_id = $1 and seq > 1000000',
+        [release.release_id],
+      );
       const { rows } = await c.query('select ops.ledger_report($1) as r', [release.release_id]);
       const report = rows[0].r as Report;
       expect(report.ok).toBe(false);
@@ -414,7 +422,9 @@ describe('tampering by the owner', () => {
     }
 
     expect(await verify(release.release_id)).toMatchObject({ ok: true, findings: [] });
-    const head = (cp.heads as { chain_id: string; seq: number }[]).find((h) => h.chain_id === release.release_id)!;
+    const head = (cp.heads as { chain_id: string; seq: number }[]).find(
+      (h) => h.chain_id === release.release_id,
+    )!;
     const compared = await compare(cp);
     expect(compared.ok).toBe(false);
     expect(compared.findings).toEqual([
