@@ -4,7 +4,7 @@
 // in-toto Statement built by ops.release_attestation, in a DSSE envelope signed here with the
 // key from configuration). Every judgement is made in SQL; this file shapes and signs.
 import { IN_TOTO_PAYLOAD_TYPE } from '../attestation/dsse.js';
-import { anyOf, REPORT_FUNCTION_CALLERS } from '../auth/access.js';
+import { anyOf, LEDGER_FUNCTION_CALLERS } from '../auth/access.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { BaseError, fromDatabaseError, ValidationError } from '../errors.js';
@@ -123,7 +123,7 @@ const LedgerCheckpoint = builder.objectRef<CheckpointResult>('LedgerCheckpoint')
 });
 
 builder.queryField('ledgerVerification', (t) =>
-  t.withAuth(anyOf(REPORT_FUNCTION_CALLERS.verify_ledger)).field({
+  t.withAuth(anyOf(LEDGER_FUNCTION_CALLERS['verify_ledger(uuid)'])).field({
     type: LedgerVerification,
     description: "Verifies one release's chain, or every chain (the global one included) without releaseId.",
     args: { releaseId: t.arg.id({ required: false }) },
@@ -137,7 +137,7 @@ builder.queryField('ledgerVerification', (t) =>
 );
 
 builder.queryField('ledgerCheckpoint', (t) =>
-  t.withAuth(anyOf(REPORT_FUNCTION_CALLERS.ledger_checkpoint)).field({
+  t.withAuth(anyOf(LEDGER_FUNCTION_CALLERS['ledger_checkpoint()'])).field({
     type: LedgerCheckpoint,
     resolve: async (_r, _args, ctx) => {
       const checkpoint = await scalar<{ root: string }>(ctx, 'select ops.ledger_checkpoint() as v', []);
@@ -151,7 +151,7 @@ builder.queryField('ledgerCheckpoint', (t) =>
 );
 
 builder.queryField('ledgerCheckpointComparison', (t) =>
-  t.withAuth(anyOf(REPORT_FUNCTION_CALLERS.compare_ledger_checkpoint)).field({
+  t.withAuth(anyOf(LEDGER_FUNCTION_CALLERS['compare_ledger_checkpoint(jsonb)'])).field({
     type: LedgerCheckpointComparison,
     description: 'Compares a checkpoint taken earlier (ledgerCheckpoint.checkpoint) with the ledger now.',
     args: { checkpoint: t.arg({ type: JSONScalar, required: true }) },
@@ -163,7 +163,7 @@ builder.queryField('ledgerCheckpointComparison', (t) =>
 );
 
 builder.objectField(EvidenceBundleRef, 'envelope', (t) =>
-  t.withAuth(anyOf(REPORT_FUNCTION_CALLERS.release_attestation)).field({
+  t.withAuth(anyOf(LEDGER_FUNCTION_CALLERS['release_attestation(uuid, text)'])).field({
     type: JSONScalar,
     description: `The bundle as a signed attestation: an in-toto Statement v1 (subject: the release's revision; predicate: a SLSA Verification Summary v1 with the gate decisions, their evidence and digests, the policy digest and the ledger anchor), in a DSSE envelope (payloadType ${IN_TOTO_PAYLOAD_TYPE}) signed with Ed25519; the public key is at /.well-known/ops-attestation-keys.json.`,
     resolve: async (b, _args, ctx) => {

@@ -5,6 +5,8 @@
 // off; the ledger's append-only guards are ENABLE ALWAYS, so those are disabled explicitly where a
 // test rewrites the ledger itself), each in a database of its own.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LEDGER_FUNCTION_CALLERS } from '../../src/auth/access.js';
+import { PERSONAS } from '../../src/auth/personas.js';
 import {
   createRelease,
   passAll,
@@ -168,6 +170,34 @@ describe('an untouched database', () => {
     await expect(tamper('truncate ops.ledger_entries')).rejects.toThrow(/append-only/);
     await expect(tamper('update ops.ledger_chains set head_seq = 1')).rejects.toThrow(/chain head/);
     await expect(tamper('delete from ops.ledger_chains')).rejects.toThrow(/append-only/);
+  });
+
+  it('LEDGER_FUNCTION_CALLERS: exactly the personas with EXECUTE on each ledger function; the rest of the ledger to none', async () => {
+    for (const [fn, callers] of Object.entries(LEDGER_FUNCTION_CALLERS)) {
+      const { rows } = await db.admin.query<{ persona: string }>(
+        `select p as persona from unnest($1::text[]) p where has_function_privilege(p, $2, 'execute') order by p`,
+        [PERSONAS, `ops.${fn}`],
+      );
+      expect(
+        rows.map((r) => r.persona),
+        fn,
+      ).toEqual([...callers].sort());
+    }
+    const { rows } = await db.admin.query(
+      `select p.oid::regprocedure::text as fn, r as persona
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace, unnest($1::text[]) r
+       where n.nspname = 'ops' and (p.proname like 'ledger%' or p.proname = 'gate_policy_digest')
+         and p.proname not in ('ledger_checkpoint', 'ledger_anchor')
+         and has_function_privilege(r, p.oid, 'execute')`,
+      [PERSONAS],
+    );
+    expect(rows).toEqual([]);
+    const { rows: config } = await db.admin.query(
+      `select p.proname, p.proconfig from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+       where n.nspname = 'ops' and (p.proname like '%ledger%' or p.proname in ('release_attestation', 'gate_policy_digest'))`,
+    );
+    expect(config.length).toBeGreaterThanOrEqual(16);
+    for (const f of config) expect(f.proconfig, f.proname).toContain('search_path=pg_catalog, pg_temp');
   });
 
   it('is not readable or writable by any persona directly', async () => {
