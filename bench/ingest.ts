@@ -4,7 +4,10 @@
 //   (a) database ceiling: select ops.ingest_event(...) over pg through withPersona
 //   (b) HTTP ceiling:     POST /bench/noop on the same server stack (router, JWT, Node adapter)
 //   (c) the ingest route: POST /functions/v1/ops-event-ingest
-// and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. The server runs in a process of its own
+// and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. Then the cost of the tamper-evident ledger:
+//   (d) database without the ledger: (a) again with the ledger's triggers disabled on the fact
+//       tables of this benchmark's own database, and a/d (target >= 0.8)
+// and the time ops.verify_ledger takes for one release with 1,000 facts, and for everything. The server runs in a process of its own
 // (this file with --serve), the load comes from this one over fetch (undici, keep-alive).
 // Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set.
 // --short or BENCH_SHORT=1: a few seconds (CI runs it so the benchmark cannot rot).
@@ -35,6 +38,8 @@ const WARMUP_MS = short ? 500 : 3_000;
 const RELEASES = 50;
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 50;
+const TARGET_LEDGER_RATIO = 0.8;
+const LEDGER_FACTS = 1_000;
 
 type Sender = 'ci_service_role' | 'sre';
 
@@ -242,6 +247,46 @@ async function main(): Promise<number> {
       `${line('(a) database: select ops.ingest_event', dbResult, `, ${(a.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
     );
 
+    // (d) the same load with the ledger's triggers off (on this database only), then on again.
+    const setLedger = async (on: boolean) => {
+      const admin = new pg.Client({ connectionString: db.adminUrl });
+      await admin.connect();
+      try {
+        await admin.query(`do $$ declare t record; begin
+          for t in select table_name from ops.ledger_fact_tables loop
+            execute format('alter table ops.%I ${on ? 'enable' : 'disable'} trigger ledger_record', t.table_name);
+            if exists (select 1 from pg_trigger where tgname = 'ledger_record_update'
+                       and tgrelid = format('ops.%I', t.table_name)::regclass) then
+              execute format('alter table ops.%I ${on ? 'enable' : 'disable'} trigger ledger_record_update', t.table_name);
+            end if;
+          end loop; end $$`);
+      } finally {
+        await admin.end();
+      }
+    };
+    const d = tally();
+    const nextD = eventSource('d', await newReleases());
+    await setLedger(false);
+    let noLedgerResult: LoadResult;
+    try {
+      noLedgerResult = await runLoad(async () => {
+        const ev = nextD();
+        const r = await withPersona(pool, identities[ev.persona], async (c) => {
+          const { rows } = await c.query<{ r: { status: string } }>(
+            'select ops.ingest_event($1::jsonb, $2) as r',
+            [ev.body, ev.hash],
+          );
+          return rows[0]!.r;
+        });
+        d.check(r.status, () => JSON.stringify(r));
+      }, load);
+    } finally {
+      await setLedger(true);
+    }
+    process.stdout.write(
+      `${line('(d) database without the ledger', noLedgerResult, `, ${(d.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
+    );
+
     const started2 = await startServerProcess(db.apiUrl, secret);
     server = started2.child;
     const base = started2.base;
@@ -278,6 +323,37 @@ async function main(): Promise<number> {
       `${line(`(c) ingest: POST ${INGEST_PATH}`, ingestResult, `, ${(c.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
     );
 
+    // Verification time: one release with LEDGER_FACTS check results (and the gate transitions
+    // and re-evaluations they cause), then the whole ledger.
+    const auditor = await verify(
+      `Bearer ${await mintToken({ secret, persona: 'audit_reader', sub: 'bench-auditor' })}`,
+    );
+    const [factRelease] = await newReleases();
+    await withPersona(pool, identities.ci_service_role, async (cl) => {
+      for (let i = 0; i < LEDGER_FACTS; i++) {
+        await cl.query(
+          `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2,
+             p_status => 'pass', p_required => false)`,
+          [factRelease, `ledger-${i % 20}`],
+        );
+      }
+    });
+    const timeVerify = async (sql: string, params: unknown[]) => {
+      const times: number[] = [];
+      let report: { ok: boolean; entries: number; chains: number; findings: { kind: string }[] } | undefined;
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        report = await withPersona(pool, auditor, async (cl) => (await cl.query(sql, params)).rows[0]!.r);
+        times.push(performance.now() - t0);
+      }
+      times.sort((x, y) => x - y);
+      return { ms: times[2]!, report: report! };
+    };
+    const one = await timeVerify('select ops.verify_ledger($1) as r', [factRelease]);
+    const all = await timeVerify('select ops.verify_ledger() as r', []);
+    const ledgerRatio = dbResult.rate / noLedgerResult.rate;
+    const ledgerMet = dbResult.count > 0 && noLedgerResult.count > 0 && ledgerRatio >= TARGET_LEDGER_RATIO;
+
     const ca = ingestResult.rate / dbResult.rate;
     const cb = ingestResult.rate / httpResult.rate;
     const floor = TARGET_RATIO * Math.min(dbResult.rate, httpResult.rate);
@@ -293,6 +369,11 @@ async function main(): Promise<number> {
         `ratios: c/a = ${ca.toFixed(2)}   c/b = ${cb.toFixed(2)}`,
         `target c >= ${TARGET_RATIO} x min(a, b) = ${floor.toFixed(0)} ev/s: ${verdict(throughputMet)} (c = ${ingestResult.rate.toFixed(0)} ev/s)`,
         `target p99(c) <= ${TARGET_P99_MS} ms: ${verdict(latencyMet)} (p99 = ${ms(ingestResult.p99)})`,
+        `ledger: ingest with / without = a/d = ${ledgerRatio.toFixed(2)} (target >= ${TARGET_LEDGER_RATIO}: ${verdict(ledgerMet)})`,
+        `ledger: verify_ledger(release) with ${one.report.entries} entries (${LEDGER_FACTS} checks and what they caused): ${ms(one.ms)} (median of 5, ${one.report.ok ? 'clean' : 'FINDINGS'})`,
+        `ledger: verify_ledger() over ${all.report.chains} chains, ${all.report.entries} entries: ${ms(all.ms)} (median of 5; ${
+          all.report.findings.length
+        } chains with facts written in phase (d) with the ledger off, found unrecorded as they must be)`,
         `BENCH_RESULT ${JSON.stringify({
           short,
           concurrency: CONCURRENCY,
@@ -303,15 +384,27 @@ async function main(): Promise<number> {
           a: dbResult,
           b: httpResult,
           c: ingestResult,
-          ratios: { ca, cb },
-          met: { throughput: throughputMet, p99: latencyMet },
+          d: noLedgerResult,
+          ratios: { ca, cb, ledger: ledgerRatio },
+          met: { throughput: throughputMet, p99: latencyMet, ledger: ledgerMet },
+          verifyMs: {
+            release: one.ms,
+            releaseEntries: one.report.entries,
+            all: all.ms,
+            allEntries: all.report.entries,
+          },
         })}`,
         `done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
         '',
       ].join('\n'),
     );
     // Timing targets are reported, not enforced; wrong answers fail the run.
-    return dbResult.errors + httpResult.errors + ingestResult.errors > 0 ? 1 : 0;
+    return dbResult.errors + httpResult.errors + ingestResult.errors + noLedgerResult.errors > 0 ||
+      !one.report.ok ||
+      // Phase (d)'s facts are unrecorded by design; anything else found is a fault.
+      all.report.findings.some((f) => f.kind !== 'unrecorded')
+      ? 1
+      : 0;
   } finally {
     if (server && server.exitCode === null) {
       const exited = new Promise((resolve) => server!.once('exit', resolve));
