@@ -7,6 +7,8 @@ import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, type LiveServer, type Person, startServer, token } from '../cli/support.js';
 import {
@@ -159,6 +161,38 @@ describe('signed evidence bundle', () => {
     expect(keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: envelope.signatures[0].keyid });
     const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: keys[0].x }, format: 'jwk' });
     expect(cryptoVerify(null, pae, key, Buffer.from(envelope.signatures[0].sig, 'base64'))).toBe(true);
+  });
+
+  it("verifies with sigstore-js's DSSE verifier (@sigstore/verify), given the public key", () => {
+    const envelope = JSON.parse(readFileSync(signedFile, 'utf8'));
+    const { keys } = JSON.parse(readFileSync(keysFile, 'utf8'));
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: keys[0].x }, format: 'jwk' });
+    // A Sigstore bundle (v0.3) that carries only the envelope and names its key: no certificate,
+    // no transparency log, no timestamp, so the verifier checks the DSSE signature and nothing else.
+    const asBundle = (env: unknown) =>
+      bundleFromJSON({
+        mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        verificationMaterial: {
+          publicKey: { hint: keys[0].kid },
+          tlogEntries: [],
+          timestampVerificationData: { rfc3161Timestamps: [] },
+        },
+        dsseEnvelope: env,
+      });
+    const trust = toTrustMaterial(
+      { mediaType: '', certificateAuthorities: [], timestampAuthorities: [], tlogs: [], ctlogs: [] },
+      (hint: string) => {
+        if (hint !== keys[0].kid) throw new Error(`unknown key ${hint}`);
+        return { publicKey, validFor: () => true };
+      },
+    );
+    const verifier = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
+    expect(verifier.verify(toSignedEntity(asBundle(envelope)))).toMatchObject({ key: publicKey });
+    const payload = Buffer.from(envelope.payload, 'base64');
+    payload.writeUInt8(payload.readUInt8(payload.length - 2) ^ 1, payload.length - 2);
+    expect(() =>
+      verifier.verify(toSignedEntity(asBundle({ ...envelope, payload: payload.toString('base64') }))),
+    ).toThrow(/signature/i);
   });
 
   it('verifies offline with the CLI and the public key alone', async () => {
