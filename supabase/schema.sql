@@ -490,6 +490,8 @@ CREATE TRIGGER ledger_chains_guard BEFORE UPDATE ON ops.ledger_chains FOR EACH R
 CREATE TRIGGER ledger_chains_no_delete BEFORE DELETE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
 CREATE TRIGGER ledger_chains_no_truncate BEFORE TRUNCATE ON ops.ledger_chains FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
 alter table ops.ledger_chains enable row level security;
+create policy ledger_chains_read_all on ops.ledger_chains for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_chains to audit_reader, release_manager;
 
 create table ops.ledger_entries (
   chain_id uuid not null,
@@ -512,6 +514,8 @@ CREATE INDEX ledger_entries_fact ON ops.ledger_entries USING btree (fact_table, 
 CREATE TRIGGER ledger_entries_append_only BEFORE DELETE OR UPDATE ON ops.ledger_entries FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
 CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON ops.ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
 alter table ops.ledger_entries enable row level security;
+create policy ledger_entries_read_all on ops.ledger_entries for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_entries to audit_reader, release_manager;
 
 create table ops.ledger_fact_tables (
   table_name text not null,
@@ -522,6 +526,8 @@ create table ops.ledger_fact_tables (
 CREATE TRIGGER ledger_fact_tables_fixed BEFORE DELETE OR UPDATE ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
 CREATE TRIGGER ledger_fact_tables_no_truncate BEFORE TRUNCATE ON ops.ledger_fact_tables FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
 alter table ops.ledger_fact_tables enable row level security;
+create policy ledger_fact_tables_read_all on ops.ledger_fact_tables for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_fact_tables to audit_reader, release_manager;
 
 create table ops.recovery_drills (
   drill_id uuid default gen_random_uuid() not null,

@@ -22,6 +22,10 @@ export const TABLE_READERS = {
   gate_transitions: [RM, AUDIT],
   deployment_transitions: [RM, 'sre', AUDIT],
   gate_evidence_requirements: [RM, AUDIT],
+  // The tamper-evident ledger: read by those who read everything, written by no persona.
+  ledger_chains: [RM, AUDIT],
+  ledger_entries: [RM, AUDIT],
+  ledger_fact_tables: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;

@@ -20,6 +20,7 @@ import {
   updateDeployment,
 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { behindTriggers } from './support.js';
 
 let db: TestDatabase;
 let server: LiveServer;
@@ -83,23 +84,16 @@ describe('ops-gates verify', () => {
       [release.release_id],
     );
     const id = rows[0].approval_id;
-    const c = await db.admin.connect();
-    try {
-      await c.query('begin');
-      await c.query('set local session_replication_role = replica');
-      await c.query(`update ops.approvals set rationale_text = 'rewritten' where approval_id = $1`, [id]);
-      await c.query('commit');
-      const r = await cli(['verify', '--release', 'ledger-cli/r-1'], await as('auditor'));
-      expect(r.code).toBe(1);
-      expect(r.stdout).toContain('the ledger does not match the facts');
-      expect(r.stdout).toMatch(new RegExp(`approvals\\s+${id}\\s+content_changed`));
-    } finally {
-      await c.query(
-        `begin; set local session_replication_role = replica;
-         update ops.approvals set rationale_text = 'scenario' where approval_id = '${id}'; commit`,
-      );
-      c.release();
-    }
+    await behindTriggers(db, (c) =>
+      c.query(`update ops.approvals set rationale_text = 'rewritten' where approval_id = $1`, [id]),
+    );
+    const r = await cli(['verify', '--release', 'ledger-cli/r-1'], await as('auditor'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('the ledger does not match the facts');
+    expect(r.stdout).toMatch(new RegExp(`approvals\\s+${id}\\s+content_changed`));
+    await behindTriggers(db, (c) =>
+      c.query(`update ops.approvals set rationale_text = 'scenario' where approval_id = $1`, [id]),
+    );
     expect((await cli(['verify', '--release', release.release_id], await as('auditor'))).code).toBe(0);
     expect((await cli(['verify'], await as('developer'))).code).toBe(3);
   });

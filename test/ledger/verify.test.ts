@@ -18,6 +18,7 @@ import {
   who,
 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { behindTriggers } from './support.js';
 
 interface Finding {
   chain_id: string;
@@ -62,13 +63,18 @@ async function compare(cp: unknown): Promise<{ ok: boolean; findings: Finding[] 
   });
 }
 
-/** As the owner with the ordinary triggers off, in one transaction. */
+/** As the owner with the fact tables' triggers off, in one transaction. */
 async function tamper(sql: string, params: unknown[] = []): Promise<void> {
+  await behindTriggers(db, (c) => c.query(sql, params));
+}
+
+/** As tamper, for the ledger's own guards: only replica mode, which they ignore. */
+async function tamperLedger(sql: string): Promise<void> {
   const c = await db.admin.connect();
   try {
     await c.query('begin');
     await c.query('set local session_replication_role = replica');
-    await c.query(sql, params);
+    await c.query(sql);
     await c.query('commit');
   } catch (err) {
     await c.query('rollback');
@@ -164,12 +170,16 @@ describe('an untouched database', () => {
 
   it('refuses to change or delete ledger entries, for the owner too and in replica mode', async () => {
     await expect(
-      tamper('update ops.ledger_entries set content_hash = repeat($1, 64)', ['a']),
+      tamperLedger(`update ops.ledger_entries set content_hash = repeat('a', 64)`),
     ).rejects.toThrow(/append-only/);
-    await expect(tamper('delete from ops.ledger_entries')).rejects.toThrow(/append-only/);
-    await expect(tamper('truncate ops.ledger_entries')).rejects.toThrow(/append-only/);
-    await expect(tamper('update ops.ledger_chains set head_seq = 1')).rejects.toThrow(/chain head/);
-    await expect(tamper('delete from ops.ledger_chains')).rejects.toThrow(/append-only/);
+    await expect(tamperLedger('delete from ops.ledger_entries')).rejects.toThrow(/append-only/);
+    await expect(tamperLedger('truncate ops.ledger_entries')).rejects.toThrow(/append-only/);
+    await expect(tamperLedger('update ops.ledger_chains set head_seq = 1')).rejects.toThrow(/chain head/);
+    await expect(tamperLedger('delete from ops.ledger_chains')).rejects.toThrow(/append-only/);
+    // Even with every trigger of the fact tables off.
+    await expect(behindTriggers(db, (c) => c.query('delete from ops.ledger_entries'))).rejects.toThrow(
+      /append-only/,
+    );
   });
 
   it('LEDGER_FUNCTION_CALLERS: exactly the personas with EXECUTE on each ledger function; the rest of the ledger to none', async () => {
@@ -200,11 +210,31 @@ describe('an untouched database', () => {
     for (const f of config) expect(f.proconfig, f.proname).toContain('search_path=pg_catalog, pg_temp');
   });
 
-  it('is not readable or writable by any persona directly', async () => {
-    for (const persona of ['release_manager', 'audit_reader', 'ci_service_role', 'developer'] as const) {
-      await expect(
-        db.as(persona, 'x', (c) => c.query('select * from ops.ledger_entries limit 1')),
-      ).rejects.toThrow(/permission denied/);
+  it('is readable by release_manager and audit_reader only, and writable by no persona', async () => {
+    for (const persona of ['release_manager', 'audit_reader'] as const) {
+      const { rows } = await db.as(persona, 'x', (c) =>
+        c.query('select count(*)::int as n from ops.ledger_entries where chain_id = $1', [
+          release.release_id,
+        ]),
+      );
+      expect(rows[0].n).toBeGreaterThan(20);
+    }
+    for (const persona of PERSONAS) {
+      if (persona !== 'release_manager' && persona !== 'audit_reader') {
+        await expect(
+          db.as(persona, 'x', (c) => c.query('select * from ops.ledger_entries limit 1')),
+        ).rejects.toThrow(/permission denied/);
+      }
+      for (const sql of [
+        `insert into ops.ledger_entries values (gen_random_uuid(), 1, 'releases', gen_random_uuid(), 'insert', repeat('a', 64), repeat('0', 64), repeat('b', 64))`,
+        `update ops.ledger_chains set head_seq = head_seq`,
+        `delete from ops.ledger_entries`,
+      ]) {
+        await expect(
+          db.as(persona, 'x', (c) => c.query(sql)),
+          `${persona}: ${sql}`,
+        ).rejects.toThrow(/permission denied/);
+      }
       await expect(
         db.as(persona, 'x', (c) =>
           c.query(
@@ -280,19 +310,17 @@ describe('tampering by the owner', () => {
     );
     const approvalId = rows[0].approval_id;
     const seq = await seqOf('approvals', approvalId);
-    const c = await db.admin.connect();
-    try {
-      await c.query('begin');
-      await c.query('set local session_replication_role = replica');
-      await c.query('delete from ops.approvals where approval_id = $1', [approvalId]);
-      const { rows: r } = await c.query('select ops.verify_ledger($1) as r', [release.release_id]);
-      expect(r[0].r.findings).toEqual([
-        expect.objectContaining({ kind: 'row_missing', fact_table: 'approvals', row_id: approvalId, seq }),
-      ]);
-    } finally {
-      await c.query('rollback');
-      c.release();
-    }
+    await behindTriggers(
+      db,
+      async (c) => {
+        await c.query('delete from ops.approvals where approval_id = $1', [approvalId]);
+        const { rows: r } = await c.query('select ops.verify_ledger($1) as r', [release.release_id]);
+        expect(r[0].r.findings).toEqual([
+          expect.objectContaining({ kind: 'row_missing', fact_table: 'approvals', row_id: approvalId, seq }),
+        ]);
+      },
+      { commit: false },
+    );
     expect(await verify(release.release_id)).toMatchObject({ ok: true, findings: [] });
   });
 
@@ -443,6 +471,8 @@ describe('tampering by the owner', () => {
          where chain_id = $1`,
         [release.release_id],
       );
+      await c.query('alter table ops.ledger_entries enable always trigger ledger_entries_append_only');
+      await c.query('alter table ops.ledger_chains enable always trigger ledger_chains_guard');
       await c.query('commit');
     } catch (err) {
       await c.query('rollback');
