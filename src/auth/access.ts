@@ -26,6 +26,7 @@ export const TABLE_READERS = {
   ledger_chains: [RM, AUDIT],
   ledger_entries: [RM, AUDIT],
   ledger_fact_tables: [RM, AUDIT],
+  ledger_pending: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;

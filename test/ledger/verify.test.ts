@@ -109,21 +109,12 @@ beforeAll(async () => {
   other = await createRelease(db);
   await recordCheck(db, other.release_id, 'G1', 'unit', 'pass');
   await recordCheck(db, release.release_id, 'G1', 'lint', 'warning', { required: false });
-  // A release-less fact: an ingest attempt naming no release goes to the global chain.
+  // A release-less fact (an environment event of no release) goes to the global chain.
   await db.as('ci_service_role', 'ci-bot', (c) =>
-    c
-      .query(`select ops.ingest_event($1::jsonb)`, [
-        JSON.stringify({
-          schema_version: 'v1.0',
-          idempotency_key: 'ledger-test/unknown-release',
-          event_type: 'build_complete',
-          source_system: 'github_actions',
-          release_id: '11111111-1111-4111-8111-111111111111',
-          payload: { status: 'pass' },
-          emitted_at: '2026-11-29T10:00:00Z',
-        }),
-      ])
-      .catch(() => undefined),
+    c.query(
+      `insert into ops.environment_events (environment, event_type, source_system, idempotency_key)
+       values ('staging', 'config_change', 'agent', 'ledger-test/global')`,
+    ),
   );
 });
 
@@ -135,7 +126,11 @@ describe('an untouched database', () => {
     const all = await verify();
     expect(all.ok).toBe(true);
     expect(all.findings).toEqual([]);
-    expect(all.chains).toBeGreaterThanOrEqual(2);
+    expect(all.chains).toBeGreaterThanOrEqual(3);
+    const { rows: global } = await db.admin.query(
+      `select fact_table from ops.ledger_entries where chain_id = '00000000-0000-0000-0000-000000000000'`,
+    );
+    expect(global.map((g) => g.fact_table)).toContain('environment_events');
     const { rows } = await db.admin.query(
       'select distinct fact_table from ops.ledger_entries where chain_id = $1 order by 1',
       [release.release_id],
@@ -152,6 +147,37 @@ describe('an untouched database', () => {
         'releases',
       ]),
     );
+  });
+
+  it('takes concurrent writes about one release without deadlock, in commit order', async () => {
+    const r = await createRelease(db);
+    // Each transaction writes a check (the gate row is locked by the re-evaluation) and evidence;
+    // the chain is linked at commit, so no transaction holds the chain while it waits for a gate.
+    await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        db.as('ci_service_role', 'ci-bot', async (c) => {
+          await c.query(
+            `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2, p_status => 'pass')`,
+            [r.release_id, `c-${i % 4}`],
+          );
+          await c.query(
+            `select ops.attach_evidence(p_release_id => $1, p_artifact_type => 'build_log', p_artifact_url => $2, p_gate_code => 'G1')`,
+            [r.release_id, `https://ci.example/${i}`],
+          );
+        }),
+      ),
+    );
+    const report = await verify(r.release_id);
+    expect(report).toMatchObject({ ok: true, findings: [] });
+    const { rows } = await db.admin.query(
+      `select count(*) filter (where fact_table = 'gate_checks')::int as checks,
+              count(*) filter (where fact_table = 'evidence_artifacts')::int as evidence
+       from ops.ledger_entries where chain_id = $1`,
+      [r.release_id],
+    );
+    expect(rows[0]).toEqual({ checks: 24, evidence: 24 });
+    const { rows: pending } = await db.admin.query('select count(*)::int as n from ops.ledger_pending');
+    expect(pending[0].n).toBe(0);
   });
 
   it('links every entry to the one before it, in seq order from 1', async () => {
