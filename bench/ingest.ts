@@ -265,7 +265,8 @@ async function main(): Promise<number> {
       }
     };
     const d = tally();
-    const nextD = eventSource('d', await newReleases());
+    const dReleases = await newReleases();
+    const nextD = eventSource('d', dReleases);
     await setLedger(false);
     let noLedgerResult: LoadResult;
     try {
@@ -340,7 +341,14 @@ async function main(): Promise<number> {
     });
     const timeVerify = async (sql: string, params: unknown[]) => {
       const times: number[] = [];
-      let report: { ok: boolean; entries: number; chains: number; findings: { kind: string }[] } | undefined;
+      let report:
+        | {
+            ok: boolean;
+            entries: number;
+            chains: number;
+            findings: { kind: string; release_id: string | null }[];
+          }
+        | undefined;
       for (let i = 0; i < 5; i++) {
         const t0 = performance.now();
         report = await withPersona(pool, auditor, async (cl) => (await cl.query(sql, params)).rows[0]!.r);
@@ -351,8 +359,11 @@ async function main(): Promise<number> {
     };
     const one = await timeVerify('select ops.verify_ledger($1) as r', [factRelease]);
     const all = await timeVerify('select ops.verify_ledger() as r', []);
+    // Phase (d)'s releases were written with the ledger off: found by design; anything else is a fault.
+    const foreign = all.report.findings.filter((f) => !f.release_id || !dReleases.includes(f.release_id));
     const ledgerRatio = dbResult.rate / noLedgerResult.rate;
-    const ledgerMet = dbResult.count > 0 && noLedgerResult.count > 0 && ledgerRatio >= TARGET_LEDGER_RATIO;
+    const ledgerMeasured = dbResult.count > 0 && noLedgerResult.count > 0;
+    const ledgerMet = ledgerMeasured && ledgerRatio >= TARGET_LEDGER_RATIO;
 
     const ca = ingestResult.rate / dbResult.rate;
     const cb = ingestResult.rate / httpResult.rate;
@@ -369,11 +380,17 @@ async function main(): Promise<number> {
         `ratios: c/a = ${ca.toFixed(2)}   c/b = ${cb.toFixed(2)}`,
         `target c >= ${TARGET_RATIO} x min(a, b) = ${floor.toFixed(0)} ev/s: ${verdict(throughputMet)} (c = ${ingestResult.rate.toFixed(0)} ev/s)`,
         `target p99(c) <= ${TARGET_P99_MS} ms: ${verdict(latencyMet)} (p99 = ${ms(ingestResult.p99)})`,
-        `ledger: ingest with / without = a/d = ${ledgerRatio.toFixed(2)} (target >= ${TARGET_LEDGER_RATIO}: ${verdict(ledgerMet)})`,
+        `ledger: ingest with / without = a/d = ${ledgerRatio.toFixed(2)} (target >= ${TARGET_LEDGER_RATIO}: ${
+          !ledgerMeasured ? 'not measured (a phase completed no request)' : ledgerMet ? 'met' : 'NOT met'
+        })`,
         `ledger: verify_ledger(release) with ${one.report.entries} entries (${LEDGER_FACTS} checks and what they caused): ${ms(one.ms)} (median of 5, ${one.report.ok ? 'clean' : 'FINDINGS'})`,
         `ledger: verify_ledger() over ${all.report.chains} chains, ${all.report.entries} entries: ${ms(all.ms)} (median of 5; ${
           all.report.findings.length
-        } chains with facts written in phase (d) with the ledger off, found unrecorded as they must be)`,
+        } findings, ${
+          foreign.length
+            ? `${foreign.length} OUTSIDE the releases of phase (d)`
+            : 'all on the releases phase (d) wrote with the ledger off, as they must be'
+        })`,
         `BENCH_RESULT ${JSON.stringify({
           short,
           concurrency: CONCURRENCY,
@@ -401,8 +418,7 @@ async function main(): Promise<number> {
     // Timing targets are reported, not enforced; wrong answers fail the run.
     return dbResult.errors + httpResult.errors + ingestResult.errors + noLedgerResult.errors > 0 ||
       !one.report.ok ||
-      // Phase (d)'s facts are unrecorded by design; anything else found is a fault.
-      all.report.findings.some((f) => f.kind !== 'unrecorded')
+      foreign.length > 0
       ? 1
       : 0;
   } finally {

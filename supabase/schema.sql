@@ -2033,10 +2033,11 @@ CREATE OR REPLACE FUNCTION ops.ledger_chains_guard()
 AS $function$
 begin
   if new.chain_id is distinct from old.chain_id or new.release_id is distinct from old.release_id
-     or new.head_seq <> old.head_seq + 1
+     or new.head_seq <= old.head_seq
      or new.head_hash is distinct from (select e.entry_hash from ops.ledger_entries e
-                                        where e.chain_id = new.chain_id and e.seq = new.head_seq) then
-    raise exception 'ops.ledger_chains: a chain head only moves to the entry appended after it'
+                                        where e.chain_id = new.chain_id and e.seq = new.head_seq)
+     or exists (select 1 from ops.ledger_entries e where e.chain_id = new.chain_id and e.seq > new.head_seq) then
+    raise exception 'ops.ledger_chains: a chain head only moves forward, to the last entry appended'
       using errcode = 'OPS03';
   end if;
   return new;
@@ -2185,13 +2186,36 @@ CREATE OR REPLACE FUNCTION ops.ledger_link_pending()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  v_chain uuid;
+  v_seq bigint;
+  v_hash text;
   p record;
 begin
-  for p in select q.ord, q.chain_id, q.fact_table, q.row_id, q.operation, q.content_hash
-           from ops.ledger_pending q order by q.chain_id, q.ord loop
-    perform ops.ledger_append(p.chain_id, p.fact_table, p.row_id, p.operation, p.content_hash);
-    delete from ops.ledger_pending where ord = p.ord;
+  if not exists (select 1 from ops.ledger_pending q where q.ord = new.ord) then
+    return null;
+  end if;
+  for v_chain in select distinct q.chain_id from ops.ledger_pending q order by q.chain_id loop
+    select c.head_seq, c.head_hash into v_seq, v_hash
+    from ops.ledger_chains c where c.chain_id = v_chain for update;
+    if not found then
+      insert into ops.ledger_chains (chain_id, release_id, head_seq, head_hash)
+      values (v_chain, nullif(v_chain, ops.ledger_global_chain()), 0, ops.ledger_genesis())
+      on conflict (chain_id) do nothing;
+      select c.head_seq, c.head_hash into v_seq, v_hash
+      from ops.ledger_chains c where c.chain_id = v_chain for update;
+    end if;
+    for p in select q.fact_table, q.row_id, q.operation, q.content_hash
+             from ops.ledger_pending q where q.chain_id = v_chain order by q.ord loop
+      v_seq := v_seq + 1;
+      insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+      values (v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash,
+              ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash))
+      returning entry_hash into v_hash;
+    end loop;
+    update ops.ledger_chains set head_seq = v_seq, head_hash = v_hash, updated_at = pg_catalog.clock_timestamp()
+    where chain_id = v_chain;
   end loop;
+  delete from ops.ledger_pending;
   return null;
 end
 $function$;
