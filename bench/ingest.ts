@@ -5,8 +5,8 @@
 //   (b) HTTP ceiling:     POST /bench/noop on the same server stack (router, JWT, Node adapter)
 //   (c) the ingest route: POST /functions/v1/ops-event-ingest
 // and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. Then the cost of the tamper-evident ledger:
-//   (d) database without the ledger: (a) again with the ledger's triggers disabled on the fact
-//       tables of this benchmark's own database, and a/d (target >= 0.8)
+//   (d) the ledger's cost: (a)'s load with the ledger, then with its triggers disabled on the fact
+//       tables of this benchmark's own database, in interleaved rounds; with/without >= 0.8
 // and the time ops.verify_ledger takes for one release with 1,000 facts, and for everything. The server runs in a process of its own
 // (this file with --serve), the load comes from this one over fetch (undici, keep-alive).
 // Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set.
@@ -40,6 +40,7 @@ const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 50;
 const TARGET_LEDGER_RATIO = 0.8;
 const LEDGER_FACTS = 1_000;
+const LEDGER_ROUNDS = 5;
 
 type Sender = 'ci_service_role' | 'sre';
 
@@ -264,28 +265,55 @@ async function main(): Promise<number> {
         await admin.end();
       }
     };
+    // Interleaved rounds, so that a machine whose load changes during the run (it is shared)
+    // weighs on both sides alike: with the ledger, then without, ROUNDS times.
+    const ingestOp = (next: () => BenchEvent, t: ReturnType<typeof tally>) => async () => {
+      const ev = next();
+      const r = await withPersona(pool, identities[ev.persona], async (c) => {
+        const { rows } = await c.query<{ r: { status: string } }>(
+          'select ops.ingest_event($1::jsonb, $2) as r',
+          [ev.body, ev.hash],
+        );
+        return rows[0]!.r;
+      });
+      t.check(r.status, () => JSON.stringify(r));
+    };
+    const rounds = short ? 2 : LEDGER_ROUNDS;
+    const roundLoad = {
+      concurrency: CONCURRENCY,
+      warmupMs: short ? 300 : 1_000,
+      durationMs: (SECONDS * 1000) / rounds,
+    };
+    const withTally = tally();
+    const nextWith = eventSource('e', await newReleases());
     const d = tally();
     const dReleases = await newReleases();
     const nextD = eventSource('d', dReleases);
-    await setLedger(false);
-    let noLedgerResult: LoadResult;
-    try {
-      noLedgerResult = await runLoad(async () => {
-        const ev = nextD();
-        const r = await withPersona(pool, identities[ev.persona], async (c) => {
-          const { rows } = await c.query<{ r: { status: string } }>(
-            'select ops.ingest_event($1::jsonb, $2) as r',
-            [ev.body, ev.hash],
-          );
-          return rows[0]!.r;
-        });
-        d.check(r.status, () => JSON.stringify(r));
-      }, load);
-    } finally {
-      await setLedger(true);
+    const sides = { with: { count: 0, seconds: 0, errors: 0 }, without: { count: 0, seconds: 0, errors: 0 } };
+    for (let round = 0; round < rounds; round++) {
+      const w = await runLoad(ingestOp(nextWith, withTally), roundLoad);
+      await setLedger(false);
+      let n: LoadResult;
+      try {
+        n = await runLoad(ingestOp(nextD, d), roundLoad);
+      } finally {
+        await setLedger(true);
+      }
+      for (const [side, r] of [
+        ['with', w],
+        ['without', n],
+      ] as const) {
+        sides[side].count += r.count;
+        sides[side].seconds += r.seconds;
+        sides[side].errors += r.errors;
+      }
     }
+    const withRate = sides.with.count / sides.with.seconds;
+    const withoutRate = sides.without.count / sides.without.seconds;
     process.stdout.write(
-      `${line('(d) database without the ledger', noLedgerResult, `, ${(d.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
+      `${'(d) database, ledger on / off, interleaved'.padEnd(44)} ${withRate.toFixed(0).padStart(6)} / ${withoutRate.toFixed(0)} ev/s   (${rounds} rounds of ${(roundLoad.durationMs / 1000).toFixed(1)} s each side${
+        sides.with.errors + sides.without.errors ? `, ${sides.with.errors + sides.without.errors} ERRORS` : ''
+      })\n`,
     );
 
     const started2 = await startServerProcess(db.apiUrl, secret);
@@ -361,8 +389,8 @@ async function main(): Promise<number> {
     const all = await timeVerify('select ops.verify_ledger() as r', []);
     // Phase (d)'s releases were written with the ledger off: found by design; anything else is a fault.
     const foreign = all.report.findings.filter((f) => !f.release_id || !dReleases.includes(f.release_id));
-    const ledgerRatio = dbResult.rate / noLedgerResult.rate;
-    const ledgerMeasured = dbResult.count > 0 && noLedgerResult.count > 0;
+    const ledgerRatio = withRate / withoutRate;
+    const ledgerMeasured = sides.with.count > 0 && sides.without.count > 0;
     const ledgerMet = ledgerMeasured && ledgerRatio >= TARGET_LEDGER_RATIO;
 
     const ca = ingestResult.rate / dbResult.rate;
@@ -380,7 +408,7 @@ async function main(): Promise<number> {
         `ratios: c/a = ${ca.toFixed(2)}   c/b = ${cb.toFixed(2)}`,
         `target c >= ${TARGET_RATIO} x min(a, b) = ${floor.toFixed(0)} ev/s: ${verdict(throughputMet)} (c = ${ingestResult.rate.toFixed(0)} ev/s)`,
         `target p99(c) <= ${TARGET_P99_MS} ms: ${verdict(latencyMet)} (p99 = ${ms(ingestResult.p99)})`,
-        `ledger: ingest with / without = a/d = ${ledgerRatio.toFixed(2)} (target >= ${TARGET_LEDGER_RATIO}: ${
+        `ledger: ingest with / without the ledger = ${ledgerRatio.toFixed(2)} (target >= ${TARGET_LEDGER_RATIO}: ${
           !ledgerMeasured ? 'not measured (a phase completed no request)' : ledgerMet ? 'met' : 'NOT met'
         })`,
         `ledger: verify_ledger(release) with ${one.report.entries} entries (${LEDGER_FACTS} checks and what they caused): ${ms(one.ms)} (median of 5, ${one.report.ok ? 'clean' : 'FINDINGS'})`,
@@ -401,7 +429,7 @@ async function main(): Promise<number> {
           a: dbResult,
           b: httpResult,
           c: ingestResult,
-          d: noLedgerResult,
+          d: { with: { ...sides.with, rate: withRate }, without: { ...sides.without, rate: withoutRate } },
           ratios: { ca, cb, ledger: ledgerRatio },
           met: { throughput: throughputMet, p99: latencyMet, ledger: ledgerMet },
           verifyMs: {
@@ -416,7 +444,12 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
     // Timing targets are reported, not enforced; wrong answers fail the run.
-    return dbResult.errors + httpResult.errors + ingestResult.errors + noLedgerResult.errors > 0 ||
+    return dbResult.errors +
+      httpResult.errors +
+      ingestResult.errors +
+      sides.with.errors +
+      sides.without.errors >
+      0 ||
       !one.report.ok ||
       foreign.length > 0
       ? 1
