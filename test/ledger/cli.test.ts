@@ -333,5 +333,12 @@ describe('ops-gates ledger checkpoint', () => {
     expect(v.code).toBe(1);
     expect(v.json.checks.find((x: { name: string }) => x.name === 'checkpoint')).toMatchObject({ ok: false });
     expect(v.json.checks.find((x: { name: string }) => x.name === 'ledger')).toMatchObject({ ok: true });
+    // The signed copy of the checkpoint serves as well.
+    const signedCp = await cli(
+      ['bundle', '--verify', 'after.json', '--key', 'keys2.json', '--checkpoint', 'cp.json.dsse.json'],
+      offline(),
+    );
+    expect(signedCp.code).toBe(1);
+    expect(signedCp.stdout).toMatch(/✗ checkpoint +the chain's entry \d+ differs from the checkpoint's head/);
   });
 });

@@ -220,9 +220,13 @@ async function verifyBundle(ctx: Context, file: string) {
   const doc = readJsonFile(ctx.io.cwd, file, 'bundle');
   const keys = await loadKeys(ctx);
   const checkpointFile = flag(ctx, 'checkpoint');
-  const checkpoint = checkpointFile
-    ? (readJsonFile(ctx.io.cwd, checkpointFile, 'checkpoint') as Checkpoint)
-    : undefined;
+  const saved = checkpointFile ? readJsonFile(ctx.io.cwd, checkpointFile, 'checkpoint') : undefined;
+  // The checkpoint itself, or its signed copy (ledger checkpoint -o writes both).
+  const checkpoint = (
+    saved && typeof saved === 'object' && 'payload' in saved
+      ? JSON.parse(Buffer.from(String((saved as { payload: unknown }).payload), 'base64').toString('utf8'))
+      : saved
+  ) as Checkpoint | undefined;
   const result = verifySignedBundle(doc, keys, { subject: flag(ctx, 'subject'), checkpoint });
   const p = ctx.paint;
   const predicate = result.statement?.predicate;
