@@ -4,7 +4,10 @@
 //   (a) database ceiling: select ops.ingest_event(...) over pg through withPersona
 //   (b) HTTP ceiling:     POST /bench/noop on the same server stack (router, JWT, Node adapter)
 //   (c) the ingest route: POST /functions/v1/ops-event-ingest
-// and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. The server runs in a process of its own
+// and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. Then the cost of the tamper-evident ledger:
+//   (d) the ledger's cost: (a)'s load with the ledger, then with its triggers disabled on the fact
+//       tables of this benchmark's own database, in interleaved rounds; with/without >= 0.8
+// and the time ops.verify_ledger takes for one release with 1,000 facts, and for everything. The server runs in a process of its own
 // (this file with --serve), the load comes from this one over fetch (undici, keep-alive).
 // Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set.
 // --short or BENCH_SHORT=1: a few seconds (CI runs it so the benchmark cannot rot).
@@ -34,6 +37,9 @@ const WARMUP_MS = short ? 500 : 3_000;
 const RELEASES = 50;
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 50;
+const TARGET_LEDGER_RATIO = 0.8;
+const LEDGER_FACTS = 1_000;
+const LEDGER_ROUNDS = 5;
 
 type Sender = 'ci_service_role' | 'sre';
 
@@ -240,6 +246,73 @@ async function main(): Promise<number> {
       `${line('(a) database: select ops.ingest_event', dbResult, `, ${(a.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
     );
 
+    // (d) the same load with the ledger's triggers off (on this database only), then on again.
+    const setLedger = async (on: boolean) => {
+      const admin = new pg.Client({ connectionString: db.adminUrl });
+      await admin.connect();
+      try {
+        await admin.query(`do $$ declare t record; begin
+          for t in select table_name from ops.ledger_fact_tables loop
+            execute format('alter table ops.%I ${on ? 'enable' : 'disable'} trigger ledger_record', t.table_name);
+            if exists (select 1 from pg_trigger where tgname = 'ledger_record_update'
+                       and tgrelid = format('ops.%I', t.table_name)::regclass) then
+              execute format('alter table ops.%I ${on ? 'enable' : 'disable'} trigger ledger_record_update', t.table_name);
+            end if;
+          end loop; end $$`);
+      } finally {
+        await admin.end();
+      }
+    };
+    // Interleaved rounds, so that a machine whose load changes during the run (it is shared)
+    // weighs on both sides alike: with the ledger, then without, ROUNDS times.
+    const ingestOp = (next: () => BenchEvent, t: ReturnType<typeof tally>) => async () => {
+      const ev = next();
+      const r = await withPersona(pool, identities[ev.persona], async (c) => {
+        const { rows } = await c.query<{ r: { status: string } }>('select ops.ingest_event($1::jsonb) as r', [
+          ev.body,
+        ]);
+        return rows[0]!.r;
+      });
+      t.check(r.status, () => JSON.stringify(r));
+    };
+    const rounds = short ? 2 : LEDGER_ROUNDS;
+    const roundLoad = {
+      concurrency: CONCURRENCY,
+      warmupMs: short ? 300 : 1_000,
+      durationMs: (SECONDS * 1000) / rounds,
+    };
+    const withTally = tally();
+    const nextWith = eventSource('e', await newReleases());
+    const d = tally();
+    const dReleases = await newReleases();
+    const nextD = eventSource('d', dReleases);
+    const sides = { with: { count: 0, seconds: 0, errors: 0 }, without: { count: 0, seconds: 0, errors: 0 } };
+    for (let round = 0; round < rounds; round++) {
+      const w = await runLoad(ingestOp(nextWith, withTally), roundLoad);
+      await setLedger(false);
+      let n: LoadResult;
+      try {
+        n = await runLoad(ingestOp(nextD, d), roundLoad);
+      } finally {
+        await setLedger(true);
+      }
+      for (const [side, r] of [
+        ['with', w],
+        ['without', n],
+      ] as const) {
+        sides[side].count += r.count;
+        sides[side].seconds += r.seconds;
+        sides[side].errors += r.errors;
+      }
+    }
+    const withRate = sides.with.count / sides.with.seconds;
+    const withoutRate = sides.without.count / sides.without.seconds;
+    process.stdout.write(
+      `${'(d) database, ledger on / off, interleaved'.padEnd(44)} ${withRate.toFixed(0).padStart(6)} / ${withoutRate.toFixed(0)} ev/s   (${rounds} rounds of ${(roundLoad.durationMs / 1000).toFixed(1)} s each side${
+        sides.with.errors + sides.without.errors ? `, ${sides.with.errors + sides.without.errors} ERRORS` : ''
+      })\n`,
+    );
+
     const started2 = await startServerProcess(db.apiUrl, secret);
     server = started2.child;
     const base = started2.base;
@@ -276,6 +349,47 @@ async function main(): Promise<number> {
       `${line(`(c) ingest: POST ${INGEST_PATH}`, ingestResult, `, ${(c.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
     );
 
+    // Verification time: one release with LEDGER_FACTS check results (and the gate transitions
+    // and re-evaluations they cause), then the whole ledger.
+    const auditor = await verify(
+      `Bearer ${await mintToken({ secret, persona: 'audit_reader', sub: 'bench-auditor' })}`,
+    );
+    const [factRelease] = await newReleases();
+    await withPersona(pool, identities.ci_service_role, async (cl) => {
+      for (let i = 0; i < LEDGER_FACTS; i++) {
+        await cl.query(
+          `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2,
+             p_status => 'pass', p_required => false)`,
+          [factRelease, `ledger-${i % 20}`],
+        );
+      }
+    });
+    const timeVerify = async (sql: string, params: unknown[]) => {
+      const times: number[] = [];
+      let report:
+        | {
+            ok: boolean;
+            entries: number;
+            chains: number;
+            findings: { kind: string; release_id: string | null }[];
+          }
+        | undefined;
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        report = await withPersona(pool, auditor, async (cl) => (await cl.query(sql, params)).rows[0]!.r);
+        times.push(performance.now() - t0);
+      }
+      times.sort((x, y) => x - y);
+      return { ms: times[2]!, report: report! };
+    };
+    const one = await timeVerify('select ops.verify_ledger($1) as r', [factRelease]);
+    const all = await timeVerify('select ops.verify_ledger() as r', []);
+    // Phase (d)'s releases were written with the ledger off: found by design; anything else is a fault.
+    const foreign = all.report.findings.filter((f) => !f.release_id || !dReleases.includes(f.release_id));
+    const ledgerRatio = withRate / withoutRate;
+    const ledgerMeasured = sides.with.count > 0 && sides.without.count > 0;
+    const ledgerMet = ledgerMeasured && ledgerRatio >= TARGET_LEDGER_RATIO;
+
     const ca = ingestResult.rate / dbResult.rate;
     const cb = ingestResult.rate / httpResult.rate;
     const floor = TARGET_RATIO * Math.min(dbResult.rate, httpResult.rate);
@@ -291,6 +405,17 @@ async function main(): Promise<number> {
         `ratios: c/a = ${ca.toFixed(2)}   c/b = ${cb.toFixed(2)}`,
         `target c >= ${TARGET_RATIO} x min(a, b) = ${floor.toFixed(0)} ev/s: ${verdict(throughputMet)} (c = ${ingestResult.rate.toFixed(0)} ev/s)`,
         `target p99(c) <= ${TARGET_P99_MS} ms: ${verdict(latencyMet)} (p99 = ${ms(ingestResult.p99)})`,
+        `ledger: ingest with / without the ledger = ${ledgerRatio.toFixed(2)} (target >= ${TARGET_LEDGER_RATIO}: ${
+          !ledgerMeasured ? 'not measured (a phase completed no request)' : ledgerMet ? 'met' : 'NOT met'
+        })`,
+        `ledger: verify_ledger(release) with ${one.report.entries} entries (${LEDGER_FACTS} checks and what they caused): ${ms(one.ms)} (median of 5, ${one.report.ok ? 'clean' : 'FINDINGS'})`,
+        `ledger: verify_ledger() over ${all.report.chains} chains, ${all.report.entries} entries: ${ms(all.ms)} (median of 5; ${
+          all.report.findings.length
+        } findings, ${
+          foreign.length
+            ? `${foreign.length} OUTSIDE the releases of phase (d)`
+            : 'all on the releases phase (d) wrote with the ledger off, as they must be'
+        })`,
         `BENCH_RESULT ${JSON.stringify({
           short,
           concurrency: CONCURRENCY,
@@ -301,15 +426,31 @@ async function main(): Promise<number> {
           a: dbResult,
           b: httpResult,
           c: ingestResult,
-          ratios: { ca, cb },
-          met: { throughput: throughputMet, p99: latencyMet },
+          d: { with: { ...sides.with, rate: withRate }, without: { ...sides.without, rate: withoutRate } },
+          ratios: { ca, cb, ledger: ledgerRatio },
+          met: { throughput: throughputMet, p99: latencyMet, ledger: ledgerMet },
+          verifyMs: {
+            release: one.ms,
+            releaseEntries: one.report.entries,
+            all: all.ms,
+            allEntries: all.report.entries,
+          },
         })}`,
         `done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
         '',
       ].join('\n'),
     );
     // Timing targets are reported, not enforced; wrong answers fail the run.
-    return dbResult.errors + httpResult.errors + ingestResult.errors > 0 ? 1 : 0;
+    return dbResult.errors +
+      httpResult.errors +
+      ingestResult.errors +
+      sides.with.errors +
+      sides.without.errors >
+      0 ||
+      !one.report.ok ||
+      foreign.length > 0
+      ? 1
+      : 0;
   } finally {
     if (server && server.exitCode === null) {
       const exited = new Promise((resolve) => server!.once('exit', resolve));

@@ -1,7 +1,7 @@
 // Configuration from the environment, validated once at start-up (DESIGN.md section 9).
 // A wrong setting stops the process with an error that names the variable, never its value
 // when the value may be a secret.
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -38,6 +38,13 @@ export interface Config {
    * or a loopback client; elsewhere anyone on the (loopback) listener.
    */
   metricsToken?: string;
+  /**
+   * The Ed25519 key (PKCS#8 PEM) that signs evidence attestations. 'dev-file': generated into
+   * .data/attestation-key.pem in development; 'ephemeral': generated for this process (tests);
+   * 'none': not configured (production without OPS_ATTESTATION_KEY: nothing is signed).
+   */
+  attestationKeyPem?: string;
+  attestationKeySource: 'env' | 'dev-file' | 'ephemeral' | 'none';
 }
 
 export interface HttpLimits {
@@ -69,6 +76,8 @@ export class ConfigError extends Error {
 
 /** The development secret lives here; `npm start` creates it and `ops-gates token mint` reads it. */
 export const DEV_SECRET_FILE = path.join(projectRoot, '.data', 'dev-secret');
+/** The development attestation key, beside the development secret. */
+export const DEV_ATTESTATION_KEY_FILE = 'attestation-key.pem';
 
 // Empty strings (`FOO=` in an env file) count as unset.
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -137,7 +146,21 @@ const EnvSchema = z.object({
   OPS_HTTP_HANDLER_TIMEOUT_MS: optional(integer(1_000, 3_600_000)),
   OPS_HTTP_MAX_CONNECTIONS: optional(integer(1, 1_000_000)),
   OPS_DB_POOL_MAX: optional(integer(1, 1_000)),
+  OPS_ATTESTATION_KEY: optional(
+    z
+      .string()
+      .transform((v) => v.replace(/\\n/g, '\n').trim())
+      .refine(isEd25519PrivateKey, { message: 'expected an Ed25519 private key in PKCS#8 PEM' }),
+  ),
 });
+
+function isEd25519PrivateKey(pem: string): boolean {
+  try {
+    return createPrivateKey(pem).asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
 
 // Values never repeated in an error message.
 const SECRET_VARIABLES = new Set([
@@ -145,6 +168,7 @@ const SECRET_VARIABLES = new Set([
   'DATABASE_URL',
   'OPS_API_DATABASE_URL',
   'OPS_METRICS_TOKEN',
+  'OPS_ATTESTATION_KEY',
 ]);
 // Supabase's own secrets are at least 32 characters; a short one is a mistake in production.
 const MIN_PRODUCTION_SECRET_LENGTH = 32;
@@ -215,6 +239,19 @@ export function loadConfig(
     );
   }
 
+  let attestationKeyPem = e.OPS_ATTESTATION_KEY;
+  let attestationKeySource: Config['attestationKeySource'] = attestationKeyPem ? 'env' : 'none';
+  if (!attestationKeyPem && nodeEnv === 'development') {
+    const secretFile = options.devSecretFile ?? DEV_SECRET_FILE;
+    attestationKeyPem = developmentAttestationKey(
+      path.join(path.dirname(secretFile), DEV_ATTESTATION_KEY_FILE),
+    );
+    attestationKeySource = 'dev-file';
+  } else if (!attestationKeyPem && nodeEnv === 'test') {
+    attestationKeyPem = newAttestationKey();
+    attestationKeySource = 'ephemeral';
+  }
+
   return {
     env: nodeEnv,
     databaseUrl: e.DATABASE_URL,
@@ -238,7 +275,36 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL ?? 'info',
     http,
     dbPoolMax: e.OPS_DB_POOL_MAX ?? 10,
+    attestationKeyPem,
+    attestationKeySource,
   };
+}
+
+function newAttestationKey(): string {
+  return generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+/** Reads the development attestation key, creating it (mode 600) on first use, as the dev secret. */
+function developmentAttestationKey(file: string): string {
+  try {
+    const existing = readFileSync(file, 'utf8').trim();
+    if (existing && isEd25519PrivateKey(existing)) {
+      if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+      return existing;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(path.dirname(file), { recursive: true });
+  const pem = newAttestationKey();
+  try {
+    writeFileSync(file, pem, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return readFileSync(file, 'utf8').trim();
+  }
+  chmodSync(file, 0o600);
+  return pem.trim();
 }
 
 /** Reads the development secret, creating it (mode 600) on first use so tokens survive restarts. */

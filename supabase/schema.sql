@@ -71,6 +71,8 @@ CREATE TRIGGER approvals_reevaluate AFTER INSERT ON ops.approvals FOR EACH ROW E
 CREATE TRIGGER approvals_stamp BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER approvals_stamp_ingest BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER approvals_stamp_revision BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('approval_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.approvals FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('approval_id');
 alter table ops.approvals enable row level security;
 create policy approvals_read_all on ops.approvals for select to audit_reader, release_manager using (true);
 create policy approvals_write_qa on ops.approvals for insert to qa_tester with check (((approver_id = ops.current_actor()) AND (persona_role = 'qa_tester'::public.ops_persona)));
@@ -119,6 +121,7 @@ CREATE TRIGGER deployment_transitions_append_only BEFORE DELETE OR UPDATE ON ops
 CREATE TRIGGER deployment_transitions_no_truncate BEFORE TRUNCATE ON ops.deployment_transitions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER deployment_transitions_stamp BEFORE INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER deployment_transitions_stamp_ingest BEFORE INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('transition_id');
 alter table ops.deployment_transitions enable row level security;
 create policy deployment_transitions_read_all on ops.deployment_transitions for select to audit_reader, release_manager using (true);
 create policy deployment_transitions_read_sre on ops.deployment_transitions for select to sre using (true);
@@ -158,6 +161,8 @@ CREATE TRIGGER deployments_reevaluate AFTER INSERT OR UPDATE ON ops.deployments 
 CREATE TRIGGER deployments_stamp BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER deployments_stamp_ingest BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER deployments_track_live_production AFTER INSERT OR UPDATE OF status ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_track_live_production();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('deployment_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.deployments FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('deployment_id');
 alter table ops.deployments enable row level security;
 create policy deployments_read_all on ops.deployments for select to audit_reader, release_manager using (true);
 create policy deployments_read_sre on ops.deployments for select to sre using (true);
@@ -193,6 +198,7 @@ CREATE TRIGGER environment_events_append_only BEFORE DELETE OR UPDATE ON ops.env
 CREATE TRIGGER environment_events_no_truncate BEFORE TRUNCATE ON ops.environment_events FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER environment_events_stamp BEFORE INSERT ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER environment_events_stamp_ingest BEFORE INSERT ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.environment_events FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('event_id');
 alter table ops.environment_events enable row level security;
 create policy environment_events_read_all on ops.environment_events for select to audit_reader, release_manager using (true);
 create policy environment_events_read_sre on ops.environment_events for select to sre using (true);
@@ -231,6 +237,7 @@ CREATE INDEX event_ingest_log_release ON ops.event_ingest_log USING btree (relea
 CREATE TRIGGER event_ingest_log_append_only BEFORE DELETE OR UPDATE ON ops.event_ingest_log FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER event_ingest_log_no_truncate BEFORE TRUNCATE ON ops.event_ingest_log FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER event_ingest_log_stamp BEFORE INSERT ON ops.event_ingest_log FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.event_ingest_log FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('ingest_id');
 alter table ops.event_ingest_log enable row level security;
 create policy event_ingest_log_read_all on ops.event_ingest_log for select to audit_reader, release_manager using (true);
 grant select on table ops.event_ingest_log to audit_reader, release_manager;
@@ -273,6 +280,8 @@ CREATE TRIGGER evidence_artifacts_reevaluate AFTER INSERT ON ops.evidence_artifa
 CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER evidence_artifacts_stamp_ingest BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER evidence_artifacts_stamp_revision BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('artifact_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.evidence_artifacts FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('artifact_id');
 alter table ops.evidence_artifacts enable row level security;
 create policy evidence_artifacts_read_all on ops.evidence_artifacts for select to audit_reader, release_manager using (true);
 create policy evidence_artifacts_read_qa on ops.evidence_artifacts for select to qa_tester using (true);
@@ -317,6 +326,8 @@ CREATE TRIGGER exceptions_no_truncate BEFORE TRUNCATE ON ops.exceptions FOR EACH
 CREATE TRIGGER exceptions_reevaluate AFTER INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER exceptions_stamp BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER exceptions_stamp_revision BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('exception_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.exceptions FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('exception_id');
 alter table ops.exceptions enable row level security;
 create policy exceptions_read_all on ops.exceptions for select to audit_reader, release_manager using (true);
 create policy exceptions_write_rm on ops.exceptions for insert to release_manager with check ((requested_by = ops.current_actor()));
@@ -350,6 +361,8 @@ CREATE TRIGGER gate_checks_reevaluate AFTER INSERT ON ops.gate_checks FOR EACH R
 CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER gate_checks_stamp_ingest BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER gate_checks_stamp_revision BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('check_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.gate_checks FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('check_id');
 alter table ops.gate_checks enable row level security;
 create policy gate_checks_read_all on ops.gate_checks for select to audit_reader, release_manager using (true);
 create policy gate_checks_read_ci on ops.gate_checks for select to ci_service_role using (true);
@@ -449,6 +462,7 @@ CREATE TRIGGER gate_transitions_append_only BEFORE DELETE OR UPDATE ON ops.gate_
 CREATE TRIGGER gate_transitions_no_truncate BEFORE TRUNCATE ON ops.gate_transitions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER gate_transitions_stamp BEFORE INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER gate_transitions_stamp_ingest BEFORE INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('transition_id');
 alter table ops.gate_transitions enable row level security;
 create policy gate_transitions_read_all on ops.gate_transitions for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_transitions to audit_reader, release_manager;
@@ -471,6 +485,8 @@ create table ops.incidents (
 );
 CREATE INDEX incidents_deployment ON ops.incidents USING btree (deployment_id);
 CREATE TRIGGER incidents_stamp BEFORE INSERT ON ops.incidents FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.incidents FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('incident_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.incidents FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('incident_id');
 alter table ops.incidents enable row level security;
 create policy incidents_read_all on ops.incidents for select to audit_reader, release_manager using (true);
 grant select on table ops.incidents to audit_reader, release_manager;
@@ -491,6 +507,73 @@ CREATE TRIGGER ingest_permissions_stamp BEFORE INSERT ON ops.ingest_permissions 
 alter table ops.ingest_permissions enable row level security;
 create policy ingest_permissions_read_all on ops.ingest_permissions for select to audit_reader, release_manager using (true);
 grant select on table ops.ingest_permissions to audit_reader, release_manager;
+
+create table ops.ledger_chains (
+  chain_id uuid not null,
+  release_id uuid,
+  head_seq bigint not null,
+  head_hash text not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  updated_at timestamp with time zone default clock_timestamp() not null,
+  constraint ledger_chains_head_hash_check CHECK ((head_hash ~ '^[0-9a-f]{64}$'::text)),
+  constraint ledger_chains_pkey PRIMARY KEY (chain_id)
+);
+CREATE TRIGGER ledger_chains_guard BEFORE UPDATE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_chains_guard();
+CREATE TRIGGER ledger_chains_no_delete BEFORE DELETE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+CREATE TRIGGER ledger_chains_no_truncate BEFORE TRUNCATE ON ops.ledger_chains FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_chains enable row level security;
+create policy ledger_chains_read_all on ops.ledger_chains for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_chains to audit_reader, release_manager;
+
+create table ops.ledger_entries (
+  chain_id uuid not null,
+  seq bigint not null,
+  fact_table text not null,
+  row_id uuid not null,
+  operation text not null,
+  content_hash text not null,
+  prev_hash text not null,
+  entry_hash text not null,
+  recorded_at timestamp with time zone default clock_timestamp() not null,
+  constraint ledger_entries_content_hash_check CHECK ((content_hash ~ '^[0-9a-f]{64}$'::text)),
+  constraint ledger_entries_entry_hash_check CHECK ((entry_hash ~ '^[0-9a-f]{64}$'::text)),
+  constraint ledger_entries_operation_check CHECK ((operation = ANY (ARRAY['insert'::text, 'update'::text]))),
+  constraint ledger_entries_pkey PRIMARY KEY (chain_id, seq),
+  constraint ledger_entries_prev_hash_check CHECK ((prev_hash ~ '^[0-9a-f]{64}$'::text)),
+  constraint ledger_entries_seq_check CHECK ((seq > 0))
+);
+CREATE INDEX ledger_entries_fact ON ops.ledger_entries USING btree (fact_table, row_id, seq DESC);
+CREATE TRIGGER ledger_entries_append_only BEFORE DELETE OR UPDATE ON ops.ledger_entries FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON ops.ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_entries enable row level security;
+create policy ledger_entries_read_all on ops.ledger_entries for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_entries to audit_reader, release_manager;
+
+create table ops.ledger_fact_tables (
+  table_name text not null,
+  pk_column text not null,
+  release_scope text not null,
+  constraint ledger_fact_tables_pkey PRIMARY KEY (table_name)
+);
+CREATE TRIGGER ledger_fact_tables_fixed BEFORE DELETE OR UPDATE ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+CREATE TRIGGER ledger_fact_tables_no_truncate BEFORE TRUNCATE ON ops.ledger_fact_tables FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_fact_tables enable row level security;
+create policy ledger_fact_tables_read_all on ops.ledger_fact_tables for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_fact_tables to audit_reader, release_manager;
+
+create unlogged table ops.ledger_pending (
+  ord bigint generated by default as identity not null,
+  chain_id uuid not null,
+  fact_table text not null,
+  row_id uuid not null,
+  operation text not null,
+  content_hash text not null,
+  constraint ledger_pending_pkey PRIMARY KEY (ord)
+);
+CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_link_pending();
+alter table ops.ledger_pending enable row level security;
+create policy ledger_pending_read_all on ops.ledger_pending for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_pending to audit_reader, release_manager;
 
 create table ops.live_production_deployments (
   release_id uuid not null,
@@ -618,6 +701,8 @@ create table ops.release_gates (
   constraint release_gates_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
   constraint release_gates_release_id_gate_code_key UNIQUE (release_id, gate_code)
 );
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.release_gates FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('gate_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.release_gates FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('gate_id');
 CREATE TRIGGER release_gates_guard BEFORE UPDATE ON ops.release_gates FOR EACH ROW EXECUTE FUNCTION ops.release_gates_guard();
 CREATE TRIGGER release_gates_stamp BEFORE INSERT ON ops.release_gates FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER release_gates_transition AFTER UPDATE OF status ON ops.release_gates FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION ops.release_gates_record_transition();
@@ -701,6 +786,8 @@ CREATE INDEX releases_created ON ops.releases USING btree (created_at DESC, rele
 CREATE INDEX releases_created_by ON ops.releases USING btree (created_by);
 CREATE INDEX releases_initiating_actor ON ops.releases USING btree (initiating_actor);
 CREATE INDEX releases_project_created ON ops.releases USING btree (project, created_at DESC, release_id DESC);
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('release_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.releases FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('release_id');
 CREATE TRIGGER releases_create_gates AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.create_release_gates();
 CREATE TRIGGER releases_record_first_revision AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_record_first_revision();
 CREATE TRIGGER releases_revision_guard BEFORE INSERT OR UPDATE ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_revision_guard();
@@ -1158,6 +1245,64 @@ begin
 end
 $function$;
 grant execute on function ops.attach_evidence(p_release_id uuid, p_artifact_type public.ops_artifact_type, p_artifact_url text, p_gate_code public.ops_gate_code, p_sha256 text, p_source_system text, p_metadata jsonb, p_check_id uuid, p_deployment_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.compare_ledger_checkpoint(p_checkpoint jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_root text;
+begin
+  if pg_catalog.jsonb_typeof(p_checkpoint) is distinct from 'object'
+     or p_checkpoint->>'format' is distinct from 'ops.ledger-checkpoint/v1'
+     or pg_catalog.jsonb_typeof(p_checkpoint->'heads') is distinct from 'array'
+     or exists (select 1 from pg_catalog.jsonb_array_elements(p_checkpoint->'heads') h
+                where pg_catalog.jsonb_typeof(h) <> 'object'
+                   or coalesce(h->>'chain_id', '') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                   or pg_catalog.jsonb_typeof(h->'seq') is distinct from 'number'
+                   or coalesce(h->>'hash', '') !~ '^[0-9a-f]{64}$') then
+    raise exception 'not a ledger checkpoint: expected {format: ops.ledger-checkpoint/v1, heads: [{chain_id, seq, hash}], root}'
+      using errcode = 'OPS22';
+  end if;
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(pg_catalog.string_agg(
+           pg_catalog.concat_ws(':', h->>'chain_id', h->>'seq', h->>'hash'), E'\n' order by (h->>'chain_id')::uuid), ''), 'UTF8')), 'hex')
+  into v_root
+  from pg_catalog.jsonb_array_elements(p_checkpoint->'heads') h;
+  if v_root is distinct from p_checkpoint->>'root' then
+    raise exception 'the checkpoint''s root does not match its heads: the checkpoint file was altered'
+      using errcode = 'OPS22';
+  end if;
+  return (
+    with h as (
+      select (x->>'chain_id')::uuid as chain_id, (x->>'seq')::bigint as seq, x->>'hash' as hash
+      from pg_catalog.jsonb_array_elements(p_checkpoint->'heads') x
+    ),
+    f as (
+      select h.chain_id, h.seq, e.fact_table, e.row_id,
+             case when c.chain_id is null then 'chain_missing'
+                  when e.seq is null then 'entries_missing'
+                  else 'rewritten' end as kind,
+             case when c.chain_id is null then 'the chain is gone'
+                  when e.seq is null then pg_catalog.format('the chain ends at seq %s, before the checkpoint''s head', c.head_seq)
+                  else 'the entry at the checkpoint''s head has another hash now: the chain was rewritten after the checkpoint' end as detail
+      from h
+      left join ops.ledger_chains c on c.chain_id = h.chain_id
+      left join ops.ledger_entries e on e.chain_id = h.chain_id and e.seq = h.seq
+      where c.chain_id is null or e.seq is null or e.entry_hash <> h.hash
+    )
+    select pg_catalog.jsonb_build_object(
+      'ok', not exists (select 1 from f),
+      'compared', (select count(*) from h),
+      'findings', coalesce((select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+        'chain_id', f.chain_id, 'release_id', nullif(f.chain_id, ops.ledger_global_chain()), 'seq', f.seq,
+        'fact_table', f.fact_table, 'row_id', f.row_id, 'kind', f.kind, 'detail', f.detail) order by f.chain_id)
+        from f), '[]'::jsonb))
+  );
+end
+$function$;
+grant execute on function ops.compare_ledger_checkpoint(p_checkpoint jsonb) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.compute_release_gates(p_release_id uuid)
  RETURNS TABLE(gate_id uuid, gate_code public.ops_gate_code, status public.ops_gate_status, reasons text[], exception_id uuid)
@@ -2015,6 +2160,24 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.gate_policy_digest()
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_build_object(
+    'gate_requirements', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(q.target_env, q.gate_code)
+                                          order by q.target_env, q.gate_code), '[]') from ops.gate_requirements q),
+    'gate_policies', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(p.gate_code, p.min_approvals, p.approver_persona)
+                                      order by p.gate_code), '[]') from ops.gate_policies p),
+    'gate_evidence_requirements', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(e.gate_code, e.artifact_types, e.attached_to, e.blocking)
+                                                   order by e.gate_code, e.artifact_types::text), '[]') from ops.gate_evidence_requirements e),
+    'check_requirements', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(c.project, c.gate_code, c.check_name)
+                                           order by c.project, c.gate_code, c.check_name), '[]') from ops.check_requirements c)
+  )::text, 'UTF8')), 'hex')
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.ingest_event(p_envelope jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -2293,6 +2456,350 @@ AS $function$
   select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $function$;
 grant execute on function ops.iso_utc(p_at timestamp with time zone) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.ledger_anchor(p_release_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  return (
+    select pg_catalog.jsonb_build_object(
+      'chain_id', p_release_id,
+      'seq', coalesce(c.head_seq, 0),
+      'hash', coalesce(c.head_hash, ops.ledger_genesis()),
+      'entries', coalesce((select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+          'seq', e.seq, 'fact_table', e.fact_table, 'row_id', e.row_id, 'operation', e.operation,
+          'content_hash', e.content_hash, 'prev_hash', e.prev_hash, 'entry_hash', e.entry_hash) order by e.seq)
+        from ops.ledger_entries e where e.chain_id = p_release_id and e.seq <= c.head_seq), '[]'::jsonb))
+    from (select 1) one
+    left join ops.ledger_chains c on c.chain_id = p_release_id
+  );
+end
+$function$;
+grant execute on function ops.ledger_anchor(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.ledger_append(p_chain_id uuid, p_fact_table text, p_row_id uuid, p_operation text, p_content_hash text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_seq bigint;
+  v_prev text;
+  v_hash text;
+begin
+  select c.head_seq, c.head_hash into v_seq, v_prev
+  from ops.ledger_chains c where c.chain_id = p_chain_id for update;
+  if not found then
+    insert into ops.ledger_chains (chain_id, release_id, head_seq, head_hash)
+    values (p_chain_id, nullif(p_chain_id, ops.ledger_global_chain()), 0, ops.ledger_genesis())
+    on conflict (chain_id) do nothing;
+    select c.head_seq, c.head_hash into v_seq, v_prev
+    from ops.ledger_chains c where c.chain_id = p_chain_id for update;
+  end if;
+  v_seq := v_seq + 1;
+  v_hash := ops.ledger_entry_hash(p_chain_id, v_seq, p_fact_table, p_row_id, p_operation, p_content_hash, v_prev);
+  insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+  values (p_chain_id, v_seq, p_fact_table, p_row_id, p_operation, p_content_hash, v_prev, v_hash);
+  update ops.ledger_chains set head_seq = v_seq, head_hash = v_hash, updated_at = pg_catalog.clock_timestamp()
+  where chain_id = p_chain_id;
+  return v_hash;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_chain_of(p_table text, p_row jsonb)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_release uuid;
+begin
+  case p_table
+    when 'gate_checks', 'gate_transitions' then
+      select g.release_id into v_release from ops.release_gates g where g.gate_id = (p_row->>'gate_id')::uuid;
+    when 'deployment_transitions', 'incidents' then
+      select d.release_id into v_release from ops.deployments d where d.deployment_id = (p_row->>'deployment_id')::uuid;
+    when 'evidence_artifacts' then
+      v_release := (p_row->>'release_id')::uuid;
+      if v_release is null and p_row->>'gate_id' is not null then
+        select g.release_id into v_release from ops.release_gates g where g.gate_id = (p_row->>'gate_id')::uuid;
+      end if;
+      if v_release is null and p_row->>'check_id' is not null then
+        select g.release_id into v_release
+        from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+        where c.check_id = (p_row->>'check_id')::uuid;
+      end if;
+      if v_release is null and p_row->>'deployment_id' is not null then
+        select d.release_id into v_release from ops.deployments d where d.deployment_id = (p_row->>'deployment_id')::uuid;
+      end if;
+    when 'event_ingest_log' then
+      select r.release_id into v_release from ops.releases r where r.release_id = (p_row->>'release_id')::uuid;
+    else
+      v_release := (p_row->>'release_id')::uuid;
+  end case;
+  return coalesce(v_release, ops.ledger_global_chain());
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_chains_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.chain_id is distinct from old.chain_id or new.release_id is distinct from old.release_id
+     or new.head_seq <= old.head_seq
+     or new.head_hash is distinct from (select e.entry_hash from ops.ledger_entries e
+                                        where e.chain_id = new.chain_id and e.seq = new.head_seq)
+     or exists (select 1 from ops.ledger_entries e where e.chain_id = new.chain_id and e.seq > new.head_seq) then
+    raise exception 'ops.ledger_chains: a chain head only moves forward, to the last entry appended'
+      using errcode = 'OPS03';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_checkpoint()
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_catalog.jsonb_build_object(
+    'format', 'ops.ledger-checkpoint/v1',
+    'taken_at', pg_catalog.to_char(pg_catalog.clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'chains', count(*),
+    'entries', coalesce(sum(c.head_seq), 0),
+    'root', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(
+      pg_catalog.string_agg(pg_catalog.concat_ws(':', c.chain_id::text, c.head_seq::text, c.head_hash), E'\n' order by c.chain_id), ''),
+      'UTF8')), 'hex'),
+    'heads', coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('chain_id', c.chain_id, 'seq', c.head_seq, 'hash', c.head_hash)
+                                           order by c.chain_id), '[]'::jsonb))
+  from ops.ledger_chains c
+$function$;
+grant execute on function ops.ledger_checkpoint() to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.ledger_content_hash(p_row jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_strip_nulls(p_row)::text, 'UTF8')), 'hex')
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_entry_hash(p_chain_id uuid, p_seq bigint, p_fact_table text, p_row_id uuid, p_operation text, p_content_hash text, p_prev_hash text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
+    p_chain_id::text, p_seq::text, p_fact_table, p_row_id::text, p_operation, p_content_hash, p_prev_hash), 'UTF8')), 'hex')
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_findings(p_release_id uuid)
+ RETURNS TABLE(chain_id uuid, seq bigint, fact_table text, row_id uuid, kind text, detail text)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "IntervalStyle" TO 'postgres'
+AS $function$
+declare
+  f record;
+begin
+  -- Links, hashes and order, per chain.
+  return query
+    with e as (
+      select x.chain_id, x.seq, x.fact_table, x.row_id, x.prev_hash, x.entry_hash,
+             ops.ledger_entry_hash(x.chain_id, x.seq, x.fact_table, x.row_id, x.operation, x.content_hash, x.prev_hash) as recomputed,
+             pg_catalog.lag(x.entry_hash) over w as before_hash,
+             pg_catalog.lag(x.seq) over w as before_seq
+      from ops.ledger_entries x
+      where p_release_id is null or x.chain_id = p_release_id
+      window w as (partition by x.chain_id order by x.seq)
+    )
+    select e.chain_id, e.seq, e.fact_table, e.row_id,
+           case
+             when e.seq <> coalesce(e.before_seq, 0) + 1 then 'link_broken'
+             when e.prev_hash is distinct from coalesce(e.before_hash, ops.ledger_genesis())
+                  and exists (select 1 from ops.ledger_entries l
+                              where l.chain_id = e.chain_id and l.seq > e.seq and l.entry_hash = e.prev_hash)
+               then 'order_swapped'
+             else 'link_broken'
+           end,
+           case
+             when e.seq <> coalesce(e.before_seq, 0) + 1
+               then pg_catalog.format('entries %s to %s are missing', coalesce(e.before_seq, 0) + 1, e.seq - 1)
+             when e.prev_hash is distinct from coalesce(e.before_hash, ops.ledger_genesis())
+                  and exists (select 1 from ops.ledger_entries l
+                              where l.chain_id = e.chain_id and l.seq > e.seq and l.entry_hash = e.prev_hash)
+               then 'the entry links to a later entry: entries were reordered'
+             when e.recomputed <> e.entry_hash then 'the entry hash does not match its fields'
+             else 'prev_hash is not the hash of the entry before it'
+           end
+    from e
+    where e.seq <> coalesce(e.before_seq, 0) + 1
+       or e.recomputed <> e.entry_hash
+       or e.prev_hash is distinct from coalesce(e.before_hash, ops.ledger_genesis());
+
+  -- Heads: each chain's head is its last entry.
+  return query
+    select c.chain_id, c.head_seq, null::text, null::uuid, 'link_broken',
+           pg_catalog.format('the chain head (seq %s) is not its last entry (seq %s)', c.head_seq, coalesce(l.seq, 0))
+    from ops.ledger_chains c
+    left join lateral (select x.seq, x.entry_hash from ops.ledger_entries x
+                       where x.chain_id = c.chain_id order by x.seq desc limit 1) l on true
+    where (p_release_id is null or c.chain_id = p_release_id)
+      and (c.head_seq <> coalesce(l.seq, 0) or c.head_hash <> coalesce(l.entry_hash, ops.ledger_genesis()));
+
+  -- Content: each fact's latest entry against its live row; facts with no entry.
+  for f in select t.table_name, t.pk_column, t.release_scope from ops.ledger_fact_tables t order by t.table_name loop
+    return query execute pg_catalog.format($q$
+      select l.chain_id, l.seq, %1$L::text, l.row_id,
+             case when t.%2$I is null then 'row_missing' else 'content_changed' end,
+             case when t.%2$I is null then 'the fact''s row is gone'
+                  else 'the fact''s row differs from what was recorded' end
+      from (select distinct on (x.row_id) x.chain_id, x.seq, x.row_id, x.content_hash
+            from ops.ledger_entries x
+            where x.fact_table = %1$L and ($1 is null or x.chain_id = $1)
+            order by x.row_id, x.seq desc) l
+      left join ops.%3$I t on t.%2$I = l.row_id
+      where t.%2$I is null or ops.ledger_content_hash(pg_catalog.to_jsonb(t)) <> l.content_hash
+    $q$, f.table_name, f.pk_column, f.table_name) using p_release_id;
+
+    return query execute pg_catalog.format($q$
+      select ops.ledger_chain_of(%1$L, pg_catalog.to_jsonb(t)), null::bigint, %1$L::text, t.%2$I,
+             'unrecorded', 'the fact has no ledger entry: it was written with the ledger''s triggers disabled'
+      from ops.%3$I t
+      where ($1 is null or (%4$s))
+        and not exists (select 1 from ops.ledger_entries x where x.fact_table = %1$L and x.row_id = t.%2$I)
+    $q$, f.table_name, f.pk_column, f.table_name, f.release_scope) using p_release_id;
+  end loop;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_genesis()
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select pg_catalog.repeat('0', 64) $function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_global_chain()
+ RETURNS uuid
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select '00000000-0000-0000-0000-000000000000'::uuid $function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_link_pending()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_chain uuid;
+  v_seq bigint;
+  v_hash text;
+  p record;
+begin
+  if not exists (select 1 from ops.ledger_pending q where q.ord = new.ord) then
+    return null;
+  end if;
+  for v_chain in select distinct q.chain_id from ops.ledger_pending q order by q.chain_id loop
+    select c.head_seq, c.head_hash into v_seq, v_hash
+    from ops.ledger_chains c where c.chain_id = v_chain for update;
+    if not found then
+      insert into ops.ledger_chains (chain_id, release_id, head_seq, head_hash)
+      values (v_chain, nullif(v_chain, ops.ledger_global_chain()), 0, ops.ledger_genesis())
+      on conflict (chain_id) do nothing;
+      select c.head_seq, c.head_hash into v_seq, v_hash
+      from ops.ledger_chains c where c.chain_id = v_chain for update;
+    end if;
+    for p in select q.fact_table, q.row_id, q.operation, q.content_hash
+             from ops.ledger_pending q where q.chain_id = v_chain order by q.ord loop
+      v_seq := v_seq + 1;
+      insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+      values (v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash,
+              ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash))
+      returning entry_hash into v_hash;
+    end loop;
+    update ops.ledger_chains set head_seq = v_seq, head_hash = v_hash, updated_at = pg_catalog.clock_timestamp()
+    where chain_id = v_chain;
+  end loop;
+  delete from ops.ledger_pending;
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_record()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "IntervalStyle" TO 'postgres'
+AS $function$
+declare
+  v_row jsonb := pg_catalog.to_jsonb(new);
+begin
+  insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash)
+  values (ops.ledger_chain_of(tg_table_name, v_row), tg_table_name, (v_row->>tg_argv[0])::uuid,
+          pg_catalog.lower(tg_op), ops.ledger_content_hash(v_row));
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_refuse_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  raise exception 'ops.% is append-only: % is not allowed', tg_table_name, pg_catalog.lower(tg_op)
+    using errcode = 'OPS03', hint = 'the ledger records new entries only';
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_report(p_release_id uuid)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  with f as (
+    select distinct on (x.chain_id) x.*
+    from ops.ledger_findings(p_release_id) x
+    order by x.chain_id, x.seq nulls last, x.fact_table, x.row_id
+  ),
+  c as (
+    select count(*) as chains, coalesce(sum(c.head_seq), 0) as entries
+    from ops.ledger_chains c where p_release_id is null or c.chain_id = p_release_id
+  )
+  select pg_catalog.jsonb_build_object(
+    'ok', not exists (select 1 from f),
+    'release_id', p_release_id,
+    'chains', (select c.chains from c),
+    'entries', (select c.entries from c),
+    'head', (select pg_catalog.jsonb_build_object('seq', h.head_seq, 'hash', h.head_hash)
+             from ops.ledger_chains h where h.chain_id = p_release_id),
+    'findings', coalesce((
+      select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+        'chain_id', f.chain_id,
+        'release_id', nullif(f.chain_id, ops.ledger_global_chain()),
+        'seq', f.seq, 'fact_table', f.fact_table, 'row_id', f.row_id, 'kind', f.kind, 'detail', f.detail)
+        order by f.seq nulls last, f.chain_id)
+      from f), '[]'::jsonb))
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.log_refused_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb)
  RETURNS jsonb
@@ -2738,6 +3245,62 @@ begin
     using errcode = '42501', hint = 'write through the governance functions instead';
 end
 $function$;
+
+CREATE OR REPLACE FUNCTION ops.release_attestation(p_release_id uuid, p_verifier_id text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  r record;
+  v_bundle jsonb;
+  v_subject_digest jsonb;
+  v_blocked boolean;
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  select x.release_id, x.project, x.release_name, x.source_ref, x.environment_target, x.scope_metadata
+  into r from ops.releases x where x.release_id = p_release_id;
+  v_bundle := ops.release_evidence_bundle(p_release_id);
+  v_subject_digest := pg_catalog.jsonb_build_object('opsRevision', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+    pg_catalog.concat_ws('|', r.release_id::text, r.project, r.release_name, coalesce(r.source_ref, '')), 'UTF8')), 'hex'));
+  if r.source_ref ~ '^[0-9a-f]{40}$' then
+    v_subject_digest := v_subject_digest || pg_catalog.jsonb_build_object('gitCommit', r.source_ref);
+  end if;
+  if r.scope_metadata->>'artifact_sha256' ~ '^[0-9a-f]{64}$' then
+    v_subject_digest := v_subject_digest || pg_catalog.jsonb_build_object('sha256', r.scope_metadata->>'artifact_sha256');
+  end if;
+  v_blocked := exists (select 1 from ops.promotion_blockers(p_release_id, r.environment_target::text));
+  return pg_catalog.jsonb_build_object(
+    '_type', 'https://in-toto.io/Statement/v1',
+    'subject', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+      'name', pg_catalog.format('%s/%s@%s', r.project, r.release_name, coalesce(r.source_ref, '')),
+      'digest', v_subject_digest)),
+    'predicateType', 'https://slsa.dev/verification_summary/v1',
+    'predicate', pg_catalog.jsonb_build_object(
+      'verifier', pg_catalog.jsonb_build_object('id', p_verifier_id),
+      'timeVerified', pg_catalog.to_char(pg_catalog.clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+      'resourceUri', coalesce(r.source_ref, pg_catalog.format('ops:release/%s/%s', r.project, r.release_name)),
+      'policy', pg_catalog.jsonb_build_object(
+        'uri', pg_catalog.format('ops:gate-policy/%s', r.environment_target),
+        'digest', pg_catalog.jsonb_build_object('sha256', ops.gate_policy_digest())),
+      'inputAttestations', coalesce((
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('uri', e->>'artifact_url', 'digest',
+                 pg_catalog.jsonb_build_object('sha256', e->>'sha256')) order by e->>'created_at', e->>'artifact_id')
+        from pg_catalog.jsonb_array_elements(v_bundle->'evidence') e where e->>'sha256' is not null), '[]'::jsonb),
+      'verificationResult', case when v_blocked then 'FAILED' else 'PASSED' end,
+      'verifiedLevels', coalesce((
+        select pg_catalog.jsonb_agg(pg_catalog.format('OPS_GATE_%s_%s', g->>'gate_code', pg_catalog.upper(g->>'status'))
+                                    order by g->>'gate_code')
+        from pg_catalog.jsonb_array_elements(v_bundle->'gates') g), '[]'::jsonb),
+      'slsaVersion', '1.0',
+      'environment', r.environment_target,
+      'gates', v_bundle->'gates',
+      'ledger', ops.ledger_anchor(p_release_id),
+      'evidenceBundle', v_bundle));
+end
+$function$;
+grant execute on function ops.release_attestation(p_release_id uuid, p_verifier_id text) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.release_evidence(p_release_id uuid)
  RETURNS SETOF ops.evidence_artifacts
@@ -3285,3 +3848,27 @@ begin
 end
 $function$;
 grant execute on function ops.update_deployment(p_deployment_id uuid, p_status public.ops_deployment_status) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.verify_ledger()
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select ops.ledger_report(null) $function$;
+grant execute on function ops.verify_ledger() to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.verify_ledger(p_release_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not exists (select 1 from ops.releases r where r.release_id = p_release_id)
+     and not exists (select 1 from ops.ledger_chains c where c.chain_id = p_release_id) then
+    raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
+  end if;
+  return ops.ledger_report(p_release_id);
+end
+$function$;
+grant execute on function ops.verify_ledger(p_release_id uuid) to audit_reader, release_manager;

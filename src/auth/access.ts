@@ -23,6 +23,11 @@ export const TABLE_READERS = {
   deployment_transitions: [RM, 'sre', AUDIT],
   gate_evidence_requirements: [RM, AUDIT],
   release_revisions: ['ci_service_role', RM, 'qa_tester', 'developer', AUDIT],
+  // The tamper-evident ledger: read by those who read everything, written by no persona.
+  ledger_chains: [RM, AUDIT],
+  ledger_entries: [RM, AUDIT],
+  ledger_fact_tables: [RM, AUDIT],
+  ledger_pending: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;
@@ -43,6 +48,20 @@ export const VIEW_READERS = {
 export const REPORT_FUNCTION_CALLERS = {
   release_timeline: [RM, AUDIT],
   release_evidence_bundle: [RM, AUDIT],
+} as const satisfies Record<string, readonly Persona[]>;
+
+/**
+ * Personas granted EXECUTE on the ledger's functions (20261129004000_ops_ledger.sql,
+ * 20261129004100_ops_release_attestation.sql), by signature. Not the developer: a finding names
+ * rows of every fact table, most of which a developer may not read.
+ */
+export const LEDGER_FUNCTION_CALLERS = {
+  'verify_ledger(uuid)': [RM, AUDIT],
+  'verify_ledger()': [RM, AUDIT],
+  'ledger_checkpoint()': [RM, AUDIT],
+  'compare_ledger_checkpoint(jsonb)': [RM, AUDIT],
+  'ledger_anchor(uuid)': [RM, AUDIT],
+  'release_attestation(uuid, text)': [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 /** Personas each mutation's SQL function accepts (ops.require_persona in the migrations). */

@@ -141,7 +141,7 @@ interface TimelineRow {
   entity_id: string;
 }
 
-interface EvidenceBundle {
+export interface EvidenceBundle {
   releaseId: string;
   bundle: unknown;
   bundleSha256: string;
@@ -679,7 +679,7 @@ export function bundleDigest(bundle: unknown): string {
   return payloadHash(bundle);
 }
 
-const EvidenceBundleRef = builder.objectRef<EvidenceBundle>('EvidenceBundle').implement({
+export const EvidenceBundleRef = builder.objectRef<EvidenceBundle>('EvidenceBundle').implement({
   description:
     'Everything an auditor archives about a release: the release, its gates, every evidence artifact reference with its sha256, and the timeline (ops.release_evidence_bundle).',
   fields: (t) => ({

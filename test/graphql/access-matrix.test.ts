@@ -8,6 +8,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ALL_PERSONAS,
+  LEDGER_FUNCTION_CALLERS,
   MUTATION_CALLERS,
   type MutationName,
   REPORT_FUNCTION_CALLERS,
@@ -29,6 +30,9 @@ import {
   type IngestEventInput,
   IngestLogDocument,
   InstallPolicyPackDocument,
+  LedgerCheckpointComparisonDocument,
+  LedgerCheckpointDocument,
+  LedgerVerificationDocument,
   PromoteReleaseDocument,
   PromotionEligibilitiesDocument,
   PromotionEligibilityDocument,
@@ -60,6 +64,8 @@ let api: TestApi;
 /** A real release, initiated by the developer subject used below, so reads by id find it. */
 const release = { id: '', project: 'access-matrix', name: `am-${randomUUID().slice(0, 8)}` };
 const sub = (persona: Persona) => `am-${persona}`;
+/** The root of a checkpoint with no heads: sha256 of the empty string. */
+const EMPTY_ROOT = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 beforeAll(async () => {
   db = await useTestDatabase();
@@ -191,6 +197,28 @@ function queries(): Record<string, QueryCall> {
         api.executeOperation({
           operation: ReleaseEvidenceBundleDocument,
           variables: { releaseId: release.id },
+          ...as(p),
+        }),
+    },
+    ledgerVerification: {
+      allowed: LEDGER_FUNCTION_CALLERS['verify_ledger(uuid)'],
+      run: (p) =>
+        api.executeOperation({
+          operation: LedgerVerificationDocument,
+          variables: { releaseId: release.id },
+          ...as(p),
+        }),
+    },
+    ledgerCheckpoint: {
+      allowed: LEDGER_FUNCTION_CALLERS['ledger_checkpoint()'],
+      run: (p) => api.executeOperation({ operation: LedgerCheckpointDocument, variables: {}, ...as(p) }),
+    },
+    ledgerCheckpointComparison: {
+      allowed: LEDGER_FUNCTION_CALLERS['compare_ledger_checkpoint(jsonb)'],
+      run: (p) =>
+        api.executeOperation({
+          operation: LedgerCheckpointComparisonDocument,
+          variables: { checkpoint: { format: 'ops.ledger-checkpoint/v1', root: EMPTY_ROOT, heads: [] } },
           ...as(p),
         }),
     },

@@ -1,14 +1,21 @@
 // timeline and bundle: the release's decision chain rebuilt from the database alone
 // (releaseTimeline, ops.release_timeline) and the evidence bundle an auditor archives
 // (releaseEvidenceBundle, ops.release_evidence_bundle). Both need release_manager or audit_reader.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ReleaseEvidenceBundleDocument, ReleaseTimelineDocument } from '../../gql/graphql.js';
+import { ATTESTATION_KEYS_PATH, type JwkSet } from '../../attestation/dsse.js';
+import { type Checkpoint, parsePublicKeys, verifySignedBundle } from '../../attestation/verify.js';
+import {
+  ReleaseEvidenceBundleDocument,
+  ReleaseTimelineDocument,
+  SignedEvidenceBundleDocument,
+} from '../../gql/graphql.js';
 import { payloadHash } from '../../ingest/envelope.js';
-import { bool, type Command, flag, flags, releaseRef } from '../command.js';
+import { bool, type Command, type Context, flag, flags, releaseRef } from '../command.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { graphqlRequest } from '../graphql.js';
-import { table, tick } from '../output.js';
+import { cross, table, tick } from '../output.js';
+import { readJsonFile } from './ledger.js';
 
 const RELEASE_OPTION = {
   release: { type: 'string', value: '<release>', description: 'the release: a UUID or project/name' },
@@ -68,10 +75,36 @@ const timeline: Command = {
 const bundle: Command = {
   path: ['bundle'],
   summary: "Download the release's evidence bundle (release, gates, evidence with sha256, timeline)",
-  usage: '<release> [-o <file.json>]',
+  usage:
+    '<release> [--signed] [-o <file.json>] | --verify <file.json> [--key <file|url>] [--checkpoint <file>]',
   maxPositionals: 1,
   options: {
     ...RELEASE_OPTION,
+    signed: {
+      type: 'boolean',
+      description:
+        'the signed attestation instead: an in-toto Statement (SLSA verification summary) in a DSSE envelope',
+    },
+    verify: {
+      type: 'string',
+      value: '<file.json>',
+      description: 'verify a signed bundle offline: signature, subject and ledger anchor',
+    },
+    key: {
+      type: 'string',
+      value: '<file|url>',
+      description: `with --verify: the public key (JWK set, JWK or PEM); default: <api>${ATTESTATION_KEYS_PATH}`,
+    },
+    checkpoint: {
+      type: 'string',
+      value: '<file.json>',
+      description: 'with --verify: a ledger checkpoint kept elsewhere, which the bundle must agree with',
+    },
+    subject: {
+      type: 'string',
+      value: '<name>',
+      description: 'with --verify: the subject the bundle must be about (<project>/<name>@<source_ref>)',
+    },
     output: {
       type: 'string',
       short: 'o',
@@ -83,9 +116,12 @@ const bundle: Command = {
     'The file holds the bundle itself; its sha256 over canonical JSON (RFC 8785) is printed and checked against the one the server computed, so an archived copy can be verified later.',
   ],
   async run(ctx) {
+    const verifyFile = flag(ctx, 'verify');
+    if (verifyFile !== undefined) return verifyBundle(ctx, verifyFile);
     const output = flag(ctx, 'output');
     if (output !== undefined && output.trim() === '') throw usageError('-o needs a file name');
     const ref = await releaseRef(ctx);
+    if (bool(ctx, 'signed')) return signedBundle(ctx, ref, output);
     const data = await graphqlRequest(ctx.api, ReleaseEvidenceBundleDocument, { releaseId: ref.id });
     const b = data.releaseEvidenceBundle;
     if (!b?.bundle) throw new CliError(`no release ${ref.label}`, EXIT.rejected, 'not_found');
@@ -118,5 +154,100 @@ const bundle: Command = {
     };
   },
 };
+
+/** Writes the signed attestation (the DSSE envelope) of the release's bundle. */
+async function signedBundle(ctx: Context, ref: { id: string; label: string }, output: string | undefined) {
+  const data = await graphqlRequest(ctx.api, SignedEvidenceBundleDocument, { releaseId: ref.id });
+  const envelope = data.releaseEvidenceBundle?.envelope;
+  if (!envelope) throw new CliError(`no release ${ref.label}`, EXIT.rejected, 'not_found');
+  const text = `${JSON.stringify(envelope, null, 2)}\n`;
+  if (!output) return { data: envelope, lines: [text.trimEnd()] };
+  const file = path.resolve(ctx.io.cwd, output);
+  try {
+    writeFileSync(file, text);
+  } catch (err) {
+    throw usageError(`cannot write ${output}: ${(err as Error).message}`);
+  }
+  return {
+    data: { releaseId: ref.id, release: ref.label, file, bytes: Buffer.byteLength(text) },
+    lines: [
+      `${tick(ctx.paint)} signed evidence bundle of ${ref.label} written to ${output} (DSSE, in-toto Statement v1, SLSA VSA v1)`,
+    ],
+  };
+}
+
+/** The public keys from a file, a URL, or the server's well-known URL. */
+async function loadKeys(ctx: Context): Promise<JwkSet> {
+  const given = flag(ctx, 'key');
+  const url =
+    given === undefined
+      ? `${ctx.api.apiUrl.replace(/\/+$/, '')}${ATTESTATION_KEYS_PATH}`
+      : /^https?:\/\//.test(given)
+        ? given
+        : undefined;
+  let text: string;
+  if (url) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(ctx.api.transport.timeoutMs) });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      text = await response.text();
+    } catch (err) {
+      throw new CliError(
+        `cannot fetch the public key from ${url}: ${(err as Error).message}`,
+        EXIT.unavailable,
+        'key_unavailable',
+        {
+          hint: 'give the key with --key <file>',
+        },
+      );
+    }
+  } else {
+    try {
+      text = readFileSync(path.resolve(ctx.io.cwd, given!), 'utf8');
+    } catch (err) {
+      throw usageError(`cannot read the key ${given}: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return parsePublicKeys(text);
+  } catch (err) {
+    throw usageError(`the key ${given ?? url} is not usable: ${(err as Error).message}`);
+  }
+}
+
+async function verifyBundle(ctx: Context, file: string) {
+  if (file.trim() === '') throw usageError('--verify needs a file name');
+  const doc = readJsonFile(ctx.io.cwd, file, 'bundle');
+  const keys = await loadKeys(ctx);
+  const checkpointFile = flag(ctx, 'checkpoint');
+  const saved = checkpointFile ? readJsonFile(ctx.io.cwd, checkpointFile, 'checkpoint') : undefined;
+  // The checkpoint itself, or its signed copy (ledger checkpoint -o writes both).
+  const checkpoint = (
+    saved && typeof saved === 'object' && 'payload' in saved
+      ? JSON.parse(Buffer.from(String((saved as { payload: unknown }).payload), 'base64').toString('utf8'))
+      : saved
+  ) as Checkpoint | undefined;
+  const result = verifySignedBundle(doc, keys, { subject: flag(ctx, 'subject'), checkpoint });
+  const p = ctx.paint;
+  const predicate = result.statement?.predicate;
+  return {
+    data: {
+      ok: result.ok,
+      checks: result.checks,
+      keyId: result.keyId,
+      subject: result.statement?.subject,
+      verificationResult: predicate?.verificationResult,
+      ledger: predicate
+        ? { chainId: predicate.ledger.chain_id, seq: predicate.ledger.seq, hash: predicate.ledger.hash }
+        : undefined,
+    },
+    exitCode: result.ok ? EXIT.ok : EXIT.rejected,
+    lines: [
+      ...result.checks.map((c) => `${c.ok ? tick(p) : cross(p)} ${c.name.padEnd(10)} ${c.detail}`),
+      '',
+      result.ok ? `${tick(p)} ${file} verifies` : `${cross(p)} ${file} does not verify`,
+    ],
+  };
+}
 
 export const reportCommands: Command[] = [timeline, bundle];
