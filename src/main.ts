@@ -12,6 +12,8 @@ import { createServer, type OpsServer } from './server.js';
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** In-flight requests get this long to finish once a stop has been asked for. */
 const DRAIN_TIMEOUT_MS = 15_000;
+/** A signal repeated within this window is the same stop request (see the handler). */
+const REPEATED_SIGNAL_WINDOW_MS = 1_000;
 const DEV_TOKEN_TTL_S = 8 * 3600;
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -127,14 +129,17 @@ async function main(): Promise<void> {
   }
 
   const running = { http, app: app!, pool: pool!, db: db!, logger };
-  let stopping = false;
+  let stopAskedAt: number | null = null;
   for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => {
-      if (stopping) {
+      if (stopAskedAt !== null) {
+        // One Ctrl-C reaches this process twice: from the terminal (it signals the whole
+        // foreground process group) and forwarded by `npm start`. Only a later one means "now".
+        if (Date.now() - stopAskedAt < REPEATED_SIGNAL_WINDOW_MS) return;
         logger.warn({ signal }, 'second signal: exiting without waiting');
         process.exit(1);
       }
-      stopping = true;
+      stopAskedAt = Date.now();
       void shutdown(running, signal);
     });
   }
