@@ -6,6 +6,7 @@ import pg from 'pg';
 import { mintPersonaTokens } from './auth/dev-tokens.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { type DatabaseTarget, openDatabase } from './db/database.js';
+import { DEMO_PEOPLE } from './demo/people.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServer, type OpsServer } from './server.js';
 
@@ -46,14 +47,17 @@ async function printDevelopmentBanner(config: Config, baseUrl: string): Promise<
     `  health     ${baseUrl}/health    readiness ${baseUrl}/readiness    metrics ${baseUrl}/metrics`,
   ];
   if (config.auth.jwtSecret) {
-    const tokens = await mintPersonaTokens(config.auth.jwtSecret, {
-      ttlSeconds: DEV_TOKEN_TTL_S,
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
-    });
+    // Each token speaks for the demo data's person of that persona, so it sees their work.
+    const tokens = await mintPersonaTokens(
+      config.auth.jwtSecret,
+      { ttlSeconds: DEV_TOKEN_TTL_S, issuer: config.auth.issuer, audience: config.auth.audience },
+      DEMO_PEOPLE,
+    );
     const source = config.jwtSecretSource === 'dev-file' ? '.data/dev-secret' : 'SUPABASE_JWT_SECRET';
     lines.push('', `Development tokens (valid ${DEV_TOKEN_TTL_S / 3600} h, signed with ${source}):`);
-    for (const [persona, token] of Object.entries(tokens)) lines.push(`  ${persona.padEnd(16)} ${token}`);
+    for (const [persona, token] of Object.entries(tokens)) {
+      lines.push(`  ${persona.padEnd(16)} ${token}  (${DEMO_PEOPLE[persona as keyof typeof DEMO_PEOPLE]})`);
+    }
     lines.push(
       '',
       'First query (in GraphiQL put {"Authorization": "Bearer <token>"} in the Headers tab):',
@@ -62,6 +66,9 @@ async function printDevelopmentBanner(config: Config, baseUrl: string): Promise<
       `    -d '{"query":"{ viewer { subject persona } }"}'`,
       'More tokens: npm run token -- --persona <persona> [--sub <subject>]',
     );
+  }
+  if (config.databaseUrl === undefined) {
+    lines.push('Database URLs (owner, API login): npm run -s db:url');
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }

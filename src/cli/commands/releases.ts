@@ -158,7 +158,6 @@ const eligible: Command = {
     env: { type: 'string', value: '<staging|production>', description: 'the target environment' },
   },
   notes: [
-    'Exit codes: 0 eligible, 1 not eligible, 2 usage, 3 auth, 4 server or network.',
     'Example: ops-gates eligible odoo-core/2026.11.1 --env production && ./deploy.sh',
   ],
   async run(ctx) {
