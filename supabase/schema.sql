@@ -6,7 +6,7 @@
 -- schema ops
 
 create schema ops;
-grant usage on schema ops to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+grant usage on schema ops to audit_reader, ci_service_role, developer, ops_persona_admin, qa_tester, release_manager, sre;
 
 create extension plpgsql with schema pg_catalog;
 
@@ -459,6 +459,51 @@ CREATE TRIGGER ingest_permissions_stamp BEFORE INSERT ON ops.ingest_permissions 
 alter table ops.ingest_permissions enable row level security;
 create policy ingest_permissions_read_all on ops.ingest_permissions for select to audit_reader, release_manager using (true);
 grant select on table ops.ingest_permissions to audit_reader, release_manager;
+
+create table ops.persona_assignment_history (
+  history_id bigint generated always as identity not null,
+  subject text not null,
+  action text not null,
+  persona text not null,
+  previous_persona text,
+  reason text not null,
+  changed_by text not null,
+  login_role text not null,
+  at timestamp with time zone not null,
+  constraint persona_assignment_history_action_check CHECK ((action = ANY (ARRAY['grant'::text, 'revoke'::text]))),
+  constraint persona_assignment_history_pkey PRIMARY KEY (history_id)
+);
+comment on table ops.persona_assignment_history is 'Append-only: every persona grant and revocation, by whom and when.';
+CREATE INDEX persona_assignment_history_subject ON ops.persona_assignment_history USING btree (subject, history_id);
+CREATE TRIGGER persona_assignment_history_append_only BEFORE DELETE OR UPDATE ON ops.persona_assignment_history FOR EACH ROW EXECUTE FUNCTION ops.persona_assignments_immutable();
+CREATE TRIGGER persona_assignment_history_no_truncate BEFORE TRUNCATE ON ops.persona_assignment_history FOR EACH STATEMENT EXECUTE FUNCTION ops.persona_assignments_immutable();
+alter table ops.persona_assignment_history enable row level security;
+create policy persona_assignment_history_read on ops.persona_assignment_history for select to audit_reader, ops_persona_admin using (true);
+grant select on table ops.persona_assignment_history to audit_reader, ops_persona_admin;
+
+create table ops.persona_assignments (
+  subject text not null,
+  persona text,
+  reason text not null,
+  changed_by text not null,
+  changed_at timestamp with time zone not null,
+  constraint persona_assignments_persona_check CHECK ((persona = ANY (ARRAY['ci_service_role'::text, 'release_manager'::text, 'qa_tester'::text, 'sre'::text, 'developer'::text, 'audit_reader'::text]))),
+  constraint persona_assignments_pkey PRIMARY KEY (subject),
+  constraint persona_assignments_reason_check CHECK ((reason <> ''::text)),
+  constraint persona_assignments_subject_check CHECK ((subject <> ''::text))
+);
+comment on table ops.persona_assignments is 'The persona of each Supabase Auth user (subject = auth.users.id), read by public.custom_access_token_hook; persona null = revoked.';
+CREATE TRIGGER persona_assignments_no_delete BEFORE DELETE ON ops.persona_assignments FOR EACH ROW EXECUTE FUNCTION ops.persona_assignments_immutable();
+CREATE TRIGGER persona_assignments_no_truncate BEFORE TRUNCATE ON ops.persona_assignments FOR EACH STATEMENT EXECUTE FUNCTION ops.persona_assignments_immutable();
+CREATE TRIGGER persona_assignments_record AFTER INSERT OR UPDATE ON ops.persona_assignments FOR EACH ROW EXECUTE FUNCTION ops.persona_assignments_record();
+CREATE TRIGGER persona_assignments_stamp BEFORE INSERT OR UPDATE ON ops.persona_assignments FOR EACH ROW EXECUTE FUNCTION ops.persona_assignments_stamp();
+alter table ops.persona_assignments enable row level security;
+create policy persona_assignments_admin on ops.persona_assignments for all to ops_persona_admin using (true) with check (true);
+create policy persona_assignments_audit on ops.persona_assignments for select to audit_reader using (true);
+grant insert, select on table ops.persona_assignments to ops_persona_admin;
+grant select on table ops.persona_assignments to audit_reader;
+grant update (persona) on ops.persona_assignments to ops_persona_admin;
+grant update (reason) on ops.persona_assignments to ops_persona_admin;
 
 create table ops.recovery_drills (
   drill_id uuid default gen_random_uuid() not null,
@@ -922,6 +967,18 @@ begin
 end
 $function$;
 grant execute on function ops.assert_can_read_release(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.assign_persona(p_subject text, p_persona text, p_reason text)
+ RETURNS ops.persona_assignments
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  insert into ops.persona_assignments as a (subject, persona, reason, changed_by, changed_at)
+  values (p_subject, p_persona, p_reason, '', pg_catalog.clock_timestamp())
+  on conflict (subject) do update set persona = excluded.persona, reason = excluded.reason
+  returning a.*
+$function$;
+grant execute on function ops.assign_persona(p_subject text, p_persona text, p_reason text) to ops_persona_admin;
 
 CREATE OR REPLACE FUNCTION ops.attach_evidence(p_release_id uuid, p_artifact_type public.ops_artifact_type, p_artifact_url text, p_gate_code public.ops_gate_code DEFAULT NULL::public.ops_gate_code, p_sha256 text DEFAULT NULL::text, p_source_system text DEFAULT 'manual'::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_check_id uuid DEFAULT NULL::uuid, p_deployment_id uuid DEFAULT NULL::uuid)
  RETURNS ops.evidence_artifacts
@@ -1811,6 +1868,69 @@ end
 $function$;
 grant execute on function ops.parse_environment(p_env text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.persona_assignments_immutable()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  raise exception using errcode = 'OPS03',
+    message = format('%s on %s is not allowed: grant or revoke (set persona to null) instead',
+                     lower(tg_op), tg_table_name);
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.persona_assignments_record()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_old text := case when tg_op = 'UPDATE' then old.persona end;
+begin
+  if tg_op = 'INSERT' and new.persona is null then
+    return null;
+  end if;
+  if tg_op = 'UPDATE' and new.persona is not distinct from old.persona and new.reason = old.reason then
+    return null;
+  end if;
+  insert into ops.persona_assignment_history
+    (subject, action, persona, previous_persona, reason, changed_by, login_role, at)
+  values
+    (new.subject,
+     case when new.persona is null then 'revoke' else 'grant' end,
+     coalesce(new.persona, v_old),
+     v_old,
+     new.reason,
+     new.changed_by,
+     session_user::text,
+     new.changed_at);
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.persona_assignments_stamp()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'UPDATE' then
+    if new.subject is distinct from old.subject then
+      raise exception using errcode = 'OPS22', message = 'the subject of a persona assignment cannot change';
+    end if;
+    if new.persona is null and old.persona is null then
+      raise exception using errcode = 'OPS22',
+        message = format('%s holds no persona to revoke', old.subject);
+    end if;
+  end if;
+  new.changed_by := current_user::text;
+  new.changed_at := clock_timestamp();
+  return new;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.promote_release(p_release_id uuid, p_target_env text, p_source_ref text DEFAULT NULL::text)
  RETURNS ops.deployments
  LANGUAGE plpgsql
@@ -2376,6 +2496,26 @@ begin
 end
 $function$;
 grant execute on function ops.review_exception(p_exception_id uuid, p_status public.ops_post_review_status) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.revoke_persona(p_subject text, p_reason text)
+ RETURNS ops.persona_assignments
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_row ops.persona_assignments;
+begin
+  update ops.persona_assignments
+     set persona = null, reason = p_reason
+   where subject = p_subject
+  returning * into v_row;
+  if not found then
+    raise exception using errcode = 'OPS04', message = format('%s holds no persona assignment', p_subject);
+  end if;
+  return v_row;
+end
+$function$;
+grant execute on function ops.revoke_persona(p_subject text, p_reason text) to ops_persona_admin;
 
 CREATE OR REPLACE FUNCTION ops.stamp_created_by()
  RETURNS trigger
