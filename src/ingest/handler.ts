@@ -1,9 +1,9 @@
 // POST /functions/v1/ops-event-ingest: the same handler behind the project's server and the
 // Supabase Edge Function (Deno), written against the Fetch API so it runs on both.
 import type pg from 'pg';
-import { AuthError, type Identity } from '../auth/jwt.js';
-import { withPersona } from '../db/with-persona.js';
-import { checkEnvelope, payloadHash, storableJson } from './envelope.js';
+import { AuthError, type Identity } from '../auth/jwt.ts';
+import { withPersona } from '../db/with-persona.ts';
+import { checkEnvelope, payloadHash, storableJson } from './envelope.ts';
 
 export interface IngestOutcome {
   status: 'accepted' | 'duplicate' | 'rejected' | 'error' | 'unauthenticated';

@@ -1,9 +1,11 @@
 // The Edge Function's application, free of Deno APIs so it can be built from any environment map:
 // configuration from Supabase's variables, a pg Pool on SUPABASE_DB_URL, and the very same
 // createIngestHandler the project's server mounts at /functions/v1/ops-event-ingest.
+// pg ships no types; Deno takes them from @types/pg (Node resolves them by itself).
+// @ts-types="npm:@types/pg@^8.23.1"
 import pg from 'pg';
-import { type AuthConfig, createVerifier } from '../../../src/auth/jwt.js';
-import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.js';
+import { type AuthConfig, createVerifier } from '../../../src/auth/jwt.ts';
+import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.ts';
 
 export const FUNCTION_NAME = 'ops-event-ingest';
 export const DEFAULT_MAX_BODY_BYTES = 262_144;
