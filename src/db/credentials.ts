@@ -54,6 +54,8 @@ export function authenticatorPassword(dataRoot: string): string {
   return password;
 }
 
+/** A URL for the embedded server, which speaks no TLS (loopback only): clients that try TLS
+ * first, such as the Supabase CLI, are told not to. */
 export function embeddedUrl(user: string, password: string, port: number, database: string): string {
-  return `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  return `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}?sslmode=disable`;
 }
