@@ -18,10 +18,45 @@ export interface LoadOptions {
   durationMs: number;
 }
 
+/**
+ * A request that got no answer, or only "not now" (a timeout, a refused or reset connection, 408,
+ * 429, 502-504, a PostgreSQL connection or timeout error): a sign of a slow or busy machine, never
+ * of a wrong answer. Counted apart and printed; it never fails a benchmark. Anything else an
+ * operation throws is a wrong answer, and fails it.
+ */
+export class Unanswered extends Error {}
+
+const UNANSWERED_STATUSES = new Set([408, 429, 502, 503, 504]);
+
+/** Throws Unanswered for a "not now" HTTP status; returns otherwise. */
+export function throwIfUnanswered(status: number, what: string): void {
+  if (UNANSWERED_STATUSES.has(status)) throw new Unanswered(`${what} answered ${status}`);
+}
+
+/** Maps errors that mean "no answer" (network, timeouts, PostgreSQL connection trouble) to Unanswered. */
+export function asUnanswered(err: unknown): unknown {
+  if (err instanceof Unanswered) return err;
+  const e = err as { name?: string; code?: string; message?: string; cause?: unknown };
+  const code = e?.code ?? (e?.cause as { code?: string } | undefined)?.code ?? '';
+  const message = String(e?.message ?? '');
+  const network =
+    e?.name === 'AbortError' ||
+    e?.name === 'TimeoutError' ||
+    (e instanceof TypeError && /fetch failed|terminated|other side closed/i.test(message)) ||
+    /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_\w+)$/.test(code);
+  const database =
+    /^(08\w{3}|53\w{3}|57014|57P0[1-3]|55P03)$/.test(code) ||
+    /timeout exceeded when trying to connect|Connection terminated/i.test(message);
+  return network || database ? new Unanswered(message || code) : err;
+}
+
 export interface LoadResult {
   /** Requests completed inside the measured window. */
   count: number;
+  /** Wrong answers: these fail the benchmark. */
   errors: number;
+  /** Requests that got no answer in time (Unanswered): printed, never a failure. */
+  unanswered: number;
   firstError?: string;
   seconds: number;
   /** Completed requests per second. */
@@ -44,19 +79,27 @@ export async function runLoad(op: () => Promise<void>, options: LoadOptions): Pr
   const end = measureFrom + options.durationMs;
   const latencies: number[] = [];
   let errors = 0;
+  let unanswered = 0;
   let firstError: string | undefined;
 
   async function loop(): Promise<void> {
     while (performance.now() < end) {
       const t0 = performance.now();
+      let answered = true;
       try {
         await op();
-      } catch (err) {
-        errors++;
-        firstError ??= err instanceof Error ? err.message : String(err);
+      } catch (caught) {
+        const err = asUnanswered(caught);
+        if (err instanceof Unanswered) {
+          unanswered++;
+          answered = false;
+        } else {
+          errors++;
+          firstError ??= err instanceof Error ? err.message : String(err);
+        }
       }
       const t1 = performance.now();
-      if (t0 >= measureFrom && t1 <= end) latencies.push(t1 - t0);
+      if (answered && t0 >= measureFrom && t1 <= end) latencies.push(t1 - t0);
     }
   }
   await Promise.all(Array.from({ length: options.concurrency }, loop));
@@ -66,6 +109,7 @@ export async function runLoad(op: () => Promise<void>, options: LoadOptions): Pr
   return {
     count: sorted.length,
     errors,
+    unanswered,
     firstError,
     seconds,
     rate: sorted.length / seconds,

@@ -307,13 +307,21 @@ function developmentAttestationKey(file: string): string {
   return pem.trim();
 }
 
-/** Reads the development secret, creating it (mode 600) on first use so tokens survive restarts. */
+/**
+ * Reads the development secret, creating it (mode 600) on first use so tokens survive restarts.
+ * The secret is the file's exact content, with no trailing newline, so a token signed with the
+ * file as any tool reads it verifies here. A file with surrounding whitespace (one written by
+ * hand, or by an earlier version of this function) is rewritten without it; the secret it holds
+ * stays the same.
+ */
 function developmentSecret(file: string): string {
   let exists = false;
   try {
-    const existing = readFileSync(file, 'utf8').trim();
+    const raw = readFileSync(file, 'utf8');
     exists = true;
+    const existing = raw.trim();
     if (existing) {
+      if (raw !== existing) writeFileSync(file, existing, { mode: 0o600 });
       // Someone may have loosened it; the secret signs tokens for every persona.
       if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
       return existing;
@@ -325,7 +333,7 @@ function developmentSecret(file: string): string {
   const secret = randomBytes(32).toString('base64url');
   try {
     // 'wx': of two first starts racing, the secret written first wins.
-    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: exists ? 'w' : 'wx' });
+    writeFileSync(file, secret, { mode: 0o600, flag: exists ? 'w' : 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return readFileSync(file, 'utf8').trim();

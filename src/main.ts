@@ -7,12 +7,15 @@ import { mintPersonaTokens } from './auth/dev-tokens.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { type DatabaseTarget, openDatabase } from './db/database.js';
 import { createPool } from './db/pool.js';
+import { DEMO_PEOPLE } from './demo/people.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeServer, createServer, type OpsServer } from './server.js';
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** In-flight requests get this long to finish once a stop has been asked for. */
 const DRAIN_TIMEOUT_MS = 15_000;
+/** A signal repeated within this window is the same stop request (see the handler). */
+const REPEATED_SIGNAL_WINDOW_MS = 1_000;
 const DEV_TOKEN_TTL_S = 8 * 3600;
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -45,14 +48,17 @@ async function printDevelopmentBanner(config: Config, baseUrl: string): Promise<
     `  health     ${baseUrl}/health    readiness ${baseUrl}/readiness    metrics ${baseUrl}/metrics`,
   ];
   if (config.auth.jwtSecret) {
-    const tokens = await mintPersonaTokens(config.auth.jwtSecret, {
-      ttlSeconds: DEV_TOKEN_TTL_S,
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
-    });
+    // Each token speaks for the demo data's person of that persona, so it sees their work.
+    const tokens = await mintPersonaTokens(
+      config.auth.jwtSecret,
+      { ttlSeconds: DEV_TOKEN_TTL_S, issuer: config.auth.issuer, audience: config.auth.audience },
+      DEMO_PEOPLE,
+    );
     const source = config.jwtSecretSource === 'dev-file' ? '.data/dev-secret' : 'SUPABASE_JWT_SECRET';
     lines.push('', `Development tokens (valid ${DEV_TOKEN_TTL_S / 3600} h, signed with ${source}):`);
-    for (const [persona, token] of Object.entries(tokens)) lines.push(`  ${persona.padEnd(16)} ${token}`);
+    for (const [persona, token] of Object.entries(tokens)) {
+      lines.push(`  ${persona.padEnd(16)} ${token}  (${DEMO_PEOPLE[persona as keyof typeof DEMO_PEOPLE]})`);
+    }
     lines.push(
       '',
       'First query (in GraphiQL put {"Authorization": "Bearer <token>"} in the Headers tab):',
@@ -61,6 +67,9 @@ async function printDevelopmentBanner(config: Config, baseUrl: string): Promise<
       `    -d '{"query":"{ viewer { subject persona } }"}'`,
       'More tokens: npm run token -- --persona <persona> [--sub <subject>]',
     );
+  }
+  if (config.databaseUrl === undefined) {
+    lines.push('Database URLs (owner, API login): npm run -s db:url');
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }
@@ -134,14 +143,17 @@ async function main(): Promise<void> {
   }
 
   const running = { http, app: app!, pool: pool!, db: db!, logger };
-  let stopping = false;
+  let stopAskedAt: number | null = null;
   for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => {
-      if (stopping) {
+      if (stopAskedAt !== null) {
+        // One Ctrl-C reaches this process twice: from the terminal (it signals the whole
+        // foreground process group) and forwarded by `npm start`. Only a later one means "now".
+        if (Date.now() - stopAskedAt < REPEATED_SIGNAL_WINDOW_MS) return;
         logger.warn({ signal }, 'second signal: exiting without waiting');
         process.exit(1);
       }
-      stopping = true;
+      stopAskedAt = Date.now();
       void shutdown(running, signal);
     });
   }

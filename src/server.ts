@@ -129,7 +129,8 @@ type LimitName = 'depth' | 'aliases' | 'tokens' | 'cost' | 'directives' | 'body_
 
 // Shown in GraphiQL on first open. Examples for new domains are appended here.
 export const GRAPHIQL_EXAMPLES = `# Release-governance control plane.
-# 1. Put a token in the Headers tab below: {"Authorization": "Bearer <token>"}
+# 1. Put a token in the Headers tab below: {"Authorization": "Bearer eyJ..."}
+#    (the Docs pane, top left, loads the schema once a token is there)
 #    In development \`npm start\` prints one per persona; or: npm run token -- --persona audit_reader
 # 2. Pick an operation with the run button.
 
@@ -188,7 +189,37 @@ query Viewer {
 }
 `;
 
-const HEADERS_TEMPLATE = JSON.stringify({ Authorization: 'Bearer <token>' }, null, 2);
+/**
+ * Added to the GraphiQL page. GraphiQL fetches the schema once, when the page opens, before a
+ * token could have been pasted, and the server answers no anonymous request (introspection
+ * included); GraphiQL itself fetches it again only on a manual re-fetch. This fetches it again
+ * whenever the bearer token in the Headers tab changes, after GraphiQL's own editor debounce.
+ */
+const GRAPHIQL_REFETCH_SCHEMA_ON_TOKEN = `<script>
+(() => {
+  let lastToken = null;
+  let timer;
+  const currentToken = () => {
+    const editors = document.querySelectorAll('.graphiql-editor-tool .graphiql-editor');
+    const headers = editors[editors.length - 1];
+    if (!headers) return null;
+    const text = (headers.textContent || '').replace(/\\u00a0/g, ' ');
+    const match = /"authorization"\\s*:\\s*"bearer\\s+([^"\\s]+)"/i.exec(text);
+    return match ? match[1] : null;
+  };
+  const check = () => {
+    const token = currentToken();
+    if (!token || token === lastToken) return;
+    lastToken = token;
+    const refetch = document.querySelector('button[aria-label^="Re-fetch GraphQL schema"]');
+    if (refetch) refetch.click();
+  };
+  new MutationObserver(() => {
+    clearTimeout(timer);
+    timer = setTimeout(check, 800);
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+})();
+</script>`;
 
 /** Tags a response with the request id (some Responses, e.g. Response.error(), are immutable). */
 function tagRequestId(response: Response, requestId: string): void {
@@ -389,14 +420,19 @@ export function createServer(deps: ServerDeps): OpsServer {
       ? {
           title: 'Ops release gates',
           defaultQuery: GRAPHIQL_EXAMPLES,
-          headers: HEADERS_TEMPLATE,
-          defaultHeaders: HEADERS_TEMPLATE,
+          // No placeholder header: it would be sent with the page's first request (the schema)
+          // and refused as a malformed token. The examples above say what to paste.
           // Tokens stay out of the browser's storage.
           shouldPersistHeaders: false,
         }
       : false,
     renderGraphiQL: (options) => {
-      graphiqlPage ??= renderGraphiQL(options);
+      if (graphiqlPage === undefined) {
+        // Before the page's own closing tag (the bundle itself contains the string '</body>').
+        const page = renderGraphiQL(options);
+        const end = page.lastIndexOf('</body>');
+        graphiqlPage = `${page.slice(0, end)}${GRAPHIQL_REFETCH_SCHEMA_ON_TOKEN}${page.slice(end)}`;
+      }
       return graphiqlPage;
     },
     logging: {

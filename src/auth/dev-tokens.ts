@@ -23,17 +23,26 @@ export async function mintToken(opts: MintOptions): Promise<string> {
   return jwt.sign(new TextEncoder().encode(opts.secret));
 }
 
-/** One token per persona, subjects like `dev-release-manager`. */
+/**
+ * One token per persona. Subjects come from `subjects` (npm start passes the demo data's people,
+ * so each token sees what its person did), else are like `dev-release-manager`.
+ */
 export async function mintPersonaTokens(
   secret: string,
   opts: Omit<MintOptions, 'secret' | 'persona' | 'sub'> = {},
+  subjects: Partial<Record<Persona, string>> = {},
 ): Promise<Record<Persona, string>> {
   const entries = await Promise.all(
     PERSONAS.map(
       async (persona) =>
         [
           persona,
-          await mintToken({ ...opts, secret, persona, sub: `dev-${persona.replaceAll('_', '-')}` }),
+          await mintToken({
+            ...opts,
+            secret,
+            persona,
+            sub: subjects[persona] ?? `dev-${persona.replaceAll('_', '-')}`,
+          }),
         ] as const,
     ),
   );

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
-import { isPersona, type Persona } from './personas.js';
+import { isPersona, type Persona } from './personas.ts';
 
 export interface AuthConfig {
   /** Shared HS256 secret (Supabase legacy JWT secret). */

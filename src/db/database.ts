@@ -1,7 +1,8 @@
 // Where the database comes from: DATABASE_URL when set, otherwise a real embedded PostgreSQL.
 // Either way it is bootstrapped (stand-ins where Supabase's objects are absent) and migrated.
-import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import pg from 'pg';
+import { API_USER, authenticatorPassword, EMBEDDED_DATABASE } from './credentials.js';
 import { startEmbedded } from './embedded.js';
 import { bootstrap, migrate } from './migrate.js';
 
@@ -56,7 +57,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     };
   }
   const cluster = await startEmbedded({ dataRoot: options.dataDir, port: options.embeddedPort });
-  const database = options.databaseName ?? 'ops';
+  const database = options.databaseName ?? EMBEDDED_DATABASE;
   const server = new pg.Client({ connectionString: cluster.adminUrl });
   await server.connect();
   try {
@@ -71,12 +72,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     new URL(cluster.adminUrl).password,
     database,
   );
-  // A fresh password for the request role on every start: nothing long-lived to leak.
-  const authenticatorPassword = randomBytes(18).toString('base64url');
-  await prepareDatabase(adminUrl, authenticatorPassword);
+  // The request role's password is kept beside the cluster (mode 0600), so the URLs that
+  // `npm run db:url` prints stay valid across restarts (src/db/credentials.ts).
+  const apiPassword = authenticatorPassword(path.dirname(cluster.dataDir));
+  await prepareDatabase(adminUrl, apiPassword);
   return {
     adminUrl,
-    apiUrl: withCredentials(cluster.adminUrl, 'authenticator', authenticatorPassword, database),
+    apiUrl: withCredentials(cluster.adminUrl, API_USER, apiPassword, database),
     embedded: true,
     initialised: cluster.initialised,
     stop: () => cluster.stop(),

@@ -1,8 +1,8 @@
 // One transaction per request: assume the caller's persona and publish its claims the way
 // PostgREST and Supabase do, so RLS and ops.current_actor() hold underneath any door.
 import type pg from 'pg';
-import { AuthError, type Identity } from '../auth/jwt.js';
-import { isPersona } from '../auth/personas.js';
+import { AuthError, type Identity } from '../auth/jwt.ts';
+import { isPersona } from '../auth/personas.ts';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 

@@ -2,18 +2,13 @@
 // states, each step written through the governance functions as the persona that owns it, so the
 // demo obeys every rule the real thing does. Runs once (it is skipped when the project exists).
 import pg from 'pg';
+import { DEMO_PEOPLE } from './people.js';
 
 const PROJECT = 'odoo-demo';
 
 type Persona = 'ci_service_role' | 'release_manager' | 'qa_tester' | 'sre' | 'developer';
 
-const PEOPLE: Record<Persona, string> = {
-  developer: 'dana.developer',
-  ci_service_role: 'github_actions',
-  qa_tester: 'quinn.qa',
-  release_manager: 'riley.release-manager',
-  sre: 'sam.sre',
-};
+const PEOPLE: Record<Persona, string> = DEMO_PEOPLE;
 
 async function as<T>(
   client: pg.ClientBase,

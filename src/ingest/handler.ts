@@ -1,10 +1,10 @@
 // POST /functions/v1/ops-event-ingest: the same handler behind the project's server and the
 // Supabase Edge Function (Deno), written against the Fetch API so it runs on both.
 import type pg from 'pg';
-import { AuthError, type Identity } from '../auth/jwt.js';
-import { withPersona } from '../db/with-persona.js';
-import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.js';
-import { checkEnvelope, storableJson } from './envelope.js';
+import { AuthError, type Identity } from '../auth/jwt.ts';
+import { withPersona } from '../db/with-persona.ts';
+import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.ts';
+import { checkEnvelope, storableJson } from './envelope.ts';
 
 export interface IngestOutcome {
   status: 'accepted' | 'duplicate' | 'rejected' | 'error' | 'unauthenticated';

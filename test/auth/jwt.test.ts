@@ -218,6 +218,9 @@ describe('dev tokens', () => {
     }
     expect(subjects.size).toBe(PERSONAS.length);
     expect(subjects.has('dev-release-manager')).toBe(true);
+    const named = await mintPersonaTokens(SECRET, {}, { developer: 'dana.developer' });
+    expect((await verify(`Bearer ${named.developer}`)).subject).toBe('dana.developer');
+    expect((await verify(`Bearer ${named.sre}`)).subject).toBe('dev-sre');
   });
 
   it('defaults sub to dev:<persona> and honours ttlSeconds', async () => {

@@ -87,6 +87,47 @@ describe.skipIf(!hasChromium)('GraphiQL in a browser', () => {
     await pool?.end();
   });
 
+  it('first open shows no token error; pasting a token loads the Docs pane without a manual re-fetch', async () => {
+    const token = await mintToken({ secret: SECRET, persona: 'audit_reader', sub: 'auditor-alex' });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    const sentAuthorization: (string | undefined)[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/graphql') && r.method() === 'POST')
+        sentAuthorization.push(r.headers().authorization);
+    });
+    const schemaAnswers: string[] = [];
+    page.on('response', async (r) => {
+      if (r.url().endsWith('/graphql') && r.request().method() === 'POST')
+        schemaAnswers.push(await r.text().catch(() => ''));
+    });
+    await page.goto(`${baseUrl}/graphql`);
+    await page.locator('.graphiql-container').first().waitFor({ timeout: 30_000 });
+    // The page's first request (the schema) went out, without any Authorization header.
+    await expect.poll(() => schemaAnswers.length, { timeout: 30_000 }).toBeGreaterThan(0);
+    expect(sentAuthorization[0]).toBeUndefined();
+    const response = page.locator('.graphiql-response');
+    expect((await response.textContent()) ?? '').not.toMatch(/malformed/i);
+    expect(schemaAnswers.join('\n')).not.toMatch(/malformed/i);
+
+    // The Docs pane, then a token in the Headers tab: the schema arrives on its own.
+    await page.locator('button[aria-label="Show Documentation Explorer"]').click();
+    const docs = page.locator('.graphiql-doc-explorer');
+    await docs.waitFor({ timeout: 30_000 });
+    await page.getByText('Headers', { exact: true }).click();
+    const headers = page.locator('.graphiql-editor-tool .graphiql-editor').last();
+    await headers.click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${token}` }));
+    await expect.poll(() => docs.textContent(), { timeout: 30_000 }).toContain('Query');
+    const explorer = (await docs.textContent()) ?? '';
+    expect(explorer).not.toContain('Error fetching schema');
+    expect(sentAuthorization.at(-1)).toBe(`Bearer ${token}`);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('renders offline, takes an audit_reader token and shows release data', async () => {
     const token = await mintToken({ secret: SECRET, persona: 'audit_reader', sub: 'auditor-alex' });
     const page = await context.newPage();

@@ -2,9 +2,12 @@
 // SUPABASE_URL pointed at the project's server and at the Edge Function under Deno gets what plain
 // HTTP gets: accepted, the duplicate (also across clients: supabase-js and fetch serialise alike
 // enough for the canonical hash), and the error statuses as FunctionsHttpError with the Response.
+import path from 'node:path';
 import { createClient, FunctionsHttpError, type SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Persona } from '../../src/auth/personas.js';
+import { projectRoot } from '../../src/db/migrate.js';
+import { runProcess } from '../../src/process.js';
 import { createRelease, type Release } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import {
@@ -183,5 +186,36 @@ describe.each(targets)('$name', ({ base }) => {
         detail: { original_ingest_id: first.body.ingest_id },
       });
     }
+  });
+});
+
+describe("examples/supabase-js/emit-event.mjs (the README's supabase-js call, with ws as the WebSocket)", () => {
+  it('records a check through supabase-js on this Node, and a retry of it is the duplicate', async () => {
+    const release = await createRelease(db);
+    const token = (await bearer('ci_service_role')).replace(/^Bearer /, '');
+    const run = () =>
+      runProcess(
+        process.execPath,
+        [path.join(projectRoot, 'examples/supabase-js/emit-event.mjs'), release.release_id, 'lint', 'pass'],
+        { cwd: projectRoot, env: { PATH: process.env.PATH, SUPABASE_URL: server.base!, OPS_TOKEN: token } },
+      );
+    const first = await run();
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({
+      status: 'accepted',
+      detail: { check_id: expect.any(String) },
+    });
+    const again = await run();
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      status: 'duplicate',
+      ingest_id: JSON.parse(first.stdout).ingest_id,
+    });
+    const { rows } = await db.admin.query(
+      `select c.check_name, c.status from ops.gate_checks c join ops.release_gates g using (gate_id)
+        where g.release_id = $1 and c.check_name = 'lint'`,
+      [release.release_id],
+    );
+    expect(rows).toEqual([{ check_name: 'lint', status: 'pass' }]);
   });
 });

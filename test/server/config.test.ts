@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { mintToken } from '../../src/auth/dev-tokens.js';
+import { createVerifier } from '../../src/auth/jwt.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 const SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
@@ -122,7 +124,8 @@ describe('the development secret', () => {
     expect(first.jwtSecretSource).toBe('dev-file');
     expect(first.auth.jwtSecret).toMatch(/^[\w-]{40,}$/);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(readFileSync(file, 'utf8').trim()).toBe(first.auth.jwtSecret);
+    // The file as read is the secret: no newline for a reader to trim.
+    expect(readFileSync(file, 'utf8')).toBe(first.auth.jwtSecret);
     const second = loadConfig({ NODE_ENV: 'development' }, { devSecretFile: file });
     expect(second.auth.jwtSecret).toBe(first.auth.jwtSecret);
   });
@@ -131,6 +134,17 @@ describe('the development secret', () => {
     const file = path.join(dir, 'never');
     expect(() => loadConfig({ NODE_ENV: 'test' }, { devSecretFile: file })).toThrow(ConfigError);
     expect(() => statSync(file)).toThrow();
+  });
+
+  it('a token signed with the file as read verifies; a file with a trailing newline is rewritten without it', async () => {
+    const file = path.join(dir, 'newline-secret');
+    writeFileSync(file, 'an-old-secret-0123456789abcdef0123456789\n', { mode: 0o600 });
+    const c = loadConfig({}, { devSecretFile: file });
+    expect(c.auth.jwtSecret).toBe('an-old-secret-0123456789abcdef0123456789');
+    expect(readFileSync(file, 'utf8')).toBe(c.auth.jwtSecret);
+    const verify = createVerifier(c.auth);
+    const token = await mintToken({ secret: readFileSync(file, 'utf8'), persona: 'sre' });
+    expect((await verify(`Bearer ${token}`)).persona).toBe('sre');
   });
 
   it('an empty secret file is replaced', () => {

@@ -204,10 +204,7 @@ const eligible: Command = {
     ...RELEASE_OPTION,
     env: { type: 'string', value: '<staging|production>', description: 'the target environment' },
   },
-  notes: [
-    'Exit codes: 0 eligible, 1 not eligible, 2 usage, 3 auth, 4 server or network.',
-    'Example: ops-gates eligible odoo-core/2026.11.1 --env production && ./deploy.sh',
-  ],
+  notes: ['Example: ops-gates eligible odoo-core/2026.11.1 --env production && ./deploy.sh'],
   async run(ctx) {
     const env = choice(ctx, 'env', ['staging', 'production'] as const);
     const ref = await releaseRef(ctx);

@@ -1,10 +1,12 @@
 // The Edge Function's application, free of Deno APIs so it can be built from any environment map:
 // configuration from Supabase's variables, a pg Pool on SUPABASE_DB_URL, and the very same
 // createIngestHandler the project's server mounts at /functions/v1/ops-event-ingest.
+// pg ships no types; Deno takes them from @types/pg (Node resolves them by itself).
+// @ts-types="npm:@types/pg@^8.23.1"
 import type pg from 'pg';
-import { type AuthConfig, createVerifier, DEFAULT_MAX_TOKEN_LIFETIME_S } from '../../../src/auth/jwt.js';
-import { createPool } from '../../../src/db/pool.js';
-import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.js';
+import { type AuthConfig, createVerifier, DEFAULT_MAX_TOKEN_LIFETIME_S } from '../../../src/auth/jwt.ts';
+import { createPool } from '../../../src/db/pool.ts';
+import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.ts';
 
 export const FUNCTION_NAME = 'ops-event-ingest';
 export const DEFAULT_MAX_BODY_BYTES = 262_144;
