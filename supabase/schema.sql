@@ -172,7 +172,6 @@ grant insert, select on table ops.deployments to sre;
 grant select on table ops.deployments to audit_reader, release_manager;
 grant update (g4_resolved_at) on ops.deployments to sre;
 grant update (g4_status) on ops.deployments to sre;
-grant update (source_ref) on ops.deployments to sre;
 grant update (status) on ops.deployments to sre;
 
 create table ops.environment_events (
@@ -777,6 +776,7 @@ create table ops.release_revisions (
   constraint release_revisions_revision_check CHECK ((revision >= 1))
 );
 comment on table ops.release_revisions is 'Each revision a release was bound to, with who moved it there and why; revision 1 is the one it was created with.';
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.release_revisions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('revision_id');
 CREATE TRIGGER release_revisions_append_only BEFORE DELETE OR UPDATE ON ops.release_revisions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER release_revisions_no_truncate BEFORE TRUNCATE ON ops.release_revisions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER release_revisions_stamp BEFORE INSERT ON ops.release_revisions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
@@ -798,6 +798,7 @@ create table ops.release_scope_changes (
   constraint release_scope_changes_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
 CREATE INDEX release_scope_changes_release ON ops.release_scope_changes USING btree (release_id, created_at);
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('change_id');
 CREATE TRIGGER release_scope_changes_append_only BEFORE DELETE OR UPDATE ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER release_scope_changes_no_truncate BEFORE TRUNCATE ON ops.release_scope_changes FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER release_scope_changes_stamp BEFORE INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
@@ -1035,6 +1036,7 @@ CREATE OR REPLACE FUNCTION ops.apply_ingest_event(p_envelope jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
 AS $function$
 declare
   v_type public.ops_event_type := (p_envelope ->> 'event_type')::public.ops_event_type;
@@ -1700,7 +1702,6 @@ begin
   end loop;
 end
 $function$;
-grant execute on function ops.compute_release_gates(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.context_enter(p_name text, p_subject uuid, p_value text)
  RETURNS void
@@ -3226,13 +3227,16 @@ begin
   perform ops.require_persona(pg_catalog.enum_range(null::public.ops_persona), 'send events');
   v_ok := pg_catalog.jsonb_typeof(p_error) = 'object' and case v_code
     when 'invalid_json' then p_http_status = 400 and v_message = 'the body is not valid JSON'
+    when 'invalid_utf8' then p_http_status = 400 and v_message = 'the body is not valid UTF-8'
     when 'invalid_envelope' then p_http_status = 400 and v_message ~ '^[0-9]{1,4} field\(s\) missing or malformed$'
+    when 'unsupported_media_type' then p_http_status = 415
+      and v_message = 'send the event as JSON with Content-Type: application/json'
     when 'unsupported_schema_version' then p_http_status = 422 and v_message ~ '^.+ is not supported; use "v1\.0"$'
     when 'payload_too_large' then p_http_status = 413 and v_message ~ '^the body exceeds [0-9]{1,12} bytes$'
     when 'internal_error' then p_http_status = 500 and v_message = 'the event could not be processed'
     else false end;
   if not coalesce(v_ok, false) then
-    raise exception 'a refused attempt is logged with one of the doors'' errors (invalid_json, invalid_envelope, unsupported_schema_version, payload_too_large, internal_error), its status and message'
+    raise exception 'a refused attempt is logged with one of the doors'' errors (invalid_json, invalid_utf8, invalid_envelope, unsupported_media_type, unsupported_schema_version, payload_too_large, internal_error), its status and message'
       using errcode = 'OPS22';
   end if;
   if p_error ? 'issues' and pg_catalog.jsonb_typeof(p_error -> 'issues') is distinct from 'array' then

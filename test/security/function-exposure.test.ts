@@ -55,6 +55,27 @@ const INTENDED: Record<string, string[]> = {
   'ops.iso_utc(timestamp with time zone)': READERS,
   'ops.release_timeline(uuid)': READERS,
   'ops.release_evidence_bundle(uuid)': READERS,
+  // Revisions: a release manager, or the developer who owns the release (checked inside).
+  'ops.revise_release(uuid,text,text,text)': ['developer', 'release_manager'],
+  // A pure parser of caller-given instants: it reads no table.
+  'ops.parse_instant(text,text)': ALL,
+  // Policy packs are policy: release managers only; scope notes by whoever feeds the release
+  // (a developer only for its own releases, checked inside).
+  'ops.install_policy_pack(text,text)': ['release_manager'],
+  'ops.record_release_scope(uuid,text,jsonb)': ['ci_service_role', 'developer', 'release_manager'],
+  // The ledger and the signed bundle: for the personas who read everything (a finding names rows
+  // a developer may not read).
+  'ops.verify_ledger()': READERS,
+  'ops.verify_ledger(uuid)': READERS,
+  'ops.ledger_checkpoint()': READERS,
+  'ops.compare_ledger_checkpoint(jsonb)': READERS,
+  'ops.ledger_anchor(uuid)': READERS,
+  'ops.release_attestation(uuid,text)': READERS,
+  // Who holds which persona: granted by the persona administrator only (no persona can make
+  // itself or a friend a release manager); read by Supabase Auth when it issues a token.
+  'ops.assign_persona(text,text,text)': ['ops_persona_admin'],
+  'ops.revoke_persona(text,text)': ['ops_persona_admin'],
+  'custom_access_token_hook(jsonb)': ['supabase_auth_admin'],
 };
 
 interface FunctionRow {
