@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { z } from 'zod';
-import { instantProblem } from '../time.js';
+import { instantProblem } from '../time.ts';
 
 export const SCHEMA_VERSION = 'v1.0';
 
@@ -185,7 +185,7 @@ function flattenIssue(issue: z.core.$ZodIssue): EnvelopeIssue[] {
 }
 
 // What jsonb cannot store is checked in one module shared by every JSON door.
-export { MAX_JSON_DEPTH, type StorableJson, storableJson } from './storable-json.js';
+export { MAX_JSON_DEPTH, type StorableJson, storableJson } from './storable-json.ts';
 
 /**
  * The hash that tells a retry from a different event under the same key: sha256 of the envelope

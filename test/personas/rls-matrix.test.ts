@@ -740,7 +740,12 @@ describe('named checks', () => {
     expectRows(await attempt(db, 'sre', 'sre-b', sql, [f.ids.deployments]), 0);
     // A deployment's revision never changes: the column is not writable, and ops.deployments_guard
     // refuses the change for whoever could write it.
-    for (const set of [`source_ref = 'v1.2.3'`, `deployed_by = 'sre-b'`, `environment = 'production'`, `created_by = 'sre-b'`]) {
+    for (const set of [
+      `source_ref = 'v1.2.3'`,
+      `deployed_by = 'sre-b'`,
+      `environment = 'production'`,
+      `created_by = 'sre-b'`,
+    ]) {
       const r = await attempt(
         db,
         'sre',
