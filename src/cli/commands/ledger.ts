@@ -61,7 +61,7 @@ const verify: Command = {
   },
   notes: [
     "Each chain's entries are re-hashed and re-linked, each fact's latest entry is compared with its row, and facts with no entry are found. The first finding of each chain is reported with its table, row and seq.",
-    'Exit codes: 0 the ledger verifies, 1 a finding.',
+    'It exits 0 when the ledger verifies and 1 at a finding.',
   ],
   async run(ctx) {
     const given = flag(ctx, 'release');
