@@ -68,6 +68,7 @@ CREATE TRIGGER approvals_append_only BEFORE DELETE OR UPDATE ON ops.approvals FO
 CREATE TRIGGER approvals_guard BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.approvals_guard();
 CREATE TRIGGER approvals_no_truncate BEFORE TRUNCATE ON ops.approvals FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER approvals_reevaluate AFTER INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
+CREATE TRIGGER approvals_reviser_not_g3 BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.approvals_reviser_not_g3();
 CREATE TRIGGER approvals_stamp BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER approvals_stamp_ingest BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER approvals_stamp_revision BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
@@ -155,6 +156,7 @@ CREATE INDEX deployments_deployed ON ops.deployments USING btree (deployed_at DE
 CREATE INDEX deployments_env ON ops.deployments USING btree (environment, deployed_at DESC);
 CREATE INDEX deployments_release ON ops.deployments USING btree (release_id, deployed_at DESC);
 CREATE INDEX deployments_rollback_of ON ops.deployments USING btree (rollback_of) WHERE (rollback_of IS NOT NULL);
+CREATE TRIGGER deployments_bounds BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_bounds();
 CREATE TRIGGER deployments_guard BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_guard();
 CREATE TRIGGER deployments_record_transition AFTER UPDATE OF status, g4_status ON ops.deployments FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.g4_status IS DISTINCT FROM new.g4_status))) EXECUTE FUNCTION ops.deployments_record_transition();
 CREATE TRIGGER deployments_reevaluate AFTER INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
@@ -170,8 +172,6 @@ create policy deployments_update_sre on ops.deployments for update to sre using 
 create policy deployments_write_sre on ops.deployments for insert to sre with check ((deployed_by = ops.current_actor()));
 grant insert, select on table ops.deployments to sre;
 grant select on table ops.deployments to audit_reader, release_manager;
-grant update (g4_resolved_at) on ops.deployments to sre;
-grant update (g4_status) on ops.deployments to sre;
 grant update (status) on ops.deployments to sre;
 
 create table ops.environment_events (
@@ -325,6 +325,7 @@ CREATE TRIGGER exceptions_no_truncate BEFORE TRUNCATE ON ops.exceptions FOR EACH
 CREATE TRIGGER exceptions_reevaluate AFTER INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER exceptions_stamp BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER exceptions_stamp_revision BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER exceptions_window_bounded BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_window_bounded();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('exception_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.exceptions FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('exception_id');
 alter table ops.exceptions enable row level security;
@@ -355,6 +356,7 @@ create table ops.gate_checks (
 comment on column ops.gate_checks.revision is 'The release revision this result was reported for (stamped at insert).';
 CREATE INDEX gate_checks_gate ON ops.gate_checks USING btree (gate_id, check_name, created_at DESC);
 CREATE TRIGGER gate_checks_append_only BEFORE DELETE OR UPDATE ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER gate_checks_developer_own_checks BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.gate_checks_developer_own_checks();
 CREATE TRIGGER gate_checks_no_truncate BEFORE TRUNCATE ON ops.gate_checks FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER gate_checks_reevaluate AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
@@ -800,6 +802,7 @@ create table ops.release_scope_changes (
 CREATE INDEX release_scope_changes_release ON ops.release_scope_changes USING btree (release_id, created_at);
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('change_id');
 CREATE TRIGGER release_scope_changes_append_only BEFORE DELETE OR UPDATE ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER release_scope_changes_guard BEFORE INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.release_scope_changes_guard();
 CREATE TRIGGER release_scope_changes_no_truncate BEFORE TRUNCATE ON ops.release_scope_changes FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER release_scope_changes_stamp BEFORE INSERT ON ops.release_scope_changes FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.release_scope_changes enable row level security;
@@ -1037,6 +1040,7 @@ CREATE OR REPLACE FUNCTION ops.apply_ingest_event(p_envelope jsonb)
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET "TimeZone" TO 'UTC'
+ SET "DateStyle" TO 'ISO, YMD'
 AS $function$
 declare
   v_type public.ops_event_type := (p_envelope ->> 'event_type')::public.ops_event_type;
@@ -1201,6 +1205,31 @@ begin
       select 1 from ops.exceptions e where e.exception_id = new.exception_id and e.requested_by = new.approver_id) then
     raise exception 'separation of duties: % requested exception % and may not approve it', new.approver_id,
       new.exception_id using errcode = 'OPS03';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.approvals_reviser_not_g3()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_reviser text;
+begin
+  if new.decision <> 'approved' or new.gate_id is null then
+    return new;
+  end if;
+  select rv.revised_by into v_reviser
+  from ops.release_gates g
+  join ops.releases r on r.release_id = g.release_id
+  join ops.release_revisions rv on rv.release_id = r.release_id and rv.revision = r.revision
+  where g.gate_id = new.gate_id and g.gate_code = 'G3' and r.revision > 1;
+  if v_reviser is not null and v_reviser = new.approver_id then
+    raise exception 'separation of duties: % revised this release to its current revision and may not approve its G3',
+      new.approver_id using errcode = 'OPS03';
   end if;
   return new;
 end
@@ -1848,6 +1877,30 @@ end
 $function$;
 grant execute on function ops.current_persona() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.deployments_bounds()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.deployed_at > pg_catalog.clock_timestamp() + interval '5 minutes' then
+    raise exception 'deployed_at % lies in the future; a deployment is recorded when it happens', new.deployed_at
+      using errcode = 'OPS22';
+  end if;
+  if tg_op = 'UPDATE' and new.status is distinct from old.status and not (
+       (old.status = 'in_progress')
+    or (old.status = 'succeeded' and new.status in ('failed', 'rolled_back'))
+    or (old.status = 'failed' and new.status = 'rolled_back')) then
+    raise exception 'a % deployment does not become %: deploy the release again', old.status, new.status
+      using errcode = 'OPS09';
+  end if;
+  if tg_op = 'UPDATE' and new.deployed_at is distinct from old.deployed_at then
+    raise exception 'a deployment''s date does not change' using errcode = 'OPS22';
+  end if;
+  return new;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.deployments_guard()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2155,6 +2208,38 @@ begin
   if new.expires_at <= pg_catalog.clock_timestamp() then
     raise exception 'exception expires_at (%) must be in the future', new.expires_at
       using errcode = '23514';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.exceptions_window_bounded()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not pg_catalog.isfinite(new.expires_at) or not pg_catalog.isfinite(new.effective_from)
+     or new.expires_at - new.effective_from > ops.max_exception_window() then
+    raise exception 'an exception authorises for at most %, not from % to %', ops.max_exception_window(),
+      new.effective_from, new.expires_at using errcode = 'OPS22';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_checks_developer_own_checks()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if ops.current_persona() = 'developer' and exists (
+      select 1 from ops.gate_checks c
+      where c.gate_id = new.gate_id and c.check_name = new.check_name and c.created_by <> ops.current_actor()) then
+    raise exception 'check "%" of this gate is reported by another producer; a developer does not overwrite its result',
+      new.check_name using errcode = 'OPS03';
   end if;
   return new;
 end
@@ -2890,6 +2975,13 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.max_exception_window()
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select interval '30 days' $function$;
+
 CREATE OR REPLACE FUNCTION ops.owns_gate(p_gate_id uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -3530,6 +3622,30 @@ begin
           coalesce(ops.context_value('evaluating', new.release_id), 'set by ' || ops.current_actor()),
           ops.current_actor(), ops.current_ingest_id());
   return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.release_scope_changes_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.scope_key in ('artifact_sha256', 'artifact_digest', 'revision', 'source_ref') then
+    raise exception 'scope % is not a note: the artifact and the source are the release''s revision (ops.revise_release)',
+      new.scope_key using errcode = 'OPS22';
+  end if;
+  if exists (
+      select 1 from ops.approvals a
+      join ops.release_gates g on g.gate_id = a.gate_id
+      join ops.releases r on r.release_id = a.release_id
+      where a.release_id = new.release_id and g.gate_code in ('G2', 'G3') and a.decision = 'approved'
+        and a.revision = r.revision) then
+    raise exception 'release % is signed off at its current revision; revise it to change its scope',
+      new.release_id using errcode = 'OPS09';
+  end if;
+  return new;
 end
 $function$;
 
