@@ -11,6 +11,11 @@
 //  9 recorded decisions rewritten
 // 10 evidence whose links name different releases
 // 11 tokens without expiry, metrics open to anyone in production
+// 12 release revisions and scope: revisions that forget facts or leak hidden releases, scope
+//    changes after sign-off, a reviser signing off their own change
+// 13 deployments: a refused or failed deployment brought back to life, caller-dated deployments
+// 14 persona escalation through the persona assignments
+// 15 the attestation vouching for something other than what was approved
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
@@ -21,10 +26,14 @@ import {
   passAll,
   passG1,
   passG2,
+  passG3,
   promote,
   type Release,
+  recordCheck,
   requestException,
+  reviseRelease,
   submitApproval,
+  updateDeployment,
   who,
 } from '../governance/scenario.js';
 import type { TestDatabase } from '../support/db.js';
@@ -956,6 +965,261 @@ const metricsOpen: Attack = {
   },
 };
 
+// ---- kind 12: revisions and scope ----------------------------------------------------------------
+
+/** A developer revises a release they cannot see: the refusal must not say more than "does not exist". */
+function reviseLeaksHiddenRelease(door: 'sql' | 'graphql'): Attack {
+  return {
+    kind: 12,
+    door,
+    persona: 'developer',
+    name: 'ops.revise_release on a hidden release names the release and its owner in the refusal',
+    async run(ctx) {
+      const r = await release(ctx.db, 'hidden-owner');
+      let message = '';
+      if (door === 'sql') {
+        const out = await tryAsRole(ctx.db, 'developer', claims('developer'), (c) =>
+          c.query(`select ops.revise_release($1, 'refs/heads/x', null, 'probe')`, [r.release_id]),
+        );
+        if (out.ok) return true;
+        message = out.message;
+      } else {
+        const res = await ctx.doors.graphql!.graphql!(
+          `mutation($input: ReviseReleaseInput!) { reviseRelease(input: $input) {
+             __typename ... on Error { message } } }`,
+          { input: { releaseId: r.release_id, sourceRef: 'refs/heads/x', reason: 'probe' } },
+          await ctx.token('developer', 'atk-developer'),
+        );
+        const out = res.body?.data?.reviseRelease;
+        if (out?.__typename === 'ReviseReleaseSuccess') return true;
+        message = JSON.stringify(res.body);
+      }
+      return message.includes(r.release_name) || message.includes('hidden-owner');
+    },
+  };
+}
+
+/** A release manager revises a developer's release to a change of their own, then signs off its G3. */
+const reviserApprovesOwnRevision: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'a release manager revises a release to their own change, then signs off G3 of that revision',
+  async run({ db }) {
+    const r = await release(db);
+    const rm = 'atk-rm-reviser';
+    await reviseRelease(db, r.release_id, 'refs/heads/rm-own-change', 'my change', 'release_manager', rm);
+    await passG1(db, r);
+    await passG2(db, r);
+    await attachEvidence(db, 'release_manager', rm, r.release_id, 'rollback_plan', 'G3');
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager', rm), (c) =>
+      c.query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id]),
+    );
+    return out.ok && (await gateStatus(db, r.release_id, 'G3')) === 'passed';
+  },
+};
+
+/** A developer answers CI's failing required build check with a 'pass' of their own, claiming CI as source. */
+const developerOverridesCiFailure: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'developer',
+  name: 'a developer’s later pass (source github_actions) overrides CI’s failing required check on their release',
+  async run({ db }) {
+    const r = await release(db, 'atk-developer');
+    await recordCheck(db, r.release_id, 'G1', 'build', 'fail');
+    const out = await tryAsRole(db, 'developer', claims('developer'), (c) =>
+      c.query(
+        `select ops.record_check($1, 'G1'::public.ops_gate_code, 'build', 'pass'::public.ops_check_status,
+           'github_actions'::public.ops_check_source, true)`,
+        [r.release_id],
+      ),
+    );
+    return out.ok && (await gateStatus(db, r.release_id, 'G1')) === 'passed';
+  },
+};
+
+/** Revise away and back to the same code: a failing (non-required) G2 check of that code is forgotten. */
+const reviseBackForgetsFailure: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'developer',
+  name: 'revise to another ref and back to the same one: the failing G2 check of that very code no longer counts',
+  async run({ db }) {
+    const r = await release(db, 'atk-developer');
+    await passG1(db, r);
+    await recordCheck(db, r.release_id, 'G2', 'e2e-checkout', 'fail', { required: false });
+    if ((await gateStatus(db, r.release_id, 'G2')) !== 'failed') return false;
+    const out = await tryAsRole(db, 'developer', claims('developer'), async (c) => {
+      await c.query(`select ops.revise_release($1, 'refs/heads/elsewhere', null, 'try elsewhere')`, [
+        r.release_id,
+      ]);
+      await c.query(`select ops.revise_release($1, 'refs/heads/main', null, 'back to main')`, [r.release_id]);
+    });
+    if (!out.ok) return false;
+    await passG1(db, r);
+    await passG2(db, r);
+    return (await gateStatus(db, r.release_id, 'G2')) === 'passed';
+  },
+};
+
+/** After every gate passed, the scope the approvers signed off changes; the release stays eligible. */
+function scopeAfterSignOff(persona: 'developer' | 'ci_service_role'): Attack {
+  return {
+    kind: 12,
+    door: 'sql',
+    persona,
+    name: 'ops.record_release_scope changes the scope after G2/G3 sign-off and the release stays eligible',
+    async run({ db }) {
+      const r = await release(db, 'atk-developer');
+      await passAll(db, r);
+      const out = await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        c.query(`select ops.record_release_scope($1, 'odoo_modules', $2::jsonb)`, [
+          r.release_id,
+          JSON.stringify(['base', 'account', 'unreviewed_module']),
+        ]),
+      );
+      if (!out.ok) return false;
+      const row = await adminOne<{ ok: boolean }>(
+        db,
+        `select ops.is_eligible_for_promotion($1, 'production') as ok`,
+        [r.release_id],
+      );
+      return row!.ok;
+    },
+  };
+}
+
+// ---- kind 13: deployments brought back ------------------------------------------------------------
+
+/** A failed production deployment set to succeeded after the release became ineligible. */
+function resurrectFailedDeployment(persona: 'ci_service_role' | 'sre'): Attack {
+  return {
+    kind: 13,
+    door: 'sql',
+    persona,
+    name: 'a failed production deployment is set to succeeded after G2 was rejected: live in production, ineligible',
+    async run({ db }) {
+      const r = await release(db);
+      await passAll(db, r);
+      const d = await promote(db, r.release_id, 'production');
+      await updateDeployment(db, d.deployment_id, 'failed');
+      await submitApproval(db, 'qa_tester', who.qa, r.release_id, 'G2', 'rejected');
+      const out = await tryAsRole(
+        db,
+        persona,
+        claims(persona, persona === 'sre' ? who.sre : `atk-${persona}`),
+        (c) =>
+          persona === 'sre'
+            ? c.query(`update ops.deployments set status = 'succeeded' where deployment_id = $1`, [
+                d.deployment_id,
+              ])
+            : c.query(`select ops.update_deployment($1, 'succeeded')`, [d.deployment_id]),
+      );
+      const live = await adminOne<{ n: number }>(
+        db,
+        'select count(*)::int as n from ops.live_production_deployments where deployment_id = $1',
+        [d.deployment_id],
+      );
+      return out.ok && live!.n > 0;
+    },
+  };
+}
+
+/** A staging deployment dated in 2100 stays "the latest" for G4, so a production failure never withdraws G4. */
+const futureDatedDeployment: Attack = {
+  kind: 13,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'record_deployment dated 2100: a later production failure does not withdraw G4',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await passG2(db, r);
+    await passG3(db, r);
+    const out = await tryAsRole(db, 'ci_service_role', claims('ci_service_role'), async (c) => {
+      const { rows } = await c.query(
+        `select deployment_id from ops.record_deployment($1, 'staging', 'succeeded', null, null,
+           '2100-01-01T00:00:00Z'::timestamptz)`,
+        [r.release_id],
+      );
+      await c.query(`select ops.record_health_check($1, 'pass')`, [rows[0].deployment_id]);
+    });
+    if (!out.ok) return false;
+    const p = await promote(db, r.release_id, 'production');
+    await updateDeployment(db, p.deployment_id, 'failed');
+    return (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+  },
+};
+
+// ---- kind 14: persona escalation ------------------------------------------------------------------
+
+function personaEscalation(persona: Persona): Attack {
+  return {
+    kind: 14,
+    door: 'sql',
+    persona,
+    name: 'assign oneself release_manager: SET ROLE ops_persona_admin, ops.assign_persona, INSERT, or the token hook',
+    async run({ db }) {
+      const sub = `atk-esc-${persona}-${randomUUID().slice(0, 8)}`;
+      await tryAsRole(db, persona, claims(persona, sub), (c) =>
+        firstThatWorks(c, [
+          [`select set_config('role', 'ops_persona_admin', true)`, []],
+          [`select ops.assign_persona($1, 'release_manager', 'x')`, [sub]],
+          [
+            `insert into ops.persona_assignments (subject, persona, reason, changed_by, changed_at)
+             values ($1, 'release_manager', 'x', 'x', now())`,
+            [sub],
+          ],
+        ]).then(async () => {
+          // If SET ROLE worked, the next statements run as the admin.
+          await firstThatWorks(c, [[`select ops.assign_persona($1, 'release_manager', 'x')`, [sub]]]);
+        }),
+      );
+      const hook = await tryAsRole(db, persona, claims(persona, sub), (c) =>
+        c.query(`select public.custom_access_token_hook($1::jsonb) as r`, [
+          JSON.stringify({ user_id: who.rm, claims: { sub: who.rm } }),
+        ]),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.persona_assignments where subject = $1`,
+        [sub],
+      );
+      return n!.n > 0 || hook.ok;
+    },
+  };
+}
+
+// ---- kind 15: attestation ---------------------------------------------------------------------------
+
+/** After sign-off, the scope's artifact_sha256 is set to another artifact; the attestation vouches for it. */
+function attestationSubjectFromScope(persona: 'developer' | 'ci_service_role'): Attack {
+  return {
+    kind: 15,
+    door: 'sql',
+    persona,
+    name: 'record_release_scope(artifact_sha256) after sign-off: the PASSED attestation names another artifact',
+    async run({ db }) {
+      const r = await release(db, 'atk-developer');
+      await passAll(db, r);
+      const evil = 'e'.repeat(64);
+      const out = await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        c.query(`select ops.record_release_scope($1, 'artifact_sha256', $2::jsonb)`, [
+          r.release_id,
+          JSON.stringify(evil),
+        ]),
+      );
+      if (!out.ok) return false;
+      const att = await asRole(db, 'audit_reader', claims('audit_reader'), (c) =>
+        c.query(`select ops.release_attestation($1, 'atk-verifier') as a`, [r.release_id]),
+      );
+      const a = att.rows[0].a as Body;
+      return a.subject?.[0]?.digest?.sha256 === evil && a.predicate?.verificationResult === 'PASSED';
+    },
+  };
+}
+
 // ---- the matrix ---------------------------------------------------------------------------------
 
 const httpDoors: Door[] = ['http', 'deno', 'graphql'];
@@ -1005,6 +1269,19 @@ export const attacks: Attack[] = [
   evidenceCrossRelease,
   ...httpDoors.flatMap((d) => [tokenWithoutExp(d), tokenTooLong(d)]),
   metricsOpen,
+  reviseLeaksHiddenRelease('sql'),
+  reviseLeaksHiddenRelease('graphql'),
+  reviserApprovesOwnRevision,
+  developerOverridesCiFailure,
+  reviseBackForgetsFailure,
+  scopeAfterSignOff('developer'),
+  scopeAfterSignOff('ci_service_role'),
+  resurrectFailedDeployment('ci_service_role'),
+  resurrectFailedDeployment('sre'),
+  futureDatedDeployment,
+  ...PERSONAS.map(personaEscalation),
+  attestationSubjectFromScope('developer'),
+  attestationSubjectFromScope('ci_service_role'),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
