@@ -1090,6 +1090,117 @@ function scopeAfterSignOff(persona: 'developer' | 'ci_service_role'): Attack {
   };
 }
 
+/** Installing a policy pack turns a failing check CI reported as required (and not in the pack) into an optional one. */
+const policyPackDropsFailingCheck: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'ops.install_policy_pack: a failing required G1 check not named by the pack stops blocking G1',
+  async run({ db }) {
+    const project = `atk-pack-${randomUUID().slice(0, 8)}`;
+    const r = await createRelease(db, { project, sub: 'atk-developer' });
+    await recordCheck(db, r.release_id, 'G1', 'build', 'pass');
+    await recordCheck(db, r.release_id, 'G1', 'sast-scan', 'fail');
+    if ((await gateStatus(db, r.release_id, 'G1')) !== 'failed') return false;
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager'), (c) =>
+      c.query(`select * from ops.install_policy_pack($1, 'odoo')`, [project]),
+    );
+    return out.ok && (await gateStatus(db, r.release_id, 'G1')) === 'passed';
+  },
+};
+
+/** An exception whose expiry is 'infinity': a permanent bypass once another release manager approves it. */
+function exceptionNeverExpires(persona: 'release_manager' | 'developer' | 'qa_tester' | 'sre'): Attack {
+  return {
+    kind: 4,
+    door: 'sql',
+    persona,
+    name: 'ops.request_exception with expires_at = infinity: a bypass that never expires',
+    async run({ db }) {
+      const r = await release(db, 'atk-developer');
+      const out = await tryAsRole(
+        db,
+        persona,
+        claims(persona, persona === 'developer' ? 'atk-developer' : undefined),
+        (c) =>
+          c.query(
+            `select exception_id from ops.request_exception($1, 'gate_bypass', '{G1}', 'forever', 'none',
+             'infinity'::timestamptz)`,
+            [r.release_id],
+          ),
+      );
+      return out.ok;
+    },
+  };
+}
+
+/** The ingest's deployed_at through the SQL door: no offset and a caller-chosen DateStyle decide the instant. */
+const offsetlessDeployedAt: Attack = {
+  kind: 3,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'deployment_event deployed_at "02/01/2026 10:00" with DateStyle DMY: no offset, read as the caller’s settings say',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await passG2(db, r);
+    const env = envelopeOf(r.release_id, 'deployment_event', {
+      environment: 'staging',
+      status: 'in_progress',
+      deployed_at: '02/01/2026 10:00',
+    });
+    await tryAsRole(db, 'ci_service_role', claims('ci_service_role'), async (c) => {
+      await c.query(`select set_config('datestyle', 'ISO, DMY', true)`);
+      return firstThatWorks(c, [
+        ['select ops.ingest_event($1::jsonb) as r', [JSON.stringify(env)]],
+        ['select ops.ingest_event($1::jsonb, $2) as r', [JSON.stringify(env), sha(env)]],
+      ]);
+    });
+    const row = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.deployments where release_id = $1 and environment = 'staging'`,
+      [r.release_id],
+    );
+    return row!.n > 0;
+  },
+};
+
+/** The future-dated deployment through the ingest doors (payload.deployed_at 2100). */
+function futureDatedViaIngest(door: Door): Attack {
+  return {
+    kind: 13,
+    door,
+    persona: 'ci_service_role',
+    name: 'deployment_event deployed_at 2100: a later production failure does not withdraw G4',
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      await passG3(db, r);
+      const send = door === 'sql' ? sqlSend(db) : doorSend(ctx, door);
+      const dep = await send(
+        'ci_service_role',
+        'atk-ci',
+        envelopeOf(r.release_id, 'deployment_event', {
+          environment: 'staging',
+          status: 'succeeded',
+          deployed_at: '2100-01-01T00:00:00Z',
+        }),
+      );
+      if (dep.status !== 'accepted') return false;
+      await send(
+        'ci_service_role',
+        'atk-ci',
+        envelopeOf(r.release_id, 'health_check', { environment: 'staging', status: 'pass' }),
+      );
+      const p = await promote(db, r.release_id, 'production');
+      await updateDeployment(db, p.deployment_id, 'failed');
+      return (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+    },
+  };
+}
+
 // ---- kind 13: deployments brought back ------------------------------------------------------------
 
 /** A failed production deployment set to succeeded after the release became ineligible. */
@@ -1282,6 +1393,10 @@ export const attacks: Attack[] = [
   ...PERSONAS.map(personaEscalation),
   attestationSubjectFromScope('developer'),
   attestationSubjectFromScope('ci_service_role'),
+  policyPackDropsFailingCheck,
+  ...(['release_manager', 'developer', 'qa_tester', 'sre'] as const).map(exceptionNeverExpires),
+  offsetlessDeployedAt,
+  ...(['sql', 'http', 'deno'] as Door[]).map(futureDatedViaIngest),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
