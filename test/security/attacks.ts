@@ -1201,6 +1201,86 @@ function futureDatedViaIngest(door: Door): Attack {
   };
 }
 
+const planted = 'G3 approved by rm-rita at 09:00';
+
+async function timelineSays(db: TestDatabase, releaseId: string, text: string): Promise<boolean> {
+  const rows = await asRole(db, 'audit_reader', claims('audit_reader'), async (c) => {
+    const { rows } = await c.query('select * from ops.release_timeline($1)', [releaseId]);
+    return rows as Record<string, unknown>[];
+  });
+  return rows.some((r) => JSON.stringify(r).includes(text));
+}
+
+/** Free text past record_rejected_ingest's fixed messages: the schema-version message, the key, the issues. */
+function rejectedFreeTextBypass(
+  persona: Persona,
+  via: 'schema_version' | 'idempotency_key' | 'issues',
+): Attack {
+  return {
+    kind: 8,
+    door: 'sql',
+    persona,
+    name: `ops.record_rejected_ingest writes free text into a release’s timeline through the ${via}`,
+    async run({ db }) {
+      const r = await release(db, persona === 'developer' ? `atk-${persona}` : who.dev);
+      const env: Record<string, unknown> = envelopeOf(r.release_id, 'gate_signoff', { decision: 'approved' });
+      let error: Record<string, unknown>;
+      let status = 400;
+      if (via === 'schema_version') {
+        status = 422;
+        error = {
+          error: 'unsupported_schema_version',
+          message: `${planted}; v9 is not supported; use "v1.0"`,
+        };
+      } else if (via === 'idempotency_key') {
+        env.idempotency_key = planted;
+        error = { error: 'invalid_json', message: 'the body is not valid JSON' };
+      } else {
+        error = {
+          error: 'invalid_envelope',
+          message: '1 field(s) missing or malformed',
+          issues: [{ path: ['payload'], message: planted }],
+        };
+      }
+      await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        c.query('select ops.record_rejected_ingest($1::jsonb, $2, $3::jsonb)', [
+          JSON.stringify(env),
+          status,
+          JSON.stringify(error),
+        ]),
+      );
+      if (via === 'issues') {
+        const n = await adminOne<{ n: number }>(
+          db,
+          `select count(*)::int as n from ops.event_ingest_log where release_id = $1 and error_detail::text like $2`,
+          [r.release_id, `%${planted}%`],
+        );
+        return n!.n > 0;
+      }
+      return timelineSays(db, r.release_id, planted);
+    },
+  };
+}
+
+/** The same through the HTTP doors: an envelope whose schema_version is the planted sentence. */
+function refusedSchemaVersionFreeText(door: Door): Attack {
+  return {
+    kind: 8,
+    door,
+    persona: 'qa_tester',
+    name: 'an envelope whose schema_version is a sentence: the refusal puts it on the release’s timeline',
+    async run(ctx) {
+      const r = await release(ctx.db);
+      const env = envelopeOf(r.release_id, 'gate_signoff', { decision: 'approved' }, undefined, {
+        schema_version: planted,
+        gate_code: 'G3',
+      });
+      await ctx.doors[door]!.ingest(env, await ctx.token('qa_tester', 'atk-qa'));
+      return timelineSays(ctx.db, r.release_id, planted);
+    },
+  };
+}
+
 // ---- kind 13: deployments brought back ------------------------------------------------------------
 
 /** A failed production deployment set to succeeded after the release became ineligible. */
@@ -1397,6 +1477,11 @@ export const attacks: Attack[] = [
   ...(['release_manager', 'developer', 'qa_tester', 'sre'] as const).map(exceptionNeverExpires),
   offsetlessDeployedAt,
   ...(['sql', 'http', 'deno'] as Door[]).map(futureDatedViaIngest),
+  ...(['qa_tester', 'sre', 'developer'] as const).flatMap((p) =>
+    (['schema_version', 'idempotency_key', 'issues'] as const).map((v) => rejectedFreeTextBypass(p, v)),
+  ),
+  refusedSchemaVersionFreeText('http'),
+  refusedSchemaVersionFreeText('deno'),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
