@@ -1343,6 +1343,40 @@ const futureDatedDeployment: Attack = {
   },
 };
 
+/** An SRE sets g4_status = passed on their own deployment by hand: G4 passes with no health check recorded. */
+const g4ByHand: Attack = {
+  kind: 13,
+  door: 'sql',
+  persona: 'sre',
+  name: 'UPDATE deployments SET g4_status = passed by hand (plus health_check evidence): G4 passes with no health check',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await passG2(db, r);
+    await passG3(db, r);
+    const d = await promote(db, r.release_id, 'staging');
+    await updateDeployment(db, d.deployment_id, 'succeeded');
+    const out = await tryAsRole(db, 'sre', claims('sre', who.sre), async (c) => {
+      await c.query(
+        `update ops.deployments set g4_status = 'passed', g4_resolved_at = now() where deployment_id = $1`,
+        [d.deployment_id],
+      );
+      await c.query(
+        `select ops.attach_evidence(p_release_id => $1, p_artifact_type => 'health_check',
+           p_artifact_url => 'https://evidence.example/health', p_gate_code => 'G4', p_deployment_id => $2)`,
+        [r.release_id, d.deployment_id],
+      );
+    });
+    const checks = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+       where g.release_id = $1 and g.gate_code = 'G4'`,
+      [r.release_id],
+    );
+    return out.ok && checks!.n === 0 && (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+  },
+};
+
 // ---- kind 14: persona escalation ------------------------------------------------------------------
 
 function personaEscalation(persona: Persona): Attack {
@@ -1482,6 +1516,7 @@ export const attacks: Attack[] = [
   ),
   refusedSchemaVersionFreeText('http'),
   refusedSchemaVersionFreeText('deno'),
+  g4ByHand,
 ];
 
 export { attachEvidence, others, promote, submitApproval };
