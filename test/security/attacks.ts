@@ -1281,6 +1281,52 @@ function refusedSchemaVersionFreeText(door: Door): Attack {
   };
 }
 
+/** A developer asks GraphQL about a release they cannot see, by id and by name, in queries and mutations. */
+const graphqlHiddenRelease: Attack = {
+  kind: 12,
+  door: 'graphql',
+  persona: 'developer',
+  name: 'GraphQL queries and mutations on a hidden release name it or its owner',
+  async run(ctx) {
+    const r = await release(ctx.db, 'hidden-owner');
+    const token = await ctx.token('developer', 'atk-developer');
+    const asks: [string, Record<string, unknown>][] = [
+      [
+        'query($p: String!, $n: String!) { releaseByName(project: $p, name: $n) { id releaseName initiatingActor } }',
+        { p: r.project, n: r.release_name },
+      ],
+      [
+        'query($id: ID!) { promotionEligibility(environment: production, releaseId: $id) { eligible blockers { reason } } }',
+        { id: r.release_id },
+      ],
+      [
+        'query($id: ID!) { release(id: $id) { releaseName initiatingActor revisions { revisedBy } } }',
+        { id: r.release_id },
+      ],
+      [
+        `mutation($id: ID!) { recordReleaseScope(input: { releaseId: $id, key: "k", value: 1 }) {
+           __typename ... on Error { message } } }`,
+        { id: r.release_id },
+      ],
+      [
+        `mutation($p: String!, $n: String!) { createRelease(input: { project: $p, releaseName: $n }) {
+           __typename ... on Error { message } } }`,
+        { p: r.project, n: r.release_name },
+      ],
+    ];
+    for (const [q, v] of asks) {
+      const res = await ctx.doors.graphql!.graphql!(q, v, token);
+      const text = JSON.stringify(res.body?.data ?? {});
+      if (
+        text.includes('hidden-owner') ||
+        (text.includes(r.release_name) && !JSON.stringify(v).includes(r.release_name))
+      )
+        return true;
+    }
+    return false;
+  },
+};
+
 // ---- kind 13: deployments brought back ------------------------------------------------------------
 
 /** A failed production deployment set to succeeded after the release became ineligible. */
@@ -1517,6 +1563,7 @@ export const attacks: Attack[] = [
   refusedSchemaVersionFreeText('http'),
   refusedSchemaVersionFreeText('deno'),
   g4ByHand,
+  graphqlHiddenRelease,
 ];
 
 export { attachEvidence, others, promote, submitApproval };
