@@ -1327,6 +1327,56 @@ const graphqlHiddenRelease: Attack = {
   },
 };
 
+/** One subject signs G2 (as qa_tester) and G3 (as release_manager) from two connections at once, the second in REPEATABLE READ. */
+function concurrentDeciders(isolation: 'read committed' | 'repeatable read'): Attack {
+  return {
+    kind: 12,
+    door: 'sql',
+    persona: 'release_manager',
+    name: `one subject decides G2 and G3 of a release from two connections at once (${isolation})`,
+    async run({ db }) {
+      const r = await release(db);
+      const sub = `atk-both-${randomUUID().slice(0, 8)}`;
+      const c1 = await db.api.connect();
+      const c2 = await db.api.connect();
+      try {
+        for (const [c, persona] of [
+          [c1, 'qa_tester'],
+          [c2, 'release_manager'],
+        ] as const) {
+          await c.query(`begin isolation level ${isolation}`);
+          await c.query(`select set_config('role', $1, true)`, [persona]);
+          await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+            JSON.stringify(claims(persona, sub)),
+          ]);
+        }
+        await c1.query(`select ops.submit_approval($1, 'approved', 'G2'::public.ops_gate_code)`, [
+          r.release_id,
+        ]);
+        const second = c2
+          .query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id])
+          .then(
+            () => c2.query('commit'),
+            () => c2.query('rollback'),
+          );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await c1.query('commit');
+        await second;
+      } finally {
+        c1.release();
+        c2.release();
+      }
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(distinct g.gate_code)::int as n from ops.approvals a join ops.release_gates g on g.gate_id = a.gate_id
+         where a.release_id = $1 and a.approver_id = $2`,
+        [r.release_id, sub],
+      );
+      return n!.n > 1;
+    },
+  };
+}
+
 // ---- kind 13: deployments brought back ------------------------------------------------------------
 
 /** A failed production deployment set to succeeded after the release became ineligible. */
@@ -1564,6 +1614,8 @@ export const attacks: Attack[] = [
   refusedSchemaVersionFreeText('deno'),
   g4ByHand,
   graphqlHiddenRelease,
+  concurrentDeciders('read committed'),
+  concurrentDeciders('repeatable read'),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
