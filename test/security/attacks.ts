@@ -588,6 +588,9 @@ function doorSend(ctx: AttackContext, door: Door): Send {
             releaseId: e.release_id,
             payload: e.payload,
             emittedAt: e.emitted_at,
+            ...((e as { gate_code?: string }).gate_code
+              ? { gateCode: (e as { gate_code?: string }).gate_code }
+              : {}),
           },
         },
         token,
@@ -1377,6 +1380,35 @@ function concurrentDeciders(isolation: 'read committed' | 'repeatable read'): At
   };
 }
 
+/** Through the ingest doors: a developer's check_result (source github_actions) answers CI's failing build. */
+function developerOverridesCiFailureViaIngest(door: Door): Attack {
+  return {
+    kind: 12,
+    door,
+    persona: 'developer',
+    name: 'a developer’s check_result pass (source github_actions) overrides CI’s failing required build check',
+    async run(ctx) {
+      const r = await release(ctx.db, 'atk-developer');
+      await recordCheck(ctx.db, r.release_id, 'G1', 'build', 'fail');
+      const send = door === 'sql' ? sqlSend(ctx.db) : doorSend(ctx, door);
+      await send(
+        'developer',
+        'atk-developer',
+        envelopeOf(
+          r.release_id,
+          'check_result',
+          { check_name: 'build', status: 'pass', required: true },
+          undefined,
+          {
+            gate_code: 'G1',
+          },
+        ),
+      );
+      return (await gateStatus(ctx.db, r.release_id, 'G1')) === 'passed';
+    },
+  };
+}
+
 // ---- kind 13: deployments brought back ------------------------------------------------------------
 
 /** A failed production deployment set to succeeded after the release became ineligible. */
@@ -1616,6 +1648,7 @@ export const attacks: Attack[] = [
   graphqlHiddenRelease,
   concurrentDeciders('read committed'),
   concurrentDeciders('repeatable read'),
+  ...(['http', 'deno', 'graphql'] as Door[]).map(developerOverridesCiFailureViaIngest),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
