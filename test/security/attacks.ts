@@ -11,6 +11,11 @@
 //  9 recorded decisions rewritten
 // 10 evidence whose links name different releases
 // 11 tokens without expiry, metrics open to anyone in production
+// 12 release revisions and scope: revisions that forget facts or leak hidden releases, scope
+//    changes after sign-off, a reviser signing off their own change
+// 13 deployments: a refused or failed deployment brought back to life, caller-dated deployments
+// 14 persona escalation through the persona assignments
+// 15 the attestation vouching for something other than what was approved
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
@@ -21,10 +26,14 @@ import {
   passAll,
   passG1,
   passG2,
+  passG3,
   promote,
   type Release,
+  recordCheck,
   requestException,
+  reviseRelease,
   submitApproval,
+  updateDeployment,
   who,
 } from '../governance/scenario.js';
 import type { TestDatabase } from '../support/db.js';
@@ -579,6 +588,9 @@ function doorSend(ctx: AttackContext, door: Door): Send {
             releaseId: e.release_id,
             payload: e.payload,
             emittedAt: e.emitted_at,
+            ...((e as { gate_code?: string }).gate_code
+              ? { gateCode: (e as { gate_code?: string }).gate_code }
+              : {}),
           },
         },
         token,
@@ -956,6 +968,611 @@ const metricsOpen: Attack = {
   },
 };
 
+// ---- kind 12: revisions and scope ----------------------------------------------------------------
+
+/** A developer revises a release they cannot see: the refusal must not say more than "does not exist". */
+function reviseLeaksHiddenRelease(door: 'sql' | 'graphql'): Attack {
+  return {
+    kind: 12,
+    door,
+    persona: 'developer',
+    name: 'ops.revise_release on a hidden release names the release and its owner in the refusal',
+    async run(ctx) {
+      const r = await release(ctx.db, 'hidden-owner');
+      let message = '';
+      if (door === 'sql') {
+        const out = await tryAsRole(ctx.db, 'developer', claims('developer'), (c) =>
+          c.query(`select ops.revise_release($1, 'refs/heads/x', null, 'probe')`, [r.release_id]),
+        );
+        if (out.ok) return true;
+        message = out.message;
+      } else {
+        const res = await ctx.doors.graphql!.graphql!(
+          `mutation($input: ReviseReleaseInput!) { reviseRelease(input: $input) {
+             __typename ... on Error { message } } }`,
+          { input: { releaseId: r.release_id, sourceRef: 'refs/heads/x', reason: 'probe' } },
+          await ctx.token('developer', 'atk-developer'),
+        );
+        const out = res.body?.data?.reviseRelease;
+        if (out?.__typename === 'ReviseReleaseSuccess') return true;
+        message = JSON.stringify(res.body);
+      }
+      return message.includes(r.release_name) || message.includes('hidden-owner');
+    },
+  };
+}
+
+/** A release manager revises a developer's release to a change of their own, then signs off its G3. */
+const reviserApprovesOwnRevision: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'a release manager revises a release to their own change, then signs off G3 of that revision',
+  async run({ db }) {
+    const r = await release(db);
+    const rm = 'atk-rm-reviser';
+    await reviseRelease(db, r.release_id, 'refs/heads/rm-own-change', 'my change', 'release_manager', rm);
+    await passG1(db, r);
+    await passG2(db, r);
+    await attachEvidence(db, 'release_manager', rm, r.release_id, 'rollback_plan', 'G3');
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager', rm), (c) =>
+      c.query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id]),
+    );
+    return out.ok && (await gateStatus(db, r.release_id, 'G3')) === 'passed';
+  },
+};
+
+/** A developer answers CI's failing required build check with a 'pass' of their own, claiming CI as source. */
+const developerOverridesCiFailure: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'developer',
+  name: 'a developer’s later pass (source github_actions) overrides CI’s failing required check on their release',
+  async run({ db }) {
+    const r = await release(db, 'atk-developer');
+    await recordCheck(db, r.release_id, 'G1', 'build', 'fail');
+    const out = await tryAsRole(db, 'developer', claims('developer'), (c) =>
+      c.query(
+        `select ops.record_check($1, 'G1'::public.ops_gate_code, 'build', 'pass'::public.ops_check_status,
+           'github_actions'::public.ops_check_source, true)`,
+        [r.release_id],
+      ),
+    );
+    return out.ok && (await gateStatus(db, r.release_id, 'G1')) === 'passed';
+  },
+};
+
+/** Revise away and back to the same code: a failing (non-required) G2 check of that code is forgotten. */
+const reviseBackForgetsFailure: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'developer',
+  name: 'revise to another ref and back to the same one: the failing G2 check of that very code no longer counts',
+  async run({ db }) {
+    const r = await release(db, 'atk-developer');
+    await passG1(db, r);
+    await recordCheck(db, r.release_id, 'G2', 'e2e-checkout', 'fail', { required: false });
+    if ((await gateStatus(db, r.release_id, 'G2')) !== 'failed') return false;
+    const out = await tryAsRole(db, 'developer', claims('developer'), async (c) => {
+      await c.query(`select ops.revise_release($1, 'refs/heads/elsewhere', null, 'try elsewhere')`, [
+        r.release_id,
+      ]);
+      await c.query(`select ops.revise_release($1, 'refs/heads/main', null, 'back to main')`, [r.release_id]);
+    });
+    if (!out.ok) return false;
+    await passG1(db, r);
+    await passG2(db, r);
+    return (await gateStatus(db, r.release_id, 'G2')) === 'passed';
+  },
+};
+
+/** After every gate passed, the scope the approvers signed off changes; the release stays eligible. */
+function scopeAfterSignOff(persona: 'developer' | 'ci_service_role'): Attack {
+  return {
+    kind: 12,
+    door: 'sql',
+    persona,
+    name: 'ops.record_release_scope changes the scope after G2/G3 sign-off and the release stays eligible',
+    async run({ db }) {
+      const r = await release(db, 'atk-developer');
+      await passAll(db, r);
+      const out = await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        c.query(`select ops.record_release_scope($1, 'odoo_modules', $2::jsonb)`, [
+          r.release_id,
+          JSON.stringify(['base', 'account', 'unreviewed_module']),
+        ]),
+      );
+      if (!out.ok) return false;
+      const row = await adminOne<{ ok: boolean }>(
+        db,
+        `select ops.is_eligible_for_promotion($1, 'production') as ok`,
+        [r.release_id],
+      );
+      return row!.ok;
+    },
+  };
+}
+
+/** Installing a policy pack turns a failing check CI reported as required (and not in the pack) into an optional one. */
+const policyPackDropsFailingCheck: Attack = {
+  kind: 12,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'ops.install_policy_pack: a failing required G1 check not named by the pack stops blocking G1',
+  async run({ db }) {
+    const project = `atk-pack-${randomUUID().slice(0, 8)}`;
+    const r = await createRelease(db, { project, sub: 'atk-developer' });
+    await recordCheck(db, r.release_id, 'G1', 'build', 'pass');
+    await recordCheck(db, r.release_id, 'G1', 'sast-scan', 'fail');
+    if ((await gateStatus(db, r.release_id, 'G1')) !== 'failed') return false;
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager'), (c) =>
+      c.query(`select * from ops.install_policy_pack($1, 'odoo')`, [project]),
+    );
+    return out.ok && (await gateStatus(db, r.release_id, 'G1')) === 'passed';
+  },
+};
+
+/** An exception whose expiry is 'infinity': a permanent bypass once another release manager approves it. */
+function exceptionNeverExpires(persona: 'release_manager' | 'developer' | 'qa_tester' | 'sre'): Attack {
+  return {
+    kind: 4,
+    door: 'sql',
+    persona,
+    name: 'ops.request_exception with expires_at = infinity: a bypass that never expires',
+    async run({ db }) {
+      const r = await release(db, 'atk-developer');
+      const out = await tryAsRole(
+        db,
+        persona,
+        claims(persona, persona === 'developer' ? 'atk-developer' : undefined),
+        (c) =>
+          c.query(
+            `select exception_id from ops.request_exception($1, 'gate_bypass', '{G1}', 'forever', 'none',
+             'infinity'::timestamptz)`,
+            [r.release_id],
+          ),
+      );
+      return out.ok;
+    },
+  };
+}
+
+/** The ingest's deployed_at through the SQL door: no offset and a caller-chosen DateStyle decide the instant. */
+const offsetlessDeployedAt: Attack = {
+  kind: 3,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'deployment_event deployed_at "02/01/2026 10:00" with DateStyle DMY: no offset, read as the caller’s settings say',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await passG2(db, r);
+    const env = envelopeOf(r.release_id, 'deployment_event', {
+      environment: 'staging',
+      status: 'in_progress',
+      deployed_at: '02/01/2026 10:00',
+    });
+    await tryAsRole(db, 'ci_service_role', claims('ci_service_role'), async (c) => {
+      await c.query(`select set_config('datestyle', 'ISO, DMY', true)`);
+      return firstThatWorks(c, [
+        ['select ops.ingest_event($1::jsonb) as r', [JSON.stringify(env)]],
+        ['select ops.ingest_event($1::jsonb, $2) as r', [JSON.stringify(env), sha(env)]],
+      ]);
+    });
+    const row = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.deployments where release_id = $1 and environment = 'staging'`,
+      [r.release_id],
+    );
+    return row!.n > 0;
+  },
+};
+
+/** The future-dated deployment through the ingest doors (payload.deployed_at 2100). */
+function futureDatedViaIngest(door: Door): Attack {
+  return {
+    kind: 13,
+    door,
+    persona: 'ci_service_role',
+    name: 'deployment_event deployed_at 2100: a later production failure does not withdraw G4',
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      await passG3(db, r);
+      const send = door === 'sql' ? sqlSend(db) : doorSend(ctx, door);
+      const dep = await send(
+        'ci_service_role',
+        'atk-ci',
+        envelopeOf(r.release_id, 'deployment_event', {
+          environment: 'staging',
+          status: 'succeeded',
+          deployed_at: '2100-01-01T00:00:00Z',
+        }),
+      );
+      if (dep.status !== 'accepted') return false;
+      await send(
+        'ci_service_role',
+        'atk-ci',
+        envelopeOf(r.release_id, 'health_check', { environment: 'staging', status: 'pass' }),
+      );
+      const p = await promote(db, r.release_id, 'production');
+      await updateDeployment(db, p.deployment_id, 'failed');
+      return (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+    },
+  };
+}
+
+const planted = 'G3 approved by rm-rita at 09:00';
+
+async function timelineSays(db: TestDatabase, releaseId: string, text: string): Promise<boolean> {
+  const rows = await asRole(db, 'audit_reader', claims('audit_reader'), async (c) => {
+    const { rows } = await c.query('select * from ops.release_timeline($1)', [releaseId]);
+    return rows as Record<string, unknown>[];
+  });
+  return rows.some((r) => JSON.stringify(r).includes(text));
+}
+
+/** Free text past record_rejected_ingest's fixed messages: the schema-version message, the key, the issues. */
+function rejectedFreeTextBypass(
+  persona: Persona,
+  via: 'schema_version' | 'idempotency_key' | 'issues',
+): Attack {
+  return {
+    kind: 8,
+    door: 'sql',
+    persona,
+    name: `ops.record_rejected_ingest writes free text into a release’s timeline through the ${via}`,
+    async run({ db }) {
+      const r = await release(db, persona === 'developer' ? `atk-${persona}` : who.dev);
+      const env: Record<string, unknown> = envelopeOf(r.release_id, 'gate_signoff', { decision: 'approved' });
+      let error: Record<string, unknown>;
+      let status = 400;
+      if (via === 'schema_version') {
+        status = 422;
+        error = {
+          error: 'unsupported_schema_version',
+          message: `${planted}; v9 is not supported; use "v1.0"`,
+        };
+      } else if (via === 'idempotency_key') {
+        env.idempotency_key = planted;
+        error = { error: 'invalid_json', message: 'the body is not valid JSON' };
+      } else {
+        error = {
+          error: 'invalid_envelope',
+          message: '1 field(s) missing or malformed',
+          issues: [{ path: ['payload'], message: planted }],
+        };
+      }
+      await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        c.query('select ops.record_rejected_ingest($1::jsonb, $2, $3::jsonb)', [
+          JSON.stringify(env),
+          status,
+          JSON.stringify(error),
+        ]),
+      );
+      if (via === 'issues') {
+        const n = await adminOne<{ n: number }>(
+          db,
+          `select count(*)::int as n from ops.event_ingest_log where release_id = $1 and error_detail::text like $2`,
+          [r.release_id, `%${planted}%`],
+        );
+        return n!.n > 0;
+      }
+      return timelineSays(db, r.release_id, planted);
+    },
+  };
+}
+
+/** The same through the HTTP doors: an envelope whose schema_version is the planted sentence. */
+function refusedSchemaVersionFreeText(door: Door): Attack {
+  return {
+    kind: 8,
+    door,
+    persona: 'qa_tester',
+    name: 'an envelope whose schema_version is a sentence: the refusal puts it on the release’s timeline',
+    async run(ctx) {
+      const r = await release(ctx.db);
+      const env = envelopeOf(r.release_id, 'gate_signoff', { decision: 'approved' }, undefined, {
+        schema_version: planted,
+        gate_code: 'G3',
+      });
+      await ctx.doors[door]!.ingest(env, await ctx.token('qa_tester', 'atk-qa'));
+      return timelineSays(ctx.db, r.release_id, planted);
+    },
+  };
+}
+
+/** A developer asks GraphQL about a release they cannot see, by id and by name, in queries and mutations. */
+const graphqlHiddenRelease: Attack = {
+  kind: 12,
+  door: 'graphql',
+  persona: 'developer',
+  name: 'GraphQL queries and mutations on a hidden release name it or its owner',
+  async run(ctx) {
+    const r = await release(ctx.db, 'hidden-owner');
+    const token = await ctx.token('developer', 'atk-developer');
+    const asks: [string, Record<string, unknown>][] = [
+      [
+        'query($p: String!, $n: String!) { releaseByName(project: $p, name: $n) { id releaseName initiatingActor } }',
+        { p: r.project, n: r.release_name },
+      ],
+      [
+        'query($id: ID!) { promotionEligibility(environment: production, releaseId: $id) { eligible blockers { reason } } }',
+        { id: r.release_id },
+      ],
+      [
+        'query($id: ID!) { release(id: $id) { releaseName initiatingActor revisions { revisedBy } } }',
+        { id: r.release_id },
+      ],
+      [
+        `mutation($id: ID!) { recordReleaseScope(input: { releaseId: $id, key: "k", value: 1 }) {
+           __typename ... on Error { message } } }`,
+        { id: r.release_id },
+      ],
+      [
+        `mutation($p: String!, $n: String!) { createRelease(input: { project: $p, releaseName: $n }) {
+           __typename ... on Error { message } } }`,
+        { p: r.project, n: r.release_name },
+      ],
+    ];
+    for (const [q, v] of asks) {
+      const res = await ctx.doors.graphql!.graphql!(q, v, token);
+      const text = JSON.stringify(res.body?.data ?? {});
+      if (
+        text.includes('hidden-owner') ||
+        (text.includes(r.release_name) && !JSON.stringify(v).includes(r.release_name))
+      )
+        return true;
+    }
+    return false;
+  },
+};
+
+/** One subject signs G2 (as qa_tester) and G3 (as release_manager) from two connections at once, the second in REPEATABLE READ. */
+function concurrentDeciders(isolation: 'read committed' | 'repeatable read'): Attack {
+  return {
+    kind: 12,
+    door: 'sql',
+    persona: 'release_manager',
+    name: `one subject decides G2 and G3 of a release from two connections at once (${isolation})`,
+    async run({ db }) {
+      const r = await release(db);
+      const sub = `atk-both-${randomUUID().slice(0, 8)}`;
+      const c1 = await db.api.connect();
+      const c2 = await db.api.connect();
+      try {
+        for (const [c, persona] of [
+          [c1, 'qa_tester'],
+          [c2, 'release_manager'],
+        ] as const) {
+          await c.query(`begin isolation level ${isolation}`);
+          await c.query(`select set_config('role', $1, true)`, [persona]);
+          await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+            JSON.stringify(claims(persona, sub)),
+          ]);
+        }
+        await c1.query(`select ops.submit_approval($1, 'approved', 'G2'::public.ops_gate_code)`, [
+          r.release_id,
+        ]);
+        const second = c2
+          .query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id])
+          .then(
+            () => c2.query('commit'),
+            () => c2.query('rollback'),
+          );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await c1.query('commit');
+        await second;
+      } finally {
+        c1.release();
+        c2.release();
+      }
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(distinct g.gate_code)::int as n from ops.approvals a join ops.release_gates g on g.gate_id = a.gate_id
+         where a.release_id = $1 and a.approver_id = $2`,
+        [r.release_id, sub],
+      );
+      return n!.n > 1;
+    },
+  };
+}
+
+/** Through the ingest doors: a developer's check_result (source github_actions) answers CI's failing build. */
+function developerOverridesCiFailureViaIngest(door: Door): Attack {
+  return {
+    kind: 12,
+    door,
+    persona: 'developer',
+    name: 'a developer’s check_result pass (source github_actions) overrides CI’s failing required build check',
+    async run(ctx) {
+      const r = await release(ctx.db, 'atk-developer');
+      await recordCheck(ctx.db, r.release_id, 'G1', 'build', 'fail');
+      const send = door === 'sql' ? sqlSend(ctx.db) : doorSend(ctx, door);
+      await send(
+        'developer',
+        'atk-developer',
+        envelopeOf(
+          r.release_id,
+          'check_result',
+          { check_name: 'build', status: 'pass', required: true },
+          undefined,
+          {
+            gate_code: 'G1',
+          },
+        ),
+      );
+      return (await gateStatus(ctx.db, r.release_id, 'G1')) === 'passed';
+    },
+  };
+}
+
+// ---- kind 13: deployments brought back ------------------------------------------------------------
+
+/** A failed production deployment set to succeeded after the release became ineligible. */
+function resurrectFailedDeployment(persona: 'ci_service_role' | 'sre'): Attack {
+  return {
+    kind: 13,
+    door: 'sql',
+    persona,
+    name: 'a failed production deployment is set to succeeded after G2 was rejected: live in production, ineligible',
+    async run({ db }) {
+      const r = await release(db);
+      await passAll(db, r);
+      const d = await promote(db, r.release_id, 'production');
+      await updateDeployment(db, d.deployment_id, 'failed');
+      await submitApproval(db, 'qa_tester', who.qa, r.release_id, 'G2', 'rejected');
+      const out = await tryAsRole(
+        db,
+        persona,
+        claims(persona, persona === 'sre' ? who.sre : `atk-${persona}`),
+        (c) =>
+          persona === 'sre'
+            ? c.query(`update ops.deployments set status = 'succeeded' where deployment_id = $1`, [
+                d.deployment_id,
+              ])
+            : c.query(`select ops.update_deployment($1, 'succeeded')`, [d.deployment_id]),
+      );
+      const live = await adminOne<{ n: number }>(
+        db,
+        'select count(*)::int as n from ops.live_production_deployments where deployment_id = $1',
+        [d.deployment_id],
+      );
+      return out.ok && live!.n > 0;
+    },
+  };
+}
+
+/** A staging deployment dated in 2100 stays "the latest" for G4, so a production failure never withdraws G4. */
+const futureDatedDeployment: Attack = {
+  kind: 13,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'record_deployment dated 2100: a later production failure does not withdraw G4',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await passG2(db, r);
+    await passG3(db, r);
+    const out = await tryAsRole(db, 'ci_service_role', claims('ci_service_role'), async (c) => {
+      const { rows } = await c.query(
+        `select deployment_id from ops.record_deployment($1, 'staging', 'succeeded', null, null,
+           '2100-01-01T00:00:00Z'::timestamptz)`,
+        [r.release_id],
+      );
+      await c.query(`select ops.record_health_check($1, 'pass')`, [rows[0].deployment_id]);
+    });
+    if (!out.ok) return false;
+    const p = await promote(db, r.release_id, 'production');
+    await updateDeployment(db, p.deployment_id, 'failed');
+    return (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+  },
+};
+
+/** An SRE sets g4_status = passed on their own deployment by hand: G4 passes with no health check recorded. */
+const g4ByHand: Attack = {
+  kind: 13,
+  door: 'sql',
+  persona: 'sre',
+  name: 'UPDATE deployments SET g4_status = passed by hand (plus health_check evidence): G4 passes with no health check',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await passG2(db, r);
+    await passG3(db, r);
+    const d = await promote(db, r.release_id, 'staging');
+    await updateDeployment(db, d.deployment_id, 'succeeded');
+    const out = await tryAsRole(db, 'sre', claims('sre', who.sre), async (c) => {
+      await c.query(
+        `update ops.deployments set g4_status = 'passed', g4_resolved_at = now() where deployment_id = $1`,
+        [d.deployment_id],
+      );
+      await c.query(
+        `select ops.attach_evidence(p_release_id => $1, p_artifact_type => 'health_check',
+           p_artifact_url => 'https://evidence.example/health', p_gate_code => 'G4', p_deployment_id => $2)`,
+        [r.release_id, d.deployment_id],
+      );
+    });
+    const checks = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+       where g.release_id = $1 and g.gate_code = 'G4'`,
+      [r.release_id],
+    );
+    return out.ok && checks!.n === 0 && (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+  },
+};
+
+// ---- kind 14: persona escalation ------------------------------------------------------------------
+
+function personaEscalation(persona: Persona): Attack {
+  return {
+    kind: 14,
+    door: 'sql',
+    persona,
+    name: 'assign oneself release_manager: SET ROLE ops_persona_admin, ops.assign_persona, INSERT, or the token hook',
+    async run({ db }) {
+      const sub = `atk-esc-${persona}-${randomUUID().slice(0, 8)}`;
+      await tryAsRole(db, persona, claims(persona, sub), (c) =>
+        firstThatWorks(c, [
+          [`select set_config('role', 'ops_persona_admin', true)`, []],
+          [`select ops.assign_persona($1, 'release_manager', 'x')`, [sub]],
+          [
+            `insert into ops.persona_assignments (subject, persona, reason, changed_by, changed_at)
+             values ($1, 'release_manager', 'x', 'x', now())`,
+            [sub],
+          ],
+        ]).then(async () => {
+          // If SET ROLE worked, the next statements run as the admin.
+          await firstThatWorks(c, [[`select ops.assign_persona($1, 'release_manager', 'x')`, [sub]]]);
+        }),
+      );
+      const hook = await tryAsRole(db, persona, claims(persona, sub), (c) =>
+        c.query(`select public.custom_access_token_hook($1::jsonb) as r`, [
+          JSON.stringify({ user_id: who.rm, claims: { sub: who.rm } }),
+        ]),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.persona_assignments where subject = $1`,
+        [sub],
+      );
+      return n!.n > 0 || hook.ok;
+    },
+  };
+}
+
+// ---- kind 15: attestation ---------------------------------------------------------------------------
+
+/** After sign-off, the scope's artifact_sha256 is set to another artifact; the attestation vouches for it. */
+function attestationSubjectFromScope(persona: 'developer' | 'ci_service_role'): Attack {
+  return {
+    kind: 15,
+    door: 'sql',
+    persona,
+    name: 'record_release_scope(artifact_sha256) after sign-off: the PASSED attestation names another artifact',
+    async run({ db }) {
+      const r = await release(db, 'atk-developer');
+      await passAll(db, r);
+      const evil = 'e'.repeat(64);
+      const out = await tryAsRole(db, persona, claims(persona, `atk-${persona}`), (c) =>
+        c.query(`select ops.record_release_scope($1, 'artifact_sha256', $2::jsonb)`, [
+          r.release_id,
+          JSON.stringify(evil),
+        ]),
+      );
+      if (!out.ok) return false;
+      const att = await asRole(db, 'audit_reader', claims('audit_reader'), (c) =>
+        c.query(`select ops.release_attestation($1, 'atk-verifier') as a`, [r.release_id]),
+      );
+      const a = att.rows[0].a as Body;
+      return a.subject?.[0]?.digest?.sha256 === evil && a.predicate?.verificationResult === 'PASSED';
+    },
+  };
+}
+
 // ---- the matrix ---------------------------------------------------------------------------------
 
 const httpDoors: Door[] = ['http', 'deno', 'graphql'];
@@ -1005,6 +1622,33 @@ export const attacks: Attack[] = [
   evidenceCrossRelease,
   ...httpDoors.flatMap((d) => [tokenWithoutExp(d), tokenTooLong(d)]),
   metricsOpen,
+  reviseLeaksHiddenRelease('sql'),
+  reviseLeaksHiddenRelease('graphql'),
+  reviserApprovesOwnRevision,
+  developerOverridesCiFailure,
+  reviseBackForgetsFailure,
+  scopeAfterSignOff('developer'),
+  scopeAfterSignOff('ci_service_role'),
+  resurrectFailedDeployment('ci_service_role'),
+  resurrectFailedDeployment('sre'),
+  futureDatedDeployment,
+  ...PERSONAS.map(personaEscalation),
+  attestationSubjectFromScope('developer'),
+  attestationSubjectFromScope('ci_service_role'),
+  policyPackDropsFailingCheck,
+  ...(['release_manager', 'developer', 'qa_tester', 'sre'] as const).map(exceptionNeverExpires),
+  offsetlessDeployedAt,
+  ...(['sql', 'http', 'deno'] as Door[]).map(futureDatedViaIngest),
+  ...(['qa_tester', 'sre', 'developer'] as const).flatMap((p) =>
+    (['schema_version', 'idempotency_key', 'issues'] as const).map((v) => rejectedFreeTextBypass(p, v)),
+  ),
+  refusedSchemaVersionFreeText('http'),
+  refusedSchemaVersionFreeText('deno'),
+  g4ByHand,
+  graphqlHiddenRelease,
+  concurrentDeciders('read committed'),
+  concurrentDeciders('repeatable read'),
+  ...(['http', 'deno', 'graphql'] as Door[]).map(developerOverridesCiFailureViaIngest),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
