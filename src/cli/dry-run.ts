@@ -25,6 +25,7 @@ import {
   evidence,
   grey,
   heading,
+  type Json,
   type Person,
   runDryRun,
   StepFailed,
@@ -78,6 +79,16 @@ const healthy = (s: Story, env: 'staging' | 'production', dashboard: string) =>
     ['health-check', '--release', s.releaseId, '--env', env, '--status', 'pass', '--artifact-url', dashboard],
     (j) => `${env} health check pass; its G4 is ${j.detail.g4_status}`,
   );
+
+/** Rita promotes `ref` to `env`; the pipeline then reports that the deployment succeeded. */
+async function deploy(s: Story, env: 'staging' | 'production', ref: string, started: (j: Json) => string) {
+  const promoted = await s.d.must('rm', ['promote', s.release, '--env', env, '--source-ref', ref], started);
+  await s.d.must(
+    'ci',
+    deploymentSucceeded(s.release, promoted.deployment.id),
+    () => `the pipeline reports the ${env} deployment succeeded`,
+  );
+}
 
 /** `ops-gates build-complete --status pass` as the CI run sends it, keyed by the run; `suffix` marks a rebuild. */
 const buildReport = (s: Story, suffix = '') => [
@@ -228,15 +239,11 @@ async function approveAndStage(s: Story): Promise<void> {
   await eligibility(s, { reasons: true });
 
   heading('Step 5. Promote to staging');
-  const staging = await d.must(
-    'rm',
-    ['promote', release, '--env', 'staging', '--source-ref', FIRST_REF],
+  await deploy(
+    s,
+    'staging',
+    FIRST_REF,
     (j) => `deployment ${j.deployment.id} to staging started (${j.deployment.status})`,
-  );
-  await d.must(
-    'ci',
-    deploymentSucceeded(release, staging.deployment.id),
-    () => 'the pipeline reports the staging deployment succeeded',
   );
   await eligibility(s, { reasons: true });
 
@@ -315,15 +322,11 @@ async function reviseAfterApproval(s: Story): Promise<void> {
     approval(release, 'G3', 'hotfix reviewed'),
     (j) => `G3 approved again by ${PEOPLE.rm.sub}; G3 is ${j.detail.gate_status}`,
   );
-  const restaging = await d.must(
-    'rm',
-    ['promote', release, '--env', 'staging', '--source-ref', HOTFIX_REF],
+  await deploy(
+    s,
+    'staging',
+    HOTFIX_REF,
     (j) => `deployment ${j.deployment.id} of ${HOTFIX_REF} to staging started`,
-  );
-  await d.must(
-    'ci',
-    deploymentSucceeded(release, restaging.deployment.id),
-    () => 'the pipeline reports the staging deployment succeeded',
   );
   await healthy(s, 'staging', `https://grafana.example/d/${PROJECT}?env=staging&rev=2`);
   const reapproved = await eligibility(s);
@@ -331,17 +334,13 @@ async function reviseAfterApproval(s: Story): Promise<void> {
 }
 
 async function toProduction(s: Story): Promise<void> {
-  const { d, v, release } = s;
+  const { v } = s;
   heading('Step 9. Promote to production');
-  const production = await d.must(
-    'rm',
-    ['promote', release, '--env', 'production', '--source-ref', HOTFIX_REF],
+  await deploy(
+    s,
+    'production',
+    HOTFIX_REF,
     (j) => `deployment ${j.deployment.id} to production started (${j.deployment.status})`,
-  );
-  await d.must(
-    'ci',
-    deploymentSucceeded(release, production.deployment.id),
-    () => 'the pipeline reports the production deployment succeeded',
   );
 
   heading('Step 10. Sam (SRE) confirms production is healthy');
