@@ -9,25 +9,26 @@
 // With OPS_API_URL set it drives that server (tokens minted with SUPABASE_JWT_SECRET, or the
 // development secret of `npm start`); otherwise it starts one on a throwaway embedded PostgreSQL.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../db/migrate.js';
 import {
+  approval,
   bold,
   Driver,
-  grey,
+  deploymentSucceeded,
+  evidence,
   heading,
   type Json,
-  NO,
-  OK,
   type Person,
+  runDryRun,
   StepFailed,
   say,
+  showEligibility,
   type Target,
-  target,
-  Verdicts,
+  type Verdicts,
 } from './dry-run-support.js';
-import { type OdooHealthStandIn, startOdooHealthStandIn } from './odoo/health-stand-in.js';
+import { startOdooHealthStandIn } from './odoo/health-stand-in.js';
 
 const PROJECT = 'odoo-dryrun-shop';
 const EXAMPLES = path.join(projectRoot, 'examples/odoo');
@@ -42,34 +43,16 @@ const PEOPLE = {
 } as const satisfies Record<string, Person>;
 type Who = keyof typeof PEOPLE;
 
-interface Blocker {
-  gateCode: string;
-  reason: string;
-}
-
-async function showEligibility(d: Driver<Who>, release: string) {
-  const r = await d.run('auditor', ['status', release], { quiet: true });
-  if (r.code !== 0) throw new StepFailed(`could not read the release's status: ${r.stderr}`);
-  const rel = r.json.release;
-  const one = (env: 'staging' | 'production') =>
-    rel[env].eligible ? `${env} ${OK} yes` : `${env} ${NO} not yet`;
-  say(`  ${bold('May it be promoted now?')}  ${one('staging')}   ${one('production')}`);
-  say(
-    grey(
-      `  gates: ${(rel.gates as { gateCode: string; status: string }[]).map((g) => `${g.gateCode} ${g.status}`).join(' · ')}`,
-    ),
-  );
-  for (const b of rel.staging.blockers as Blocker[]) say(grey(`    blocks staging: ${b.reason}`));
-  return rel as {
-    status: string;
-    gates: { gateCode: string; status: string }[];
-    staging: { eligible: boolean; blockers: Blocker[] };
-    production: { eligible: boolean; blockers: Blocker[] };
-  };
-}
-
-async function dryRun(server: Target, odoo: OdooHealthStandIn, work: string, v: Verdicts): Promise<void> {
+async function dryRun(
+  server: Target,
+  work: string,
+  v: Verdicts,
+  defer: (cleanup: () => Promise<void>) => void,
+): Promise<void> {
+  const odoo = await startOdooHealthStandIn('healthy');
+  defer(() => odoo.close());
   const d = new Driver<Who>(server, PEOPLE, v);
+  const eligibility = (release: string) => showEligibility(d, 'auditor', release, { reasonsFor: 'staging' });
   await d.mintTokens();
   const releaseName = `17.0.2-dry-${randomBytes(3).toString('hex')}`;
   const release = `${PROJECT}/${releaseName}`;
@@ -113,7 +96,7 @@ async function dryRun(server: Target, odoo: OdooHealthStandIn, work: string, v: 
     (j) =>
       `scope: ${(j.odooModules.changes as { module: string; change: string }[]).map((c) => `${c.module} ${c.change}`).join(', ')}`,
   );
-  const before = await showEligibility(d, release);
+  const before = await eligibility(release);
   v.check(
     before.staging.blockers.some(
       (b) => b.reason === 'G2: required check "odoo-upgrade-on-production-copy" has not reported',
@@ -156,41 +139,17 @@ async function dryRun(server: Target, odoo: OdooHealthStandIn, work: string, v: 
   );
   await d.must(
     'qa',
-    [
-      'signoff',
-      '--release',
-      release,
-      '--gate',
-      'G2',
-      '--decision',
-      'approved',
-      '--rationale',
-      '42 tests green; upgrade rehearsed on a production copy',
-    ],
+    approval(release, 'G2', '42 tests green; upgrade rehearsed on a production copy'),
     (j) => `G2 approved by ${PEOPLE.qa.sub}; G2 is ${j.detail.gate_status}`,
   );
 
   heading('Step 5. G3: Rita attaches the rollback plan and approves; staging');
   const rollback = path.join(work, 'rollback-plan.md');
   writeFileSync(rollback, '# Rollback\n1. Redeploy 17.0.1.\n2. Restore the pre-upgrade snapshot.\n');
+  await d.must('rm', evidence(rollback, release, 'rollback_plan', 'G3'), () => 'rollback plan attached');
   await d.must(
     'rm',
-    ['evidence', 'add', rollback, '--release', release, '--type', 'rollback_plan', '--gate', 'G3'],
-    () => 'rollback plan attached',
-  );
-  await d.must(
-    'rm',
-    [
-      'signoff',
-      '--release',
-      release,
-      '--gate',
-      'G3',
-      '--decision',
-      'approved',
-      '--rationale',
-      'rollback plan reviewed',
-    ],
+    approval(release, 'G3', 'rollback plan reviewed'),
     (j) => `G3 is ${j.detail.gate_status}`,
   );
   for (const env of ['staging', 'production'] as const) {
@@ -202,16 +161,7 @@ async function dryRun(server: Target, odoo: OdooHealthStandIn, work: string, v: 
     );
     await d.must(
       'ci',
-      [
-        'deploy',
-        'update',
-        '--release',
-        release,
-        '--deployment',
-        promoted.deployment.id,
-        '--status',
-        'succeeded',
-      ],
+      deploymentSucceeded(release, promoted.deployment.id),
       () => `the ${env} deployment succeeded`,
     );
     const health: Json = await d.must(
@@ -234,7 +184,7 @@ async function dryRun(server: Target, odoo: OdooHealthStandIn, work: string, v: 
     );
     v.check(health.g4Status === 'passed', `G4 passed on ${env}`);
   }
-  const final = await showEligibility(d, release);
+  const final = await eligibility(release);
   v.check(final.status === 'promoted', `the release is ${final.status}`);
 
   heading('Step 8. Ada (auditor) finds every Odoo check in the decision chain');
@@ -251,42 +201,6 @@ async function dryRun(server: Target, odoo: OdooHealthStandIn, work: string, v: 
   }
 }
 
-async function main(): Promise<number> {
-  mkdirSync(path.join(projectRoot, '.data'), { recursive: true });
-  const work = mkdtempSync(path.join(projectRoot, '.data', 'dry-run-files-'));
-  const v = new Verdicts();
-  let server: Target | undefined;
-  let odoo: OdooHealthStandIn | undefined;
-  const cleanup = async () => {
-    await odoo?.close().catch(() => {});
-    await server?.stop().catch(() => {});
-    rmSync(work, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
-  process.once('SIGTERM', () => void cleanup().then(() => process.exit(143)));
-  try {
-    odoo = await startOdooHealthStandIn('healthy');
-    server = await target();
-    await dryRun(server, odoo, work, v);
-  } catch (err) {
-    if (!(err instanceof StepFailed)) throw err;
-    say();
-    say(`${NO} ${bold('Odoo dry run stopped:')} ${err.message}`);
-    await cleanup();
-    return 1;
-  }
-  await cleanup();
-  say();
-  if (v.failures === 0) {
-    say(
-      `${OK} ${bold('Odoo dry run passed.')} Tests, upgrade and health were recorded with their evidence, and gated the release.`,
-    );
-    return 0;
-  }
-  say(
-    `${NO} ${bold(`Odoo dry run failed: ${v.failures} check${v.failures === 1 ? '' : 's'} did not hold.`)}`,
-  );
-  return 1;
-}
-
-process.exitCode = await main();
+process.exitCode = await runDryRun('Odoo dry run', dryRun, [
+  'Tests, upgrade and health were recorded with their evidence, and gated the release.',
+]);

@@ -1,6 +1,8 @@
 // What a dry run needs around its story: a control plane to drive (the one at OPS_API_URL, or
 // one started on a throwaway embedded PostgreSQL under .data/ and removed afterwards), people with
-// their own tokens, `ops-gates` run as a child process by each of them, and readable output.
+// their own tokens, `ops-gates` run as a child process by each of them, the commands they type
+// most, the release's eligibility after a step, readable output, and the run itself (a scratch
+// folder, cleanup on exit or interruption, the closing verdict and exit code).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -215,4 +217,150 @@ export class Driver<Who extends string> {
     this.verdicts.check(true, describe(r.json));
     return r.json;
   }
+}
+
+// ---- The commands people type most --------------------------------------------------------------
+
+/** `ops-gates signoff`: `gate` approved, with the approver's rationale. */
+export const approval = (release: string, gate: string, rationale: string) => [
+  'signoff',
+  '--release',
+  release,
+  '--gate',
+  gate,
+  '--decision',
+  'approved',
+  '--rationale',
+  rationale,
+];
+
+/** `ops-gates evidence add`: `file` attached to `gate` as `type`, where it is kept if said. */
+export const evidence = (file: string, release: string, type: string, gate: string, artifactUrl?: string) => [
+  'evidence',
+  'add',
+  file,
+  '--release',
+  release,
+  '--type',
+  type,
+  '--gate',
+  gate,
+  ...(artifactUrl ? ['--artifact-url', artifactUrl] : []),
+];
+
+/** `ops-gates deploy update`: the pipeline reports that `deployment` succeeded. */
+export const deploymentSucceeded = (release: string, deployment: string) => [
+  'deploy',
+  'update',
+  '--release',
+  release,
+  '--deployment',
+  deployment,
+  '--status',
+  'succeeded',
+];
+
+// ---- Eligibility after a step -------------------------------------------------------------------
+
+export interface Blocker {
+  gateCode: string;
+  reason: string;
+}
+
+export interface Eligibility {
+  status: string;
+  gates: { gateCode: string; status: string }[];
+  staging: { eligible: boolean; blockers: Blocker[] };
+  production: { eligible: boolean; blockers: Blocker[] };
+}
+
+/**
+ * Whether the release may go to staging and to production now, read by `reader`. `gatesBlocking`
+ * names the gates after "not yet"; `reasonsFor` lists that environment's blockers with their reasons.
+ */
+export async function showEligibility<Who extends string>(
+  d: Driver<Who>,
+  reader: Who,
+  release: string,
+  options: { gatesBlocking?: boolean; reasonsFor?: 'staging' | 'production' } = {},
+): Promise<Eligibility> {
+  const r = await d.run(reader, ['status', release], { quiet: true });
+  if (r.code !== 0) throw new StepFailed(`could not read the release's status: ${r.stderr}`);
+  const rel = r.json.release as Eligibility;
+  const one = (env: 'staging' | 'production') => {
+    if (rel[env].eligible) return `${env} ${OK} yes`;
+    if (!options.gatesBlocking) return `${env} ${NO} not yet`;
+    const gates = [...new Set(rel[env].blockers.map((b) => b.gateCode))];
+    return `${env} ${NO} not yet (${gates.join(', ')})`;
+  };
+  say(`  ${bold('May it be promoted now?')}  ${one('staging')}   ${one('production')}`);
+  say(grey(`  gates: ${rel.gates.map((g) => `${g.gateCode} ${g.status}`).join(' · ')}`));
+  if (options.reasonsFor) {
+    for (const b of rel[options.reasonsFor].blockers)
+      say(grey(`    blocks ${options.reasonsFor}: ${b.reason}`));
+  }
+  return rel;
+}
+
+// ---- The run -------------------------------------------------------------------------------------
+
+/**
+ * Runs `story` against a control plane (see target) with a scratch folder under .data/, and
+ * returns the exit code: 0 when every check held, 1 when one did not or a step stopped the run.
+ * What the story starts it hands to `defer`; that, the control plane and the folder are cleaned
+ * up at the end, on a stopped step, and on SIGINT or SIGTERM (exit 128 + the signal's number).
+ * `name` opens the closing lines ("Dry run", "Odoo dry run"); `passed` is what a pass proved.
+ */
+export async function runDryRun(
+  name: string,
+  story: (
+    server: Target,
+    work: string,
+    verdicts: Verdicts,
+    defer: (cleanup: () => Promise<void>) => void,
+  ) => Promise<void>,
+  passed: string[],
+): Promise<number> {
+  mkdirSync(path.join(projectRoot, '.data'), { recursive: true });
+  const work = mkdtempSync(path.join(projectRoot, '.data', 'dry-run-files-'));
+  const verdicts = new Verdicts();
+  const cleanups: (() => Promise<void>)[] = [];
+  let stopping = false;
+  const cleanup = async () => {
+    // What was started last stops first, the control plane last of all; each stops only once.
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+    rmSync(work, { recursive: true, force: true });
+  };
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      say(`\n${NO} interrupted; cleaning up`);
+      void cleanup().then(() => process.exit(code));
+    });
+  }
+  try {
+    const server = await target();
+    cleanups.push(() => server.stop());
+    await story(server, work, verdicts, (c) => cleanups.push(c));
+  } catch (err) {
+    if (!(err instanceof StepFailed)) throw err;
+    say();
+    say(`${NO} ${bold(`${name} stopped:`)} ${err.message}`);
+    await cleanup();
+    return 1;
+  }
+  await cleanup();
+  say();
+  const failures = verdicts.failures;
+  if (failures === 0) {
+    say(`${OK} ${bold(`${name} passed.`)} ${passed[0]}`);
+    for (const line of passed.slice(1)) say(`  ${line}`);
+    return 0;
+  }
+  say(`${NO} ${bold(`${name} failed: ${failures} check${failures === 1 ? '' : 's'} did not hold.`)}`);
+  return 1;
 }
