@@ -2216,6 +2216,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.exceptions_window_bounded()
  RETURNS trigger
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
@@ -3912,9 +3913,9 @@ begin
   if not found then
     raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
   end if;
+  -- A developer sees only their own releases: another's answers as one that does not exist.
   if v_persona = 'developer' and not ops.owns_release(p_release_id) then
-    raise exception 'a developer revises only a release they own; release % is owned by %', v_release.release_name,
-      v_release.initiating_actor using errcode = 'OPS03';
+    raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
   end if;
   if nullif(btrim(p_source_ref), '') is null then
     raise exception 'a revision names its source_ref (a commit, tag or branch)' using errcode = 'OPS22';

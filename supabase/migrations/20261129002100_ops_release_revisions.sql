@@ -202,9 +202,9 @@ begin
   if not found then
     raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
   end if;
+  -- A developer sees only their own releases: another's answers as one that does not exist.
   if v_persona = 'developer' and not ops.owns_release(p_release_id) then
-    raise exception 'a developer revises only a release they own; release % is owned by %', v_release.release_name,
-      v_release.initiating_actor using errcode = 'OPS03';
+    raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
   end if;
   if nullif(btrim(p_source_ref), '') is null then
     raise exception 'a revision names its source_ref (a commit, tag or branch)' using errcode = 'OPS22';

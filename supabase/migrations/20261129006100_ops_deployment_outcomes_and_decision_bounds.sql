@@ -53,6 +53,7 @@ revoke update (g4_status, g4_resolved_at) on ops.deployments from sre;
 -- Errors: OPS22.
 create function ops.exceptions_window_bounded() returns trigger
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin

@@ -734,14 +734,16 @@ describe('named checks', () => {
   });
 
   it('sre may update the status columns of its own deployments only', async () => {
-    const sql = `update ops.deployments set status = 'succeeded', g4_status = 'passed', g4_resolved_at = now()
-                 where deployment_id = $1`;
+    const sql = `update ops.deployments set status = 'succeeded' where deployment_id = $1`;
     expectRows(await attempt(db, 'sre', 'sre-a', sql, [f.ids.deployments]), 1);
     expectRows(await attempt(db, 'sre', 'sre-b', sql, [f.ids.deployments]), 0);
     // A deployment's revision never changes: the column is not writable, and ops.deployments_guard
     // refuses the change for whoever could write it.
+    // G4's verdict on a deployment is written by ops.record_health_check only.
     for (const set of [
       `source_ref = 'v1.2.3'`,
+      `g4_status = 'passed'`,
+      `g4_resolved_at = now()`,
       `deployed_by = 'sre-b'`,
       `environment = 'production'`,
       `created_by = 'sre-b'`,
