@@ -309,7 +309,7 @@ describe('a release is bound to one revision', () => {
     );
     expect(timeline.rows.map((x) => x.summary)).toEqual([
       expect.stringMatching(
-        /revision 2: refs\/tags\/v1\.0\.1 \(was refs\/tags\/v1\) by rm-rita: hotfix for the invoice rounding bug/,
+        /revision 2: refs\/tags\/v1\.0\.1 \(was refs\/tags\/v1\) by dev-dana: hotfix for the invoice rounding bug/,
       ),
     ]);
   });
@@ -323,8 +323,8 @@ describe('a release is bound to one revision', () => {
     );
     await expectPgError(
       reviseRelease(db, r.release_id, 'refs/x', 'because', 'developer', 'dev-other'),
-      'OPS03',
-      /a developer revises only a release they own/,
+      'OPS04',
+      /does not exist/,
     );
     await expectPgError(
       reviseRelease(db, r.release_id, 'refs/x', '  ', 'release_manager', who.rm),

@@ -84,8 +84,10 @@ export function reviseRelease(
   releaseId: string,
   sourceRef: string,
   reason: string,
-  persona: Persona = 'release_manager',
-  sub: string = who.rm,
+  // By default the developer who owns the release revises it (a hotfix on the release branch);
+  // whoever revises does not sign off G3 of that revision (separation of duties).
+  persona: Persona = 'developer',
+  sub: string = who.dev,
   artifactDigest: string | null = null,
 ): Promise<Revision> {
   return db.as(persona, sub, (c) =>

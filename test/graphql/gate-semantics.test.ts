@@ -281,13 +281,13 @@ describe('one revision per release (promoteRelease, ingest, reviseRelease)', () 
       variables: {
         input: { releaseId: id, sourceRef: 'refs/tags/v1.0.1', reason: 'hotfix: invoice rounding' },
       },
-      ...people.rm,
+      ...people.developer,
     });
     expect(okData(expectData(rev).reviseRelease)).toMatchObject({
       revision: 2,
       sourceRef: 'refs/tags/v1.0.1',
       previousSourceRef: 'refs/tags/v1',
-      revisedBy: people.rm.sub,
+      revisedBy: people.developer.sub,
     });
     const stale = await health(id);
     expect(stale).toMatchObject({ revision: 2, sourceRef: 'refs/tags/v1.0.1' });
@@ -324,7 +324,7 @@ describe('one revision per release (promoteRelease, ingest, reviseRelease)', () 
         sourceRef: 'refs/tags/v1.0.1',
         previousSourceRef: 'refs/tags/v1',
         reason: 'hotfix: invoice rounding',
-        revisedBy: people.rm.sub,
+        revisedBy: people.developer.sub,
       },
     ]);
     expect(history.approvals?.map((a) => a.revision)).toEqual([1, 1, 2, 2]);
@@ -337,9 +337,9 @@ describe('one revision per release (promoteRelease, ingest, reviseRelease)', () 
     ).releaseTimeline;
     expect((timeline ?? []).filter((e) => e.kind === 'revision').map((e) => [e.actor, e.summary])).toEqual([
       [
-        people.rm.sub,
+        people.developer.sub,
         expect.stringMatching(
-          /^revision 2: refs\/tags\/v1\.0\.1 \(was refs\/tags\/v1\) by rm-rita: hotfix: invoice rounding;/,
+          /^revision 2: refs\/tags\/v1\.0\.1 \(was refs\/tags\/v1\) by dev-dana: hotfix: invoice rounding;/,
         ),
       ],
     ]);
@@ -426,6 +426,8 @@ describe('one time: an instant without an offset is refused at every door', () =
             impactedGates: ['G3'],
             reason: 'hotfix',
             riskStatement: 'low',
+            // An exception authorises for at most 30 days: it takes effect shortly before.
+            effectiveFrom: '2027-03-20T00:00:00Z',
             expiresAt,
           },
         },
