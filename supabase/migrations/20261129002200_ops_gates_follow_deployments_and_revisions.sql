@@ -476,11 +476,17 @@ begin
     union all
     select l.received_at, 2, 'ingest_attempt', l.created_by, l.created_persona, l.source_system, l.ingest_id,
            case when l.gate_code in ('G1', 'G2', 'G3', 'G4') then l.gate_code::public.ops_gate_code end,
-           format('%s event %s: %s (HTTP %s)%s', coalesce(l.event_type, 'unknown'), coalesce(l.idempotency_key, '-'),
-                  l.processing_status, coalesce(l.http_status::text, '-'),
-                  case when l.duplicate_of is not null then ', duplicate of ingest ' || l.duplicate_of
-                       when l.error_detail is not null then ': ' || coalesce(l.error_detail ->> 'message', l.error_detail::text)
-                       else '' end),
+           -- A refused attempt is shown by its error code only: what it sent (its key, its version,
+           -- the messages about it) is the sender's text and stays in the ingest log, not on the
+           -- release's timeline.
+           case when l.processing_status in ('rejected', 'error') then
+             format('%s event: %s (HTTP %s): %s', coalesce(l.event_type::text, 'unknown'), l.processing_status,
+                    coalesce(l.http_status::text, '-'), coalesce(l.error_detail ->> 'error', 'refused'))
+           else
+             format('%s event %s: %s (HTTP %s)%s', coalesce(l.event_type, 'unknown'), coalesce(l.idempotency_key, '-'),
+                    l.processing_status, coalesce(l.http_status::text, '-'),
+                    case when l.duplicate_of is not null then ', duplicate of ingest ' || l.duplicate_of else '' end)
+           end,
            l.ingest_id
     from ops.event_ingest_log l where l.release_id = p_release_id
     union all
