@@ -139,6 +139,20 @@ begin
     values (p_project, v_pack.platform, v_pack.pack_name, pg_catalog.clock_timestamp(), ops.current_actor());
   end if;
 
+  -- A gate for which the project listed no required checks requires every check reported on it
+  -- as required (the gate rule's default). Listing the pack's checks would make those optional, so
+  -- the ones reported as required on the project's open releases are listed too: a pack adds
+  -- requirements, it never removes one.
+  insert into ops.check_requirements (project, gate_code, check_name)
+  select distinct p_project, g.gate_code, c.check_name
+  from ops.releases r
+  join ops.release_gates g on g.release_id = r.release_id
+  join ops.gate_checks c on c.gate_id = g.gate_id
+  where r.project = p_project and r.status in ('draft', 'in_progress') and c.required
+    and not exists (select 1 from ops.check_requirements cr
+                    where cr.project = p_project and cr.gate_code = g.gate_code)
+  on conflict on constraint check_requirements_project_gate_code_check_name_key do nothing;
+
   return query
     with wanted as (
       select c.gate_code, c.check_name from ops.policy_pack_checks c where c.pack_name = v_pack.pack_name
