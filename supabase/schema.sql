@@ -69,6 +69,7 @@ CREATE TRIGGER approvals_guard BEFORE INSERT ON ops.approvals FOR EACH ROW EXECU
 CREATE TRIGGER approvals_no_truncate BEFORE TRUNCATE ON ops.approvals FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER approvals_reevaluate AFTER INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER approvals_reviser_not_g3 BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.approvals_reviser_not_g3();
+CREATE TRIGGER approvals_separation_exceptions BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.approvals_exception_separation();
 CREATE TRIGGER approvals_stamp BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER approvals_stamp_ingest BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER approvals_stamp_revision BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
@@ -158,6 +159,7 @@ CREATE INDEX deployments_release ON ops.deployments USING btree (release_id, dep
 CREATE INDEX deployments_rollback_of ON ops.deployments USING btree (rollback_of) WHERE (rollback_of IS NOT NULL);
 CREATE TRIGGER deployments_bounds BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_bounds();
 CREATE TRIGGER deployments_guard BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_guard();
+CREATE TRIGGER deployments_in_order BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_in_order();
 CREATE TRIGGER deployments_record_transition AFTER UPDATE OF status, g4_status ON ops.deployments FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.g4_status IS DISTINCT FROM new.g4_status))) EXECUTE FUNCTION ops.deployments_record_transition();
 CREATE TRIGGER deployments_reevaluate AFTER INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER deployments_stamp BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
@@ -1136,6 +1138,67 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.approvals_exception_separation()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_exception ops.exceptions;
+  v_release ops.releases;
+  v_reviser text;
+  v_gates public.ops_gate_code[];
+  v_decider ops.release_deciders;
+begin
+  if new.exception_id is null or new.decision <> 'approved' then
+    return new;
+  end if;
+  select * into v_exception from ops.exceptions e where e.exception_id = new.exception_id;
+  if not found then
+    return new;
+  end if;
+  select * into v_release from ops.releases r where r.release_id = v_exception.release_id;
+  if new.approver_id = v_release.initiating_actor then
+    raise exception 'separation of duties: % initiated release % and may not approve its exceptions',
+      new.approver_id, v_release.release_name using errcode = 'OPS03';
+  end if;
+  select rv.revised_by into v_reviser from ops.release_revisions rv
+    where rv.release_id = v_release.release_id and rv.revision = v_release.revision and v_release.revision > 1;
+  if v_reviser = new.approver_id then
+    raise exception 'separation of duties: % revised release % to its current revision and may not approve its exceptions',
+      new.approver_id, v_release.release_name using errcode = 'OPS03';
+  end if;
+
+  v_gates := array(select g from pg_catalog.unnest(v_exception.impacted_gates) g
+                   where g in ('G2', 'G3') order by g);
+  if pg_catalog.cardinality(v_gates) = 0 then
+    return new;
+  end if;
+  -- A bypass of both gates registers its approver as G3's decider (G2 is a QA sign-off, which a
+  -- release manager never gives); it is refused below unless the approver decided neither before.
+  insert into ops.release_deciders (release_id, approver_id, gate_code, persona_role, decision, approval_id)
+  values (v_release.release_id, new.approver_id, v_gates[pg_catalog.cardinality(v_gates)], new.persona_role,
+          new.decision, new.approval_id)
+  on conflict (release_id, approver_id) do nothing;
+  if found then
+    return new;
+  end if;
+  select * into v_decider from ops.release_deciders d
+    where d.release_id = v_release.release_id and d.approver_id = new.approver_id;
+  if not found then
+    raise exception 'separation of duties: % is deciding a gate of release % in a concurrent transaction; retry',
+      new.approver_id, v_release.release_name using errcode = 'OPS09';
+  end if;
+  if pg_catalog.cardinality(v_gates) > 1 or v_decider.gate_code <> v_gates[1] then
+    raise exception 'separation of duties: % decided % of release % and may not approve an exception bypassing %',
+      new.approver_id, v_decider.gate_code, v_release.release_name, pg_catalog.array_to_string(v_gates, ' and ')
+      using errcode = 'OPS03';
+  end if;
+  return new;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.approvals_guard()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1959,6 +2022,36 @@ begin
   if v_blockers is not null then
     raise exception 'release % is not eligible for %: %', new.release_id, new.environment, v_blockers
       using errcode = 'OPS09';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.deployments_in_order()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_latest ops.deployments;
+  v_target_at timestamptz;
+begin
+  if new.rollback_of is not null then
+    select d.deployed_at into v_target_at from ops.deployments d where d.deployment_id = new.rollback_of;
+    if new.deployed_at < v_target_at then
+      raise exception 'rollback deployed_at % is before the deployment it undoes (%)', new.deployed_at, v_target_at
+        using errcode = 'OPS22';
+    end if;
+    return new;
+  end if;
+  select * into v_latest from ops.deployments d
+    where d.release_id = new.release_id and d.rollback_of is null
+    order by d.deployed_at desc, d.created_at desc
+    limit 1;
+  if found and new.deployed_at < v_latest.deployed_at then
+    raise exception 'deployed_at % is before the % deployment % of this release (%): deployments of a release are recorded in the order they happen',
+      new.deployed_at, v_latest.environment, v_latest.deployment_id, v_latest.deployed_at using errcode = 'OPS09';
   end if;
   return new;
 end
@@ -3054,7 +3147,7 @@ begin
   end if;
   return p_text::timestamptz;
 exception
-  when datetime_field_overflow or invalid_datetime_format then
+  when data_exception then
     raise exception '% "%" is not a valid instant', p_field, p_text using errcode = 'OPS22';
 end
 $function$;

@@ -16,6 +16,9 @@
 // 13 deployments: a refused or failed deployment brought back to life, caller-dated deployments
 // 14 persona escalation through the persona assignments
 // 15 the attestation vouching for something other than what was approved
+// 16 exception approvals escaping separation of duties (the initiator, the reviser, the other
+//    gate's decider approving a bypass)
+// 17 bad input answered by a raw PostgreSQL error instead of the rule's own refusal (OPS22)
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
@@ -1573,6 +1576,206 @@ function attestationSubjectFromScope(persona: 'developer' | 'ci_service_role'): 
   };
 }
 
+// ---- kind 13: deployments dated before the latest -----------------------------------------------
+
+/**
+ * A failed production deployment dated in 2001: no later than the healthy staging deployment, so
+ * G4 keeps judging that one and the failure never withdraws G4.
+ */
+function backdatedFailure(door: Door, persona: 'ci_service_role' | 'sre'): Attack {
+  return {
+    kind: 13,
+    door,
+    persona,
+    name: 'a failed production deployment dated 2001: G4 keeps judging the healthy staging deployment',
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      await passAll(db, r);
+      const sub = persona === 'sre' ? who.sre : 'atk-ci';
+      let recorded: boolean;
+      if (door === 'sql' && persona === 'sre') {
+        const out = await tryAsRole(db, 'sre', claims('sre', sub), (c) =>
+          c.query(
+            `select deployment_id from ops.record_deployment($1, 'production', 'failed', null, null,
+               '2001-01-01T00:00:00Z'::timestamptz)`,
+            [r.release_id],
+          ),
+        );
+        recorded = out.ok;
+      } else {
+        const send = door === 'sql' ? sqlSend(db) : doorSend(ctx, door);
+        const dep = await send(
+          persona,
+          sub,
+          envelopeOf(r.release_id, 'deployment_event', {
+            environment: 'production',
+            status: 'failed',
+            deployed_at: '2001-01-01T00:00:00Z',
+          }),
+        );
+        recorded = dep.status === 'accepted';
+      }
+      if (!recorded) return false;
+      const blockers = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.promotion_blockers($1, 'production')`,
+        [r.release_id],
+      );
+      return (await gateStatus(db, r.release_id, 'G4')) === 'passed' && blockers!.n === 0;
+    },
+  };
+}
+
+// ---- kind 16: exception approvals and separation of duties --------------------------------------
+
+const uniqueSub = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** The release manager who initiated a release approves a colleague's G3 bypass of it (SQL or GraphQL). */
+function exceptionApprovedByInitiator(door: 'sql' | 'graphql'): Attack {
+  return {
+    kind: 16,
+    door,
+    persona: 'release_manager',
+    name: 'the release manager who initiated a release approves a colleague’s bypass of its G3',
+    async run(ctx) {
+      const { db } = ctx;
+      const init = uniqueSub('atk-rm-init');
+      const r = await createRelease(db, { persona: 'release_manager', sub: init });
+      await passG1(db, r);
+      await passG2(db, r);
+      const e = await requestException(db, r.release_id, ['G3'], { sub: who.rm2 });
+      if (door === 'graphql') {
+        const token = await ctx.token('release_manager', init);
+        const res = await ctx.doors.graphql!.graphql!(
+          `mutation($id: ID!) { approveException(input: { exceptionId: $id, rationale: "mine" }) { __typename } }`,
+          { id: e.exception_id },
+          token,
+        );
+        if (res.body?.data?.approveException?.__typename !== 'ApproveExceptionSuccess') return false;
+      } else {
+        const out = await tryAsRole(db, 'release_manager', claims('release_manager', init), (c) =>
+          c.query('select ops.approve_exception($1)', [e.exception_id]),
+        );
+        if (!out.ok) return false;
+      }
+      return (await gateStatus(db, r.release_id, 'G3')) === 'bypassed';
+    },
+  };
+}
+
+/** Whoever revised a release to its current revision approves a bypass of its G3. */
+const exceptionApprovedByReviser: Attack = {
+  kind: 16,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'the release manager who revised a release approves a colleague’s bypass of its G3',
+  async run({ db }) {
+    const reviser = uniqueSub('atk-rm-reviser');
+    const r = await release(db);
+    await reviseRelease(db, r.release_id, 'refs/heads/hotfix', 'hotfix', 'release_manager', reviser);
+    const e = await requestException(db, r.release_id, ['G3'], { sub: who.rm2 });
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager', reviser), (c) =>
+      c.query('select ops.approve_exception($1)', [e.exception_id]),
+    );
+    return out.ok;
+  },
+};
+
+/** G3's signer approves a bypass of G2 (QA never involved), or the bypass first and the sign-off after. */
+function otherGateDeciderApprovesBypass(order: 'sign-off first' | 'bypass first'): Attack {
+  return {
+    kind: 16,
+    door: 'sql',
+    persona: 'release_manager',
+    name: `one release manager signs off G3 and approves a bypass of G2 of the same release (${order})`,
+    async run({ db }) {
+      const rm = uniqueSub('atk-rm-both');
+      const r = await release(db);
+      await passG1(db, r);
+      const e = await requestException(db, r.release_id, ['G2'], { sub: who.rm2 });
+      const signG3 = () =>
+        tryAsRole(db, 'release_manager', claims('release_manager', rm), (c) =>
+          c.query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id]),
+        );
+      const approveBypass = () =>
+        tryAsRole(db, 'release_manager', claims('release_manager', rm), (c) =>
+          c.query('select ops.approve_exception($1)', [e.exception_id]),
+        );
+      const [first, second] = order === 'sign-off first' ? [signG3, approveBypass] : [approveBypass, signG3];
+      if (!(await first()).ok) return false;
+      return (await second()).ok;
+    },
+  };
+}
+
+/** The same from two connections at once: the bypass approval and the G3 sign-off race. */
+function concurrentBypassAndSignOff(isolation: 'read committed' | 'repeatable read'): Attack {
+  return {
+    kind: 16,
+    door: 'sql',
+    persona: 'release_manager',
+    name: `one release manager approves a bypass of G2 and signs off G3 from two connections at once (${isolation})`,
+    async run({ db }) {
+      const rm = uniqueSub('atk-rm-race');
+      const r = await release(db);
+      const e = await requestException(db, r.release_id, ['G2'], { sub: who.rm2 });
+      const c1 = await db.api.connect();
+      const c2 = await db.api.connect();
+      let secondOk = false;
+      try {
+        for (const c of [c1, c2]) {
+          await c.query(`begin isolation level ${isolation}`);
+          await c.query(`select set_config('role', 'release_manager', true)`);
+          await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+            JSON.stringify(claims('release_manager', rm)),
+          ]);
+        }
+        await c1.query('select ops.approve_exception($1)', [e.exception_id]);
+        const second = c2
+          .query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id])
+          .then(
+            async () => {
+              await c2.query('commit');
+              secondOk = true;
+            },
+            () => c2.query('rollback'),
+          );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await c1.query('commit');
+        await second;
+      } finally {
+        c1.release();
+        c2.release();
+      }
+      const approved = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.exceptions where exception_id = $1 and approver_id = $2`,
+        [e.exception_id, rm],
+      );
+      return secondOk && approved!.n === 1;
+    },
+  };
+}
+
+// ---- kind 17: raw errors for bad input ----------------------------------------------------------
+
+/** An offset out of range (+99:99) is PostgreSQL's 22009, not the rule's OPS22 naming the field. */
+function instantOffsetOutOfRange(persona: Persona): Attack {
+  return {
+    kind: 17,
+    door: 'sql',
+    persona,
+    name: 'ops.parse_instant("2026-11-26T10:00:00+99:99") answers with a raw 22009, not OPS22',
+    async run({ db }) {
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        c.query(`select ops.parse_instant('2026-11-26T10:00:00+99:99', 'payload.deployed_at')`),
+      );
+      return out.ok || out.code !== 'OPS22';
+    },
+  };
+}
+
 // ---- the matrix ---------------------------------------------------------------------------------
 
 const httpDoors: Door[] = ['http', 'deno', 'graphql'];
@@ -1649,6 +1852,16 @@ const matrix: Attack[] = [
   concurrentDeciders('read committed'),
   concurrentDeciders('repeatable read'),
   ...(['http', 'deno', 'graphql'] as Door[]).map(developerOverridesCiFailureViaIngest),
+  backdatedFailure('sql', 'sre'),
+  ...(['sql', 'http', 'deno'] as Door[]).map((d) => backdatedFailure(d, 'ci_service_role')),
+  exceptionApprovedByInitiator('sql'),
+  exceptionApprovedByInitiator('graphql'),
+  exceptionApprovedByReviser,
+  otherGateDeciderApprovesBypass('sign-off first'),
+  otherGateDeciderApprovesBypass('bypass first'),
+  concurrentBypassAndSignOff('read committed'),
+  concurrentBypassAndSignOff('repeatable read'),
+  ...PERSONAS.map(instantOffsetOutOfRange),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
