@@ -290,6 +290,28 @@ create policy evidence_artifacts_write_qa on ops.evidence_artifacts for insert t
 grant insert, select on table ops.evidence_artifacts to qa_tester;
 grant select on table ops.evidence_artifacts to audit_reader, release_manager;
 
+create table ops.exception_reviews (
+  review_id uuid default gen_random_uuid() not null,
+  exception_id uuid not null,
+  release_id uuid not null,
+  post_review_status public.ops_post_review_status not null,
+  reviewed_by text not null,
+  reviewer_persona public.ops_persona not null,
+  reviewed_at timestamp with time zone default clock_timestamp() not null,
+  constraint exception_reviews_exception_id_fkey FOREIGN KEY (exception_id) REFERENCES ops.exceptions(exception_id),
+  constraint exception_reviews_exception_id_key UNIQUE (exception_id),
+  constraint exception_reviews_pkey PRIMARY KEY (review_id),
+  constraint exception_reviews_post_review_status_check CHECK ((post_review_status <> 'pending'::public.ops_post_review_status)),
+  constraint exception_reviews_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+comment on table ops.exception_reviews is 'Who reviewed each exception after the fact, when, and with which outcome (complete or waived); one review per exception, never changed.';
+CREATE TRIGGER exception_reviews_append_only BEFORE DELETE OR UPDATE ON ops.exception_reviews FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER exception_reviews_no_truncate BEFORE TRUNCATE ON ops.exception_reviews FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.exception_reviews FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('review_id');
+alter table ops.exception_reviews enable row level security;
+create policy exception_reviews_read_all on ops.exception_reviews for select to audit_reader, release_manager using (true);
+grant select on table ops.exception_reviews to audit_reader, release_manager;
+
 create table ops.exceptions (
   exception_id uuid default gen_random_uuid() not null,
   release_id uuid not null,
@@ -3993,16 +4015,32 @@ CREATE OR REPLACE FUNCTION ops.review_exception(p_exception_id uuid, p_status pu
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  v_persona public.ops_persona := ops.require_persona('{release_manager}', 'review exceptions');
+  v_actor text := ops.current_actor();
   v_exception ops.exceptions;
 begin
-  perform ops.require_persona('{release_manager}', 'review exceptions');
-  perform ops.context_enter('reviewing_exception', p_exception_id, ops.current_actor());
-  update ops.exceptions e set post_review_status = p_status
-  where e.exception_id = p_exception_id
-  returning * into v_exception;
+  select * into v_exception from ops.exceptions e where e.exception_id = p_exception_id for update;
   if not found then
     raise exception 'exception % does not exist', p_exception_id using errcode = 'OPS04';
   end if;
+  if v_actor = v_exception.requested_by or v_actor = v_exception.approver_id then
+    raise exception 'separation of duties: % % exception % and may not review it', v_actor,
+      case when v_actor = v_exception.requested_by then 'requested' else 'approved' end, p_exception_id
+      using errcode = 'OPS03';
+  end if;
+  if v_exception.post_review_status = p_status then
+    return v_exception;
+  end if;
+  if v_exception.post_review_status <> 'pending' then
+    raise exception 'exception % was reviewed (%) already; a review is final', p_exception_id,
+      v_exception.post_review_status using errcode = 'OPS09';
+  end if;
+  insert into ops.exception_reviews (exception_id, release_id, post_review_status, reviewed_by, reviewer_persona)
+  values (p_exception_id, v_exception.release_id, p_status, v_actor, v_persona);
+  perform ops.context_enter('reviewing_exception', p_exception_id, v_actor);
+  update ops.exceptions e set post_review_status = p_status
+  where e.exception_id = p_exception_id
+  returning * into v_exception;
   perform ops.context_leave('reviewing_exception', p_exception_id);
   return v_exception;
 end

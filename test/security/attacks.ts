@@ -1758,6 +1758,83 @@ function concurrentBypassAndSignOff(isolation: 'read committed' | 'repeatable re
   };
 }
 
+/** An exception's approver or requester reviews it after the fact (SQL or GraphQL): waived by its own decider. */
+function selfReview(who_: 'approver' | 'requester', door: 'sql' | 'graphql'): Attack {
+  return {
+    kind: 16,
+    door,
+    persona: 'release_manager',
+    name: `the ${who_} of an exception marks its post-review waived`,
+    async run(ctx) {
+      const { db } = ctx;
+      const { e } = await approvedException(db);
+      const sub = who_ === 'approver' ? who.rm3 : who.rm2;
+      if (door === 'graphql') {
+        const token = await ctx.token('release_manager', sub);
+        const res = await ctx.doors.graphql!.graphql!(
+          `mutation($id: ID!) { reviewException(input: { exceptionId: $id, postReviewStatus: waived }) { __typename } }`,
+          { id: e.exception_id },
+          token,
+        );
+        return res.body?.data?.reviewException?.__typename === 'ReviewExceptionSuccess';
+      }
+      const out = await tryAsRole(db, 'release_manager', claims('release_manager', sub), (c) =>
+        c.query(`select ops.review_exception($1, 'waived')`, [e.exception_id]),
+      );
+      return out.ok;
+    },
+  };
+}
+
+/** A finished review changed afterwards by another release manager (complete, then waived). */
+const reviewRewritten: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'an exception reviewed complete is reviewed again as waived by another release manager',
+  async run({ db }) {
+    const { e } = await approvedException(db);
+    await asRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
+      c.query(`select ops.review_exception($1, 'complete')`, [e.exception_id]),
+    );
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager', 'atk-rm-later'), (c) =>
+      c.query(`select ops.review_exception($1, 'waived')`, [e.exception_id]),
+    );
+    const row = await adminOne<{ s: string }>(
+      db,
+      'select post_review_status::text as s from ops.exceptions where exception_id = $1',
+      [e.exception_id],
+    );
+    return out.ok && row!.s === 'waived';
+  },
+};
+
+/** Who reviewed an exception: nothing in the database says so. */
+const reviewUnattributed: Attack = {
+  kind: 16,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'an exception’s post-review leaves no record of its reviewer',
+  async run({ db }) {
+    const { e } = await approvedException(db);
+    const reviewer = uniqueSub('atk-rm-reviewer');
+    await asRole(db, 'release_manager', claims('release_manager', reviewer), (c) =>
+      c.query(`select ops.review_exception($1, 'complete')`, [e.exception_id]),
+    );
+    const table = await adminOne<{ t: string | null }>(
+      db,
+      `select to_regclass('ops.exception_reviews')::text as t`,
+    );
+    if (!table?.t) return true;
+    const row = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.exception_reviews where exception_id = $1 and reviewed_by = $2`,
+      [e.exception_id, reviewer],
+    );
+    return row!.n === 0;
+  },
+};
+
 // ---- kind 17: raw errors for bad input ----------------------------------------------------------
 
 /** An offset out of range (+99:99) is PostgreSQL's 22009, not the rule's OPS22 naming the field. */
@@ -1862,6 +1939,11 @@ const matrix: Attack[] = [
   concurrentBypassAndSignOff('read committed'),
   concurrentBypassAndSignOff('repeatable read'),
   ...PERSONAS.map(instantOffsetOutOfRange),
+  selfReview('approver', 'sql'),
+  selfReview('requester', 'sql'),
+  selfReview('approver', 'graphql'),
+  reviewRewritten,
+  reviewUnattributed,
 ];
 
 export { attachEvidence, others, promote, submitApproval };
