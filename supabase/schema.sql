@@ -350,6 +350,7 @@ CREATE TRIGGER exceptions_reevaluate AFTER INSERT OR UPDATE ON ops.exceptions FO
 CREATE TRIGGER exceptions_stamp BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER exceptions_stamp_revision BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 CREATE TRIGGER exceptions_window_bounded BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_window_bounded();
+CREATE TRIGGER exceptions_window_fixed BEFORE UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_window_fixed();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('exception_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.exceptions FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('exception_id');
 alter table ops.exceptions enable row level security;
@@ -862,6 +863,7 @@ CREATE INDEX releases_project_created ON ops.releases USING btree (project, crea
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('release_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.releases FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('release_id');
 CREATE TRIGGER releases_create_gates AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.create_release_gates();
+CREATE TRIGGER releases_identity_fixed BEFORE UPDATE ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_identity_fixed();
 CREATE TRIGGER releases_record_first_revision AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_record_first_revision();
 CREATE TRIGGER releases_revision_guard BEFORE INSERT OR UPDATE ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_revision_guard();
 CREATE TRIGGER releases_stamp BEFORE INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
@@ -1192,16 +1194,18 @@ begin
       new.approver_id, v_release.release_name using errcode = 'OPS03';
   end if;
 
+  if v_exception.exception_type <> 'gate_bypass' then
+    return new;
+  end if;
   v_gates := array(select g from pg_catalog.unnest(v_exception.impacted_gates) g
                    where g in ('G2', 'G3') order by g);
   if pg_catalog.cardinality(v_gates) = 0 then
     return new;
   end if;
-  -- A bypass of both gates registers its approver as G3's decider (G2 is a QA sign-off, which a
-  -- release manager never gives); it is refused below unless the approver decided neither before.
+  -- A bypass of both gates registers its approver as G2's decider, so ops.approvals_guard refuses
+  -- their G3 sign-off afterwards; it is refused below unless the approver decided neither before.
   insert into ops.release_deciders (release_id, approver_id, gate_code, persona_role, decision, approval_id)
-  values (v_release.release_id, new.approver_id, v_gates[pg_catalog.cardinality(v_gates)], new.persona_role,
-          new.decision, new.approval_id)
+  values (v_release.release_id, new.approver_id, v_gates[1], new.persona_role, new.decision, new.approval_id)
   on conflict (release_id, approver_id) do nothing;
   if found then
     return new;
@@ -2339,6 +2343,27 @@ begin
      or new.expires_at - new.effective_from > ops.max_exception_window() then
     raise exception 'an exception authorises for at most %, not from % to %', ops.max_exception_window(),
       new.effective_from, new.expires_at using errcode = 'OPS22';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.exceptions_window_fixed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.revision is distinct from old.revision then
+    raise exception 'exception % is for revision % of its release; request a new exception for another revision',
+      old.exception_id, old.revision using errcode = 'OPS22';
+  end if;
+  if new.expires_at > old.expires_at or not pg_catalog.isfinite(new.expires_at)
+     or not pg_catalog.isfinite(new.effective_from)
+     or new.expires_at - new.effective_from > ops.max_exception_window() then
+    raise exception 'exception % authorises until % at the latest; its window only ends earlier (at most % long)',
+      old.exception_id, old.expires_at, ops.max_exception_window() using errcode = 'OPS22';
   end if;
   return new;
 end
@@ -3927,6 +3952,22 @@ begin
 end
 $function$;
 grant execute on function ops.release_timeline(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.releases_identity_fixed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if (new.release_id, new.project, new.release_name, new.initiating_actor)
+     is distinct from (old.release_id, old.project, old.release_name, old.initiating_actor) then
+    raise exception 'release % keeps its project, name and initiating actor (%)', old.release_name,
+      old.initiating_actor using errcode = 'OPS22';
+  end if;
+  return new;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.releases_record_first_revision()
  RETURNS trigger

@@ -4,12 +4,15 @@
 -- * the release's initiating actor, and whoever revised it to its current revision, approve no
 --   exception of it (as they sign off no G3 of it): before, an initiating release manager approved
 --   a colleague's G3 bypass of their own release and G3 stood bypassed;
--- * the approver of a G2 or G3 bypass is one of the release's deciders (ops.release_deciders, one
---   row per release and subject), so nobody signs off G3 and approves a bypass of G2, or the other
---   way round, whichever comes first. A bypass of both gates needs an approver who decided neither.
+-- * the approver of a gate_bypass of G2 or G3 is one of the release's deciders
+--   (ops.release_deciders, one row per release and subject), so nobody signs off G3 and approves a
+--   bypass of G2, or the other way round, whichever comes first. A bypass of both gates needs an
+--   approver who decided neither, and counts as their G2 decision (a release manager's only
+--   sign-off is G3, which it then blocks). Evidence waivers and timing overrides decide no gate.
 --
 -- Trigger (BEFORE INSERT on ops.approvals; only approvals of an exception with decision approved,
--- the row ops.approve_exception inserts before it approves the exception). Takes the approval row;
+-- the row ops.approve_exception inserts before it approves the exception; the deciders part only
+-- for exceptions of type gate_bypass). Takes the approval row;
 -- returns it unchanged. Errors: OPS03 (the approver initiated or revised the release, or decided
 -- another of its G2 and G3), OPS09 (the approver's deciders row belongs to a concurrent
 -- transaction not visible to this one's snapshot; retry). Concurrent decisions of one subject
@@ -47,16 +50,18 @@ begin
       new.approver_id, v_release.release_name using errcode = 'OPS03';
   end if;
 
+  if v_exception.exception_type <> 'gate_bypass' then
+    return new;
+  end if;
   v_gates := array(select g from pg_catalog.unnest(v_exception.impacted_gates) g
                    where g in ('G2', 'G3') order by g);
   if pg_catalog.cardinality(v_gates) = 0 then
     return new;
   end if;
-  -- A bypass of both gates registers its approver as G3's decider (G2 is a QA sign-off, which a
-  -- release manager never gives); it is refused below unless the approver decided neither before.
+  -- A bypass of both gates registers its approver as G2's decider, so ops.approvals_guard refuses
+  -- their G3 sign-off afterwards; it is refused below unless the approver decided neither before.
   insert into ops.release_deciders (release_id, approver_id, gate_code, persona_role, decision, approval_id)
-  values (v_release.release_id, new.approver_id, v_gates[pg_catalog.cardinality(v_gates)], new.persona_role,
-          new.decision, new.approval_id)
+  values (v_release.release_id, new.approver_id, v_gates[1], new.persona_role, new.decision, new.approval_id)
   on conflict (release_id, approver_id) do nothing;
   if found then
     return new;

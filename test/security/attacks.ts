@@ -894,6 +894,34 @@ function ownerRewrites(
   };
 }
 
+/** The owner moves what an exception or a release was decided on with a plain UPDATE (no trigger disabled). */
+function ownerMovesDecisionBasis(what: 'expires_at' | 'revision' | 'initiating_actor'): Attack {
+  return {
+    kind: 9,
+    door: 'owner',
+    persona: 'owner',
+    name: {
+      expires_at: 'the owner moves an approved exception’s expires_at ten years on',
+      revision: 'the owner moves an approved exception to the release’s next revision',
+      initiating_actor: 'the owner renames a release’s initiating actor',
+    }[what],
+    async run({ db }) {
+      const { r, e } = await approvedException(db);
+      const sql = {
+        expires_at: `update ops.exceptions set expires_at = expires_at + interval '10 years' where exception_id = $1`,
+        revision: `update ops.exceptions set revision = revision + 1 where exception_id = $1`,
+        initiating_actor: `update ops.releases set initiating_actor = 'atk-someone-else' where release_id = $1`,
+      }[what];
+      try {
+        const res = await db.admin.query(sql, [what === 'initiating_actor' ? r.release_id : e.exception_id]);
+        return (res.rowCount ?? 0) > 0;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
 // ---- kind 10: evidence links ------------------------------------------------------------------
 
 const evidenceCrossRelease: Attack = {
@@ -1944,6 +1972,7 @@ const matrix: Attack[] = [
   selfReview('approver', 'graphql'),
   reviewRewritten,
   reviewUnattributed,
+  ...(['expires_at', 'revision', 'initiating_actor'] as const).map(ownerMovesDecisionBasis),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
