@@ -158,6 +158,7 @@ CREATE INDEX deployments_env ON ops.deployments USING btree (environment, deploy
 CREATE INDEX deployments_release ON ops.deployments USING btree (release_id, deployed_at DESC);
 CREATE INDEX deployments_rollback_of ON ops.deployments USING btree (rollback_of) WHERE (rollback_of IS NOT NULL);
 CREATE TRIGGER deployments_bounds BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_bounds();
+CREATE TRIGGER deployments_g4_from_health_check BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_g4_from_health_check();
 CREATE TRIGGER deployments_guard BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_guard();
 CREATE TRIGGER deployments_in_order BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_in_order();
 CREATE TRIGGER deployments_record_transition AFTER UPDATE OF status, g4_status ON ops.deployments FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.g4_status IS DISTINCT FROM new.g4_status))) EXECUTE FUNCTION ops.deployments_record_transition();
@@ -1990,6 +1991,29 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.deployments_g4_from_health_check()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    if new.g4_status <> 'pending' or new.g4_resolved_at is not null then
+      raise exception 'a deployment starts with G4 pending; its verdict comes from a health check (ops.record_health_check)'
+        using errcode = 'OPS03';
+    end if;
+    return new;
+  end if;
+  if (new.g4_status, new.g4_resolved_at) is distinct from (old.g4_status, old.g4_resolved_at)
+     and ops.context_value('recording_health_check', old.deployment_id) is null then
+    raise exception 'G4''s verdict on deployment % comes from a health check (ops.record_health_check)',
+      old.deployment_id using errcode = 'OPS03';
+  end if;
+  return new;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.deployments_guard()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3398,21 +3422,23 @@ begin
   insert into ops.gate_checks (gate_id, check_name, source_system, status, required, artifact_ref, metadata, ingest_id)
   values (v_gate.gate_id, coalesce(p_check_name, 'health_check'), coalesce(p_source_system, 'monitoring'), p_status,
           true, p_artifact_url,
-          coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('deployment_id', p_deployment_id,
-                                                                  'environment', v_deployment.environment),
+          coalesce(p_metadata, '{}'::jsonb) || pg_catalog.jsonb_build_object('deployment_id', p_deployment_id,
+                                                                             'environment', v_deployment.environment),
           ops.current_ingest_id())
   returning * into v_check;
   insert into ops.evidence_artifacts (release_id, gate_id, check_id, deployment_id, artifact_type, source_system,
                                       artifact_url, sha256, metadata, ingest_id)
   values (v_deployment.release_id, v_gate.gate_id, v_check.check_id, p_deployment_id, 'health_check',
           coalesce(p_source_system, 'monitoring')::text,
-          coalesce(p_artifact_url, format('ops://deployments/%s/health/%s', p_deployment_id, v_check.check_id)),
-          lower(p_sha256), coalesce(p_metadata, '{}'::jsonb), ops.current_ingest_id());
+          coalesce(p_artifact_url, pg_catalog.format('ops://deployments/%s/health/%s', p_deployment_id, v_check.check_id)),
+          pg_catalog.lower(p_sha256), coalesce(p_metadata, '{}'::jsonb), ops.current_ingest_id());
+  perform ops.context_enter('recording_health_check', p_deployment_id, ops.current_actor());
   update ops.deployments d set
     g4_status = case when p_status = 'pass' then 'passed' when p_status = 'fail' then 'failed' else d.g4_status end,
-    g4_resolved_at = case when p_status in ('pass', 'fail') then now() else d.g4_resolved_at end
+    g4_resolved_at = case when p_status in ('pass', 'fail') then pg_catalog.clock_timestamp() else d.g4_resolved_at end
   where d.deployment_id = p_deployment_id
   returning * into v_deployment;
+  perform ops.context_leave('recording_health_check', p_deployment_id);
   return v_deployment;
 end
 $function$;

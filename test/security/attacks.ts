@@ -1655,6 +1655,67 @@ function backdatedFailure(door: Door, persona: 'ci_service_role' | 'sre'): Attac
   };
 }
 
+/** The same verdict written at INSERT: a deployment row born succeeded with G4 passed (or by the owner's UPDATE). */
+function g4AtInsert(door: 'sql' | 'owner'): Attack {
+  return {
+    kind: 13,
+    door,
+    persona: door === 'sql' ? 'sre' : 'owner',
+    name:
+      door === 'sql'
+        ? 'INSERT INTO deployments a staging deployment already succeeded with g4_status passed (plus health_check evidence)'
+        : 'the owner sets g4_status = passed on a deployment that had no health check',
+    async run({ db }) {
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      await passG3(db, r);
+      let deploymentId: string;
+      if (door === 'sql') {
+        const out = await tryAsRole(db, 'sre', claims('sre', who.sre), async (c) => {
+          const { rows } = await c.query(
+            `insert into ops.deployments (release_id, environment, status, g4_status, g4_resolved_at, deployed_by)
+             values ($1, 'staging', 'succeeded', 'passed', now(), $2) returning deployment_id`,
+            [r.release_id, who.sre],
+          );
+          await c.query(
+            `select ops.attach_evidence(p_release_id => $1, p_artifact_type => 'health_check',
+               p_artifact_url => 'https://evidence.example/health', p_gate_code => 'G4', p_deployment_id => $2)`,
+            [r.release_id, rows[0].deployment_id],
+          );
+          return rows[0].deployment_id as string;
+        });
+        if (!out.ok) return false;
+        deploymentId = out.value;
+      } else {
+        const d = await promote(db, r.release_id, 'staging');
+        await updateDeployment(db, d.deployment_id, 'succeeded');
+        try {
+          await db.admin.query(
+            `update ops.deployments set g4_status = 'passed', g4_resolved_at = now() where deployment_id = $1`,
+            [d.deployment_id],
+          );
+        } catch {
+          return false;
+        }
+        deploymentId = d.deployment_id;
+      }
+      const checks = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+         where g.release_id = $1 and g.gate_code = 'G4'`,
+        [r.release_id],
+      );
+      const dep = await adminOne<{ g: string }>(
+        db,
+        'select g4_status::text as g from ops.deployments where deployment_id = $1',
+        [deploymentId],
+      );
+      return checks!.n === 0 && dep!.g === 'passed';
+    },
+  };
+}
+
 // ---- kind 16: exception approvals and separation of duties --------------------------------------
 
 const uniqueSub = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
@@ -1973,6 +2034,8 @@ const matrix: Attack[] = [
   reviewRewritten,
   reviewUnattributed,
   ...(['expires_at', 'revision', 'initiating_actor'] as const).map(ownerMovesDecisionBasis),
+  g4AtInsert('sql'),
+  g4AtInsert('owner'),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
