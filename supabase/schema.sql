@@ -4090,9 +4090,8 @@ begin
   if not found then
     raise exception 'exception % does not exist', p_exception_id using errcode = 'OPS04';
   end if;
-  if v_actor = v_exception.requested_by or v_actor = v_exception.approver_id then
-    raise exception 'separation of duties: % % exception % and may not review it', v_actor,
-      case when v_actor = v_exception.requested_by then 'requested' else 'approved' end, p_exception_id
+  if v_actor = v_exception.requested_by then
+    raise exception 'separation of duties: % requested exception % and may not review it', v_actor, p_exception_id
       using errcode = 'OPS03';
   end if;
   if v_exception.post_review_status = p_status then

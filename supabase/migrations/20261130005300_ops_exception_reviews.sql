@@ -1,8 +1,8 @@
--- An exception's post-review is a decision like its approval: attributable, by someone other than
--- its requester and approver, and final. Before, ops.review_exception set
--- exceptions.post_review_status and recorded nobody: the approver (or the requester) of an
--- exception marked their own exception's review waived, and a finished review could be changed
--- again, with no trace of who did either.
+-- An exception's post-review is a decision like its approval: attributable, never by its
+-- requester, and final. Before, ops.review_exception set exceptions.post_review_status and
+-- recorded nobody: the release manager who requested an exception marked its review waived, and a
+-- finished review could be changed again, with no trace of who did either. (The approver may
+-- review what they approved: the review looks at how the exception was used.)
 
 -- One row per reviewed exception (the unique key makes a review final, also for two reviewers at
 -- once), on its release's ledger chain (20261129004000_ops_ledger.sql). Written only by
@@ -37,7 +37,7 @@ create trigger ledger_record after insert on ops.exception_reviews
 -- Records the post-review of an exception. Takes the exception and the review's outcome; returns
 -- the exception. Reviewing again with the outcome already recorded returns the exception unchanged
 -- (a retry); pending records nothing. Errors: OPS03 (not a release_manager; the caller requested
--- or approved the exception), OPS04 (no such exception), OPS09 (the exception was already reviewed
+-- the exception), OPS04 (no such exception), OPS09 (the exception was already reviewed
 -- with another outcome). Rules: DESIGN section 5 (separation of duties), README threat model.
 create or replace function ops.review_exception(p_exception_id uuid, p_status public.ops_post_review_status)
 returns ops.exceptions
@@ -54,9 +54,8 @@ begin
   if not found then
     raise exception 'exception % does not exist', p_exception_id using errcode = 'OPS04';
   end if;
-  if v_actor = v_exception.requested_by or v_actor = v_exception.approver_id then
-    raise exception 'separation of duties: % % exception % and may not review it', v_actor,
-      case when v_actor = v_exception.requested_by then 'requested' else 'approved' end, p_exception_id
+  if v_actor = v_exception.requested_by then
+    raise exception 'separation of duties: % requested exception % and may not review it', v_actor, p_exception_id
       using errcode = 'OPS03';
   end if;
   if v_exception.post_review_status = p_status then

@@ -1847,17 +1847,17 @@ function concurrentBypassAndSignOff(isolation: 'read committed' | 'repeatable re
   };
 }
 
-/** An exception's approver or requester reviews it after the fact (SQL or GraphQL): waived by its own decider. */
-function selfReview(who_: 'approver' | 'requester', door: 'sql' | 'graphql'): Attack {
+/** An exception's requester reviews it after the fact (SQL or GraphQL): waived by whoever asked for it. */
+function selfReview(door: 'sql' | 'graphql'): Attack {
   return {
     kind: 16,
     door,
     persona: 'release_manager',
-    name: `the ${who_} of an exception marks its post-review waived`,
+    name: 'the requester of an exception marks its post-review waived',
     async run(ctx) {
       const { db } = ctx;
       const { e } = await approvedException(db);
-      const sub = who_ === 'approver' ? who.rm3 : who.rm2;
+      const sub = who.rm2;
       if (door === 'graphql') {
         const token = await ctx.token('release_manager', sub);
         const res = await ctx.doors.graphql!.graphql!(
@@ -2028,9 +2028,8 @@ const matrix: Attack[] = [
   concurrentBypassAndSignOff('read committed'),
   concurrentBypassAndSignOff('repeatable read'),
   ...PERSONAS.map(instantOffsetOutOfRange),
-  selfReview('approver', 'sql'),
-  selfReview('requester', 'sql'),
-  selfReview('approver', 'graphql'),
+  selfReview('sql'),
+  selfReview('graphql'),
   reviewRewritten,
   reviewUnattributed,
   ...(['expires_at', 'revision', 'initiating_actor'] as const).map(ownerMovesDecisionBasis),
