@@ -51,6 +51,8 @@ const INTENDED: Record<string, string[]> = {
   'ops.ingest_event(jsonb)': ALL,
   'ops.record_rejected_ingest(jsonb,integer,jsonb)': ALL,
   'ops.gate_evidence(uuid)': READERS,
+  // Invoker's rights, read under the caller's RLS by ops.gate_evidence.
+  'ops.counted_revisions(uuid)': READERS,
   'ops.release_evidence(uuid)': READERS,
   'ops.iso_utc(timestamp with time zone)': READERS,
   'ops.release_timeline(uuid)': READERS,
