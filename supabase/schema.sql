@@ -1043,6 +1043,38 @@ CREATE OR REPLACE FUNCTION ops.apply_ingest_event(p_envelope jsonb)
  SET "DateStyle" TO 'ISO, YMD'
 AS $function$
 declare
+  v_release uuid := (p_envelope ->> 'release_id')::uuid;
+  v_result jsonb;
+  v_what text;
+begin
+  perform ops.context_enter('deferred_evaluation', v_release, '');
+  v_result := ops.apply_ingest_facts(p_envelope);
+  delete from ops.transaction_context c
+  where c.txid = pg_catalog.txid_current() and c.name = 'deferred_evaluation' and c.subject = v_release
+  returning c.value into v_what;
+  if v_what <> '' then
+    perform ops.evaluate_release(v_release, v_what);
+  end if;
+  if v_result ? 'gate_status' then
+    v_result := v_result || pg_catalog.jsonb_build_object('gate_status', coalesce(
+      (select g.status from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+       where c.check_id = (v_result ->> 'check_id')::uuid),
+      (select g.status from ops.approvals a join ops.release_gates g on g.gate_id = a.gate_id
+       where a.approval_id = (v_result ->> 'approval_id')::uuid)));
+  end if;
+  return v_result;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.apply_ingest_facts(p_envelope jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "DateStyle" TO 'ISO, YMD'
+AS $function$
+declare
   v_type public.ops_event_type := (p_envelope ->> 'event_type')::public.ops_event_type;
   v_release uuid := (p_envelope ->> 'release_id')::uuid;
   v_gate public.ops_gate_code := (p_envelope ->> 'gate_code')::public.ops_gate_code;
@@ -1135,6 +1167,7 @@ begin
   end case;
 end
 $function$;
+comment on function ops.apply_ingest_facts(p_envelope jsonb) is 'The effects of one accepted ingest event on the domain tables; called only by ops.apply_ingest_event.';
 
 CREATE OR REPLACE FUNCTION ops.approvals_guard()
  RETURNS trigger
@@ -1334,6 +1367,33 @@ end
 $function$;
 grant execute on function ops.attach_evidence(p_release_id uuid, p_artifact_type public.ops_artifact_type, p_artifact_url text, p_gate_code public.ops_gate_code, p_sha256 text, p_source_system text, p_metadata jsonb, p_check_id uuid, p_deployment_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.caller_identity(OUT persona public.ops_persona, OUT sub text)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_role text := pg_catalog.current_setting('role');
+  v_claims jsonb := ops.current_claims();
+  v_named text;
+begin
+  sub := nullif(v_claims ->> 'sub', '');
+  if v_role is null or not v_role = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+    return;
+  end if;
+  foreach v_named in array array[v_claims ->> 'role', v_claims -> 'app_metadata' ->> 'ops_role'] loop
+    if v_named is distinct from v_role
+       and v_named = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+      raise exception 'the claims name persona %, but the transaction assumed %', v_named, v_role
+        using errcode = 'OPS03';
+    end if;
+  end loop;
+  persona := v_role::public.ops_persona;
+end
+$function$;
+grant execute on function ops.caller_identity(OUT persona public.ops_persona, OUT sub text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
 CREATE OR REPLACE FUNCTION ops.compare_ledger_checkpoint(p_checkpoint jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1397,6 +1457,7 @@ CREATE OR REPLACE FUNCTION ops.compute_release_gates(p_release_id uuid)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 declare
   v_release ops.releases;
@@ -1504,31 +1565,42 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.context_value(p_name text, p_subject uuid)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select c.value from ops.transaction_context c
-  where c.txid = pg_catalog.txid_current_if_assigned() and c.name = p_name and c.subject = p_subject
+begin
+  return (select c.value from ops.transaction_context c
+          where c.txid = pg_catalog.txid_current_if_assigned() and c.name = p_name and c.subject = p_subject);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.counted_revisions(p_release_id uuid)
  RETURNS integer[]
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select case when r.revision = 1 then array[1] else (
+declare
+  v_release ops.releases;
+begin
+  select * into v_release from ops.releases r where r.release_id = p_release_id;
+  if not found then
+    return null;
+  end if;
+  if v_release.revision = 1 then
+    return array[1];
+  end if;
+  return (
     select pg_catalog.array_agg(v.revision order by v.revision)
     from ops.release_revisions v
-    where v.release_id = r.release_id
-      and (v.revision = r.revision
-           or (v.source_ref is not distinct from r.source_ref
-               and v.artifact_digest is not distinct from r.artifact_digest
+    where v.release_id = p_release_id
+      and (v.revision = v_release.revision
+           or (v.source_ref is not distinct from v_release.source_ref
+               and v.artifact_digest is not distinct from v_release.artifact_digest
                and not exists (select 1 from ops.release_scope_changes s
-                               where s.release_id = r.release_id and s.created_at >= v.created_at)))
-  ) end
-  from ops.releases r where r.release_id = p_release_id
+                               where s.release_id = p_release_id and s.created_at >= v.created_at))));
+end
 $function$;
 grant execute on function ops.counted_revisions(p_release_id uuid) to audit_reader, release_manager;
 
@@ -1579,36 +1651,40 @@ CREATE OR REPLACE FUNCTION ops.current_actor()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_sub text := nullif(ops.current_claims() ->> 'sub', '');
+  v_caller record := ops.caller_identity();
 begin
-  if ops.current_persona() is not null then
-    if v_sub is null then
+  if v_caller.persona is not null then
+    if v_caller.sub is null then
       raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
     end if;
-    return v_sub;
+    return v_caller.sub;
   end if;
-  return coalesce(v_sub, 'db:' || session_user);
+  return coalesce(v_caller.sub, 'db:' || session_user);
 end
 $function$;
 grant execute on function ops.current_actor() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.current_claims()
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb)
+begin
+  return coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+end
 $function$;
 grant execute on function ops.current_claims() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.current_ingest_id()
  RETURNS uuid
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select ops.context_value('ingest', '00000000-0000-0000-0000-000000000000')::uuid
+begin
+  return ops.context_value('ingest', '00000000-0000-0000-0000-000000000000')::uuid;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.current_persona()
@@ -1617,23 +1693,8 @@ CREATE OR REPLACE FUNCTION ops.current_persona()
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_role text := pg_catalog.current_setting('role');
-  v_claims jsonb;
-  v_named text;
 begin
-  if v_role is null or not v_role = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
-    return null;
-  end if;
-  v_claims := ops.current_claims();
-  foreach v_named in array array[v_claims ->> 'role', v_claims -> 'app_metadata' ->> 'ops_role'] loop
-    if v_named is distinct from v_role
-       and v_named = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
-      raise exception 'the claims name persona %, but the transaction assumed %', v_named, v_role
-        using errcode = 'OPS03';
-    end if;
-  end loop;
-  return v_role::public.ops_persona;
+  return (ops.caller_identity()).persona;
 end
 $function$;
 grant execute on function ops.current_persona() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
@@ -1773,30 +1834,34 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.derive_release_status(p_release_id uuid)
  RETURNS public.ops_release_status
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  with latest as (
-    select d.* from ops.deployments d where d.release_id = p_release_id
-    order by d.deployed_at desc, d.created_at desc limit 1
-  ), latest_prod as (
-    select d.* from ops.deployments d
+declare
+  v_latest ops.deployments;
+  v_prod ops.deployments;
+begin
+  select * into v_latest from ops.deployments d where d.release_id = p_release_id
+    order by d.deployed_at desc, d.created_at desc limit 1;
+  if v_latest.deployment_id is not null and (v_latest.rollback_of is not null or v_latest.status = 'rolled_back') then
+    return 'rolled_back';
+  end if;
+  select * into v_prod from ops.deployments d
     where d.release_id = p_release_id and d.environment = 'production' and d.rollback_of is null
-    order by d.deployed_at desc, d.created_at desc limit 1
-  )
-  select case
-    when exists (select 1 from latest l where l.rollback_of is not null or l.status = 'rolled_back')
-      then 'rolled_back'
-    when exists (select 1 from latest_prod p where p.status = 'succeeded' and p.g4_status = 'passed')
-      then 'promoted'
-    when exists (select 1 from latest l where l.status = 'failed' or l.g4_status = 'failed')
-      then 'failed'
-    when exists (select 1 from ops.release_gates g where g.release_id = p_release_id and g.status <> 'pending')
-      or exists (select 1 from ops.deployments d where d.release_id = p_release_id)
-      then 'in_progress'
-    else 'draft'
-  end::public.ops_release_status
+    order by d.deployed_at desc, d.created_at desc limit 1;
+  if v_prod.status = 'succeeded' and v_prod.g4_status = 'passed' then
+    return 'promoted';
+  end if;
+  if v_latest.status = 'failed' or v_latest.g4_status = 'failed' then
+    return 'failed';
+  end if;
+  if v_latest.deployment_id is not null
+     or exists (select 1 from ops.release_gates g where g.release_id = p_release_id and g.status <> 'pending') then
+    return 'in_progress';
+  end if;
+  return 'draft';
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.envelope_hash(p_envelope jsonb)
@@ -1995,6 +2060,7 @@ CREATE OR REPLACE FUNCTION ops.gate_approval_findings(p_release ops.releases, p_
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 #variable_conflict use_column
 declare
@@ -2060,6 +2126,7 @@ CREATE OR REPLACE FUNCTION ops.gate_check_findings(p_release ops.releases, p_rev
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 #variable_conflict use_column
 begin
@@ -2157,6 +2224,7 @@ CREATE OR REPLACE FUNCTION ops.gate_deployment_findings(p_release ops.releases, 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 #variable_conflict use_column
 begin
@@ -2217,49 +2285,16 @@ AS $function$
 #variable_conflict use_column
 declare
   v_release_id uuid;
-  v_revisions integer[];
 begin
   select g.release_id into v_release_id from ops.release_gates g where g.gate_id = p_gate_id;
   if v_release_id is null then
     return;
   end if;
-  v_revisions := ops.counted_revisions(v_release_id);
   return query
-  select q.requirement_id, q.artifact_types, q.attached_to, q.blocking, dep.deployment_id, dep.environment,
-         coalesce(ev.artifact_ids, '{}'), coalesce(ev.present_types, '{}')
-  from ops.release_gates g
-  join ops.gate_evidence_requirements q on q.gate_code = g.gate_code
-  left join lateral (
-    select d.deployment_id, d.environment from ops.deployments d
-    where q.attached_to = 'latest_deployment' and d.release_id = g.release_id and d.rollback_of is null
-      and d.revision = any (v_revisions)
-    order by d.deployed_at desc, d.created_at desc limit 1
-  ) dep on true
-  left join lateral (
-    select pg_catalog.array_agg(m.artifact_id order by m.artifact_id) as artifact_ids,
-           pg_catalog.array_agg(distinct m.artifact_type order by m.artifact_type) as present_types
-    from (
-      -- One index-friendly branch per place evidence can hang.
-      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
-      where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
-        and a.revision = any (v_revisions)
-      union
-      select a.artifact_id, a.artifact_type from ops.gate_checks c
-      join ops.evidence_artifacts a on a.check_id = c.check_id
-      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
-        and a.revision = any (v_revisions)
-      union
-      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
-      where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
-        and a.revision = any (v_revisions)
-      union
-      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
-      where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
-    ) m
-    where m.artifact_type = any (q.artifact_types)
-  ) ev on true
-  where g.gate_id = p_gate_id
-  order by q.gate_code, pg_catalog.array_to_string(q.artifact_types, ',');
+  select e.requirement_id, e.artifact_types, e.attached_to, e.blocking, e.deployment_id, e.deployment_environment,
+         e.artifact_ids, e.present_types
+  from ops.release_gate_evidence(v_release_id, ops.counted_revisions(v_release_id)) e
+  where e.gate_id = p_gate_id;
 end
 $function$;
 grant execute on function ops.gate_evidence(p_gate_id uuid) to audit_reader, release_manager;
@@ -2269,16 +2304,14 @@ CREATE OR REPLACE FUNCTION ops.gate_evidence_findings(p_release ops.releases, p_
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 #variable_conflict use_column
 begin
   return query
-  select g.gate_id, not m.unmet, false,
-         exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id and a.revision = any (p_revisions)),
-         coalesce(m.reasons, '{}')
-  from ops.release_gates g
-  left join lateral (
-    select pg_catalog.array_agg(case
+  with unmet as (
+    select e.gate_id,
+           pg_catalog.array_agg(case
              when e.attached_to <> 'latest_deployment' then
                pg_catalog.format('%s: no %s evidence attached', g.gate_code,
                                  pg_catalog.array_to_string(e.artifact_types, ' or '))
@@ -2286,12 +2319,18 @@ begin
                pg_catalog.format('%s: no %s evidence for the %s deployment', g.gate_code,
                                  pg_catalog.array_to_string(e.artifact_types, ' or '), e.deployment_environment)
            end order by e.ordinality) filter (where e.attached_to <> 'latest_deployment' or e.deployment_id is not null)
-           as reasons,
-           -- Without a deployment G4's deployment finding already says so; the gate is still held.
-           pg_catalog.count(*) > 0 as unmet
-    from ops.gate_evidence(g.gate_id) with ordinality e
+             as reasons
+    from ops.release_gate_evidence(p_release.release_id, p_revisions) with ordinality e
+    join ops.release_gates g on g.gate_id = e.gate_id
+    -- Without a deployment G4's deployment finding already says so; the gate is still held.
     where e.blocking and pg_catalog.cardinality(e.artifact_ids) = 0
-  ) m on true
+    group by e.gate_id
+  )
+  select g.gate_id, u.gate_id is null, false,
+         exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id and a.revision = any (p_revisions)),
+         coalesce(u.reasons, '{}')
+  from ops.release_gates g
+  left join unmet u on u.gate_id = g.gate_id
   where g.release_id = p_release.release_id;
 end
 $function$;
@@ -2301,6 +2340,7 @@ CREATE OR REPLACE FUNCTION ops.gate_exception_findings(p_release ops.releases, p
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 #variable_conflict use_column
 begin
@@ -2345,11 +2385,13 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.gate_now_label(p_release ops.releases)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select coalesce(p_release.source_ref, 'no source ref') || coalesce(' (' || p_release.artifact_digest || ')', '')
+begin
+  return coalesce(p_release.source_ref, 'no source ref') || coalesce(' (' || p_release.artifact_digest || ')', '');
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.gate_of(p_release_id uuid, p_gate_code public.ops_gate_code)
@@ -3480,7 +3522,7 @@ begin
   case tg_table_name
     when 'gate_checks' then
       select g.release_id into v_release from ops.release_gates g where g.gate_id = new.gate_id;
-      v_what := format('check "%s" reported %s', new.check_name, new.status);
+      v_what := pg_catalog.format('check "%s" reported %s', new.check_name, new.status);
     when 'evidence_artifacts' then
       v_release := coalesce(
         new.release_id,
@@ -3488,20 +3530,30 @@ begin
         (select g.release_id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
           where c.check_id = new.check_id),
         (select d.release_id from ops.deployments d where d.deployment_id = new.deployment_id));
-      v_what := format('%s evidence attached', new.artifact_type);
+      v_what := pg_catalog.format('%s evidence attached', new.artifact_type);
     when 'approvals' then
       v_release := new.release_id;
-      v_what := format('%s %s (%s)', new.persona_role, new.decision, new.scope);
+      v_what := pg_catalog.format('%s %s (%s)', new.persona_role, new.decision, new.scope);
     when 'exceptions' then
       v_release := new.release_id;
-      v_what := format('%s exception for %s %s', new.exception_type, array_to_string(new.impacted_gates, ', '),
-                       case when new.approver_id is null then 'requested' else 'approved' end);
+      v_what := pg_catalog.format('%s exception for %s %s', new.exception_type,
+                                  pg_catalog.array_to_string(new.impacted_gates, ', '),
+                                  case when new.approver_id is null then 'requested' else 'approved' end);
     when 'deployments' then
       v_release := new.release_id;
-      v_what := format('%s deployment %s, G4 %s', new.environment, new.status, new.g4_status);
+      v_what := pg_catalog.format('%s deployment %s, G4 %s', new.environment, new.status, new.g4_status);
   end case;
-  if v_release is not null then
-    perform ops.evaluate_release(v_release, format('%s by %s', v_what, ops.current_actor()));
+  if v_release is null then
+    return null;
+  end if;
+  v_what := pg_catalog.format('%s by %s', v_what, ops.current_actor());
+  -- Inside an ingest event of this release: noted for the event's one evaluation.
+  update ops.transaction_context c
+    set value = case when c.value = '' then v_what else c.value || '; ' || v_what end
+  where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'deferred_evaluation'
+    and c.subject = v_release;
+  if not found then
+    perform ops.evaluate_release(v_release, v_what);
   end if;
   return null;
 end
@@ -3666,6 +3718,55 @@ begin
 end
 $function$;
 grant execute on function ops.release_evidence_bundle(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.release_gate_evidence(p_release_id uuid, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  select g.gate_id, q.requirement_id, q.artifact_types, q.attached_to, q.blocking, dep.deployment_id,
+         dep.environment, coalesce(ev.artifact_ids, '{}'), coalesce(ev.present_types, '{}')
+  from ops.release_gates g
+  join ops.gate_evidence_requirements q on q.gate_code = g.gate_code
+  left join lateral (
+    select d.deployment_id, d.environment from ops.deployments d
+    where q.attached_to = 'latest_deployment' and d.release_id = g.release_id and d.rollback_of is null
+      and d.revision = any (p_revisions)
+    order by d.deployed_at desc, d.created_at desc limit 1
+  ) dep on true
+  left join lateral (
+    select pg_catalog.array_agg(m.artifact_id order by m.artifact_id) as artifact_ids,
+           pg_catalog.array_agg(distinct m.artifact_type order by m.artifact_type) as present_types
+    from (
+      -- One index-friendly branch per place evidence can hang.
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
+        and a.revision = any (p_revisions)
+      union
+      select a.artifact_id, a.artifact_type from ops.gate_checks c
+      join ops.evidence_artifacts a on a.check_id = c.check_id
+      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
+        and a.revision = any (p_revisions)
+      union
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
+        and a.revision = any (p_revisions)
+      union
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
+    ) m
+    where m.artifact_type = any (q.artifact_types)
+  ) ev on true
+  where g.release_id = p_release_id
+  order by q.gate_code, pg_catalog.array_to_string(q.artifact_types, ',');
+end
+$function$;
+grant execute on function ops.release_gate_evidence(p_release_id uuid, p_revisions integer[]) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.release_gates_guard()
  RETURNS trigger
@@ -4089,10 +4190,15 @@ CREATE OR REPLACE FUNCTION ops.stamp_created_by()
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_caller record := ops.caller_identity();
 begin
-  new.created_at := clock_timestamp();
-  new.created_by := ops.current_actor();
-  new.created_persona := ops.current_persona();
+  if v_caller.persona is not null and v_caller.sub is null then
+    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+  end if;
+  new.created_at := pg_catalog.clock_timestamp();
+  new.created_by := coalesce(v_caller.sub, 'db:' || session_user);
+  new.created_persona := v_caller.persona;
   return new;
 end
 $function$;
