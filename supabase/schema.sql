@@ -1053,7 +1053,7 @@ begin
   where c.txid = pg_catalog.txid_current() and c.name = 'deferred_evaluation' and c.subject = v_release
   returning c.value into v_what;
   if v_what <> '' then
-    perform ops.evaluate_release(v_release, v_what);
+    perform ops.evaluate_release(v_release, pg_catalog.substr(v_what, pg_catalog.strpos(v_what, ':') + 1));
   end if;
   if v_result ? 'gate_status' then
     v_result := v_result || pg_catalog.jsonb_build_object('gate_status', coalesce(
@@ -3518,11 +3518,13 @@ AS $function$
 declare
   v_release uuid;
   v_what text;
+  v_rank integer;
 begin
   case tg_table_name
     when 'gate_checks' then
       select g.release_id into v_release from ops.release_gates g where g.gate_id = new.gate_id;
       v_what := pg_catalog.format('check "%s" reported %s', new.check_name, new.status);
+      v_rank := 4;
     when 'evidence_artifacts' then
       v_release := coalesce(
         new.release_id,
@@ -3531,25 +3533,30 @@ begin
           where c.check_id = new.check_id),
         (select d.release_id from ops.deployments d where d.deployment_id = new.deployment_id));
       v_what := pg_catalog.format('%s evidence attached', new.artifact_type);
+      v_rank := 5;
     when 'approvals' then
       v_release := new.release_id;
       v_what := pg_catalog.format('%s %s (%s)', new.persona_role, new.decision, new.scope);
+      v_rank := 2;
     when 'exceptions' then
       v_release := new.release_id;
       v_what := pg_catalog.format('%s exception for %s %s', new.exception_type,
                                   pg_catalog.array_to_string(new.impacted_gates, ', '),
                                   case when new.approver_id is null then 'requested' else 'approved' end);
+      v_rank := 3;
     when 'deployments' then
       v_release := new.release_id;
       v_what := pg_catalog.format('%s deployment %s, G4 %s', new.environment, new.status, new.g4_status);
+      v_rank := 1;
   end case;
   if v_release is null then
     return null;
   end if;
   v_what := pg_catalog.format('%s by %s', v_what, ops.current_actor());
-  -- Inside an ingest event of this release: noted for the event's one evaluation.
+  -- Inside an ingest event of this release: kept for the event's one evaluation.
   update ops.transaction_context c
-    set value = case when c.value = '' then v_what else c.value || '; ' || v_what end
+    set value = case when c.value = '' or v_rank < pg_catalog.split_part(c.value, ':', 1)::integer
+                     then v_rank || ':' || v_what else c.value end
   where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'deferred_evaluation'
     and c.subject = v_release;
   if not found then

@@ -364,10 +364,8 @@ describe('releaseTimeline of a release walked to production', () => {
     expect(summary(2)).toBe(`build_complete event ${key}: accepted (HTTP 200)`);
     expect(summary(3)).toBe('G1 check "build" reported pass');
     expect(summary(4)).toBe(`build_log evidence on G1: https://ci.example/runs/1/log (sha256 ${sha('1')})`);
-    // One event, one evaluation: the transition names every fact the event wrote.
-    expect(summary(5)).toBe(
-      'G1 pending -> passed: check "build" reported pass by ci-github-actions; build_log evidence attached by ci-github-actions',
-    );
+    // One event, one evaluation, after its facts, for the fact that decides.
+    expect(summary(5)).toBe('G1 pending -> passed: check "build" reported pass by ci-github-actions');
     expect(summary(6)).toBe(
       `build_complete event ${key}: duplicate (HTTP 200), duplicate of ingest ${ids.buildIngest}`,
     );
