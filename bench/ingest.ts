@@ -4,6 +4,10 @@
 //   (a) database ceiling: select ops.ingest_event(...) over pg through withPersona
 //   (b) HTTP ceiling:     POST /bench/noop on the same server stack (router, JWT, Node adapter)
 //   (c) the ingest route: POST /functions/v1/ops-event-ingest
+//   (r) the least an event needs: a PL/pgSQL RPC in a scratch schema of this benchmark's own
+//       database (bench_baseline, never in the migrations) doing an idempotent log insert, one
+//       check row and one gate update, called like (a); alternating rounds with (a), and
+//       a/r >= 0.5 (ops.ingest_event against the minimal RPC), c/a >= 0.8 (the route against it)
 // and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. Then the cost of the tamper-evident ledger:
 //   (d) the ledger's cost: (a)'s load with the ledger, then with its triggers disabled on the fact
 //       tables of this benchmark's own database, in interleaved rounds; with/without >= 0.8
@@ -49,6 +53,9 @@ const TARGET_P99_MS = 50;
 const TARGET_LEDGER_RATIO = 0.8;
 const LEDGER_FACTS = 1_000;
 const LEDGER_ROUNDS = 5;
+const BASELINE_ROUNDS = 3;
+const TARGET_BASELINE_RATIO = 0.5;
+const TARGET_ROUTE_RATIO = 0.8;
 
 type Sender = 'ci_service_role' | 'sre';
 
@@ -178,6 +185,114 @@ function startServerProcess(apiUrl: string, secret: string): Promise<{ base: str
   });
 }
 
+/** Adds the rounds of one phase up: counts and seconds summed, latencies the median round's. */
+function merged(rounds: LoadResult[]): LoadResult {
+  const count = rounds.reduce((n, x) => n + x.count, 0);
+  const seconds = rounds.reduce((n, x) => n + x.seconds, 0);
+  return {
+    count,
+    errors: rounds.reduce((n, x) => n + x.errors, 0),
+    unanswered: rounds.reduce((n, x) => n + x.unanswered, 0),
+    firstError: rounds.find((x) => x.firstError)?.firstError,
+    seconds,
+    rate: count / seconds,
+    p50: median(rounds.map((x) => x.p50)),
+    p99: median(rounds.map((x) => x.p99)),
+    max: Math.max(...rounds.map((x) => x.max)),
+  };
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y);
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : Number.NaN;
+}
+
+/**
+ * The least an event needs, for comparison only: an idempotent insert into a log keyed by the
+ * producer's key (a retry answers as the duplicate), one check row, one gate update. Created in
+ * the benchmark's own database, in a schema of its own; the personas the events come from may call it.
+ */
+async function createBaseline(adminUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`
+      create schema bench_baseline;
+      create table bench_baseline.ingest_log (
+        ingest_id uuid primary key default gen_random_uuid(),
+        producer text not null,
+        source_system text not null,
+        idempotency_key text not null,
+        payload_hash text not null,
+        envelope jsonb not null,
+        received_at timestamptz not null default clock_timestamp(),
+        unique (producer, source_system, idempotency_key)
+      );
+      create table bench_baseline.checks (
+        check_id uuid primary key default gen_random_uuid(),
+        release_id uuid not null,
+        check_name text not null,
+        status text not null,
+        created_at timestamptz not null default clock_timestamp()
+      );
+      create table bench_baseline.gates (
+        release_id uuid primary key,
+        status text not null default 'pending',
+        updated_at timestamptz
+      );
+      create function bench_baseline.ingest_event(p_envelope jsonb) returns jsonb
+      language plpgsql
+      set search_path = pg_catalog, pg_temp
+      as $$
+      declare
+        v_producer text := pg_catalog.current_setting('request.jwt.claims', true)::jsonb ->> 'sub';
+        v_id uuid;
+        v_check uuid;
+        v_status text := p_envelope -> 'payload' ->> 'status';
+      begin
+        insert into bench_baseline.ingest_log (producer, source_system, idempotency_key, payload_hash, envelope)
+        values (v_producer, p_envelope ->> 'source_system', p_envelope ->> 'idempotency_key',
+                pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((p_envelope - 'emitted_at')::text, 'UTF8')), 'hex'),
+                p_envelope)
+        on conflict (producer, source_system, idempotency_key) do nothing
+        returning ingest_id into v_id;
+        if v_id is null then
+          select l.ingest_id into v_id from bench_baseline.ingest_log l
+          where l.producer = v_producer and l.source_system = p_envelope ->> 'source_system'
+            and l.idempotency_key = p_envelope ->> 'idempotency_key';
+          return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'duplicate');
+        end if;
+        if v_status is not null then
+          insert into bench_baseline.checks (release_id, check_name, status)
+          values ((p_envelope ->> 'release_id')::uuid, coalesce(p_envelope -> 'payload' ->> 'check_name', 'build'), v_status)
+          returning check_id into v_check;
+          update bench_baseline.gates g
+          set status = case when v_status = 'pass' then 'passed' else 'failed' end, updated_at = pg_catalog.clock_timestamp()
+          where g.release_id = (p_envelope ->> 'release_id')::uuid;
+        end if;
+        return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'accepted', 'check_id', v_check);
+      end
+      $$;
+      grant usage on schema bench_baseline to ci_service_role, sre;
+      grant select, insert on bench_baseline.ingest_log, bench_baseline.checks to ci_service_role, sre;
+      grant select, update on bench_baseline.gates to ci_service_role, sre;
+      grant execute on function bench_baseline.ingest_event(jsonb) to ci_service_role, sre;
+    `);
+  } finally {
+    await admin.end();
+  }
+}
+
+async function seedBaselineGates(adminUrl: string, releases: string[]): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query('insert into bench_baseline.gates (release_id) select unnest($1::uuid[])', [releases]);
+  } finally {
+    await admin.end();
+  }
+}
+
 // ---- the benchmark ----------------------------------------------------------------------------
 
 function line(label: string, r: LoadResult, extra = ''): string {
@@ -240,21 +355,41 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
 
-    // (a) the database alone, through the same withPersona as every request.
+    // (a) the database alone, through the same withPersona as every request, alternating with
+    // (r) the minimal RPC on the same load, so that the shared machine's changing load weighs on
+    // both alike.
+    await createBaseline(db.adminUrl);
     const a = tally();
     const nextA = eventSource('a', await newReleases());
-    const dbResult = await runLoad(async () => {
-      const ev = nextA();
-      const r = await withPersona(pool, identities[ev.persona], async (c) => {
-        const { rows } = await c.query<{ r: { status: string } }>('select ops.ingest_event($1::jsonb) as r', [
-          ev.body,
-        ]);
+    const r = tally();
+    const rReleases = await newReleases();
+    await seedBaselineGates(db.adminUrl, rReleases);
+    const nextR = eventSource('r', rReleases);
+    const rpc = (fn: string, next: () => BenchEvent, t: ReturnType<typeof tally>) => async () => {
+      const ev = next();
+      const res = await withPersona(pool, identities[ev.persona], async (c) => {
+        const { rows } = await c.query<{ r: { status: string } }>(`select ${fn}($1::jsonb) as r`, [ev.body]);
         return rows[0]!.r;
       });
-      a.check(r.status, () => JSON.stringify(r));
-    }, load);
+      t.check(res.status, () => JSON.stringify(res));
+    };
+    const baselineRounds = short ? 1 : BASELINE_ROUNDS;
+    const roundOf = { ...load, durationMs: (SECONDS * 1000) / baselineRounds };
+    const aRounds: LoadResult[] = [];
+    const rRounds: LoadResult[] = [];
+    for (let round = 0; round < baselineRounds; round++) {
+      aRounds.push(await runLoad(rpc('ops.ingest_event', nextA, a), roundOf));
+      rRounds.push(await runLoad(rpc('bench_baseline.ingest_event', nextR, r), roundOf));
+    }
+    const dbResult = merged(aRounds);
+    const baselineResult = merged(rRounds);
+    const perRound = aRounds.map((x, i) => x.rate / rRounds[i]!.rate);
+    const ar = median(perRound);
     process.stdout.write(
       `${line('(a) database: select ops.ingest_event', dbResult, `, ${(a.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
+    );
+    process.stdout.write(
+      `${line('(r) minimal RPC: bench_baseline.ingest_event', baselineResult, `, ${(r.duplicates() * 100).toFixed(0)}% duplicates`)}\n`,
     );
 
     // (d) the same load with the ledger's triggers off (on this database only), then on again.
@@ -416,6 +551,18 @@ async function main(): Promise<number> {
       [
         '',
         `ratios: c/a = ${ca.toFixed(2)}   c/b = ${cb.toFixed(2)}`,
+        `ops.ingest_event / minimal RPC (a/r) = ${ar.toFixed(2)} (median of ${baselineRounds} alternating round${
+          baselineRounds > 1 ? 's' : ''
+        }: ${perRound.map((x) => x.toFixed(2)).join(', ')}; target >= ${TARGET_BASELINE_RATIO}: ${
+          dbResult.count > 0 && baselineResult.count > 0
+            ? ar >= TARGET_BASELINE_RATIO
+              ? 'met'
+              : 'NOT met'
+            : 'not measured'
+        })`,
+        `HTTP ingest route / ops.ingest_event (c/a) = ${ca.toFixed(2)} (target >= ${TARGET_ROUTE_RATIO}: ${verdict(
+          ca >= TARGET_ROUTE_RATIO,
+        )})`,
         `target c >= ${TARGET_RATIO} x min(a, b) = ${floor.toFixed(0)} ev/s: ${verdict(throughputMet)} (c = ${ingestResult.rate.toFixed(0)} ev/s)`,
         `target p99(c) <= ${TARGET_P99_MS} ms: ${verdict(latencyMet)} (p99 = ${ms(ingestResult.p99)})`,
         `ledger: ingest with / without the ledger = ${ledgerRatio.toFixed(2)} (target >= ${TARGET_LEDGER_RATIO}: ${
@@ -437,10 +584,11 @@ async function main(): Promise<number> {
           machine: machine(),
           postgres: version,
           a: dbResult,
+          r: baselineResult,
           b: httpResult,
           c: ingestResult,
           d: { with: { ...sides.with, rate: withRate }, without: { ...sides.without, rate: withoutRate } },
-          ratios: { ca, cb, ledger: ledgerRatio },
+          ratios: { ca, cb, ar, arRounds: perRound, ledger: ledgerRatio },
           met: { throughput: throughputMet, p99: latencyMet, ledger: ledgerMet },
           verifyMs: {
             release: one.ms,
@@ -456,6 +604,7 @@ async function main(): Promise<number> {
     // Timing targets are reported, not enforced; wrong answers fail the run. A request that got no
     // answer in time (a slow machine) is counted as unanswered, never as wrong (bench/lib.ts).
     return dbResult.errors +
+      baselineResult.errors +
       httpResult.errors +
       ingestResult.errors +
       sides.with.errors +

@@ -1070,6 +1070,38 @@ CREATE OR REPLACE FUNCTION ops.apply_ingest_event(p_envelope jsonb)
  SET "DateStyle" TO 'ISO, YMD'
 AS $function$
 declare
+  v_release uuid := (p_envelope ->> 'release_id')::uuid;
+  v_result jsonb;
+  v_what text;
+begin
+  perform ops.context_enter('deferred_evaluation', v_release, '');
+  v_result := ops.apply_ingest_facts(p_envelope);
+  delete from ops.transaction_context c
+  where c.txid = pg_catalog.txid_current() and c.name = 'deferred_evaluation' and c.subject = v_release
+  returning c.value into v_what;
+  if v_what <> '' then
+    perform ops.evaluate_release(v_release, pg_catalog.substr(v_what, pg_catalog.strpos(v_what, ':') + 1));
+  end if;
+  if v_result ? 'gate_status' then
+    v_result := v_result || pg_catalog.jsonb_build_object('gate_status', coalesce(
+      (select g.status from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+       where c.check_id = (v_result ->> 'check_id')::uuid),
+      (select g.status from ops.approvals a join ops.release_gates g on g.gate_id = a.gate_id
+       where a.approval_id = (v_result ->> 'approval_id')::uuid)));
+  end if;
+  return v_result;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.apply_ingest_facts(p_envelope jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "DateStyle" TO 'ISO, YMD'
+AS $function$
+declare
   v_type public.ops_event_type := (p_envelope ->> 'event_type')::public.ops_event_type;
   v_release uuid := (p_envelope ->> 'release_id')::uuid;
   v_gate public.ops_gate_code := (p_envelope ->> 'gate_code')::public.ops_gate_code;
@@ -1162,6 +1194,7 @@ begin
   end case;
 end
 $function$;
+comment on function ops.apply_ingest_facts(p_envelope jsonb) is 'The effects of one accepted ingest event on the domain tables; called only by ops.apply_ingest_event.';
 
 CREATE OR REPLACE FUNCTION ops.approvals_exception_separation()
  RETURNS trigger
@@ -1424,6 +1457,33 @@ end
 $function$;
 grant execute on function ops.attach_evidence(p_release_id uuid, p_artifact_type public.ops_artifact_type, p_artifact_url text, p_gate_code public.ops_gate_code, p_sha256 text, p_source_system text, p_metadata jsonb, p_check_id uuid, p_deployment_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.caller_identity(OUT persona public.ops_persona, OUT sub text)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_role text := pg_catalog.current_setting('role');
+  v_claims jsonb := ops.current_claims();
+  v_named text;
+begin
+  sub := nullif(v_claims ->> 'sub', '');
+  if v_role is null or not v_role = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+    return;
+  end if;
+  foreach v_named in array array[v_claims ->> 'role', v_claims -> 'app_metadata' ->> 'ops_role'] loop
+    if v_named is distinct from v_role
+       and v_named = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+      raise exception 'the claims name persona %, but the transaction assumed %', v_named, v_role
+        using errcode = 'OPS03';
+    end if;
+  end loop;
+  persona := v_role::public.ops_persona;
+end
+$function$;
+grant execute on function ops.caller_identity(OUT persona public.ops_persona, OUT sub text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
 CREATE OR REPLACE FUNCTION ops.compare_ledger_checkpoint(p_checkpoint jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1487,334 +1547,76 @@ CREATE OR REPLACE FUNCTION ops.compute_release_gates(p_release_id uuid)
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 declare
   v_release ops.releases;
+  v_revisions integer[];
   g record;
   v_prev_ok boolean := true;
   v_prev_code public.ops_gate_code;
   v_prev_status public.ops_gate_status;
-  v_reasons text[];
-  v_hard_fail boolean;
-  v_any_input boolean;
-  v_checks_ok boolean;
-  v_any_required boolean;
-  v_evidence_ok boolean;
-  v_approvals_ok boolean;
-  v_policy ops.gate_policies;
-  v_required_names text[];
-  v_latest record;
-  v_approved int;
-  v_rejected boolean;
-  v_changes boolean;
-  v_any_approval boolean;
-  v_waived boolean;
-  v_bypass ops.exceptions;
-  v_exc ops.exceptions;
-  v_dep ops.deployments;
-  v_requirement record;
-  v_has_exceptions boolean;
-  v_has_check_requirements boolean;
   v_ok boolean;
   v_status public.ops_gate_status;
-  v_exception uuid;
-  v_now_label text;
-  v_stale record;
-  v_rolled_back boolean;
-  v_old_dep ops.deployments;
+  v_reasons text[];
 begin
   select * into v_release from ops.releases r where r.release_id = p_release_id;
   if not found then
     raise exception 'release % does not exist', p_release_id using errcode = 'OPS04';
   end if;
-  -- Asked once per release: most releases have no exception and their project lists no required
-  -- checks, and then the per-gate queries about those are skipped (eligibility pages evaluate
-  -- dozens of releases per request).
-  v_has_exceptions := exists (select 1 from ops.exceptions e where e.release_id = p_release_id);
-  v_has_check_requirements := exists (
-    select 1 from ops.check_requirements cr where cr.project = v_release.project);
-  -- Facts count only for the release's current revision; those of earlier revisions are named in
-  -- the reasons as stale ("approved for X, release is now at Y").
-  v_now_label := coalesce(v_release.source_ref, 'no source ref')
-                 || coalesce(' (' || v_release.artifact_digest || ')', '');
-
+  v_revisions := ops.counted_revisions(p_release_id);
   for g in
-    select rg.gate_id, rg.gate_code, p as policy from ops.release_gates rg
-    join ops.gate_definitions d on d.gate_code = rg.gate_code
-    left join ops.gate_policies p on p.gate_code = rg.gate_code
-    where rg.release_id = p_release_id order by d.position
+    select rg.gate_id, rg.gate_code,
+           coalesce(x.evidence_waived, false) as waived, x.bypass_exception_id, x.reasons as exception_reasons,
+           coalesce(c.satisfied, true) and coalesce(d.satisfied, true)
+             and (coalesce(x.evidence_waived, false) or coalesce(e.satisfied, true))
+             and coalesce(a.satisfied, true) and coalesce(t.satisfied, true) as ok,
+           c.failed is true or d.failed is true or e.failed is true or a.failed is true
+             or t.failed is true as hard_fail,
+           c.has_input is true or d.has_input is true or e.has_input is true or a.has_input is true
+             or t.has_input is true as any_input,
+           coalesce(c.reasons, '{}') || coalesce(d.reasons, '{}')
+             || case when x.evidence_waived then '{}'::text[] else coalesce(e.reasons, '{}') end
+             || coalesce(a.reasons, '{}') || coalesce(t.reasons, '{}') as reasons
+    from ops.release_gates rg
+    join ops.gate_definitions gd on gd.gate_code = rg.gate_code
+    left join ops.gate_check_findings(v_release, v_revisions) c on c.gate_id = rg.gate_id
+    left join ops.gate_deployment_findings(v_release, v_revisions) d on d.gate_id = rg.gate_id
+    left join ops.gate_evidence_findings(v_release, v_revisions) e on e.gate_id = rg.gate_id
+    left join ops.gate_approval_findings(v_release, v_revisions) a on a.gate_id = rg.gate_id
+    left join ops.gate_exception_findings(v_release, v_revisions) x on x.gate_id = rg.gate_id
+    left join ops.gate_timing_findings(v_release, v_revisions) t on t.gate_id = rg.gate_id
+    where rg.release_id = p_release_id
+    order by gd.position
   loop
-    v_reasons := '{}';
-    v_hard_fail := false;
-    v_any_input := false;
-    v_exception := null;
-    v_policy := g.policy;
-
-    -- Active exceptions covering this gate: a bypass, or a waiver of its evidence.
-    v_bypass := null;
-    v_waived := false;
-    if v_has_exceptions then
-      select * into v_bypass from ops.exceptions e
-        where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-          and e.exception_type = 'gate_bypass' and ops.exception_is_active(e) and e.revision = v_release.revision
-        order by e.expires_at desc limit 1;
-      v_waived := exists (
-        select 1 from ops.exceptions e
-        where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-          and e.exception_type = 'evidence_waiver' and ops.exception_is_active(e)
-          and e.revision = v_release.revision);
-    end if;
-
-    -- Checks: the latest result per check name counts. Required: the names listed for the
-    -- project and gate, else every check reported on the gate as required.
-    v_required_names := '{}';
-    if v_has_check_requirements then
-      select coalesce(array_agg(cr.check_name order by cr.check_name), '{}') into v_required_names
-        from ops.check_requirements cr where cr.project = v_release.project and cr.gate_code = g.gate_code;
-    end if;
-    v_checks_ok := true;
-    v_any_required := false;
-    for v_latest in
-      with latest as (
-        select distinct on (c.check_name) c.check_name, c.status, c.required
-        from ops.gate_checks c where c.gate_id = g.gate_id and c.revision = v_release.revision
-        order by c.check_name, c.created_at desc, c.check_id desc
-      ),
-      required as (
-        select n as check_name from unnest(v_required_names) n
-        union
-        select l.check_name from latest l where cardinality(v_required_names) = 0 and l.required
-      )
-      select coalesce(r.check_name, l.check_name) as check_name, l.status,
-             (r.check_name is not null) as is_required
-      from required r full join latest l on l.check_name = r.check_name
-      order by 1
-    loop
-      if v_latest.status is not null then
-        v_any_input := true;
-      end if;
-      v_any_required := v_any_required or v_latest.is_required;
-      -- A failing check fails the gate when it is required; on G2, whatever it is (section 4).
-      if v_latest.status = 'fail' and (v_latest.is_required or g.gate_code = 'G2') then
-        v_hard_fail := true;
-        v_checks_ok := false;
-        v_reasons := v_reasons || format('%s: check "%s" is failing', g.gate_code, v_latest.check_name);
-      elsif v_latest.is_required and v_latest.status is null then
-        v_checks_ok := false;
-        v_reasons := v_reasons || format('%s: required check "%s" has not reported', g.gate_code, v_latest.check_name);
-      elsif v_latest.is_required and v_latest.status <> 'pass' then
-        v_checks_ok := false;
-        v_reasons := v_reasons || format('%s: required check "%s" is %s, not pass', g.gate_code,
-                                         v_latest.check_name, v_latest.status);
-      end if;
-    end loop;
-    if g.gate_code = 'G1' and not v_any_required then
-      v_checks_ok := false;
-      v_reasons := v_reasons || 'G1: no build checks reported yet'::text;
-    end if;
-    -- Checks whose latest result is of an earlier revision and that have not reported since.
-    if v_release.revision > 1 then
-      for v_stale in
-        select distinct on (c.check_name) c.check_name, c.status, c.revision
-        from ops.gate_checks c
-        where c.gate_id = g.gate_id and c.revision <> v_release.revision
-          and (c.required or c.check_name = any (v_required_names))
-          and not exists (select 1 from ops.gate_checks n where n.gate_id = g.gate_id
-                          and n.check_name = c.check_name and n.revision = v_release.revision)
-        order by c.check_name, c.created_at desc, c.check_id desc
-      loop
-        v_checks_ok := false;
-        v_reasons := v_reasons || format('%s: check "%s" %s for %s, release is now at %s', g.gate_code,
-                                         v_stale.check_name,
-                                         case v_stale.status when 'pass' then 'passed' when 'fail' then 'failed'
-                                                             else 'was ' || v_stale.status end,
-                                         ops.revision_label(p_release_id, v_stale.revision), v_now_label);
-      end loop;
-    end if;
-
-    -- G4 confirms the release's latest deployment of its current revision (rollbacks aside), and
-    -- only while that deployment stands: succeeded, not rolled back, healthy. A later deployment
-    -- (a failed one included) supersedes it; a failure or a rollback withdraws G4.
-    v_evidence_ok := true;
-    if g.gate_code = 'G4' then
-      select * into v_dep from ops.deployments d
-        where d.release_id = p_release_id and d.rollback_of is null and d.revision = v_release.revision
-        order by d.deployed_at desc, d.created_at desc limit 1;
-      if v_dep.deployment_id is null then
-        v_evidence_ok := false;
-        select * into v_old_dep from ops.deployments d
-          where d.release_id = p_release_id and d.rollback_of is null
-          order by d.deployed_at desc, d.created_at desc limit 1;
-        if v_old_dep.deployment_id is null then
-          v_reasons := v_reasons || 'G4: the release has not been deployed yet'::text;
-        else
-          v_reasons := v_reasons || format('G4: the %s deployment %s is of %s, release is now at %s',
-                                           v_old_dep.environment, v_old_dep.deployment_id,
-                                           ops.revision_label(p_release_id, v_old_dep.revision), v_now_label);
-        end if;
-      else
-        v_any_input := true;
-        v_rolled_back := v_dep.status = 'rolled_back'
-          or exists (select 1 from ops.deployments b where b.rollback_of = v_dep.deployment_id);
-        if v_dep.status = 'failed' then
-          v_hard_fail := true;
-          v_evidence_ok := false;
-          v_reasons := v_reasons || format('G4: the %s deployment %s failed', v_dep.environment, v_dep.deployment_id);
-        elsif v_rolled_back then
-          v_hard_fail := true;
-          v_evidence_ok := false;
-          v_reasons := v_reasons || format('G4: the %s deployment %s was rolled back', v_dep.environment,
-                                           v_dep.deployment_id);
-        elsif v_dep.g4_status = 'failed' then
-          v_hard_fail := true;
-          v_evidence_ok := false;
-          v_reasons := v_reasons || format('G4: the health check of the %s deployment failed', v_dep.environment);
-        elsif v_dep.status <> 'succeeded' then
-          v_evidence_ok := false;
-          v_reasons := v_reasons || format('G4: the %s deployment %s has not succeeded yet (it is %s)',
-                                           v_dep.environment, v_dep.deployment_id, v_dep.status);
-        elsif v_dep.g4_status <> 'passed' then
-          v_evidence_ok := false;
-          v_reasons := v_reasons || format('G4: the %s deployment has no passing health check yet', v_dep.environment);
-        end if;
-      end if;
-    end if;
-
-    -- Evidence each gate needs: ops.gate_evidence_requirements, read through ops.gate_evidence (the
-    -- same definition ops.v_evidence_completeness reports). Informational requirements never hold a
-    -- gate; an active evidence waiver covers the rest.
-    for v_requirement in
-      select e.artifact_types, e.attached_to, e.deployment_id, e.deployment_environment
-      from ops.gate_evidence(g.gate_id) e
-      where e.blocking and cardinality(e.artifact_ids) = 0
-    loop
-      if v_waived then
-        continue;
-      end if;
-      v_evidence_ok := false;
-      if v_requirement.attached_to <> 'latest_deployment' then
-        v_reasons := v_reasons || format('%s: no %s evidence attached', g.gate_code,
-                                         array_to_string(v_requirement.artifact_types, ' or '));
-      elsif v_requirement.deployment_id is not null then
-        -- Without a deployment the reason above already says so.
-        v_reasons := v_reasons || format('%s: no %s evidence for the %s deployment', g.gate_code,
-                                         array_to_string(v_requirement.artifact_types, ' or '),
-                                         v_requirement.deployment_environment);
-      end if;
-    end loop;
-    if exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id
-               and a.revision = v_release.revision) then
-      v_any_input := true;
-    end if;
-
-    -- Approvals: each approver's latest decision on the gate counts, from the gate's persona.
-    v_approvals_ok := true;
-    if v_policy.approver_persona is not null then
-      with latest as (
-        select distinct on (a.approver_id) a.approver_id, a.decision
-        from ops.approvals a
-        where a.gate_id = g.gate_id and a.persona_role = v_policy.approver_persona
-          and a.revision = v_release.revision
-        order by a.approver_id, a.created_at desc, a.approval_id desc
-      )
-      select count(*) filter (where l.decision = 'approved'),
-             coalesce(bool_or(l.decision = 'rejected'), false),
-             coalesce(bool_or(l.decision = 'request_changes'), false),
-             count(*) > 0
-        into v_approved, v_rejected, v_changes, v_any_approval
-        from latest l;
-      if v_any_approval then
-        v_any_input := true;
-      end if;
-      if v_rejected then
-        v_hard_fail := true;
-        v_approvals_ok := false;
-        v_reasons := v_reasons || format('%s: a %s rejected it', g.gate_code, v_policy.approver_persona);
-      elsif v_changes then
-        v_approvals_ok := false;
-        v_reasons := v_reasons || format('%s: a %s requested changes', g.gate_code, v_policy.approver_persona);
-      end if;
-      if v_approved < v_policy.min_approvals and not v_rejected then
-        v_approvals_ok := false;
-        v_reasons := v_reasons || case
-          when v_approved = 0 then format('%s: no %s approval yet', g.gate_code, v_policy.approver_persona)
-          else format('%s: %s of %s required %s approvals', g.gate_code, v_approved, v_policy.min_approvals,
-                      v_policy.approver_persona)
-        end;
-        -- Approvals of an earlier revision by approvers who have not decided this one.
-        if v_release.revision > 1 then
-          for v_stale in
-            select distinct on (a.approver_id) a.approver_id, a.decision, a.revision
-            from ops.approvals a
-            where a.gate_id = g.gate_id and a.persona_role = v_policy.approver_persona
-              and a.revision <> v_release.revision
-              and not exists (select 1 from ops.approvals n where n.gate_id = g.gate_id
-                              and n.approver_id = a.approver_id and n.revision = v_release.revision)
-            order by a.approver_id, a.created_at desc, a.approval_id desc
-          loop
-            if v_stale.decision = 'approved' then
-              v_reasons := v_reasons || format('%s: the %s approval by %s is stale: approved for %s, release is now at %s',
-                                               g.gate_code, v_policy.approver_persona, v_stale.approver_id,
-                                               ops.revision_label(p_release_id, v_stale.revision), v_now_label);
-            end if;
-          end loop;
-        end if;
-      end if;
-    end if;
-
-    -- Gates are sequential.
+    v_reasons := g.reasons;
     if not v_prev_ok then
-      v_reasons := format('%s: waiting for %s, which is %s', g.gate_code, v_prev_code, v_prev_status) || v_reasons;
+      v_reasons := pg_catalog.format('%s: waiting for %s, which is %s', g.gate_code, v_prev_code, v_prev_status)
+                   || v_reasons;
     end if;
-
-    v_ok := v_checks_ok and v_evidence_ok and v_approvals_ok;
-    if v_ok and v_prev_ok then
+    exception_id := null;
+    if g.ok and v_prev_ok then
       v_status := 'passed';
       v_reasons := '{}';
-    elsif v_bypass.exception_id is not null and v_prev_ok then
+    elsif g.bypass_exception_id is not null and v_prev_ok then
       v_status := 'bypassed';
-      v_exception := v_bypass.exception_id;
+      exception_id := g.bypass_exception_id;
       v_reasons := '{}';
-    elsif v_hard_fail then
+    elsif g.hard_fail then
       v_status := 'failed';
-    elsif v_any_input or (v_ok and not v_prev_ok) then
+    elsif g.any_input or (g.ok and not v_prev_ok) then
       v_status := 'in_progress';
     else
       v_status := 'pending';
     end if;
-
-    -- Say why an exception that mentions the gate does not help.
-    if v_has_exceptions and v_status not in ('passed', 'bypassed') then
-      for v_exc in
-        select * from ops.exceptions e
-        where e.release_id = p_release_id and g.gate_code = any (e.impacted_gates)
-          and e.exception_type = 'gate_bypass'
-          and (not ops.exception_is_active(e) or e.revision <> v_release.revision)
-        order by e.created_at
-      loop
-        v_reasons := v_reasons || case
-          when v_exc.revision <> v_release.revision then
-            format('%s bypass exception %s was requested for %s, release is now at %s', g.gate_code,
-                   v_exc.exception_id, ops.revision_label(p_release_id, v_exc.revision), v_now_label)
-          when v_exc.expires_at <= clock_timestamp() then
-            format('%s bypass exception %s expired at %s', g.gate_code, v_exc.exception_id,
-                   to_char(v_exc.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-          when v_exc.approver_id is null then
-            format('%s bypass exception %s awaits approval by a release_manager', g.gate_code, v_exc.exception_id)
-          else
-            format('%s bypass exception %s takes effect at %s', g.gate_code, v_exc.exception_id,
-                   to_char(v_exc.effective_from at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-        end;
-      end loop;
+    if v_status not in ('passed', 'bypassed') then
+      v_reasons := v_reasons || coalesce(g.exception_reasons, '{}');
     end if;
-
     gate_id := g.gate_id;
     gate_code := g.gate_code;
     status := v_status;
     reasons := v_reasons;
-    exception_id := v_exception;
     return next;
-
     v_prev_ok := v_status in ('passed', 'bypassed');
     v_prev_code := g.gate_code;
     v_prev_status := v_status;
@@ -1853,13 +1655,44 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.context_value(p_name text, p_subject uuid)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select c.value from ops.transaction_context c
-  where c.txid = pg_catalog.txid_current_if_assigned() and c.name = p_name and c.subject = p_subject
+begin
+  return (select c.value from ops.transaction_context c
+          where c.txid = pg_catalog.txid_current_if_assigned() and c.name = p_name and c.subject = p_subject);
+end
 $function$;
+
+CREATE OR REPLACE FUNCTION ops.counted_revisions(p_release_id uuid)
+ RETURNS integer[]
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_release ops.releases;
+begin
+  select * into v_release from ops.releases r where r.release_id = p_release_id;
+  if not found then
+    return null;
+  end if;
+  if v_release.revision = 1 then
+    return array[1];
+  end if;
+  return (
+    select pg_catalog.array_agg(v.revision order by v.revision)
+    from ops.release_revisions v
+    where v.release_id = p_release_id
+      and (v.revision = v_release.revision
+           or (v.source_ref is not distinct from v_release.source_ref
+               and v.artifact_digest is not distinct from v_release.artifact_digest
+               and not exists (select 1 from ops.release_scope_changes s
+                               where s.release_id = p_release_id and s.created_at >= v.created_at))));
+end
+$function$;
+grant execute on function ops.counted_revisions(p_release_id uuid) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.create_release(p_project text, p_release_name text, p_environment_target text DEFAULT 'production'::text, p_source_ref text DEFAULT NULL::text, p_scope_metadata jsonb DEFAULT '{}'::jsonb, p_initiating_actor text DEFAULT NULL::text)
  RETURNS ops.releases
@@ -1908,36 +1741,40 @@ CREATE OR REPLACE FUNCTION ops.current_actor()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_sub text := nullif(ops.current_claims() ->> 'sub', '');
+  v_caller record := ops.caller_identity();
 begin
-  if ops.current_persona() is not null then
-    if v_sub is null then
+  if v_caller.persona is not null then
+    if v_caller.sub is null then
       raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
     end if;
-    return v_sub;
+    return v_caller.sub;
   end if;
-  return coalesce(v_sub, 'db:' || session_user);
+  return coalesce(v_caller.sub, 'db:' || session_user);
 end
 $function$;
 grant execute on function ops.current_actor() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.current_claims()
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb)
+begin
+  return coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+end
 $function$;
 grant execute on function ops.current_claims() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.current_ingest_id()
  RETURNS uuid
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select ops.context_value('ingest', '00000000-0000-0000-0000-000000000000')::uuid
+begin
+  return ops.context_value('ingest', '00000000-0000-0000-0000-000000000000')::uuid;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.current_persona()
@@ -1946,23 +1783,8 @@ CREATE OR REPLACE FUNCTION ops.current_persona()
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_role text := pg_catalog.current_setting('role');
-  v_claims jsonb;
-  v_named text;
 begin
-  if v_role is null or not v_role = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
-    return null;
-  end if;
-  v_claims := ops.current_claims();
-  foreach v_named in array array[v_claims ->> 'role', v_claims -> 'app_metadata' ->> 'ops_role'] loop
-    if v_named is distinct from v_role
-       and v_named = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
-      raise exception 'the claims name persona %, but the transaction assumed %', v_named, v_role
-        using errcode = 'OPS03';
-    end if;
-  end loop;
-  return v_role::public.ops_persona;
+  return (ops.caller_identity()).persona;
 end
 $function$;
 grant execute on function ops.current_persona() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
@@ -2155,30 +1977,34 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.derive_release_status(p_release_id uuid)
  RETURNS public.ops_release_status
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  with latest as (
-    select d.* from ops.deployments d where d.release_id = p_release_id
-    order by d.deployed_at desc, d.created_at desc limit 1
-  ), latest_prod as (
-    select d.* from ops.deployments d
+declare
+  v_latest ops.deployments;
+  v_prod ops.deployments;
+begin
+  select * into v_latest from ops.deployments d where d.release_id = p_release_id
+    order by d.deployed_at desc, d.created_at desc limit 1;
+  if v_latest.deployment_id is not null and (v_latest.rollback_of is not null or v_latest.status = 'rolled_back') then
+    return 'rolled_back';
+  end if;
+  select * into v_prod from ops.deployments d
     where d.release_id = p_release_id and d.environment = 'production' and d.rollback_of is null
-    order by d.deployed_at desc, d.created_at desc limit 1
-  )
-  select case
-    when exists (select 1 from latest l where l.rollback_of is not null or l.status = 'rolled_back')
-      then 'rolled_back'
-    when exists (select 1 from latest_prod p where p.status = 'succeeded' and p.g4_status = 'passed')
-      then 'promoted'
-    when exists (select 1 from latest l where l.status = 'failed' or l.g4_status = 'failed')
-      then 'failed'
-    when exists (select 1 from ops.release_gates g where g.release_id = p_release_id and g.status <> 'pending')
-      or exists (select 1 from ops.deployments d where d.release_id = p_release_id)
-      then 'in_progress'
-    else 'draft'
-  end::public.ops_release_status
+    order by d.deployed_at desc, d.created_at desc limit 1;
+  if v_prod.status = 'succeeded' and v_prod.g4_status = 'passed' then
+    return 'promoted';
+  end if;
+  if v_latest.status = 'failed' or v_latest.g4_status = 'failed' then
+    return 'failed';
+  end if;
+  if v_latest.deployment_id is not null
+     or exists (select 1 from ops.release_gates g where g.release_id = p_release_id and g.status <> 'pending') then
+    return 'in_progress';
+  end if;
+  return 'draft';
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.envelope_hash(p_envelope jsonb)
@@ -2393,6 +2219,153 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.gate_approval_findings(p_release ops.releases, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+declare
+  v_reviser text;
+begin
+  if p_release.revision > 1 then
+    select v.revised_by into v_reviser from ops.release_revisions v
+    where v.release_id = p_release.release_id and v.revision = p_release.revision;
+  end if;
+  return query
+  select g.gate_id,
+         not a.rejected and not a.changes and a.approved >= p.min_approvals,
+         a.rejected,
+         a.decided > 0,
+         case when a.rejected then array[pg_catalog.format('%s: a %s rejected it', g.gate_code, p.approver_persona)]
+              when a.changes then
+                array[pg_catalog.format('%s: a %s requested changes', g.gate_code, p.approver_persona)]
+              else '{}'::text[] end
+         || case when a.approved < p.min_approvals and not a.rejected then
+              array[case when a.approved = 0 then pg_catalog.format('%s: no %s approval yet', g.gate_code,
+                                                                     p.approver_persona)
+                         else pg_catalog.format('%s: %s of %s required %s approvals', g.gate_code, a.approved,
+                                                p.min_approvals, p.approver_persona) end]
+              || coalesce(st.reasons, '{}')
+            else '{}'::text[] end
+  from ops.release_gates g
+  join ops.gate_policies p on p.gate_code = g.gate_code and p.approver_persona is not null
+  cross join lateral (
+    select pg_catalog.count(*) filter (where l.decision = 'approved')::integer as approved,
+           coalesce(pg_catalog.bool_or(l.decision = 'rejected'), false) as rejected,
+           coalesce(pg_catalog.bool_or(l.decision = 'request_changes'), false) as changes,
+           pg_catalog.count(*) as decided
+    from (
+      select distinct on (x.approver_id) x.decision
+      from ops.approvals x
+      where x.gate_id = g.gate_id and x.persona_role = p.approver_persona and x.revision = any (p_revisions)
+        and not (g.gate_code = 'G3' and x.approver_id = v_reviser and x.revision <> p_release.revision)
+      order by x.approver_id, x.created_at desc, x.approval_id desc
+    ) l
+  ) a
+  left join lateral (
+    select pg_catalog.array_agg(
+             pg_catalog.format('%s: the %s approval by %s is stale: approved for %s, release is now at %s',
+                               g.gate_code, p.approver_persona, s.approver_id,
+                               ops.revision_label(p_release.release_id, s.revision), ops.gate_now_label(p_release))
+             order by s.approver_id) filter (where s.decision = 'approved') as reasons
+    from (
+      select distinct on (x.approver_id) x.approver_id, x.decision, x.revision
+      from ops.approvals x
+      where p_release.revision > 1 and x.gate_id = g.gate_id and x.persona_role = p.approver_persona
+        and x.revision <> all (p_revisions)
+        and not exists (select 1 from ops.approvals n where n.gate_id = g.gate_id
+                        and n.approver_id = x.approver_id and n.revision = any (p_revisions))
+      order by x.approver_id, x.created_at desc, x.approval_id desc
+    ) s
+  ) st on true
+  where g.release_id = p_release.release_id;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_check_findings(p_release ops.releases, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  with gates as (
+    select g.gate_id, g.gate_code,
+           coalesce((select pg_catalog.array_agg(cr.check_name order by cr.check_name) from ops.check_requirements cr
+                     where cr.project = p_release.project and cr.gate_code = g.gate_code), '{}') as required_names
+    from ops.release_gates g where g.release_id = p_release.release_id
+  ),
+  latest as (
+    select distinct on (c.gate_id, c.check_name) c.gate_id, c.check_name, c.status, c.required
+    from gates g join ops.gate_checks c on c.gate_id = g.gate_id
+    where c.revision = any (p_revisions)
+    order by c.gate_id, c.check_name, c.created_at desc, c.check_id desc
+  )
+  select g.gate_id,
+         f.blocking is not true and (g.gate_code <> 'G1' or f.any_required is true) and s.reasons is null,
+         coalesce(f.fails, false),
+         coalesce(f.any_input, false),
+         coalesce(f.reasons, '{}')
+           || case when g.gate_code = 'G1' and f.any_required is not true
+                   then array['G1: no build checks reported yet'] else '{}'::text[] end
+           || coalesce(s.reasons, '{}')
+  from gates g
+  left join lateral (
+    select pg_catalog.bool_or(x.reason is not null) as blocking,
+           pg_catalog.bool_or(x.fails) as fails,
+           pg_catalog.bool_or(x.status is not null) as any_input,
+           pg_catalog.bool_or(x.is_required) as any_required,
+           pg_catalog.array_agg(x.reason order by x.check_name) filter (where x.reason is not null) as reasons
+    from (
+      select y.check_name, y.status, y.is_required,
+             y.status = 'fail' and (y.is_required or g.gate_code = 'G2') as fails,
+             case
+               when y.status = 'fail' and (y.is_required or g.gate_code = 'G2') then
+                 pg_catalog.format('%s: check "%s" is failing', g.gate_code, y.check_name)
+               when y.is_required and y.status is null then
+                 pg_catalog.format('%s: required check "%s" has not reported', g.gate_code, y.check_name)
+               when y.is_required and y.status <> 'pass' then
+                 pg_catalog.format('%s: required check "%s" is %s, not pass', g.gate_code, y.check_name, y.status)
+             end as reason
+      from (
+        select coalesce(r.check_name, l.check_name) as check_name, l.status, r.check_name is not null as is_required
+        from (
+          select n as check_name from pg_catalog.unnest(g.required_names) n
+          union
+          select l2.check_name from latest l2
+          where l2.gate_id = g.gate_id and pg_catalog.cardinality(g.required_names) = 0 and l2.required
+        ) r
+        full join (select l3.check_name, l3.status from latest l3 where l3.gate_id = g.gate_id) l
+          on l.check_name = r.check_name
+      ) y
+    ) x
+  ) f on true
+  left join lateral (
+    select pg_catalog.array_agg(
+             pg_catalog.format('%s: check "%s" %s for %s, release is now at %s', g.gate_code, st.check_name,
+                               case st.status when 'pass' then 'passed' when 'fail' then 'failed'
+                                              else 'was ' || st.status end,
+                               ops.revision_label(p_release.release_id, st.revision), ops.gate_now_label(p_release))
+             order by st.check_name) as reasons
+    from (
+      select distinct on (c.check_name) c.check_name, c.status, c.revision
+      from ops.gate_checks c
+      where p_release.revision > 1 and c.gate_id = g.gate_id and c.revision <> all (p_revisions)
+        and (c.required or c.check_name = any (g.required_names))
+        and not exists (select 1 from ops.gate_checks n where n.gate_id = g.gate_id
+                        and n.check_name = c.check_name and n.revision = any (p_revisions))
+      order by c.check_name, c.created_at desc, c.check_id desc
+    ) st
+  ) s on true;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.gate_checks_developer_own_checks()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2410,48 +2383,180 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.gate_deployment_findings(p_release ops.releases, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  select g.gate_id,
+         o.verdict = 'stands',
+         o.verdict in ('failed', 'rolled_back', 'unhealthy'),
+         d.deployment_id is not null,
+         case o.verdict
+           when 'none' then array[case when old.deployment_id is null then 'G4: the release has not been deployed yet'
+             else pg_catalog.format('G4: the %s deployment %s is of %s, release is now at %s', old.environment,
+                                    old.deployment_id, ops.revision_label(p_release.release_id, old.revision),
+                                    ops.gate_now_label(p_release)) end]
+           when 'failed' then array[pg_catalog.format('G4: the %s deployment %s failed', d.environment, d.deployment_id)]
+           when 'rolled_back' then
+             array[pg_catalog.format('G4: the %s deployment %s was rolled back', d.environment, d.deployment_id)]
+           when 'unhealthy' then
+             array[pg_catalog.format('G4: the health check of the %s deployment failed', d.environment)]
+           when 'running' then array[pg_catalog.format('G4: the %s deployment %s has not succeeded yet (it is %s)',
+                                                       d.environment, d.deployment_id, d.status)]
+           when 'unconfirmed' then
+             array[pg_catalog.format('G4: the %s deployment has no passing health check yet', d.environment)]
+           else '{}'::text[]
+         end
+  from ops.release_gates g
+  left join lateral (
+    select x.* from ops.deployments x
+    where x.release_id = p_release.release_id and x.rollback_of is null and x.revision = any (p_revisions)
+    order by x.deployed_at desc, x.created_at desc limit 1
+  ) d on true
+  left join lateral (
+    select x.* from ops.deployments x
+    where d.deployment_id is null and x.release_id = p_release.release_id and x.rollback_of is null
+    order by x.deployed_at desc, x.created_at desc limit 1
+  ) old on true
+  cross join lateral (
+    select case
+      when d.deployment_id is null then 'none'
+      when d.status = 'failed' then 'failed'
+      when d.status = 'rolled_back'
+        or exists (select 1 from ops.deployments b where b.rollback_of = d.deployment_id) then 'rolled_back'
+      when d.g4_status = 'failed' then 'unhealthy'
+      when d.status <> 'succeeded' then 'running'
+      when d.g4_status <> 'passed' then 'unconfirmed'
+      else 'stands'
+    end as verdict
+  ) o
+  where g.release_id = p_release.release_id and g.gate_code = 'G4';
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.gate_evidence(p_gate_id uuid)
  RETURNS TABLE(requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select q.requirement_id, q.artifact_types, q.attached_to, q.blocking, dep.deployment_id, dep.environment,
-         coalesce(ev.artifact_ids, '{}'), coalesce(ev.present_types, '{}')
-  from ops.release_gates g
-  join ops.releases rel on rel.release_id = g.release_id
-  join ops.gate_evidence_requirements q on q.gate_code = g.gate_code
-  left join lateral (
-    select d.deployment_id, d.environment from ops.deployments d
-    where q.attached_to = 'latest_deployment' and d.release_id = g.release_id and d.rollback_of is null
-      and d.revision = rel.revision
-    order by d.deployed_at desc, d.created_at desc limit 1
-  ) dep on true
-  left join lateral (
-    select array_agg(m.artifact_id order by m.artifact_id) as artifact_ids,
-           array_agg(distinct m.artifact_type order by m.artifact_type) as present_types
-    from (
-      -- One index-friendly branch per place evidence can hang.
-      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
-      where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id and a.revision = rel.revision
-      union
-      select a.artifact_id, a.artifact_type from ops.gate_checks c
-      join ops.evidence_artifacts a on a.check_id = c.check_id
-      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id and a.revision = rel.revision
-      union
-      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
-      where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
-        and a.revision = rel.revision
-      union
-      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
-      where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
-    ) m
-    where m.artifact_type = any (q.artifact_types)
-  ) ev on true
-  where g.gate_id = p_gate_id
-  order by q.gate_code, array_to_string(q.artifact_types, ',')
+#variable_conflict use_column
+declare
+  v_release_id uuid;
+begin
+  select g.release_id into v_release_id from ops.release_gates g where g.gate_id = p_gate_id;
+  if v_release_id is null then
+    return;
+  end if;
+  return query
+  select e.requirement_id, e.artifact_types, e.attached_to, e.blocking, e.deployment_id, e.deployment_environment,
+         e.artifact_ids, e.present_types
+  from ops.release_gate_evidence(v_release_id, ops.counted_revisions(v_release_id)) e
+  where e.gate_id = p_gate_id;
+end
 $function$;
 grant execute on function ops.gate_evidence(p_gate_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.gate_evidence_findings(p_release ops.releases, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  with unmet as (
+    select e.gate_id,
+           pg_catalog.array_agg(case
+             when e.attached_to <> 'latest_deployment' then
+               pg_catalog.format('%s: no %s evidence attached', g.gate_code,
+                                 pg_catalog.array_to_string(e.artifact_types, ' or '))
+             else
+               pg_catalog.format('%s: no %s evidence for the %s deployment', g.gate_code,
+                                 pg_catalog.array_to_string(e.artifact_types, ' or '), e.deployment_environment)
+           end order by e.ordinality) filter (where e.attached_to <> 'latest_deployment' or e.deployment_id is not null)
+             as reasons
+    from ops.release_gate_evidence(p_release.release_id, p_revisions) with ordinality e
+    join ops.release_gates g on g.gate_id = e.gate_id
+    -- Without a deployment G4's deployment finding already says so; the gate is still held.
+    where e.blocking and pg_catalog.cardinality(e.artifact_ids) = 0
+    group by e.gate_id
+  )
+  select g.gate_id, u.gate_id is null, false,
+         exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id and a.revision = any (p_revisions)),
+         coalesce(u.reasons, '{}')
+  from ops.release_gates g
+  left join unmet u on u.gate_id = g.gate_id
+  where g.release_id = p_release.release_id;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_exception_findings(p_release ops.releases, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, bypass_exception_id uuid, evidence_waived boolean, reasons text[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+begin
+  if not exists (select 1 from ops.exceptions e where e.release_id = p_release.release_id) then
+    return;
+  end if;
+  return query
+  select g.gate_id,
+         (select e.exception_id from ops.exceptions e
+          where e.release_id = p_release.release_id and g.gate_code = any (e.impacted_gates)
+            and e.exception_type = 'gate_bypass' and ops.exception_is_active(e) and e.revision = any (p_revisions)
+          order by e.expires_at desc limit 1),
+         exists (select 1 from ops.exceptions e
+                 where e.release_id = p_release.release_id and g.gate_code = any (e.impacted_gates)
+                   and e.exception_type = 'evidence_waiver' and ops.exception_is_active(e)
+                   and e.revision = any (p_revisions)),
+         coalesce((
+           select pg_catalog.array_agg(case
+                    when e.revision <> all (p_revisions) then
+                      pg_catalog.format('%s bypass exception %s was requested for %s, release is now at %s',
+                                        g.gate_code, e.exception_id, ops.revision_label(p_release.release_id, e.revision),
+                                        ops.gate_now_label(p_release))
+                    when e.expires_at <= pg_catalog.clock_timestamp() then
+                      pg_catalog.format('%s bypass exception %s expired at %s', g.gate_code, e.exception_id,
+                                        pg_catalog.to_char(e.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                    when e.approver_id is null then
+                      pg_catalog.format('%s bypass exception %s awaits approval by a release_manager', g.gate_code,
+                                        e.exception_id)
+                    else
+                      pg_catalog.format('%s bypass exception %s takes effect at %s', g.gate_code, e.exception_id,
+                                        pg_catalog.to_char(e.effective_from at time zone 'UTC',
+                                                           'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                  end order by e.created_at)
+           from ops.exceptions e
+           where e.release_id = p_release.release_id and g.gate_code = any (e.impacted_gates)
+             and e.exception_type = 'gate_bypass'
+             and (not ops.exception_is_active(e) or e.revision <> all (p_revisions))), '{}')
+  from ops.release_gates g
+  where g.release_id = p_release.release_id;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_now_label(p_release ops.releases)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return coalesce(p_release.source_ref, 'no source ref') || coalesce(' (' || p_release.artifact_digest || ')', '');
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.gate_of(p_release_id uuid, p_gate_code public.ops_gate_code)
  RETURNS ops.release_gates
@@ -2484,6 +2589,17 @@ AS $function$
     'check_requirements', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(c.project, c.gate_code, c.check_name)
                                            order by c.project, c.gate_code, c.check_name), '[]') from ops.check_requirements c)
   )::text, 'UTF8')), 'hex')
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_timing_findings(p_release ops.releases, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.ingest_event(p_envelope jsonb)
@@ -3568,11 +3684,13 @@ AS $function$
 declare
   v_release uuid;
   v_what text;
+  v_rank integer;
 begin
   case tg_table_name
     when 'gate_checks' then
       select g.release_id into v_release from ops.release_gates g where g.gate_id = new.gate_id;
-      v_what := format('check "%s" reported %s', new.check_name, new.status);
+      v_what := pg_catalog.format('check "%s" reported %s', new.check_name, new.status);
+      v_rank := 4;
     when 'evidence_artifacts' then
       v_release := coalesce(
         new.release_id,
@@ -3580,20 +3698,35 @@ begin
         (select g.release_id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
           where c.check_id = new.check_id),
         (select d.release_id from ops.deployments d where d.deployment_id = new.deployment_id));
-      v_what := format('%s evidence attached', new.artifact_type);
+      v_what := pg_catalog.format('%s evidence attached', new.artifact_type);
+      v_rank := 5;
     when 'approvals' then
       v_release := new.release_id;
-      v_what := format('%s %s (%s)', new.persona_role, new.decision, new.scope);
+      v_what := pg_catalog.format('%s %s (%s)', new.persona_role, new.decision, new.scope);
+      v_rank := 2;
     when 'exceptions' then
       v_release := new.release_id;
-      v_what := format('%s exception for %s %s', new.exception_type, array_to_string(new.impacted_gates, ', '),
-                       case when new.approver_id is null then 'requested' else 'approved' end);
+      v_what := pg_catalog.format('%s exception for %s %s', new.exception_type,
+                                  pg_catalog.array_to_string(new.impacted_gates, ', '),
+                                  case when new.approver_id is null then 'requested' else 'approved' end);
+      v_rank := 3;
     when 'deployments' then
       v_release := new.release_id;
-      v_what := format('%s deployment %s, G4 %s', new.environment, new.status, new.g4_status);
+      v_what := pg_catalog.format('%s deployment %s, G4 %s', new.environment, new.status, new.g4_status);
+      v_rank := 1;
   end case;
-  if v_release is not null then
-    perform ops.evaluate_release(v_release, format('%s by %s', v_what, ops.current_actor()));
+  if v_release is null then
+    return null;
+  end if;
+  v_what := pg_catalog.format('%s by %s', v_what, ops.current_actor());
+  -- Inside an ingest event of this release: kept for the event's one evaluation.
+  update ops.transaction_context c
+    set value = case when c.value = '' or v_rank < pg_catalog.split_part(c.value, ':', 1)::integer
+                     then v_rank || ':' || v_what else c.value end
+  where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'deferred_evaluation'
+    and c.subject = v_release;
+  if not found then
+    perform ops.evaluate_release(v_release, v_what);
   end if;
   return null;
 end
@@ -3758,6 +3891,55 @@ begin
 end
 $function$;
 grant execute on function ops.release_evidence_bundle(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.release_gate_evidence(p_release_id uuid, p_revisions integer[])
+ RETURNS TABLE(gate_id uuid, requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  select g.gate_id, q.requirement_id, q.artifact_types, q.attached_to, q.blocking, dep.deployment_id,
+         dep.environment, coalesce(ev.artifact_ids, '{}'), coalesce(ev.present_types, '{}')
+  from ops.release_gates g
+  join ops.gate_evidence_requirements q on q.gate_code = g.gate_code
+  left join lateral (
+    select d.deployment_id, d.environment from ops.deployments d
+    where q.attached_to = 'latest_deployment' and d.release_id = g.release_id and d.rollback_of is null
+      and d.revision = any (p_revisions)
+    order by d.deployed_at desc, d.created_at desc limit 1
+  ) dep on true
+  left join lateral (
+    select pg_catalog.array_agg(m.artifact_id order by m.artifact_id) as artifact_ids,
+           pg_catalog.array_agg(distinct m.artifact_type order by m.artifact_type) as present_types
+    from (
+      -- One index-friendly branch per place evidence can hang.
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
+        and a.revision = any (p_revisions)
+      union
+      select a.artifact_id, a.artifact_type from ops.gate_checks c
+      join ops.evidence_artifacts a on a.check_id = c.check_id
+      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
+        and a.revision = any (p_revisions)
+      union
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
+        and a.revision = any (p_revisions)
+      union
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
+    ) m
+    where m.artifact_type = any (q.artifact_types)
+  ) ev on true
+  where g.release_id = p_release_id
+  order by q.gate_code, pg_catalog.array_to_string(q.artifact_types, ',');
+end
+$function$;
+grant execute on function ops.release_gate_evidence(p_release_id uuid, p_revisions integer[]) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.release_gates_guard()
  RETURNS trigger
@@ -4212,10 +4394,15 @@ CREATE OR REPLACE FUNCTION ops.stamp_created_by()
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_caller record := ops.caller_identity();
 begin
-  new.created_at := clock_timestamp();
-  new.created_by := ops.current_actor();
-  new.created_persona := ops.current_persona();
+  if v_caller.persona is not null and v_caller.sub is null then
+    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+  end if;
+  new.created_at := pg_catalog.clock_timestamp();
+  new.created_by := coalesce(v_caller.sub, 'db:' || session_user);
+  new.created_persona := v_caller.persona;
   return new;
 end
 $function$;

@@ -283,11 +283,12 @@ const GH = 'github_actions';
  */
 const EXPECTED: [string, string | null, string | null, string | null, string | null, string | null][] = [
   ['release_created', DEV, 'developer', null, null, null],
-  // CI's build report through the ingest: the attempt, then what it caused, all naming it.
+  // CI's build report through the ingest: the attempt, then what it caused, all naming it; the
+  // event's facts, then the one evaluation of the release they caused.
   ['ingest_attempt', CI, 'ci_service_role', null, GH, 'buildIngest'],
   ['check', CI, 'ci_service_role', 'G1', GH, 'buildIngest'],
-  ['gate_transition', CI, 'ci_service_role', 'G1', GH, 'buildIngest'],
   ['evidence', CI, 'ci_service_role', 'G1', GH, 'buildIngest'],
+  ['gate_transition', CI, 'ci_service_role', 'G1', GH, 'buildIngest'],
   // The retry (duplicate) and the key reused for another payload (refused): attempts only.
   ['ingest_attempt', CI, 'ci_service_role', null, GH, 'retryAttempt'],
   ['ingest_attempt', CI, 'ci_service_role', null, GH, 'self'],
@@ -344,7 +345,7 @@ describe('releaseTimeline of a release walked to production', () => {
     expect(entity(1)).toBe(ids.release);
     expect(entity(2)).toBe(ids.buildIngest);
     expect(entity(3)).toBe(ids.buildCheck);
-    expect(entity(5)).toBe(ids.buildLog);
+    expect(entity(4)).toBe(ids.buildLog);
     expect(entity(6)).toBe(ids.retryAttempt);
     expect(entity(8)).toBe(ids.testResult);
     expect(entity(10)).toBe(ids.g2Approval);
@@ -362,8 +363,9 @@ describe('releaseTimeline of a release walked to production', () => {
     const key = `github_actions/${ids.release}/build_complete/1`;
     expect(summary(2)).toBe(`build_complete event ${key}: accepted (HTTP 200)`);
     expect(summary(3)).toBe('G1 check "build" reported pass');
-    expect(summary(4)).toBe('G1 pending -> passed: check "build" reported pass by ci-github-actions');
-    expect(summary(5)).toBe(`build_log evidence on G1: https://ci.example/runs/1/log (sha256 ${sha('1')})`);
+    expect(summary(4)).toBe(`build_log evidence on G1: https://ci.example/runs/1/log (sha256 ${sha('1')})`);
+    // One event, one evaluation, after its facts, for the fact that decides.
+    expect(summary(5)).toBe('G1 pending -> passed: check "build" reported pass by ci-github-actions');
     expect(summary(6)).toBe(
       `build_complete event ${key}: duplicate (HTTP 200), duplicate of ingest ${ids.buildIngest}`,
     );

@@ -27,6 +27,7 @@ const INTENDED: Record<string, string[]> = {
   'ops.current_claims()': ALL,
   'ops.current_actor()': ALL,
   'ops.current_persona()': ALL,
+  'ops.caller_identity()': ALL,
   'ops.owns_release(uuid)': ALL,
   'ops.owns_gate(uuid)': ALL,
   'ops.exception_is_active(ops.exceptions)': ALL,
@@ -51,6 +52,9 @@ const INTENDED: Record<string, string[]> = {
   'ops.ingest_event(jsonb)': ALL,
   'ops.record_rejected_ingest(jsonb,integer,jsonb)': ALL,
   'ops.gate_evidence(uuid)': READERS,
+  // Invoker's rights, read under the caller's RLS through ops.gate_evidence.
+  'ops.counted_revisions(uuid)': READERS,
+  'ops.release_gate_evidence(uuid,integer[])': READERS,
   'ops.release_evidence(uuid)': READERS,
   'ops.iso_utc(timestamp with time zone)': READERS,
   'ops.release_timeline(uuid)': READERS,
