@@ -40,6 +40,7 @@ import {
   ServiceUnavailableError,
   ValidationError,
 } from './errors.js';
+import { closeOutboxListener } from './events/listener.js';
 import { createIngestHandler } from './ingest/handler.js';
 import type { Logger } from './logger.js';
 import { ingestOutcomes, limitRejections, registry } from './metrics.js';
@@ -791,6 +792,7 @@ export function createServer(deps: ServerDeps): OpsServer {
       clearTimeout(timer);
     }
     await yoga.dispose();
+    await closeOutboxListener(pool);
   }
 
   return { yoga, fetch, handle, close };
