@@ -50,6 +50,8 @@ export async function startWebhookWorker(options: {
   const { config, logger } = options;
   const pgPool = new pg.Pool({ connectionString: options.connectionString, max: config.concurrency + 3 });
   pgPool.on('error', (err) => logger.warn({ err }, 'webhook worker: idle connection lost'));
+  // A connection lost while checked out fails its query; the event itself must not end the process.
+  pgPool.on('connect', (client) => client.on('error', () => {}));
   const wlogger = workerLogger(logger);
   await runMigrations({ pgPool, logger: wlogger });
 
