@@ -56,6 +56,8 @@ import {
   ReviseReleaseDocument,
   UpdateDeploymentDocument,
   ViewerDocument,
+  WebhookDeliveriesDocument,
+  WebhookSubscriptionsDocument,
 } from '../../src/gql/graphql.js';
 import { schema } from '../../src/schema.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
@@ -210,6 +212,14 @@ function queries(): Record<string, QueryCall> {
           variables: { releaseId: release.id },
           ...as(p),
         }),
+    },
+    webhookSubscriptions: {
+      allowed: TABLE_READERS.webhook_subscriptions,
+      run: (p) => api.executeOperation({ operation: WebhookSubscriptionsDocument, variables: {}, ...as(p) }),
+    },
+    webhookDeliveries: {
+      allowed: TABLE_READERS.webhook_deliveries,
+      run: (p) => api.executeOperation({ operation: WebhookDeliveriesDocument, variables: {}, ...as(p) }),
     },
     ledgerCheckpoint: {
       allowed: LEDGER_FUNCTION_CALLERS['ledger_checkpoint()'],
