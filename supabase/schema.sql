@@ -3201,7 +3201,9 @@ begin
       select g.release_id, g.gate_code into v_release, v_gate from ops.release_gates g where g.gate_id = new.gate_id;
       perform ops.outbox_write('gate.transition', v_release, null, tg_table_name, new.transition_id, new.actor,
         pg_catalog.jsonb_build_object('gate_code', v_gate, 'from_status', new.from_status,
-          'to_status', new.to_status, 'reason', new.reason), true);
+          'to_status', new.to_status, 'reason', new.reason),
+        -- A blocking change (a gate failed, or left passed/bypassed) carries the blockers.
+        new.to_status = 'failed' or new.from_status in ('passed', 'bypassed'));
     when 'approvals' then
       select g.gate_code into v_gate from ops.release_gates g where g.gate_id = new.gate_id;
       perform ops.outbox_write('approval.decided', new.release_id, null, tg_table_name, new.approval_id,
