@@ -144,7 +144,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       `  with outbox + 1 webhook subscription: ${rate(sides.with).toFixed(0)} events/s\n` +
         `  without outbox:                       ${rate(sides.without).toFixed(0)} events/s\n` +
-        `  ratio ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}; ` +
+        `  ratio ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}; ` +
         `${events.rows[0]!.n} outbox events, ${received.count} webhooks received so far\n`,
     );
     return 0;

@@ -776,6 +776,8 @@ export function createServer(deps: ServerDeps): OpsServer {
 
   async function close(options: { timeoutMs?: number } = {}): Promise<void> {
     closing = true;
+    // Live event streams end first, so their requests are not waited for.
+    await closeOutboxListener(pool);
     if (inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -792,7 +794,6 @@ export function createServer(deps: ServerDeps): OpsServer {
       clearTimeout(timer);
     }
     await yoga.dispose();
-    await closeOutboxListener(pool);
   }
 
   return { yoga, fetch, handle, close };

@@ -62,6 +62,8 @@ export class OutboxListener extends EventEmitter {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Live streams end (their requests then finish), before the notices stop.
+    this.emit('close');
     this.removeAllListeners();
     await this.connecting?.catch(() => {});
     const client = this.client;

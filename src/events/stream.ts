@@ -45,8 +45,11 @@ export async function outboxStream(
         }
       });
     };
+    const onClose = () => stop();
     listener.on('notice', onNotice);
+    listener.once('close', onClose);
     await stop;
     listener.off('notice', onNotice);
+    listener.off('close', onClose);
   });
 }

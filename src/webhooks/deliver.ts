@@ -89,7 +89,7 @@ export async function attemptDelivery(
   const { rows } = await pool.query<Target>('select * from ops.webhook_delivery_target($1)', [deliveryId]);
   const target = rows[0];
   // Unknown, or already settled by an earlier attempt (at-least-once: a job may run again).
-  if (!target || target.status !== 'pending') return 'skipped';
+  if (target?.status !== 'pending') return 'skipped';
   const startedAt = new Date();
   const record = (statusCode: number | null, error: string | null, outcome: Outcome) =>
     pool.query('select ops.webhook_record_attempt($1, $2, $3, $4, $5, $6)', [
