@@ -53,6 +53,7 @@ describe('releaseEvents and gateChanges over SSE', () => {
       expect([rm.status, dev.status, rmOther.status]).toEqual([200, 200, 200]);
       // Direct SQL, as CI: no API instance is involved in the change.
       await recordCheck(db, release.release_id, 'G1', 'build', 'pass');
+      await recordCheck(db, release.release_id, 'G1', 'build', 'fail');
       const { rows: outbox } = await db.admin.query<{ event_id: string; kind: string; source_table: string }>(
         'select event_id, kind, source_table from ops.outbox_events where release_id = $1 order by created_at',
         [release.release_id],
@@ -63,9 +64,12 @@ describe('releaseEvents and gateChanges over SSE', () => {
       // The release manager reads every fact of the release: every event arrives.
       await eventually(() => rm.events.length >= outbox.length, 'the release manager’s events');
       expect(rm.events.map((e) => e.releaseEvents!.eventId)).toEqual(outbox.map((e) => e.event_id));
-      const g1 = rm.events.find((e) => e.releaseEvents!.kind === 'gate.transition')!.releaseEvents!;
-      expect(g1.releaseId).toBe(release.release_id);
-      expect(Array.isArray(g1.blockers)).toBe(true);
+      // The blocking change (G1 failed) carries the blockers at that moment.
+      const failed = rm.events.find(
+        (e) => (e.releaseEvents!.change as { to_status?: string }).to_status === 'failed',
+      )!.releaseEvents!;
+      expect(failed.releaseId).toBe(release.release_id);
+      expect((failed.blockers as { gate_code: string }[]).map((b) => b.gate_code)).toContain('G1');
 
       // The other instance's gateChanges subscriber sees the gate transitions too.
       await eventually(() => rmOther.events.length >= gateEvents.length, 'the other instance’s events');

@@ -73,8 +73,10 @@ describe('webhook delivery', () => {
     const { secret } = await subscribe(receiver.url, project);
     const release = await createRelease(db, { project });
     await recordCheck(db, release.release_id, 'G1', 'build', 'pass');
+    // A blocking change: G1 fails again, and its event carries the blockers.
+    await recordCheck(db, release.release_id, 'G1', 'build', 'fail');
     const events = await outboxCount(project);
-    expect(events).toBeGreaterThan(0);
+    expect(events).toBeGreaterThanOrEqual(2);
     const got = await eventually(
       () => bodiesFor(project).length >= events && bodiesFor(project),
       'the gate change webhooks',
@@ -84,25 +86,33 @@ describe('webhook delivery', () => {
     for (const r of got) {
       const verified = wh.verify(r.body, r.headers as Record<string, string>) as {
         type: string;
-        data: { release_id: string; change: { gate_code: string }; blockers: unknown[] };
+        data: { release_id: string; change: { gate_code: string }; blockers: unknown[] | null };
       };
       expect(verified.type).toBe('gate.transition');
       expect(verified.data.release_id).toBe(release.release_id);
-      expect(Array.isArray(verified.data.blockers)).toBe(true);
+      expect(verified.data.blockers === null || Array.isArray(verified.data.blockers)).toBe(true);
     }
+    const failed = got.find(
+      (r) => (r.json.data.change as { to_status?: string } | undefined)?.to_status === 'failed',
+    );
+    expect((failed!.json.data.blockers as { gate_code: string }[]).map((b) => b.gate_code)).toContain('G1');
     expect(
       got.some((r) => r.json.data.change && (r.json.data.change as { gate_code: string }).gate_code === 'G1'),
     ).toBe(true);
     // A body changed in transit does not verify.
     expect(() => wh.verify(`${got[0]!.body} `, got[0]!.headers as Record<string, string>)).toThrow();
-    // Each delivery is recorded with its attempt, readable by a release manager.
-    const deliveries = await db.as('release_manager', who.rm, (c) =>
-      c.query<{ status: string; attempts: number }>(
-        `select d.status, d.attempts from ops.webhook_deliveries d join ops.outbox_events e using (event_id)
-         where e.project = $1`,
-        [project],
-      ),
-    );
+    // Each delivery is recorded with its attempt (once the worker has written it), readable by a
+    // release manager.
+    const deliveries = await eventually(async () => {
+      const r = await db.as('release_manager', who.rm, (c) =>
+        c.query<{ status: string; attempts: number }>(
+          `select d.status, d.attempts from ops.webhook_deliveries d join ops.outbox_events e using (event_id)
+           where e.project = $1`,
+          [project],
+        ),
+      );
+      return r.rows.every((d) => d.status === 'delivered') && r;
+    }, 'the deliveries recorded');
     expect(deliveries.rows.map((d) => d.status)).toEqual(Array(events).fill('delivered'));
   });
 
@@ -163,11 +173,13 @@ describe('webhook delivery', () => {
         'the delivery after the receiver came back',
         90_000,
       );
-      const { rows } = await db.admin.query<{ status: string; attempts: number }>(
-        'select status, attempts from ops.webhook_deliveries where subscription_id = $1',
-        [id],
-      );
-      expect(rows.every((r) => r.status === 'delivered')).toBe(true);
+      const rows = await eventually(async () => {
+        const r = await db.admin.query<{ status: string; attempts: number }>(
+          'select status, attempts from ops.webhook_deliveries where subscription_id = $1',
+          [id],
+        );
+        return r.rows.every((d) => d.status === 'delivered') && r.rows;
+      }, 'the deliveries recorded');
       expect(rows.some((r) => r.attempts >= 2)).toBe(true);
       // The same delivery id across its attempts: a receiver de-duplicates on webhook-id.
       const ids = late.received.map((r) => r.headers['webhook-id']);
