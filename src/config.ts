@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { type AuthConfig, DEFAULT_MAX_TOKEN_LIFETIME_S } from './auth/jwt.js';
 import { projectRoot } from './db/migrate.js';
+import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.js';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -45,6 +46,8 @@ export interface Config {
    */
   attestationKeyPem?: string;
   attestationKeySource: 'env' | 'dev-file' | 'ephemeral' | 'none';
+  /** Webhook delivery (src/webhooks/config.ts: OPS_WEBHOOK_*). */
+  webhooks: WebhookConfig;
 }
 
 export interface HttpLimits {
@@ -277,6 +280,7 @@ export function loadConfig(
     dbPoolMax: e.OPS_DB_POOL_MAX ?? 10,
     attestationKeyPem,
     attestationKeySource,
+    webhooks: loadWebhookConfig(env, nodeEnv),
   };
 }
 

@@ -10,7 +10,9 @@ import './resolvers/policy.js';
 import './resolvers/ledger.js';
 import './resolvers/releases.js';
 import './resolvers/reports.js';
+import './resolvers/subscriptions.js';
 import './resolvers/viewer.js';
+import './resolvers/webhooks.js';
 
 builder.queryType({ description: 'Read access to the release-governance control plane.' });
 builder.mutationType({ description: 'Writes, each one call to a governance function in SQL.' });

@@ -40,6 +40,7 @@ import {
   ServiceUnavailableError,
   ValidationError,
 } from './errors.js';
+import { closeOutboxListener } from './events/listener.js';
 import { createIngestHandler } from './ingest/handler.js';
 import type { Logger } from './logger.js';
 import { ingestOutcomes, limitRejections, registry } from './metrics.js';
@@ -775,6 +776,8 @@ export function createServer(deps: ServerDeps): OpsServer {
 
   async function close(options: { timeoutMs?: number } = {}): Promise<void> {
     closing = true;
+    // Live event streams end first, so their requests are not waited for.
+    await closeOutboxListener(pool);
     if (inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

@@ -75,6 +75,7 @@ CREATE TRIGGER approvals_stamp_ingest BEFORE INSERT ON ops.approvals FOR EACH RO
 CREATE TRIGGER approvals_stamp_revision BEFORE INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('approval_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.approvals FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('approval_id');
+CREATE TRIGGER outbox_record AFTER INSERT ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_fact();
 alter table ops.approvals enable row level security;
 create policy approvals_read_all on ops.approvals for select to audit_reader, release_manager using (true);
 create policy approvals_write_qa on ops.approvals for insert to qa_tester with check (((approver_id = ops.current_actor()) AND (persona_role = 'qa_tester'::public.ops_persona)));
@@ -124,6 +125,7 @@ CREATE TRIGGER deployment_transitions_no_truncate BEFORE TRUNCATE ON ops.deploym
 CREATE TRIGGER deployment_transitions_stamp BEFORE INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER deployment_transitions_stamp_ingest BEFORE INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('transition_id');
+CREATE TRIGGER outbox_record AFTER INSERT ON ops.deployment_transitions FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_fact();
 alter table ops.deployment_transitions enable row level security;
 create policy deployment_transitions_read_all on ops.deployment_transitions for select to audit_reader, release_manager using (true);
 create policy deployment_transitions_read_sre on ops.deployment_transitions for select to sre using (true);
@@ -168,6 +170,7 @@ CREATE TRIGGER deployments_stamp_ingest BEFORE INSERT ON ops.deployments FOR EAC
 CREATE TRIGGER deployments_track_live_production AFTER INSERT OR UPDATE OF status ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_track_live_production();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('deployment_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.deployments FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('deployment_id');
+CREATE TRIGGER outbox_record AFTER INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_fact();
 alter table ops.deployments enable row level security;
 create policy deployments_read_all on ops.deployments for select to audit_reader, release_manager using (true);
 create policy deployments_read_sre on ops.deployments for select to sre using (true);
@@ -354,6 +357,7 @@ CREATE TRIGGER exceptions_window_bounded BEFORE INSERT ON ops.exceptions FOR EAC
 CREATE TRIGGER exceptions_window_fixed BEFORE UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_window_fixed();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('exception_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.exceptions FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('exception_id');
+CREATE TRIGGER outbox_record AFTER INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_fact();
 alter table ops.exceptions enable row level security;
 create policy exceptions_read_all on ops.exceptions for select to audit_reader, release_manager using (true);
 create policy exceptions_write_rm on ops.exceptions for insert to release_manager with check ((requested_by = ops.current_actor()));
@@ -490,6 +494,7 @@ CREATE TRIGGER gate_transitions_no_truncate BEFORE TRUNCATE ON ops.gate_transiti
 CREATE TRIGGER gate_transitions_stamp BEFORE INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER gate_transitions_stamp_ingest BEFORE INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('transition_id');
+CREATE TRIGGER outbox_record AFTER INSERT ON ops.gate_transitions FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_fact();
 alter table ops.gate_transitions enable row level security;
 create policy gate_transitions_read_all on ops.gate_transitions for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_transitions to audit_reader, release_manager;
@@ -613,6 +618,32 @@ create table ops.live_production_deployments (
 alter table ops.live_production_deployments enable row level security;
 create policy live_production_deployments_read_all on ops.live_production_deployments for select to audit_reader, release_manager using (true);
 grant select on table ops.live_production_deployments to audit_reader, release_manager;
+
+create table ops.outbox_events (
+  event_id uuid default gen_random_uuid() not null,
+  kind text not null,
+  release_id uuid not null,
+  project text not null,
+  environment public.ops_environment,
+  source_table text not null,
+  source_id uuid not null,
+  actor text not null,
+  change jsonb not null,
+  blockers jsonb,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  dispatched_at timestamp with time zone,
+  constraint outbox_events_kind_check CHECK ((kind = ANY (ARRAY['gate.transition'::text, 'approval.decided'::text, 'exception.requested'::text, 'exception.approved'::text, 'exception.reviewed'::text, 'deployment.recorded'::text, 'deployment.status_changed'::text, 'release.status_changed'::text]))),
+  constraint outbox_events_pkey PRIMARY KEY (event_id),
+  constraint outbox_events_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+comment on table ops.outbox_events is 'One row per fact worth telling the outside world about, written in the fact''s own transaction.';
+CREATE INDEX outbox_events_release ON ops.outbox_events USING btree (release_id, created_at);
+CREATE INDEX outbox_events_undispatched ON ops.outbox_events USING btree (created_at) WHERE (dispatched_at IS NULL);
+CREATE TRIGGER outbox_events_no_delete BEFORE DELETE ON ops.outbox_events FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER outbox_events_no_truncate BEFORE TRUNCATE ON ops.outbox_events FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+alter table ops.outbox_events enable row level security;
+create policy outbox_events_read_fact on ops.outbox_events for select to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre using (ops.outbox_event_visible(source_table, source_id));
+grant select on table ops.outbox_events to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 create table ops.persona_assignment_history (
   history_id bigint generated by default as identity not null,
@@ -863,6 +894,7 @@ CREATE INDEX releases_initiating_actor ON ops.releases USING btree (initiating_a
 CREATE INDEX releases_project_created ON ops.releases USING btree (project, created_at DESC, release_id DESC);
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('release_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.releases FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('release_id');
+CREATE TRIGGER outbox_record AFTER UPDATE OF status ON ops.releases FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION ops.outbox_record_fact();
 CREATE TRIGGER releases_create_gates AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.create_release_gates();
 CREATE TRIGGER releases_identity_fixed BEFORE UPDATE ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_identity_fixed();
 CREATE TRIGGER releases_record_first_revision AFTER INSERT ON ops.releases FOR EACH ROW EXECUTE FUNCTION ops.releases_record_first_revision();
@@ -886,6 +918,71 @@ create table ops.transaction_context (
 alter table ops.transaction_context enable row level security;
 create policy transaction_context_read_all on ops.transaction_context for select to audit_reader, release_manager using (true);
 grant select on table ops.transaction_context to audit_reader, release_manager;
+
+create table ops.webhook_attempts (
+  delivery_id uuid not null,
+  attempt integer not null,
+  started_at timestamp with time zone not null,
+  duration_ms integer not null,
+  status_code integer,
+  error text,
+  outcome text not null,
+  constraint webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES ops.webhook_deliveries(delivery_id),
+  constraint webhook_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['delivered'::text, 'retry'::text, 'failed'::text, 'refused'::text]))),
+  constraint webhook_attempts_pkey PRIMARY KEY (delivery_id, attempt)
+);
+alter table ops.webhook_attempts enable row level security;
+create policy webhook_attempts_read on ops.webhook_attempts for select to audit_reader, release_manager using (true);
+grant select on table ops.webhook_attempts to audit_reader, release_manager;
+
+create table ops.webhook_deliveries (
+  delivery_id uuid default gen_random_uuid() not null,
+  subscription_id uuid not null,
+  event_id uuid not null,
+  status text default 'pending'::text not null,
+  attempts integer default 0 not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  last_attempt_at timestamp with time zone,
+  delivered_at timestamp with time zone,
+  constraint webhook_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES ops.outbox_events(event_id),
+  constraint webhook_deliveries_pkey PRIMARY KEY (delivery_id),
+  constraint webhook_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text, 'refused'::text]))),
+  constraint webhook_deliveries_subscription_id_event_id_key UNIQUE (subscription_id, event_id),
+  constraint webhook_deliveries_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES ops.webhook_subscriptions(subscription_id)
+);
+CREATE INDEX webhook_deliveries_subscription ON ops.webhook_deliveries USING btree (subscription_id, created_at DESC);
+alter table ops.webhook_deliveries enable row level security;
+create policy webhook_deliveries_read on ops.webhook_deliveries for select to audit_reader, release_manager using (true);
+grant select on table ops.webhook_deliveries to audit_reader, release_manager;
+
+create table ops.webhook_secrets (
+  subscription_id uuid not null,
+  secret text not null,
+  constraint webhook_secrets_pkey PRIMARY KEY (subscription_id),
+  constraint webhook_secrets_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES ops.webhook_subscriptions(subscription_id)
+);
+alter table ops.webhook_secrets enable row level security;
+
+create table ops.webhook_subscriptions (
+  subscription_id uuid default gen_random_uuid() not null,
+  url text not null,
+  event_kinds text[] default '{}'::text[] not null,
+  project text,
+  environment public.ops_environment,
+  active boolean default true not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  created_by text default ops.current_actor() not null,
+  removed_at timestamp with time zone,
+  removed_by text,
+  constraint webhook_subscriptions_check CHECK ((active = (removed_at IS NULL))),
+  constraint webhook_subscriptions_pkey PRIMARY KEY (subscription_id),
+  constraint webhook_subscriptions_project_check CHECK ((project <> ''::text)),
+  constraint webhook_subscriptions_url_check CHECK (((url ~ '^https?://[^/@[:space:]]+(/[^[:space:]]*)?$'::text) AND (length(url) <= 2048)))
+);
+CREATE INDEX webhook_subscriptions_active ON ops.webhook_subscriptions USING btree (created_at) WHERE active;
+alter table ops.webhook_subscriptions enable row level security;
+create policy webhook_subscriptions_read on ops.webhook_subscriptions for select to audit_reader, release_manager using (true);
+grant select on table ops.webhook_subscriptions to audit_reader, release_manager;
 
 -- ==============================================================================================
 -- views
@@ -1060,6 +1157,55 @@ grant select on table ops.v_release_gate_summary to audit_reader, release_manage
 
 -- ==============================================================================================
 -- functions
+
+CREATE OR REPLACE FUNCTION ops.add_webhook(p_url text, p_event_kinds text[], p_project text, p_environment text, p_secret text)
+ RETURNS ops.webhook_subscriptions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_row ops.webhook_subscriptions;
+  v_unknown text[];
+  v_env public.ops_environment;
+begin
+  perform ops.require_persona('{release_manager}', 'manage webhook subscriptions');
+  if p_url is null or pg_catalog.length(p_url) > 2048
+     or p_url !~ '^https?://[^/@[:space:]]+(/[^[:space:]]*)?$' then
+    raise exception 'url must be an http or https URL without credentials, at most 2048 characters'
+      using errcode = 'OPS22';
+  end if;
+  select pg_catalog.array_agg(k) into v_unknown
+  from pg_catalog.unnest(coalesce(p_event_kinds, '{}')) k
+  where not k = any (ops.outbox_event_kinds());
+  if v_unknown is not null then
+    raise exception 'unknown event kinds: % (known: %)', pg_catalog.array_to_string(v_unknown, ', '),
+      pg_catalog.array_to_string(ops.outbox_event_kinds(), ', ') using errcode = 'OPS22';
+  end if;
+  if p_project is not null and pg_catalog.btrim(p_project) = '' then
+    raise exception 'project filter must not be empty (leave it out for every project)' using errcode = 'OPS22';
+  end if;
+  if p_environment is not null then
+    if not p_environment = any (pg_catalog.enum_range(null::public.ops_environment)::text[]) then
+      raise exception 'environment must be one of %',
+        pg_catalog.array_to_string(pg_catalog.enum_range(null::public.ops_environment)::text[], ', ')
+        using errcode = 'OPS22';
+    end if;
+    v_env := p_environment::public.ops_environment;
+  end if;
+  if p_secret is null or p_secret !~ '^whsec_[A-Za-z0-9+/]{32,88}={0,2}$' then
+    raise exception 'secret must be ''whsec_'' followed by the base64 of 24 to 64 random bytes'
+      using errcode = 'OPS22';
+  end if;
+  insert into ops.webhook_subscriptions (url, event_kinds, project, environment)
+  values (p_url, coalesce((select pg_catalog.array_agg(distinct k order by k)
+                           from pg_catalog.unnest(p_event_kinds) k), '{}'), p_project, v_env)
+  returning * into v_row;
+  insert into ops.webhook_secrets (subscription_id, secret) values (v_row.subscription_id, p_secret);
+  return v_row;
+end
+$function$;
+grant execute on function ops.add_webhook(p_url text, p_event_kinds text[], p_project text, p_environment text, p_secret text) to release_manager;
 
 CREATE OR REPLACE FUNCTION ops.apply_ingest_event(p_envelope jsonb)
  RETURNS jsonb
@@ -3277,6 +3423,136 @@ CREATE OR REPLACE FUNCTION ops.max_exception_window()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select interval '30 days' $function$;
 
+CREATE OR REPLACE FUNCTION ops.outbox_event_kinds()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select array['gate.transition', 'approval.decided', 'exception.requested', 'exception.approved',
+               'exception.reviewed', 'deployment.recorded', 'deployment.status_changed',
+               'release.status_changed']
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.outbox_event_visible(p_source_table text, p_source_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_source_table not in ('gate_transitions', 'approvals', 'exceptions', 'deployments',
+                            'deployment_transitions', 'releases') then
+    return false;
+  end if;
+  if not pg_catalog.has_table_privilege('ops.' || p_source_table, 'SELECT') then
+    return false;
+  end if;
+  case p_source_table
+    when 'gate_transitions' then
+      return exists (select 1 from ops.gate_transitions t where t.transition_id = p_source_id);
+    when 'approvals' then
+      return exists (select 1 from ops.approvals t where t.approval_id = p_source_id);
+    when 'exceptions' then
+      return exists (select 1 from ops.exceptions t where t.exception_id = p_source_id);
+    when 'deployments' then
+      return exists (select 1 from ops.deployments t where t.deployment_id = p_source_id);
+    when 'deployment_transitions' then
+      return exists (select 1 from ops.deployment_transitions t where t.transition_id = p_source_id);
+    else
+      return exists (select 1 from ops.releases t where t.release_id = p_source_id);
+  end case;
+end
+$function$;
+grant execute on function ops.outbox_event_visible(p_source_table text, p_source_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.outbox_record_fact()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_release uuid;
+  v_gate public.ops_gate_code;
+begin
+  case tg_table_name
+    when 'gate_transitions' then
+      select g.release_id, g.gate_code into v_release, v_gate from ops.release_gates g where g.gate_id = new.gate_id;
+      perform ops.outbox_write('gate.transition', v_release, null, tg_table_name, new.transition_id, new.actor,
+        pg_catalog.jsonb_build_object('gate_code', v_gate, 'from_status', new.from_status,
+          'to_status', new.to_status, 'reason', new.reason),
+        -- A blocking change (a gate failed, or left passed/bypassed) carries the blockers.
+        new.to_status = 'failed' or new.from_status in ('passed', 'bypassed'));
+    when 'approvals' then
+      select g.gate_code into v_gate from ops.release_gates g where g.gate_id = new.gate_id;
+      perform ops.outbox_write('approval.decided', new.release_id, null, tg_table_name, new.approval_id,
+        new.approver_id, pg_catalog.jsonb_build_object('approval_id', new.approval_id, 'decision', new.decision,
+          'scope', new.scope, 'gate_code', v_gate, 'exception_id', new.exception_id,
+          'persona_role', new.persona_role), false);
+    when 'exceptions' then
+      if tg_op = 'INSERT' then
+        perform ops.outbox_write('exception.requested', new.release_id, null, tg_table_name, new.exception_id,
+          new.requested_by, pg_catalog.jsonb_build_object('exception_id', new.exception_id,
+            'exception_type', new.exception_type, 'impacted_gates', new.impacted_gates,
+            'effective_from', new.effective_from, 'expires_at', new.expires_at), false);
+      elsif old.approved_at is null and new.approved_at is not null then
+        perform ops.outbox_write('exception.approved', new.release_id, null, tg_table_name, new.exception_id,
+          new.approver_id, pg_catalog.jsonb_build_object('exception_id', new.exception_id,
+            'impacted_gates', new.impacted_gates, 'expires_at', new.expires_at), false);
+      elsif old.post_review_status is distinct from new.post_review_status then
+        perform ops.outbox_write('exception.reviewed', new.release_id, null, tg_table_name, new.exception_id,
+          ops.current_actor(), pg_catalog.jsonb_build_object('exception_id', new.exception_id,
+            'from_status', old.post_review_status, 'to_status', new.post_review_status), false);
+      end if;
+    when 'deployments' then
+      perform ops.outbox_write('deployment.recorded', new.release_id, new.environment, tg_table_name,
+        new.deployment_id, new.deployed_by, pg_catalog.jsonb_build_object('deployment_id', new.deployment_id,
+          'status', new.status, 'revision', new.revision, 'rollback_of', new.rollback_of), false);
+    when 'deployment_transitions' then
+      select d.release_id into v_release from ops.deployments d where d.deployment_id = new.deployment_id;
+      perform ops.outbox_write('deployment.status_changed', v_release,
+        (select d.environment from ops.deployments d where d.deployment_id = new.deployment_id),
+        tg_table_name, new.transition_id, new.actor, pg_catalog.jsonb_build_object(
+          'deployment_id', new.deployment_id, 'from_status', new.from_status, 'to_status', new.to_status,
+          'from_g4_status', new.from_g4_status, 'to_g4_status', new.to_g4_status), false);
+    when 'releases' then
+      perform ops.outbox_write('release.status_changed', new.release_id, null, tg_table_name, new.release_id,
+        ops.current_actor(), pg_catalog.jsonb_build_object('from_status', old.status, 'to_status', new.status),
+        false);
+  end case;
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.outbox_write(p_kind text, p_release_id uuid, p_environment public.ops_environment, p_source_table text, p_source_id uuid, p_actor text, p_change jsonb, p_with_blockers boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_project text;
+  v_target public.ops_environment;
+  v_event_id uuid;
+  v_blockers jsonb;
+begin
+  select r.project, r.environment_target into v_project, v_target
+  from ops.releases r where r.release_id = p_release_id;
+  if p_with_blockers then
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::jsonb) into v_blockers
+    from ops.promotion_blockers(p_release_id) b;
+  end if;
+  insert into ops.outbox_events (kind, release_id, project, environment, source_table, source_id,
+                                 actor, change, blockers)
+  values (p_kind, p_release_id, v_project, coalesce(p_environment, v_target), p_source_table,
+          p_source_id, coalesce(p_actor, ''), p_change, v_blockers)
+  returning event_id into v_event_id;
+  perform pg_catalog.pg_notify('ops_outbox', pg_catalog.json_build_object(
+    'event_id', v_event_id, 'release_id', p_release_id, 'project', v_project, 'kind', p_kind)::text);
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.owns_gate(p_gate_id uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -4216,6 +4492,33 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.remove_webhook(p_subscription_id uuid)
+ RETURNS ops.webhook_subscriptions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_row ops.webhook_subscriptions;
+begin
+  perform ops.require_persona('{release_manager}', 'manage webhook subscriptions');
+  select * into v_row from ops.webhook_subscriptions s where s.subscription_id = p_subscription_id for update;
+  if not found then
+    raise exception 'no webhook subscription %', p_subscription_id using errcode = 'OPS04';
+  end if;
+  if not v_row.active then
+    raise exception 'webhook subscription % was already removed', p_subscription_id using errcode = 'OPS09';
+  end if;
+  update ops.webhook_subscriptions s
+     set active = false, removed_at = pg_catalog.clock_timestamp(), removed_by = ops.current_actor()
+   where s.subscription_id = p_subscription_id
+  returning * into v_row;
+  delete from ops.webhook_secrets s where s.subscription_id = p_subscription_id;
+  return v_row;
+end
+$function$;
+grant execute on function ops.remove_webhook(p_subscription_id uuid) to release_manager;
+
 CREATE OR REPLACE FUNCTION ops.request_exception(p_release_id uuid, p_exception_type public.ops_exception_type, p_impacted_gates public.ops_gate_code[], p_reason text, p_risk_statement text, p_expires_at timestamp with time zone, p_effective_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_compensating_controls jsonb DEFAULT '[]'::jsonb)
  RETURNS ops.exceptions
  LANGUAGE plpgsql
@@ -4537,3 +4840,95 @@ begin
 end
 $function$;
 grant execute on function ops.verify_ledger(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.webhook_delivery_target(p_delivery_id uuid)
+ RETURNS TABLE(url text, secret text, status text, attempts integer, body jsonb)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select s.url, k.secret, d.status, d.attempts,
+         pg_catalog.jsonb_build_object(
+           'type', e.kind,
+           'timestamp', pg_catalog.to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           'data', pg_catalog.jsonb_build_object(
+             'event_id', e.event_id, 'release_id', e.release_id, 'project', e.project,
+             'environment', e.environment, 'actor', e.actor, 'change', e.change,
+             'blockers', e.blockers))
+  from ops.webhook_deliveries d
+  join ops.webhook_subscriptions s on s.subscription_id = d.subscription_id
+  join ops.outbox_events e on e.event_id = d.event_id
+  left join ops.webhook_secrets k on k.subscription_id = d.subscription_id
+  where d.delivery_id = p_delivery_id
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.webhook_dispatch(p_limit integer, p_max_attempts integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_event record;
+  v_delivery uuid;
+  v_count integer := 0;
+begin
+  for v_event in
+    select e.event_id, e.kind, e.project, e.environment
+    from ops.outbox_events e
+    where e.dispatched_at is null
+    order by e.created_at
+    limit p_limit
+    for update skip locked
+  loop
+    for v_delivery in
+      insert into ops.webhook_deliveries (subscription_id, event_id)
+      select s.subscription_id, v_event.event_id
+      from ops.webhook_subscriptions s
+      where s.active
+        and (s.event_kinds = '{}' or v_event.kind = any (s.event_kinds))
+        and (s.project is null or s.project = v_event.project)
+        and (s.environment is null or s.environment = v_event.environment)
+      on conflict (subscription_id, event_id) do nothing
+      returning delivery_id
+    loop
+      perform graphile_worker.add_job('ops_webhook_deliver',
+        pg_catalog.json_build_object('delivery_id', v_delivery),
+        max_attempts => p_max_attempts, job_key => 'webhook:' || v_delivery::text);
+    end loop;
+    update ops.outbox_events e set dispatched_at = pg_catalog.clock_timestamp()
+     where e.event_id = v_event.event_id;
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.webhook_record_attempt(p_delivery_id uuid, p_started_at timestamp with time zone, p_duration_ms integer, p_status_code integer, p_error text, p_outcome text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_attempt integer;
+begin
+  if p_outcome is null or p_outcome not in ('delivered', 'retry', 'failed', 'refused') then
+    raise exception 'outcome must be delivered, retry, failed or refused' using errcode = 'OPS22';
+  end if;
+  update ops.webhook_deliveries d
+     set attempts = d.attempts + 1,
+         last_attempt_at = p_started_at,
+         status = case p_outcome when 'retry' then 'pending' else p_outcome end,
+         delivered_at = case when p_outcome = 'delivered' then pg_catalog.clock_timestamp() else d.delivered_at end
+   where d.delivery_id = p_delivery_id
+  returning d.attempts into v_attempt;
+  if not found then
+    raise exception 'no webhook delivery %', p_delivery_id using errcode = 'OPS04';
+  end if;
+  insert into ops.webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, outcome)
+  values (p_delivery_id, v_attempt, p_started_at, p_duration_ms, p_status_code,
+          pg_catalog.left(p_error, 1000), p_outcome);
+  return v_attempt;
+end
+$function$;

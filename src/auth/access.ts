@@ -28,6 +28,13 @@ export const TABLE_READERS = {
   ledger_entries: [RM, AUDIT],
   ledger_fact_tables: [RM, AUDIT],
   ledger_pending: [RM, AUDIT],
+  // The outbox: every persona, each event only when it may read the fact behind it (RLS).
+  outbox_events: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  // Webhooks: subscriptions and their deliveries; the secrets are read by no persona.
+  webhook_subscriptions: [RM, AUDIT],
+  webhook_deliveries: [RM, AUDIT],
+  webhook_attempts: [RM, AUDIT],
+  webhook_secrets: [],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;
@@ -67,6 +74,8 @@ export const LEDGER_FUNCTION_CALLERS = {
 /** Personas each mutation's SQL function accepts (ops.require_persona in the migrations). */
 export const MUTATION_CALLERS = {
   createRelease: [RM, 'developer', 'ci_service_role'],
+  addWebhook: [RM],
+  removeWebhook: [RM],
   recordCheck: ['ci_service_role', 'developer'],
   attachEvidence: ['qa_tester', RM, 'ci_service_role', 'sre'],
   approveGate: ['qa_tester', RM],

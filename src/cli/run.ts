@@ -18,6 +18,7 @@ import { odooCommands } from './commands/odoo.js';
 import { releaseCommands } from './commands/releases.js';
 import { reportCommands } from './commands/reports.js';
 import { tokenCommands } from './commands/token.js';
+import { webhookCommands } from './commands/webhooks.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import type { ApiConfig } from './graphql.js';
 import { colourEnabled, type Io, painter, processIo } from './output.js';
@@ -30,6 +31,7 @@ export const COMMANDS: Command[] = [
   ...reportCommands,
   ...odooCommands,
   ...ledgerCommands,
+  ...webhookCommands,
   ...tokenCommands,
 ];
 

@@ -17,6 +17,7 @@ import {
 } from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import {
+  AddWebhookDocument,
   ApproveExceptionDocument,
   ApproveGateDocument,
   AttachEvidenceDocument,
@@ -49,11 +50,14 @@ import {
   ReleaseIdsDocument,
   ReleaseStatusDocument,
   ReleaseTimelineDocument,
+  RemoveWebhookDocument,
   RequestExceptionDocument,
   ReviewExceptionDocument,
   ReviseReleaseDocument,
   UpdateDeploymentDocument,
   ViewerDocument,
+  WebhookDeliveriesDocument,
+  WebhookSubscriptionsDocument,
 } from '../../src/gql/graphql.js';
 import { schema } from '../../src/schema.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
@@ -209,6 +213,14 @@ function queries(): Record<string, QueryCall> {
           ...as(p),
         }),
     },
+    webhookSubscriptions: {
+      allowed: TABLE_READERS.webhook_subscriptions,
+      run: (p) => api.executeOperation({ operation: WebhookSubscriptionsDocument, variables: {}, ...as(p) }),
+    },
+    webhookDeliveries: {
+      allowed: TABLE_READERS.webhook_deliveries,
+      run: (p) => api.executeOperation({ operation: WebhookDeliveriesDocument, variables: {}, ...as(p) }),
+    },
     ledgerCheckpoint: {
       allowed: LEDGER_FUNCTION_CALLERS['ledger_checkpoint()'],
       run: (p) => api.executeOperation({ operation: LedgerCheckpointDocument, variables: {}, ...as(p) }),
@@ -306,6 +318,22 @@ function mutations(): Record<MutationName, (persona: Persona) => Promise<Mutatio
         ...as(p),
       });
       return { member: r.data?.createRelease, errors: r.errors };
+    },
+    addWebhook: async (p) => {
+      const r = await api.executeOperation({
+        operation: AddWebhookDocument,
+        variables: { input: { url: 'https://hooks.example.com/ops', eventKinds: ['gate.transition'] } },
+        ...as(p),
+      });
+      return { member: r.data?.addWebhook, errors: r.errors };
+    },
+    removeWebhook: async (p) => {
+      const r = await api.executeOperation({
+        operation: RemoveWebhookDocument,
+        variables: { id: id() },
+        ...as(p),
+      });
+      return { member: r.data?.removeWebhook, errors: r.errors };
     },
     reviseRelease: async (p) => {
       const r = await api.executeOperation({
@@ -508,6 +536,11 @@ describe('src/auth/access.ts equals the database', () => {
   /** Each mutation's SQL function, called with dummy arguments. */
   const SQL_CALLS: Record<Exclude<MutationName, 'ingestEvent'>, [sql: string, args: () => unknown[]]> = {
     createRelease: ['select ops.create_release($1, $2)', () => ['access-drift', `d-${randomUUID()}`]],
+    addWebhook: [
+      `select ops.add_webhook('https://hooks.example.com/x', '{}', null, null, $1)`,
+      () => [`whsec_${Buffer.from(randomUUID()).toString('base64')}`],
+    ],
+    removeWebhook: ['select ops.remove_webhook($1)', () => [randomUUID()]],
     recordCheck: [`select ops.record_check($1, 'G1', 'build', 'pass')`, () => [randomUUID()]],
     attachEvidence: [
       `select ops.attach_evidence($1, 'test_result', 'https://ci.example/x')`,

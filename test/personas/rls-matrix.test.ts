@@ -626,6 +626,14 @@ describe('named checks', () => {
     );
     expect(relations.map((r) => r.relname)).toEqual(expect.arrayContaining([...TABLES]));
     for (const { relname, relkind, col } of relations) {
+      // Webhook signing secrets are read by no persona (only the owner-rights delivery path).
+      if (relname === 'webhook_secrets') {
+        expectPermissionDenied(
+          await attempt(db, 'audit_reader', 'auditor-1', `select * from ops.${relname}`),
+          relname,
+        );
+        continue;
+      }
       const read = await attempt(db, 'audit_reader', 'auditor-1', `select * from ops.${relname} limit 5`);
       if (!read.ok) throw new Error(`audit_reader cannot read ops.${relname}: ${read.code} ${read.message}`);
       if (relkind === 'm') continue; // a materialized view cannot be written by anyone

@@ -19,10 +19,13 @@
 // 16 exception approvals escaping separation of duties (the initiator, the reviser, the other
 //    gate's decider approving a bypass)
 // 17 bad input answered by a raw PostgreSQL error instead of the rule's own refusal (OPS22)
-import { randomUUID } from 'node:crypto';
+// 18 webhooks and live events: a persona reading a signing secret or another's hidden events,
+//    a non-release-manager subscribing, or a delivery reaching a disallowed address
+import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import { payloadHash } from '../../src/ingest/envelope.js';
+import { attemptDelivery } from '../../src/webhooks/deliver.js';
 import {
   attachEvidence,
   createRelease,
@@ -40,6 +43,7 @@ import {
   who,
 } from '../governance/scenario.js';
 import type { TestDatabase } from '../support/db.js';
+import { startReceiver } from '../webhooks/receiver.js';
 import { adminOne, asRole, type Claims, firstThatWorks, tryAsRole } from './sql-door.js';
 
 export type Door = 'sql' | 'owner' | 'http' | 'deno' | 'graphql';
@@ -1942,6 +1946,136 @@ function instantOffsetOutOfRange(persona: Persona): Attack {
   };
 }
 
+// ---- kind 18: webhooks and live events -----------------------------------------------------------
+
+const webhookSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
+/** A subscription made by a release manager, so there is a secret to look for. */
+async function webhookAsRm(db: TestDatabase, url = 'https://hooks.example.com/ops'): Promise<string> {
+  return asRole(db, 'release_manager', claims('release_manager', 'atk-rm-webhooks'), async (c) => {
+    const { rows } = await c.query(`select subscription_id from ops.add_webhook($1, '{}', null, null, $2)`, [
+      url,
+      webhookSecret(),
+    ]);
+    return rows[0].subscription_id as string;
+  });
+}
+
+function readWebhookSecret(persona: Persona): Attack {
+  return {
+    kind: 18,
+    door: 'sql',
+    persona,
+    name: 'read a webhook signing secret: the secrets table, or the owner-only delivery target',
+    async run({ db }) {
+      const id = await webhookAsRm(db);
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        firstThatWorks(c, [
+          ['select secret from ops.webhook_secrets where subscription_id = $1', [id]],
+          [
+            'select secret from ops.webhook_delivery_target((select delivery_id from ops.webhook_deliveries limit 1))',
+            [],
+          ],
+          [
+            'select * from ops.webhook_subscriptions s join ops.webhook_secrets k using (subscription_id)',
+            [],
+          ],
+        ]),
+      );
+      return (
+        out.ok && Array.isArray(out.value) && out.value.some((r) => typeof (r as Body)?.secret === 'string')
+      );
+    },
+  };
+}
+
+function subscribeWithoutBeingReleaseManager(persona: Persona): Attack {
+  return {
+    kind: 18,
+    door: 'sql',
+    persona,
+    name: 'create a webhook subscription without being a release manager (ops.add_webhook, or INSERT)',
+    async run({ db }) {
+      const url = `https://hooks.example.com/${randomUUID()}`;
+      await tryAsRole(db, persona, claims(persona), (c) =>
+        firstThatWorks(c, [
+          [`select ops.add_webhook($1, '{}', null, null, $2)`, [url, webhookSecret()]],
+          ['insert into ops.webhook_subscriptions (url) values ($1)', [url]],
+        ]),
+      );
+      const n = await adminOne<{ n: number }>(
+        db,
+        'select count(*)::int as n from ops.webhook_subscriptions where url = $1',
+        [url],
+      );
+      return n!.n > 0;
+    },
+  };
+}
+
+/** A developer reads the outbox events of a release it may not read (another developer's). */
+const developerReadsHiddenEvents: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'developer',
+  name: "read the outbox events of another developer's release (the events a subscription would send)",
+  async run({ db }) {
+    const r = await release(db, 'atk-hidden-events-owner');
+    await recordCheck(db, r.release_id, 'G1', 'build', 'pass');
+    const out = await tryAsRole(db, 'developer', claims('developer', 'atk-developer'), (c) =>
+      c.query('select event_id from ops.outbox_events where release_id = $1', [r.release_id]),
+    );
+    return out.ok && out.value.rows.length > 0;
+  },
+};
+
+/**
+ * A release manager subscribes a loopback or cloud-metadata address; the delivery path, as
+ * configured in production (no loopback, no private networks), must not contact it.
+ */
+const webhookSsrf: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'subscribe a loopback, private or link-local target and have the delivery worker POST to it',
+  async run({ db }) {
+    const receiver = await startReceiver('/internal');
+    try {
+      const r = await release(db, 'atk-ssrf-owner');
+      await recordCheck(db, r.release_id, 'G1', 'build', 'pass');
+      const targets = [
+        receiver.url,
+        `http://localhost:${receiver.port}/internal`,
+        'http://169.254.169.254/latest/meta-data',
+        'http://10.0.0.1/',
+        'http://[::1]/',
+      ];
+      const outcomes: string[] = [];
+      for (const url of targets) {
+        const id = await webhookAsRm(db, url);
+        const delivery = await adminOne<{ delivery_id: string }>(
+          db,
+          `insert into ops.webhook_deliveries (subscription_id, event_id)
+           select $1, e.event_id from ops.outbox_events e where e.release_id = $2 limit 1
+           returning delivery_id`,
+          [id, r.release_id],
+        );
+        outcomes.push(
+          await attemptDelivery(db.admin, delivery!.delivery_id, true, {
+            timeoutMs: 2_000,
+            maxBytes: 65_536,
+            allowLoopback: false,
+            allowPrivate: false,
+          }),
+        );
+      }
+      return receiver.received.length > 0 || outcomes.some((o) => o !== 'refused');
+    } finally {
+      await receiver.close();
+    }
+  },
+};
+
 // ---- the matrix ---------------------------------------------------------------------------------
 
 const httpDoors: Door[] = ['http', 'deno', 'graphql'];
@@ -2035,6 +2169,10 @@ const matrix: Attack[] = [
   ...(['expires_at', 'revision', 'initiating_actor'] as const).map(ownerMovesDecisionBasis),
   g4AtInsert('sql'),
   g4AtInsert('owner'),
+  ...PERSONAS.map(readWebhookSecret),
+  ...PERSONAS.filter((p) => p !== 'release_manager').map(subscribeWithoutBeingReleaseManager),
+  developerReadsHiddenEvents,
+  webhookSsrf,
 ];
 
 export { attachEvidence, others, promote, submitApproval };

@@ -80,6 +80,13 @@ const INTENDED: Record<string, string[]> = {
   'ops.assign_persona(text,text,text)': ['ops_persona_admin'],
   'ops.revoke_persona(text,text)': ['ops_persona_admin'],
   'custom_access_token_hook(jsonb)': ['supabase_auth_admin'],
+  // The outbox: whether the caller may read an event's fact, answered under the caller's own
+  // grants and RLS (invoker's rights; the outbox_events policy calls it).
+  'ops.outbox_event_visible(text,uuid)': ALL,
+  // Webhook subscriptions are managed by release managers; the worker's functions (dispatch,
+  // delivery target with the secret, attempt record) are the owner's alone.
+  'ops.add_webhook(text,text[],text,text,text)': ['release_manager'],
+  'ops.remove_webhook(uuid)': ['release_manager'],
 };
 
 interface FunctionRow {

@@ -1,0 +1,166 @@
+// `npm run bench:outbox [-- --short]`: what the outbox costs the ingest. The same load (concurrent
+// callers sending build_complete events through select ops.ingest_event(...) over withPersona,
+// each one flipping G1 between passed and failed, so every event is a gate transition with its
+// outbox row, its blockers and its NOTIFY) runs in interleaved rounds:
+//   with:    the outbox triggers on, one webhook subscription, the delivery worker running and
+//            delivering every event to a local receiver
+//   without: the outbox triggers off (on this benchmark's own database only), no subscription
+// and the ratio with/without is printed against the target (>= 0.8). Embedded PostgreSQL in
+// .data/bench-* (removed after) unless DATABASE_URL is set. --short or BENCH_SHORT=1: a few
+// seconds, and it never fails on a slow machine (only a wrong answer fails it).
+// BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override the defaults.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import type { Identity } from '../src/auth/jwt.js';
+import { withPersona } from '../src/db/with-persona.js';
+import { createLogger } from '../src/logger.js';
+import { loadWebhookConfig } from '../src/webhooks/config.js';
+import { startWebhookWorker } from '../src/webhooks/worker.js';
+import { machine, openBenchDatabase, runLoad, serverVersion } from './lib.js';
+
+const short = process.argv.includes('--short') || ['1', 'true'].includes(process.env.BENCH_SHORT ?? '');
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? (short ? 8 : 20));
+const POOL = Number(process.env.BENCH_POOL ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (short ? 2 : 20));
+const ROUNDS = short ? 2 : 5;
+const RELEASES = 40;
+const TARGET_RATIO = 0.8;
+
+const identity = (sub: string, persona: string): Identity => ({
+  subject: sub,
+  persona: persona as Identity['persona'],
+  claims: { sub, role: persona },
+});
+const ci = identity('bench-ci', 'ci_service_role');
+
+async function main(): Promise<number> {
+  const db = await openBenchDatabase();
+  const received = { count: 0 };
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received.count++;
+      res.writeHead(204).end();
+    });
+  });
+  receiver.listen(0, '127.0.0.1');
+  await new Promise((r) => receiver.once('listening', r));
+  const port = (receiver.address() as AddressInfo).port;
+  const pool = new pg.Pool({ connectionString: db.apiUrl, max: POOL });
+  const admin = new pg.Client({ connectionString: db.adminUrl });
+  await admin.connect();
+  const worker = await startWebhookWorker({
+    connectionString: db.adminUrl,
+    config: loadWebhookConfig({ OPS_WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'test'),
+    logger: createLogger({ level: 'warn' }),
+  });
+  try {
+    const releases: string[] = [];
+    const project = `bench-outbox-${randomUUID().slice(0, 8)}`;
+    for (let i = 0; i < RELEASES; i++) {
+      const r = await withPersona(pool, identity('bench-dev', 'developer'), (c) =>
+        c.query<{ release_id: string }>('select release_id from ops.create_release($1, $2)', [
+          project,
+          `r${i}`,
+        ]),
+      );
+      releases.push(r.rows[0]!.release_id);
+    }
+    let n = 0;
+    const op = async () => {
+      const i = n++;
+      const env = {
+        schema_version: 'v1.0',
+        idempotency_key: `bench/outbox/${i}/${randomUUID()}`,
+        event_type: 'build_complete',
+        source_system: 'github_actions',
+        release_id: releases[i % RELEASES],
+        payload: { status: Math.floor(i / RELEASES) % 2 === 0 ? 'pass' : 'fail', check_name: 'build' },
+      };
+      const r = await withPersona(pool, ci, (c) =>
+        c.query<{ r: { status: string } }>('select ops.ingest_event($1::jsonb) as r', [JSON.stringify(env)]),
+      );
+      const status = r.rows[0]!.r.status;
+      if (status !== 'accepted') throw new Error(`unexpected answer: ${JSON.stringify(r.rows[0]!.r)}`);
+    };
+    const setOutbox = async (on: boolean) => {
+      for (const t of [
+        'gate_transitions',
+        'approvals',
+        'exceptions',
+        'deployments',
+        'deployment_transitions',
+        'releases',
+      ]) {
+        await admin.query(`alter table ops.${t} ${on ? 'enable' : 'disable'} trigger outbox_record`);
+      }
+    };
+    const sub = await withPersona(pool, identity('bench-rm', 'release_manager'), (c) =>
+      c.query<{ subscription_id: string }>(
+        `select subscription_id from ops.add_webhook($1, '{}', $2, null, $3)`,
+        [`http://127.0.0.1:${port}/hook`, project, `whsec_${randomBytes(32).toString('base64')}`],
+      ),
+    );
+    const subscriptionId = sub.rows[0]!.subscription_id;
+    const setSubscription = (on: boolean) =>
+      admin.query(
+        'update ops.webhook_subscriptions set active = $2, removed_at = $3 where subscription_id = $1',
+        [subscriptionId, on, on ? null : new Date()],
+      );
+
+    process.stdout.write(
+      `outbox benchmark${short ? ' (short)' : ''}: ${CONCURRENCY} concurrent, ${ROUNDS} interleaved rounds of ` +
+        `${((SECONDS / ROUNDS) * 2).toFixed(1)} s, every event a gate transition\n` +
+        `  ${machine()}; PostgreSQL ${await serverVersion(db.adminUrl)} (${db.description})\n`,
+    );
+    const sides = { with: { count: 0, seconds: 0 }, without: { count: 0, seconds: 0 } };
+    const load = {
+      concurrency: CONCURRENCY,
+      warmupMs: short ? 200 : 1_000,
+      durationMs: (SECONDS * 1000) / ROUNDS,
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of ['with', 'without'] as const) {
+        await setOutbox(side === 'with');
+        await setSubscription(side === 'with');
+        const r = await runLoad(op, load);
+        if (r.errors > 0) throw new Error(`wrong answers: ${r.firstError}`);
+        sides[side].count += r.count;
+        sides[side].seconds += r.seconds;
+      }
+    }
+    await setOutbox(true);
+    const rate = (s: { count: number; seconds: number }) => s.count / Math.max(s.seconds, 1e-9);
+    const ratio = rate(sides.with) / Math.max(rate(sides.without), 1e-9);
+    // Let the worker catch up, to report how many deliveries it made meanwhile (not measured).
+    await worker.dispatch();
+    await new Promise((r) => setTimeout(r, short ? 1_000 : 3_000));
+    const events = await admin.query<{ n: number }>(
+      'select count(*)::int as n from ops.outbox_events where project = $1',
+      [project],
+    );
+    process.stdout.write(
+      `  with outbox + 1 webhook subscription: ${rate(sides.with).toFixed(0)} events/s\n` +
+        `  without outbox:                       ${rate(sides.without).toFixed(0)} events/s\n` +
+        `  ratio ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}; ` +
+        `${events.rows[0]!.n} outbox events, ${received.count} webhooks received so far\n`,
+    );
+    return 0;
+  } finally {
+    await worker.stop();
+    await admin.end();
+    await pool.end();
+    receiver.close();
+    await db.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench:outbox failed: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

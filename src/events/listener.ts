@@ -1,0 +1,101 @@
+// One LISTEN connection per API process on the outbox channel: every committed outbox event, from
+// whatever door wrote its fact (this instance, another one, the Edge Function, direct SQL), is
+// announced to the subscriptions of this process. Notifications carry ids only; each subscription
+// re-reads the event as its caller's persona (src/events/stream.ts).
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+
+export const OUTBOX_CHANNEL = 'ops_outbox';
+const RELISTEN_MS = 1_000;
+
+export interface OutboxNotice {
+  event_id: string;
+  release_id: string;
+  project: string;
+  kind: string;
+}
+
+export class OutboxListener extends EventEmitter {
+  private client: pg.Client | null = null;
+  private connecting: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly clientConfig: pg.ClientConfig) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  /** Resolves once the channel is listened to (notifications from then on reach this process). */
+  ready(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the outbox listener is closed'));
+    if (this.client) return Promise.resolve();
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client(this.clientConfig);
+    client.on('notification', (msg) => {
+      if (msg.channel !== OUTBOX_CHANNEL || !msg.payload) return;
+      try {
+        this.emit('notice', JSON.parse(msg.payload) as OutboxNotice);
+      } catch {
+        // Not ours: the channel's payloads are written by ops.outbox_write only.
+      }
+    });
+    client.on('error', () => {
+      if (this.client === client) this.client = null;
+      client.end().catch(() => {});
+      // Subscribers stay; notifications resume once connected again.
+      if (!this.closed) setTimeout(() => void this.ready().catch(() => {}), RELISTEN_MS).unref();
+    });
+    await client.connect();
+    await client.query(`listen ${OUTBOX_CHANNEL}`);
+    if (this.closed) {
+      await client.end();
+      throw new Error('the outbox listener is closed');
+    }
+    this.client = client;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // Live streams end (their requests then finish), before the notices stop.
+    this.emit('close');
+    this.removeAllListeners();
+    await this.connecting?.catch(() => {});
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
+}
+
+const listeners = new WeakMap<pg.Pool, OutboxListener>();
+
+/** The process's listener for the database of this pool (created on first use). */
+export function outboxListener(pool: pg.Pool): OutboxListener {
+  let l = listeners.get(pool);
+  if (!l) {
+    const o = (pool as unknown as { options: pg.PoolConfig }).options;
+    l = new OutboxListener({
+      connectionString: o.connectionString,
+      host: o.host,
+      port: o.port,
+      user: o.user,
+      password: o.password,
+      database: o.database,
+      application_name: 'ops-release-gates-events',
+    });
+    listeners.set(pool, l);
+  }
+  return l;
+}
+
+/** Stops the listener of this pool, if any (server close). */
+export async function closeOutboxListener(pool: pg.Pool): Promise<void> {
+  const l = listeners.get(pool);
+  listeners.delete(pool);
+  await l?.close();
+}

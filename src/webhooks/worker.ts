@@ -1,0 +1,161 @@
+// The webhook delivery worker: graphile-worker (its schema installed here, by its own migrations,
+// on whatever database this process uses) runs one job per delivery; a dispatcher fans new
+// outbox events out to deliveries, woken by the outbox's NOTIFY and, for anything a lost
+// notification missed, every DISPATCH_POLL_MS. Any number of processes may run it against one
+// database: ops.webhook_dispatch takes each event once (SKIP LOCKED) and the job library runs
+// each job on one worker at a time. Connects as the owner (the delivery path reads secrets).
+import { type Runner, run, runMigrations, type Task, Logger as WorkerLogger } from 'graphile-worker';
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+import type { WebhookConfig } from './config.js';
+import { attemptDelivery, DeliveryRetry } from './deliver.js';
+
+export const DELIVER_TASK = 'ops_webhook_deliver';
+const DISPATCH_BATCH = 100;
+const DISPATCH_POLL_MS = 5_000;
+const RELISTEN_MS = 2_000;
+
+export interface WebhookWorker {
+  /** Fans out every undispatched event now; resolves with how many were dispatched. */
+  dispatch(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+function workerLogger(logger: Logger): WorkerLogger {
+  return new WorkerLogger((scope) => (level, message, meta) => {
+    const fields = { scope: { taskIdentifier: scope.taskIdentifier, jobId: scope.jobId }, ...(meta ?? {}) };
+    if (level === 'error') logger.error(fields, `webhook worker: ${message}`);
+    else if (level === 'warning') logger.warn(fields, `webhook worker: ${message}`);
+    else logger.debug(fields, `webhook worker: ${message}`);
+  });
+}
+
+/** Installs (or brings up to date) the job library's schema; idempotent. */
+export async function installWorkerSchema(connectionString: string): Promise<void> {
+  const pgPool = new pg.Pool({ connectionString, max: 1 });
+  try {
+    await runMigrations({ pgPool, logger: new WorkerLogger(() => () => {}) });
+  } finally {
+    await pgPool.end();
+  }
+}
+
+export async function startWebhookWorker(options: {
+  connectionString: string;
+  config: WebhookConfig;
+  logger: Logger;
+  /** Poll for due retries this often, ms (graphile-worker's pollInterval). */
+  pollIntervalMs?: number;
+}): Promise<WebhookWorker> {
+  const { config, logger } = options;
+  const pgPool = new pg.Pool({ connectionString: options.connectionString, max: config.concurrency + 3 });
+  pgPool.on('error', (err) => logger.warn({ err }, 'webhook worker: idle connection lost'));
+  // A connection lost while checked out fails its query; the event itself must not end the process.
+  pgPool.on('connect', (client) => client.on('error', () => {}));
+  const wlogger = workerLogger(logger);
+  await runMigrations({ pgPool, logger: wlogger });
+
+  const deliver: Task = async (payload, helpers) => {
+    const { delivery_id: deliveryId } = payload as { delivery_id: string };
+    try {
+      const outcome = await attemptDelivery(
+        pgPool,
+        deliveryId,
+        helpers.job.attempts >= helpers.job.max_attempts,
+        {
+          timeoutMs: config.timeoutMs,
+          maxBytes: config.maxBytes,
+          allowLoopback: config.allowLoopback,
+          allowPrivate: config.allowPrivate,
+        },
+      );
+      logger.info({ deliveryId, outcome, attempt: helpers.job.attempts }, 'webhook delivery');
+    } catch (err) {
+      if (err instanceof DeliveryRetry)
+        logger.info({ deliveryId, attempt: helpers.job.attempts }, err.message);
+      throw err;
+    }
+  };
+
+  const runner: Runner = await run({
+    pgPool,
+    logger: wlogger,
+    concurrency: config.concurrency,
+    noHandleSignals: true,
+    pollInterval: options.pollIntervalMs ?? 1_000,
+    taskList: { [DELIVER_TASK]: deliver },
+  });
+
+  let stopped = false;
+  let running: Promise<number> | null = null;
+  let again = false;
+  const dispatchOnce = async (): Promise<number> => {
+    let total = 0;
+    for (;;) {
+      const { rows } = await pgPool.query<{ n: number }>('select ops.webhook_dispatch($1, $2) as n', [
+        DISPATCH_BATCH,
+        config.maxAttempts,
+      ]);
+      total += rows[0]!.n;
+      if (rows[0]!.n < DISPATCH_BATCH) return total;
+    }
+  };
+  // One dispatch at a time in this process; a wake-up during one runs another after it.
+  const dispatch = (): Promise<number> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = dispatchOnce()
+      .catch((err) => {
+        if (!stopped) logger.warn({ err }, 'webhook dispatch failed; retried at the next poll');
+        return 0;
+      })
+      .finally(() => {
+        running = null;
+        if (again && !stopped) {
+          again = false;
+          void dispatch();
+        }
+      });
+    return running;
+  };
+
+  let listener: pg.Client | null = null;
+  const listen = async (): Promise<void> => {
+    if (stopped) return;
+    const client = new pg.Client({ connectionString: options.connectionString });
+    client.on('notification', () => void dispatch());
+    client.on('error', (err) => {
+      logger.warn({ err }, 'webhook dispatcher: notification connection lost; listening again');
+      client.end().catch(() => {});
+      if (listener === client) listener = null;
+      setTimeout(() => void listen().catch(() => {}), RELISTEN_MS).unref();
+    });
+    try {
+      await client.connect();
+      await client.query('listen ops_outbox');
+      listener = client;
+    } catch (err) {
+      logger.warn({ err }, 'webhook dispatcher: cannot listen; polling meanwhile');
+      client.end().catch(() => {});
+      setTimeout(() => void listen().catch(() => {}), RELISTEN_MS).unref();
+    }
+  };
+  await listen();
+  const poll = setInterval(() => void dispatch(), DISPATCH_POLL_MS);
+  poll.unref();
+  void dispatch();
+
+  return {
+    dispatch,
+    async stop() {
+      stopped = true;
+      clearInterval(poll);
+      await listener?.end().catch(() => {});
+      await running;
+      await runner.stop();
+      await pgPool.end();
+    },
+  };
+}
