@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { AttestationSigner } from './attestation/dsse.js';
 import { AuthError, type createVerifier, type Identity } from './auth/jwt.js';
 import { withPersona } from './db/with-persona.js';
+import { isIntrospectionOnlyQuery } from './http/anonymous-introspection.js';
 import { unauthenticatedRequests } from './metrics.js';
 
 export interface Context {
@@ -34,6 +35,8 @@ export interface RequestInfo {
   operationName?: string;
   /** extensions.code of each error in the GraphQL result, for the request log. */
   errorCodes?: string[];
+  /** No Authorization header, and a document that only introspects (see useRequestAuth). */
+  anonymousIntrospection?: boolean;
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
@@ -86,9 +89,16 @@ function wwwAuthenticate(err: AuthError): string {
 /**
  * Plugin (1): verifies the bearer token once per GraphQL request, before parsing, and answers
  * HTTP 401 with a GraphQL error when it is missing or bad, so no later phase (parse, validate,
- * execute, the database) ever runs for an anonymous caller.
+ * execute, the database) ever runs for an anonymous caller. One exception, when
+ * `anonymousIntrospection` is given (GraphiQL and introspection both on): a request with no
+ * Authorization header whose document only introspects is answered, so GraphiQL's schema fetch on
+ * first open succeeds; it reaches no resolver and no database.
  */
-export function useRequestAuth(options: { verify: Verifier; pool: pg.Pool }): Plugin<Partial<Context>> {
+export function useRequestAuth(options: {
+  verify: Verifier;
+  pool: pg.Pool;
+  anonymousIntrospection?: { maxTokens: number };
+}): Plugin<Partial<Context>> {
   return {
     onRequest({ request }) {
       requestInfo(request);
@@ -102,6 +112,14 @@ export function useRequestAuth(options: { verify: Verifier; pool: pg.Pool }): Pl
       );
       info.identity = identity;
       info.authError = authError;
+      if (
+        authError?.code === 'missing_token' &&
+        options.anonymousIntrospection &&
+        isIntrospectionOnlyQuery(params.query, options.anonymousIntrospection.maxTokens)
+      ) {
+        info.anonymousIntrospection = true;
+        return;
+      }
       if (authError) {
         unauthenticatedRequests.inc();
         setResult({

@@ -130,7 +130,7 @@ type LimitName = 'depth' | 'aliases' | 'tokens' | 'cost' | 'directives' | 'body_
 // Shown in GraphiQL on first open. Examples for new domains are appended here.
 export const GRAPHIQL_EXAMPLES = `# Release-governance control plane.
 # 1. Put a token in the Headers tab below: {"Authorization": "Bearer eyJ..."}
-#    (the Docs pane, top left, loads the schema once a token is there)
+#    (the Docs pane, top left, shows the schema without one; every operation needs it)
 #    In development \`npm start\` prints one per persona; or: npm run token -- --persona audit_reader
 # 2. Pick an operation with the run button.
 
@@ -191,9 +191,10 @@ query Viewer {
 
 /**
  * Added to the GraphiQL page. GraphiQL fetches the schema once, when the page opens, before a
- * token could have been pasted, and the server answers no anonymous request (introspection
- * included); GraphiQL itself fetches it again only on a manual re-fetch. This fetches it again
- * whenever the bearer token in the Headers tab changes, after GraphiQL's own editor debounce.
+ * token could have been pasted (the server answers that anonymous introspection while GraphiQL is
+ * on, see useRequestAuth); GraphiQL itself fetches it again only on a manual re-fetch. This fetches
+ * it again whenever the bearer token in the Headers tab changes, after GraphiQL's own editor
+ * debounce, so a schema fetch that failed (e.g. introspection refused) recovers with the token.
  */
 const GRAPHIQL_REFETCH_SCHEMA_ON_TOKEN = `<script>
 (() => {
@@ -299,8 +300,8 @@ function maskErrors(isDev: boolean) {
 }
 
 /**
- * Plugin (3): refuses introspection (`__schema`, `__type`) unless the caller is authenticated and
- * OPS_INTROSPECTION is on; `__typename` stays allowed. Yoga keys its validation cache by rule
+ * Plugin (3): refuses introspection (`__schema`, `__type`) unless OPS_INTROSPECTION is on and the
+ * caller is authenticated or sent the anonymous introspection-only document plugin (1) let through; `__typename` stays allowed. Yoga keys its validation cache by rule
  * names, so a document validated with this rule never shares a cached result with one without.
  */
 const NoIntrospectionRule: ValidationRule = (context) => ({
@@ -323,8 +324,9 @@ function useIntrospectionPolicy(enabled: boolean): Plugin {
   return {
     onValidate({ addValidationRule, context }) {
       const request = (context as { request?: Request }).request;
-      const identity = request ? requestInfo(request).identity : null;
-      if (!enabled || !identity) addValidationRule(NoIntrospectionRule);
+      const info = request ? requestInfo(request) : undefined;
+      if (!enabled || !(info?.identity || info?.anonymousIntrospection))
+        addValidationRule(NoIntrospectionRule);
     },
   };
 }
@@ -447,7 +449,14 @@ export function createServer(deps: ServerDeps): OpsServer {
     plugins: [
       // (1) Identity first: the token is verified once, before parsing; a bad one ends the
       //     request with 401, so nothing below runs for an anonymous caller.
-      useRequestAuth({ verify, pool }),
+      //     With GraphiQL and introspection on, an anonymous introspection-only document is the
+      //     one request answered without a token (GraphiQL's schema fetch on first open).
+      useRequestAuth({
+        verify,
+        pool,
+        anonymousIntrospection:
+          config.graphiql && config.introspection ? { maxTokens: GRAPHQL_LIMITS.maxTokens } : undefined,
+      }),
       // (1b) The attestation signer, for the signed evidence bundle.
       {
         onContextBuilding({ extendContext }) {
