@@ -9,7 +9,13 @@ import './resolvers/ingest.js';
 import './resolvers/policy.js';
 import './resolvers/ledger.js';
 import './resolvers/releases.js';
-import './resolvers/reports.js';
+import './resolvers/reports/deployment-history.js';
+import './resolvers/reports/eligibility.js';
+import './resolvers/reports/evidence-bundle.js';
+import './resolvers/reports/evidence-completeness.js';
+import './resolvers/reports/exception-status.js';
+import './resolvers/reports/gate-summary.js';
+import './resolvers/reports/timeline.js';
 import './resolvers/viewer.js';
 
 builder.queryType({ description: 'Read access to the release-governance control plane.' });

@@ -2,6 +2,7 @@
 // the number of parents. Each batch runs as the caller's persona, so RLS applies to it too.
 import DataLoader from 'dataloader';
 import type { Context } from '../context.js';
+import type { EnvironmentValue, GateCodeValue, GateStatusValue } from '../vocabulary.js';
 import type * as R from './rows.js';
 
 type Row = Record<string, unknown>;
@@ -31,9 +32,9 @@ function byId<T extends object>(ctx: Context, table: string, column: string) {
 }
 
 export interface BlockerRow {
-  target_env: string;
-  gate_code: string;
-  status: string;
+  target_env: EnvironmentValue;
+  gate_code: GateCodeValue;
+  status: GateStatusValue;
   reason: string;
 }
 
