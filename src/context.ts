@@ -5,6 +5,7 @@ import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type pg from 'pg';
 import type { AttestationSigner } from './attestation/dsse.js';
 import { AuthError, type createVerifier, type Identity } from './auth/jwt.js';
+import { createRequestTransaction, type RequestTransaction } from './db/request-transaction.js';
 import { withPersona } from './db/with-persona.js';
 import { isIntrospectionOnlyQuery } from './http/anonymous-introspection.js';
 import { unauthenticatedRequests } from './metrics.js';
@@ -16,6 +17,11 @@ export interface Context {
   requestId: string;
   /** One transaction as the caller's persona; throws AuthError 401 (no identity) or 403 (no persona). */
   withPersona: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+  /**
+   * A read in the request's one transaction as the caller's persona (src/db/request-transaction.ts),
+   * opened on first use and finished when execution is done; same errors as withPersona.
+   */
+  read: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
   /** Signs evidence attestations; absent when no attestation key is configured. */
   attestation?: AttestationSigner;
 }
@@ -37,6 +43,10 @@ export interface RequestInfo {
   errorCodes?: string[];
   /** No Authorization header, and a document that only introspects (see useRequestAuth). */
   anonymousIntrospection?: boolean;
+  /** query, mutation or subscription, once the document is known. */
+  operationType?: string;
+  /** The request's read transaction, once a resolver has read. */
+  readTransaction?: RequestTransaction;
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
@@ -67,15 +77,21 @@ export async function authenticate(
 export function createContext(pool: pg.Pool, info: RequestInfo): Context {
   const identity = info.identity ?? null;
   const authError = info.authError ?? null;
+  const anonymous = () =>
+    Promise.reject(authError ?? new AuthError(401, 'missing_token', 'authentication required'));
   return {
     identity,
     authError,
     pool,
     requestId: info.requestId,
-    withPersona: (fn) =>
-      identity
-        ? withPersona(pool, identity, fn)
-        : Promise.reject(authError ?? new AuthError(401, 'missing_token', 'authentication required')),
+    withPersona: (fn) => (identity ? withPersona(pool, identity, fn) : anonymous()),
+    read: (fn) => {
+      if (!identity) return anonymous();
+      info.readTransaction ??= createRequestTransaction(pool, identity, {
+        snapshot: () => info.operationType === 'query',
+      });
+      return info.readTransaction.run(fn);
+    },
   };
 }
 

@@ -15,6 +15,7 @@ import { useIntrospectionPolicy } from './introspection-policy.js';
 import { GRAPHQL_LIMITS, useDocumentLimits } from './limits.js';
 import { maskErrors } from './mask-errors.js';
 import { useRequestLog } from './request-log.js';
+import { useRequestTransaction } from './request-transaction.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const METRICS_PATH = '/metrics';
@@ -72,6 +73,8 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
           if (attestation) extendContext({ attestation });
         },
       } satisfies Plugin<Partial<Context>>,
+      // (1c) One read transaction per request, finished when execution is done.
+      useRequestTransaction(),
       // (2) Size limits on the document, each rejection counted by limit.
       useDocumentLimits({ production: config.env === 'production' }),
       // (3) Introspection: only when OPS_INTROSPECTION is on, for authenticated callers (and the

@@ -25,6 +25,7 @@ import {
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { uuid, uuidArg } from './ids.js';
 import { loaders } from './loaders.js';
+import { readRows } from './read.js';
 import {
   DeploymentRef,
   EnvironmentEventRef,
@@ -123,14 +124,12 @@ builder.queryFields((t) => ({
     description: 'The latest 100 recovery drills, newest first.',
     args: { environment: t.arg({ type: Environment }) },
     resolve: (_r, args, ctx) =>
-      ctx.withPersona(async (c) => {
-        const { rows } = await c.query<RecoveryDrillRow>(
-          `select * from ops.recovery_drills where ($1::ops_environment is null or environment = $1)
-           order by executed_at desc, drill_id desc limit 100`,
-          [args.environment ?? null],
-        );
-        return rows;
-      }),
+      readRows<RecoveryDrillRow>(
+        ctx,
+        `select * from ops.recovery_drills where ($1::ops_environment is null or environment = $1)
+         order by executed_at desc, drill_id desc limit 100`,
+        [args.environment ?? null],
+      ),
   }),
 }));
 

@@ -50,7 +50,7 @@ class AttestationUnavailableError extends BaseError {
 
 async function scalar<T>(ctx: Context, sql: string, params: unknown[]): Promise<T> {
   try {
-    return await ctx.withPersona(async (c) => (await c.query<{ v: T }>(sql, params)).rows[0]!.v);
+    return await ctx.read(async (c) => (await c.query<{ v: T }>(sql, params)).rows[0]!.v);
   } catch (err) {
     throw fromDatabaseError(err);
   }

@@ -8,7 +8,7 @@ import { cursorAt, decodeCursor, encodeCursor, type Page, pageSize, toPage } fro
 /** Rows of one statement, as the caller's persona; a database error becomes the API's error. */
 export async function readRows<T extends object>(ctx: Context, sql: string, params: unknown[]): Promise<T[]> {
   try {
-    return await ctx.withPersona(async (c) => (await c.query<T>(sql, params)).rows);
+    return await ctx.read(async (c) => (await c.query<T>(sql, params)).rows);
   } catch (err) {
     throw fromDatabaseError(err);
   }
