@@ -87,6 +87,8 @@ export function createContext(pool: pg.Pool, info: RequestInfo): Context {
     withPersona: (fn) => (identity ? withPersona(pool, identity, fn) : anonymous()),
     read: (fn) => {
       if (!identity) return anonymous();
+      // Reads after the request's execution is done (a subscription's events) take their own.
+      if (info.readTransaction?.finished) return withPersona(pool, identity, fn);
       info.readTransaction ??= createRequestTransaction(pool, identity, {
         snapshot: () => info.operationType === 'query',
       });

@@ -12,6 +12,8 @@ export interface RequestTransaction {
   run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   /** Commits (or rolls back) and releases the connection; safe to call more than once. */
   finish(outcome: 'commit' | 'rollback'): Promise<void>;
+  /** After finish: later reads (e.g. of a subscription's events) take a transaction each. */
+  readonly finished: boolean;
 }
 
 export function createRequestTransaction(
@@ -20,6 +22,7 @@ export function createRequestTransaction(
   options: { snapshot: () => boolean },
 ): RequestTransaction {
   let open: Promise<pg.PoolClient> | null = null;
+  let finished = false;
   let queue: Promise<unknown> = Promise.resolve();
   const ignoreConnectionError = () => {};
 
@@ -84,8 +87,12 @@ export function createRequestTransaction(
   return {
     run,
     finish: async (outcome) => {
+      finished = true;
       await queue;
       await end(outcome);
+    },
+    get finished() {
+      return finished;
     },
   };
 }

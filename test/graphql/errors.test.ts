@@ -191,6 +191,33 @@ describe('one UUID argument rule: a bad id is a clear error, never a silent answ
   });
 });
 
+describe('one read transaction per request', () => {
+  it('a refused read rolls back only itself: its siblings in the same request still answer', async () => {
+    const release = await createRelease('release_manager', 'rm-rita');
+    api.statements.reset();
+    const r = await api.executeOperation({
+      operation: parse(`query Mixed($unknown: ID!, $known: ID!) {
+        missing: promotionEligibility(releaseId: $unknown, environment: staging) { eligible }
+        present: release(id: $known) { id gates { gateCode } }
+      }`) as TypedDocumentNode<
+        Record<string, { id?: string; gates?: unknown[] } | null>,
+        { unknown: string; known: string }
+      >,
+      variables: { unknown: randomUUID(), known: release.id! },
+      persona: 'audit_reader',
+    });
+    expect(r.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['missing'], 'NOT_FOUND']]);
+    expect(r.data?.present?.id).toBe(release.id);
+    expect(r.data?.present?.gates).toHaveLength(4);
+    // Every transaction the request opened was finished (no connection left checked out).
+    const begins = api.statements.statements.filter((t) => t.startsWith('begin')).length;
+    const ends = api.statements.statements.filter((t) => t === 'commit' || t === 'rollback').length;
+    expect(ends).toBe(begins);
+    expect(api.pool.waitingCount).toBe(0);
+    expect(api.pool.idleCount).toBe(api.pool.totalCount);
+  });
+});
+
 describe('NotFoundError: an unknown release', () => {
   it('promoteRelease and recordCheck answer NotFoundError naming the id', async () => {
     const id = randomUUID();
