@@ -28,7 +28,7 @@ import {
   ReleaseTimelineDocument,
 } from '../src/gql/graphql.js';
 import { createLogger } from '../src/logger.js';
-import { createServer } from '../src/server.js';
+import { createServer, type Route } from '../src/server.js';
 import { asUnanswered, throwIfUnanswered, Unanswered } from './lib.js';
 
 const short = process.argv.includes('--short') || process.env.BENCH_SHORT === '1';
@@ -41,6 +41,60 @@ const SECRET = randomBytes(32).toString('hex');
 const run = randomBytes(3).toString('hex');
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
+
+// ---- The in-project baseline: the same answers from one hand-written SQL statement each, over
+// the same HTTP stack (router, token check, persona switch), so GraphQL/baseline is what the
+// GraphQL layer costs above the least the database must do.
+
+/** The dashboard page (ReleaseDashboard): releases, eligibility and their gates summarised. */
+const BASELINE_LIST_SQL = `
+  select coalesce(json_agg(json_build_object(
+           'releaseId', p.release_id, 'project', p.project, 'releaseName', p.release_name,
+           'releaseStatus', p.release_status, 'eligibleForStaging', p.eligible_for_staging,
+           'eligibleForProduction', p.eligible_for_production, 'stagingBlockers', p.staging_blockers,
+           'productionBlockers', p.production_blockers, 'gates', p.gates)
+         order by p.created_at desc, p.release_id desc), '[]') as nodes
+  from (select v.*, (select json_agg(json_build_object('gateCode', g.gate_code, 'status', g.status,
+                       'checksPass', g.checks_pass, 'checksFail', g.checks_fail,
+                       'evidenceCount', g.evidence_count, 'approvals', g.approvals) order by g.gate_code)
+                     from ops.v_release_gate_summary g where g.release_id = v.release_id) as gates
+        from ops.v_promotion_eligibility v order by v.created_at desc, v.release_id desc limit $1) p`;
+
+/** One release with its gates, their checks, approvals and evidence (ONE_RELEASE below). */
+const BASELINE_RELEASE_SQL = `
+  select json_build_object('id', r.release_id, 'project', r.project, 'releaseName', r.release_name,
+           'status', r.status, 'gates', (
+             select json_agg(json_build_object('gateCode', g.gate_code, 'status', g.status,
+               'checks', (select coalesce(json_agg(json_build_object('checkName', c.check_name, 'status', c.status)
+                            order by c.created_at, c.check_id), '[]') from ops.gate_checks c where c.gate_id = g.gate_id),
+               'approvals', (select coalesce(json_agg(json_build_object('approverId', a.approver_id, 'decision', a.decision)
+                            order by a.created_at, a.approval_id), '[]') from ops.approvals a where a.gate_id = g.gate_id),
+               'evidence', (select coalesce(json_agg(json_build_object('artifactType', e.artifact_type)
+                            order by e.created_at, e.artifact_id), '[]') from ops.evidence_artifacts e where e.gate_id = g.gate_id))
+             order by g.gate_code) from ops.release_gates g where g.release_id = r.release_id)) as release
+  from ops.releases r where r.release_id = $1`;
+
+const ONE_RELEASE = `query OneRelease($id: ID!) {
+  release(id: $id) {
+    id project releaseName status
+    gates { gateCode status checks { checkName status } approvals { approverId decision } evidence { artifactType } }
+  }
+}`;
+
+const baselineRoutes: Route[] = [
+  {
+    method: 'POST',
+    path: '/bench/baseline',
+    handler: async (request, ctx) => {
+      const { kind, arg } = (await request.json()) as { kind: 'list' | 'release'; arg: unknown };
+      const data = await ctx.withPersona(async (c) => {
+        const { rows } = await c.query(kind === 'list' ? BASELINE_LIST_SQL : BASELINE_RELEASE_SQL, [arg]);
+        return rows[0];
+      });
+      return new Response(JSON.stringify({ data }), { headers: { 'content-type': 'application/json' } });
+    },
+  },
+];
 
 // ---- Seeding: bulk SQL as the owner, triggers off, then plausible gate states -------------------
 
@@ -296,6 +350,7 @@ async function main(): Promise<void> {
     config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' }),
     pool,
     logger: createLogger({ level: 'silent' }),
+    routes: baselineRoutes,
   });
   http.on('request', app.handle);
   try {
@@ -316,6 +371,16 @@ async function main(): Promise<void> {
       const body = (await response.json()) as { data?: unknown; errors?: unknown[] };
       if (body.errors?.length) throw new Error(JSON.stringify(body.errors));
       return body.data;
+    };
+    const baseline = async (kind: 'list' | 'release', arg: unknown) => {
+      const response = await fetch(url.replace(/\/graphql$/, '/bench/baseline'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ kind, arg }),
+      });
+      throwIfUnanswered(response.status, 'baseline');
+      if (response.status !== 200) throw new Error(`baseline answered ${response.status}`);
+      return ((await response.json()) as { data: unknown }).data;
     };
 
     const admin = new pg.Client({ connectionString: db.adminUrl });
@@ -366,6 +431,11 @@ async function main(): Promise<void> {
         post(print(ReleaseTimelineDocument), { releaseId: promoted[i % promoted.length] }),
       ),
       await measure('exception status, first 50', () => post(print(ExceptionStatusDocument), { first: 50 })),
+      await measure('one release: gates, checks, approvals, evidence', (i) =>
+        post(ONE_RELEASE, { id: promoted[i % promoted.length] }),
+      ),
+      await measure(`baseline SQL: dashboard page`, () => baseline('list', PAGE)),
+      await measure('baseline SQL: one release', (i) => baseline('release', promoted[i % promoted.length])),
     ];
 
     // The same page at 5 and at 100 releases: constant statements means no query per release.
@@ -396,6 +466,15 @@ async function main(): Promise<void> {
         `(${few} for 5 releases, ${many} for 100: ${constant ? 'constant' : 'NOT constant'}) -> target ${
           !measured ? 'not measured (no request completed)' : met ? 'met' : 'NOT met'
         }`,
+    );
+    // Throughput ratios (baseline p50 / GraphQL p50): 1.0 means GraphQL costs nothing above the
+    // one hand-written statement; the goal is >= 0.8.
+    const ratio = (graphql: Measured, base: Measured) =>
+      graphql.statements.length && base.statements.length
+        ? (base.p50 / graphql.p50).toFixed(2)
+        : 'not measured';
+    log(
+      `GraphQL/baseline (throughput, from p50): dashboard page ${ratio(d, results[4]!)}, one release ${ratio(results[3]!, results[5]!)}`,
     );
     if (unanswered)
       log(`${unanswered} requests got no answer in time (busy machine); left out of the figures`);

@@ -5,7 +5,9 @@ import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type pg from 'pg';
 import type { AttestationSigner } from './attestation/dsse.js';
 import { AuthError, type createVerifier, type Identity } from './auth/jwt.js';
+import { createRequestTransaction, type RequestTransaction } from './db/request-transaction.js';
 import { withPersona } from './db/with-persona.js';
+import { isIntrospectionOnlyQuery } from './http/anonymous-introspection.js';
 import { unauthenticatedRequests } from './metrics.js';
 
 export interface Context {
@@ -15,6 +17,11 @@ export interface Context {
   requestId: string;
   /** One transaction as the caller's persona; throws AuthError 401 (no identity) or 403 (no persona). */
   withPersona: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+  /**
+   * A read in the request's one transaction as the caller's persona (src/db/request-transaction.ts),
+   * opened on first use and finished when execution is done; same errors as withPersona.
+   */
+  read: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
   /** Signs evidence attestations; absent when no attestation key is configured. */
   attestation?: AttestationSigner;
 }
@@ -34,6 +41,12 @@ export interface RequestInfo {
   operationName?: string;
   /** extensions.code of each error in the GraphQL result, for the request log. */
   errorCodes?: string[];
+  /** No Authorization header, and a document that only introspects (see useRequestAuth). */
+  anonymousIntrospection?: boolean;
+  /** query, mutation or subscription, once the document is known. */
+  operationType?: string;
+  /** The request's read transaction, once a resolver has read. */
+  readTransaction?: RequestTransaction;
 }
 
 const infos = new WeakMap<Request, RequestInfo>();
@@ -64,15 +77,23 @@ export async function authenticate(
 export function createContext(pool: pg.Pool, info: RequestInfo): Context {
   const identity = info.identity ?? null;
   const authError = info.authError ?? null;
+  const anonymous = () =>
+    Promise.reject(authError ?? new AuthError(401, 'missing_token', 'authentication required'));
   return {
     identity,
     authError,
     pool,
     requestId: info.requestId,
-    withPersona: (fn) =>
-      identity
-        ? withPersona(pool, identity, fn)
-        : Promise.reject(authError ?? new AuthError(401, 'missing_token', 'authentication required')),
+    withPersona: (fn) => (identity ? withPersona(pool, identity, fn) : anonymous()),
+    read: (fn) => {
+      if (!identity) return anonymous();
+      // Reads after the request's execution is done (a subscription's events) take their own.
+      if (info.readTransaction?.finished) return withPersona(pool, identity, fn);
+      info.readTransaction ??= createRequestTransaction(pool, identity, {
+        snapshot: () => info.operationType === 'query',
+      });
+      return info.readTransaction.run(fn);
+    },
   };
 }
 
@@ -86,9 +107,16 @@ function wwwAuthenticate(err: AuthError): string {
 /**
  * Plugin (1): verifies the bearer token once per GraphQL request, before parsing, and answers
  * HTTP 401 with a GraphQL error when it is missing or bad, so no later phase (parse, validate,
- * execute, the database) ever runs for an anonymous caller.
+ * execute, the database) ever runs for an anonymous caller. One exception, when
+ * `anonymousIntrospection` is given (GraphiQL and introspection both on): a request with no
+ * Authorization header whose document only introspects is answered, so GraphiQL's schema fetch on
+ * first open succeeds; it reaches no resolver and no database.
  */
-export function useRequestAuth(options: { verify: Verifier; pool: pg.Pool }): Plugin<Partial<Context>> {
+export function useRequestAuth(options: {
+  verify: Verifier;
+  pool: pg.Pool;
+  anonymousIntrospection?: { maxTokens: number };
+}): Plugin<Partial<Context>> {
   return {
     onRequest({ request }) {
       requestInfo(request);
@@ -102,6 +130,14 @@ export function useRequestAuth(options: { verify: Verifier; pool: pg.Pool }): Pl
       );
       info.identity = identity;
       info.authError = authError;
+      if (
+        authError?.code === 'missing_token' &&
+        options.anonymousIntrospection &&
+        isIntrospectionOnlyQuery(params.query, options.anonymousIntrospection.maxTokens)
+      ) {
+        info.anonymousIntrospection = true;
+        return;
+      }
       if (authError) {
         unauthenticatedRequests.inc();
         setResult({

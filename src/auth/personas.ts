@@ -1,12 +1,7 @@
 // The six database roles the control plane knows. Anything else is "no persona".
-export const PERSONAS = [
-  'ci_service_role',
-  'release_manager',
-  'qa_tester',
-  'sre',
-  'developer',
-  'audit_reader',
-] as const;
+import { PERSONAS } from '../vocabulary.ts';
+
+export { PERSONAS };
 
 export type Persona = (typeof PERSONAS)[number];
 

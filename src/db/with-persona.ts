@@ -2,19 +2,39 @@
 // PostgREST and Supabase do, so RLS and ops.current_actor() hold underneath any door.
 import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.ts';
-import { isPersona } from '../auth/personas.ts';
+import { isPersona, type Persona } from '../auth/personas.ts';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** The identity's persona; AuthError 403 when the token names none. */
+export function personaOf(identity: Identity): Persona {
+  const persona = identity.persona;
+  if (!isPersona(persona)) {
+    throw new AuthError(403, 'no_persona', 'the token names no ops persona (app_metadata.ops_role or role)');
+  }
+  return persona;
+}
+
+/**
+ * Inside an open transaction: assumes the identity's persona and publishes its claims,
+ * transaction-local (is_local = true), so nothing leaks to the next request on this pooled
+ * connection. A token naming no persona is refused (403).
+ */
+export async function assumePersona(client: Queryable, identity: Identity): Promise<void> {
+  const persona = personaOf(identity);
+  await client.query(
+    `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
+            set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $1, true)`,
+    [persona, JSON.stringify(identity.claims), identity.subject],
+  );
+}
 
 export async function withPersona<T>(
   pool: pg.Pool,
   identity: Identity,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const persona = identity.persona;
-  if (!isPersona(persona)) {
-    throw new AuthError(403, 'no_persona', 'the token names no ops persona (app_metadata.ops_role or role)');
-  }
+  personaOf(identity);
   const client = await pool.connect();
   // The connection may be lost while it is checked out (PostgreSQL restarting): the query in
   // progress fails with the error, which is the answer; the event itself must not end the process
@@ -24,13 +44,7 @@ export async function withPersona<T>(
   let released = false;
   try {
     await client.query('begin');
-    // Transaction-local (is_local = true): undone at commit or rollback, never leaks to the next
-    // request on this pooled connection.
-    await client.query(
-      `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
-              set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $1, true)`,
-      [persona, JSON.stringify(identity.claims), identity.subject],
-    );
+    await assumePersona(client, identity);
     const result = await fn(client);
     await client.query('commit');
     return result;

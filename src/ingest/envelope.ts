@@ -5,34 +5,17 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { z } from 'zod';
 import { instantProblem } from '../time.ts';
+import {
+  APPROVAL_DECISIONS,
+  ARTIFACT_TYPES,
+  CHECK_STATUSES,
+  DEPLOY_ENVIRONMENTS,
+  DEPLOYMENT_STATUSES,
+  EVENT_TYPES,
+  GATE_CODES,
+} from '../vocabulary.ts';
 
 export const SCHEMA_VERSION = 'v1.0';
-
-export const GATE_CODES = ['G1', 'G2', 'G3', 'G4'] as const;
-export const CHECK_STATUSES = ['pass', 'fail', 'warning', 'skipped'] as const;
-export const DEPLOYMENT_STATUSES = ['in_progress', 'succeeded', 'failed', 'rolled_back'] as const;
-export const DEPLOY_ENVIRONMENTS = ['staging', 'production'] as const;
-export const APPROVAL_DECISIONS = ['approved', 'rejected', 'request_changes'] as const;
-export const ARTIFACT_TYPES = [
-  'build_log',
-  'test_result',
-  'uat_summary',
-  'approval_record',
-  'rollback_plan',
-  'health_check',
-  'restore_drill',
-  'incident_report',
-  'reference',
-] as const;
-export const EVENT_TYPES = [
-  'build_complete',
-  'check_result',
-  'gate_signoff',
-  'evidence_attached',
-  'deployment_event',
-  'health_check',
-  'environment_event',
-] as const;
 
 const sha256Hex = z
   .string()

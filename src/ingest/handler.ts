@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.ts';
 import { withPersona } from '../db/with-persona.ts';
 import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.ts';
+import type { ProcessingStatusValue } from '../vocabulary.ts';
 import { checkEnvelope, storableJson } from './envelope.ts';
 
 export interface IngestOutcome {
@@ -25,7 +26,7 @@ export interface IngestHandlerDeps {
 export interface IngestResult {
   ingest_id?: string;
   attempt_id?: string;
-  status: 'accepted' | 'duplicate' | 'rejected' | 'error';
+  status: ProcessingStatusValue;
   http_status: number;
   detail: unknown;
 }

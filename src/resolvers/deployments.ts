@@ -3,25 +3,29 @@
 import { z } from 'zod';
 import { anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
 import { builder } from '../builder.js';
-import { CHECK_STATUSES, DEPLOYMENT_STATUSES } from '../ingest/envelope.js';
 import {
   CHECK_SOURCES,
+  CHECK_STATUSES,
+  DEPLOYMENT_STATUSES,
+  DRILL_OUTCOMES,
+  INCIDENT_SEVERITIES,
+  POSTMORTEM_STATUSES,
+} from '../vocabulary.js';
+import {
   CheckSource,
   CheckStatus,
   DeployEnvironment,
   DeploymentStatus,
-  DRILL_OUTCOMES,
   DrillOutcome,
   Environment,
   G4Status,
-  INCIDENT_SEVERITIES,
   IncidentSeverity,
-  POSTMORTEM_STATUSES,
   PostmortemStatus,
 } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
+import { uuid, uuidArg } from './ids.js';
 import { loaders } from './loaders.js';
-import { uuid } from './pagination.js';
+import { readRows } from './read.js';
 import {
   DeploymentRef,
   EnvironmentEventRef,
@@ -36,15 +40,15 @@ import { DateTime, JSONScalar } from './scalars.js';
 DeploymentRef.implement({
   fields: (t) => ({
     id: t.exposeID('deployment_id'),
-    environment: t.field({ type: Environment, resolve: (d) => d.environment as never }),
+    environment: t.expose('environment', { type: Environment }),
     deployedAt: t.field({ type: DateTime, resolve: (d) => d.deployed_at }),
     deployedBy: t.exposeString('deployed_by'),
     sourceRef: t.exposeString('source_ref', { nullable: true }),
     revision: t.exposeInt('revision', { description: 'The release revision deployed; it never changes.' }),
     artifactDigest: t.exposeString('artifact_digest', { nullable: true }),
-    status: t.field({ type: DeploymentStatus, resolve: (d) => d.status as never }),
+    status: t.expose('status', { type: DeploymentStatus }),
     rollbackOf: t.exposeID('rollback_of', { nullable: true }),
-    g4Status: t.field({ type: G4Status, resolve: (d) => d.g4_status as never }),
+    g4Status: t.expose('g4_status', { type: G4Status }),
     g4ResolvedAt: t.field({ type: DateTime, nullable: true, resolve: (d) => d.g4_resolved_at }),
     ingestId: t.exposeID('ingest_id', { nullable: true }),
     release: t.withAuth(anyOf(TABLE_READERS.releases)).field({
@@ -66,12 +70,12 @@ DeploymentRef.implement({
 IncidentRef.implement({
   fields: (t) => ({
     id: t.exposeID('incident_id'),
-    severity: t.field({ type: IncidentSeverity, resolve: (i) => i.severity as never }),
+    severity: t.expose('severity', { type: IncidentSeverity }),
     detectedAt: t.field({ type: DateTime, resolve: (i) => i.detected_at }),
     resolvedAt: t.field({ type: DateTime, nullable: true, resolve: (i) => i.resolved_at }),
     timeline: t.field({ type: JSONScalar, resolve: (i) => i.timeline }),
     rootCause: t.exposeString('root_cause', { nullable: true }),
-    postmortemStatus: t.field({ type: PostmortemStatus, resolve: (i) => i.postmortem_status as never }),
+    postmortemStatus: t.expose('postmortem_status', { type: PostmortemStatus }),
     createdBy: t.exposeString('created_by'),
     deployment: t.withAuth(anyOf(TABLE_READERS.deployments)).field({
       type: DeploymentRef,
@@ -84,11 +88,11 @@ IncidentRef.implement({
 RecoveryDrillRef.implement({
   fields: (t) => ({
     id: t.exposeID('drill_id'),
-    environment: t.field({ type: Environment, resolve: (d) => d.environment as never }),
+    environment: t.expose('environment', { type: Environment }),
     drillType: t.exposeString('drill_type'),
     executedBy: t.exposeString('executed_by'),
     executedAt: t.field({ type: DateTime, resolve: (d) => d.executed_at }),
-    outcome: t.field({ type: DrillOutcome, resolve: (d) => d.outcome as never }),
+    outcome: t.expose('outcome', { type: DrillOutcome }),
     restoreValidated: t.exposeBoolean('restore_validated'),
     evidenceArtifactId: t.exposeID('evidence_artifact_id', { nullable: true }),
   }),
@@ -113,22 +117,19 @@ builder.queryFields((t) => ({
     type: DeploymentRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, args, ctx) =>
-      uuid.safeParse(String(args.id)).success ? loaders(ctx).deployment.load(String(args.id)) : null,
+    resolve: (_r, args, ctx) => loaders(ctx).deployment.load(uuidArg(args.id, 'id')),
   }),
   recoveryDrills: t.withAuth(anyOf(TABLE_READERS.recovery_drills)).field({
     type: [RecoveryDrillRef],
     description: 'The latest 100 recovery drills, newest first.',
     args: { environment: t.arg({ type: Environment }) },
     resolve: (_r, args, ctx) =>
-      ctx.withPersona(async (c) => {
-        const { rows } = await c.query<RecoveryDrillRow>(
-          `select * from ops.recovery_drills where ($1::ops_environment is null or environment = $1)
-           order by executed_at desc, drill_id desc limit 100`,
-          [args.environment ?? null],
-        );
-        return rows;
-      }),
+      readRows<RecoveryDrillRow>(
+        ctx,
+        `select * from ops.recovery_drills where ($1::ops_environment is null or environment = $1)
+         order by executed_at desc, drill_id desc limit 100`,
+        [args.environment ?? null],
+      ),
   }),
 }));
 

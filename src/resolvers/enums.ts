@@ -1,28 +1,30 @@
-// GraphQL enums, from the same lists the ingest envelope validates against (which mirror the
-// Postgres enum types; the drift check on schema.graphql shows any change).
+// GraphQL enums, from the lists of src/vocabulary.ts (which mirror the Postgres enum types; a test
+// compares them with the database, and the drift check on schema.graphql shows any change).
 import { builder } from '../builder.js';
 import {
   APPROVAL_DECISIONS,
+  APPROVAL_SCOPES,
   ARTIFACT_TYPES,
+  CHECK_SOURCES,
   CHECK_STATUSES,
   DEPLOY_ENVIRONMENTS,
+  DEPLOYMENT_KINDS,
   DEPLOYMENT_STATUSES,
+  DRILL_OUTCOMES,
+  ENVIRONMENTS,
   EVENT_TYPES,
+  EXCEPTION_TYPES,
+  EXCEPTION_WINDOW_STATES,
+  G4_STATUSES,
   GATE_CODES,
-} from '../ingest/envelope.js';
-
-export const GATE_STATUSES = ['pending', 'in_progress', 'passed', 'failed', 'bypassed'] as const;
-export const RELEASE_STATUSES = ['draft', 'in_progress', 'promoted', 'rolled_back', 'failed'] as const;
-export const ENVIRONMENTS = ['dev', 'staging', 'production'] as const;
-export const CHECK_SOURCES = ['github_actions', 'agent', 'manual', 'monitoring'] as const;
-export const EXCEPTION_TYPES = ['gate_bypass', 'evidence_waiver', 'timing_override'] as const;
-export const POST_REVIEW_STATUSES = ['pending', 'complete', 'waived'] as const;
-export const G4_STATUSES = ['pending', 'passed', 'failed'] as const;
-export const PROCESSING_STATUSES = ['accepted', 'duplicate', 'rejected', 'error'] as const;
-export const INCIDENT_SEVERITIES = ['sev1', 'sev2', 'sev3', 'sev4'] as const;
-export const POSTMORTEM_STATUSES = ['not_required', 'pending', 'complete'] as const;
-export const DRILL_OUTCOMES = ['success', 'partial', 'failed'] as const;
-export const APPROVAL_SCOPES = ['release', 'gate', 'exception'] as const;
+  GATE_STATUSES,
+  INCIDENT_SEVERITIES,
+  POST_REVIEW_STATUSES,
+  POSTMORTEM_STATUSES,
+  PROCESSING_STATUSES,
+  RELEASE_STATUSES,
+  TIMELINE_KINDS,
+} from '../vocabulary.js';
 
 export const GateCode = builder.enumType('GateCode', { values: GATE_CODES });
 export const GateStatus = builder.enumType('GateStatus', { values: GATE_STATUSES });
@@ -48,3 +50,13 @@ export const ExceptionState = builder.enumType('ExceptionState', {
   description:
     'ACTIVE: approved and inside its window; EXPIRED: past expires_at; PENDING_REVIEW: post-review pending.',
 });
+export const ExceptionWindowState = builder.enumType('ExceptionWindowState', {
+  values: EXCEPTION_WINDOW_STATES,
+  description:
+    'active: approved and inside its window; expired: past expires_at; pending_approval: not approved yet; scheduled: approved, window not open yet. Computed at read time.',
+});
+export const DeploymentKind = builder.enumType('DeploymentKind', {
+  values: DEPLOYMENT_KINDS,
+  description: 'rollback: a deployment that undoes an earlier one of the same release (rollbackOf).',
+});
+export const TimelineKind = builder.enumType('TimelineKind', { values: TIMELINE_KINDS });

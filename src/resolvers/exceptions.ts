@@ -3,18 +3,12 @@
 import { z } from 'zod';
 import { anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
 import { builder } from '../builder.js';
-import { GATE_CODES } from '../ingest/envelope.js';
-import {
-  EXCEPTION_TYPES,
-  ExceptionState,
-  ExceptionType,
-  GateCode,
-  POST_REVIEW_STATUSES,
-  PostReviewStatus,
-} from './enums.js';
+import { EXCEPTION_TYPES, GATE_CODES, POST_REVIEW_STATUSES } from '../vocabulary.js';
+import { ExceptionState, ExceptionType, GateCode, PostReviewStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
+import { optionalUuidArg, uuid } from './ids.js';
 import { loaders } from './loaders.js';
-import { uuid } from './pagination.js';
+import { readRows } from './read.js';
 import { ApprovalRef, ExceptionRef, ReleaseRef } from './refs.js';
 import { type ExceptionRow, pgArray } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -23,8 +17,8 @@ ExceptionRef.implement({
   description: 'A time-bounded waiver of one or more gates of a release.',
   fields: (t) => ({
     id: t.exposeID('exception_id'),
-    exceptionType: t.field({ type: ExceptionType, resolve: (e) => e.exception_type as never }),
-    impactedGates: t.field({ type: [GateCode], resolve: (e) => pgArray(e.impacted_gates) as never[] }),
+    exceptionType: t.expose('exception_type', { type: ExceptionType }),
+    impactedGates: t.field({ type: [GateCode], resolve: (e) => pgArray(e.impacted_gates) }),
     reason: t.exposeString('reason'),
     riskStatement: t.exposeString('risk_statement'),
     requestedBy: t.exposeString('requested_by'),
@@ -33,7 +27,7 @@ ExceptionRef.implement({
     effectiveFrom: t.field({ type: DateTime, resolve: (e) => e.effective_from }),
     expiresAt: t.field({ type: DateTime, resolve: (e) => e.expires_at }),
     compensatingControls: t.field({ type: JSONScalar, resolve: (e) => e.compensating_controls }),
-    postReviewStatus: t.field({ type: PostReviewStatus, resolve: (e) => e.post_review_status as never }),
+    postReviewStatus: t.expose('post_review_status', { type: PostReviewStatus }),
     createdAt: t.field({ type: DateTime, resolve: (e) => e.created_at }),
     release: t.withAuth(anyOf(TABLE_READERS.releases)).field({
       type: ReleaseRef,
@@ -61,16 +55,14 @@ builder.queryField('exceptions', (t) =>
     description: 'Exceptions in a state (all when omitted), soonest expiry first; at most 500.',
     args: { state: t.arg({ type: ExceptionState }), releaseId: t.arg.id() },
     resolve: (_r, args, ctx) =>
-      ctx.withPersona(async (c) => {
-        const { rows } = await c.query<ExceptionRow>(
-          `select e.* from ops.exceptions e
-           where ${args.state ? STATE_FILTER[args.state] : 'true'}
-             and ($1::uuid is null or e.release_id = $1)
-           order by e.expires_at, e.exception_id limit 500`,
-          [args.releaseId && uuid.safeParse(String(args.releaseId)).success ? String(args.releaseId) : null],
-        );
-        return rows;
-      }),
+      readRows<ExceptionRow>(
+        ctx,
+        `select e.* from ops.exceptions e
+         where ${args.state ? STATE_FILTER[args.state] : 'true'}
+           and ($1::uuid is null or e.release_id = $1)
+         order by e.expires_at, e.exception_id limit 500`,
+        [optionalUuidArg(args.releaseId, 'releaseId')],
+      ),
   }),
 );
 

@@ -3,20 +3,25 @@
 import { z } from 'zod';
 import { anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
 import { builder } from '../builder.js';
-import { APPROVAL_DECISIONS, ARTIFACT_TYPES, CHECK_STATUSES, GATE_CODES } from '../ingest/envelope.js';
+import {
+  APPROVAL_DECISIONS,
+  ARTIFACT_TYPES,
+  CHECK_SOURCES,
+  CHECK_STATUSES,
+  GATE_CODES,
+} from '../vocabulary.js';
 import {
   ApprovalDecision,
   ApprovalScope,
   ArtifactType,
-  CHECK_SOURCES,
   CheckSource,
   CheckStatus,
   GateCode,
   GateStatus,
 } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
+import { uuid } from './ids.js';
 import { loaders } from './loaders.js';
-import { uuid } from './pagination.js';
 import {
   ApprovalRef,
   DeploymentRef,
@@ -35,9 +40,9 @@ ReleaseGateRef.implement({
     "One of a release's four gates; its status is computed by ops.evaluate_gate from the facts below.",
   fields: (t) => ({
     id: t.exposeID('gate_id'),
-    gateCode: t.field({ type: GateCode, resolve: (g) => g.gate_code as never }),
+    gateCode: t.expose('gate_code', { type: GateCode }),
     gateName: t.exposeString('gate_name'),
-    status: t.field({ type: GateStatus, resolve: (g) => g.status as never }),
+    status: t.expose('status', { type: GateStatus }),
     enteredAt: t.field({ type: DateTime, nullable: true, resolve: (g) => g.entered_at }),
     resolvedAt: t.field({ type: DateTime, nullable: true, resolve: (g) => g.resolved_at }),
     resolvedBy: t.exposeString('resolved_by', { nullable: true }),
@@ -77,8 +82,8 @@ GateCheckRef.implement({
   fields: (t) => ({
     id: t.exposeID('check_id'),
     checkName: t.exposeString('check_name'),
-    sourceSystem: t.field({ type: CheckSource, resolve: (c) => c.source_system as never }),
-    status: t.field({ type: CheckStatus, resolve: (c) => c.status as never }),
+    sourceSystem: t.expose('source_system', { type: CheckSource }),
+    status: t.expose('status', { type: CheckStatus }),
     required: t.exposeBoolean('required'),
     artifactRef: t.exposeString('artifact_ref', { nullable: true }),
     metadata: t.field({ type: JSONScalar, resolve: (c) => c.metadata }),
@@ -98,8 +103,8 @@ ApprovalRef.implement({
     id: t.exposeID('approval_id'),
     approverId: t.exposeString('approver_id'),
     personaRole: t.exposeString('persona_role'),
-    decision: t.field({ type: ApprovalDecision, resolve: (a) => a.decision as never }),
-    scope: t.field({ type: ApprovalScope, resolve: (a) => a.scope as never }),
+    decision: t.expose('decision', { type: ApprovalDecision }),
+    scope: t.expose('scope', { type: ApprovalScope }),
     rationaleText: t.exposeString('rationale_text', { nullable: true }),
     revision: t.exposeInt('revision', {
       description:
@@ -129,7 +134,7 @@ ApprovalRef.implement({
 EvidenceArtifactRef.implement({
   fields: (t) => ({
     id: t.exposeID('artifact_id'),
-    artifactType: t.field({ type: ArtifactType, resolve: (e) => e.artifact_type as never }),
+    artifactType: t.expose('artifact_type', { type: ArtifactType }),
     sourceSystem: t.exposeString('source_system'),
     artifactUrl: t.exposeString('artifact_url'),
     sha256: t.exposeString('sha256', { nullable: true }),
@@ -153,8 +158,8 @@ GateTransitionRef.implement({
   description: "One change of a gate's status, with why and who (or which ingest) caused it.",
   fields: (t) => ({
     id: t.exposeID('transition_id'),
-    fromStatus: t.field({ type: GateStatus, resolve: (g) => g.from_status as never }),
-    toStatus: t.field({ type: GateStatus, resolve: (g) => g.to_status as never }),
+    fromStatus: t.expose('from_status', { type: GateStatus }),
+    toStatus: t.expose('to_status', { type: GateStatus }),
     reason: t.exposeString('reason'),
     actor: t.exposeString('actor'),
     ingestId: t.exposeID('ingest_id', { nullable: true }),

@@ -12,16 +12,11 @@ import {
   ValidationError,
 } from '../errors.js';
 import { type IngestResult, submitEnvelope } from '../ingest/handler.js';
+import type { ProcessingStatusValue } from '../vocabulary.js';
 import { EventType, GateCode, ProcessingStatus } from './enums.js';
-import {
-  connectionType,
-  cursorAt,
-  decodeCursor,
-  encodeCursor,
-  pageSize,
-  toPage,
-  uuid,
-} from './pagination.js';
+import { optionalUuidArg } from './ids.js';
+import { connectionType } from './pagination.js';
+import { Conditions, keysetPage } from './read.js';
 import { IngestLogEntryRef } from './refs.js';
 import type { IngestLogRow } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -39,7 +34,7 @@ IngestLogEntryRef.implement({
     payloadHash: t.exposeString('payload_hash', { nullable: true }),
     envelope: t.field({ type: JSONScalar, nullable: true, resolve: (l) => l.envelope }),
     receivedAt: t.field({ type: DateTime, resolve: (l) => l.received_at }),
-    processingStatus: t.field({ type: ProcessingStatus, resolve: (l) => l.processing_status as never }),
+    processingStatus: t.expose('processing_status', { type: ProcessingStatus }),
     httpStatus: t.exposeInt('http_status', { nullable: true }),
     errorDetail: t.field({ type: JSONScalar, nullable: true, resolve: (l) => l.error_detail }),
     result: t.field({ type: JSONScalar, nullable: true, resolve: (l) => l.result }),
@@ -70,37 +65,22 @@ builder.queryField('ingestLog', (t) =>
       first: t.arg.int({ defaultValue: 20 }),
       after: t.arg.string(),
     },
-    resolve: async (_r, args, ctx) => {
-      const size = pageSize(args.first);
-      const after = decodeCursor(args.after);
+    resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
-      if (f.releaseId && !uuid.safeParse(String(f.releaseId)).success)
-        throw new ValidationError('releaseId must be a UUID');
-      const rows = await ctx.withPersona(async (c) => {
-        const { rows } = await c.query<IngestLogRow & { cursor_at: string }>(
-          `select *, ${cursorAt('received_at')} from ops.event_ingest_log
-           where ($1::uuid is null or release_id = $1)
-             and ($2::text is null or idempotency_key = $2)
-             and ($3::ops_processing_status is null or processing_status = $3)
-             and ($4::text is null or event_type = $4)
-             and ($5::timestamptz is null or received_at >= $5)
-             and ($6::timestamptz is null or (received_at, ingest_id) < ($6, $7::uuid))
-           order by received_at desc, ingest_id desc
-           limit $8`,
-          [
-            f.releaseId ? String(f.releaseId) : null,
-            f.idempotencyKey ?? null,
-            f.processingStatus ?? null,
-            f.eventType ?? null,
-            f.receivedAfter ?? null,
-            after?.[0] ?? null,
-            after?.[1] ?? null,
-            size + 1,
-          ],
-        );
-        return rows;
+      return keysetPage<IngestLogRow>(ctx, args, {
+        columns: 'l.*',
+        from: 'ops.event_ingest_log l',
+        where: new Conditions()
+          .when(optionalUuidArg(f.releaseId, 'releaseId'), (p) => `l.release_id = ${p}::uuid`)
+          .when(f.idempotencyKey, (p) => `l.idempotency_key = ${p}`)
+          .when(f.processingStatus, (p) => `l.processing_status = ${p}::ops_processing_status`)
+          .when(f.eventType, (p) => `l.event_type = ${p}`)
+          .when(f.receivedAfter, (p) => `l.received_at >= ${p}::timestamptz`),
+        at: 'l.received_at',
+        id: 'l.ingest_id',
+        direction: 'desc',
+        idOf: (r) => r.ingest_id,
       });
-      return toPage(rows, size, (r) => encodeCursor(r.cursor_at, r.ingest_id));
     },
   }),
 );
@@ -122,7 +102,7 @@ const IngestEventInput = builder.inputType('IngestEventInput', {
 interface IngestOutcomeShape {
   ingestId: string;
   attemptId: string | null;
-  status: string;
+  status: ProcessingStatusValue;
   detail: unknown;
 }
 
@@ -132,7 +112,7 @@ const IngestOutcome = builder.objectRef<IngestOutcomeShape>('IngestOutcome').imp
       description: 'The accepted attempt (for a duplicate: the original).',
     }),
     attemptId: t.exposeID('attemptId', { nullable: true, description: "This attempt's own log row." }),
-    status: t.field({ type: ProcessingStatus, resolve: (o) => o.status as never }),
+    status: t.expose('status', { type: ProcessingStatus }),
     detail: t.field({ type: JSONScalar, nullable: true, resolve: (o) => o.detail }),
   }),
 });

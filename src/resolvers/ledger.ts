@@ -7,9 +7,9 @@ import { IN_TOTO_PAYLOAD_TYPE } from '../attestation/dsse.js';
 import { anyOf, LEDGER_FUNCTION_CALLERS } from '../auth/access.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
-import { BaseError, fromDatabaseError, ValidationError } from '../errors.js';
-import { uuid } from './pagination.js';
-import { EvidenceBundleRef } from './reports.js';
+import { BaseError, fromDatabaseError } from '../errors.js';
+import { uuidArg } from './ids.js';
+import { EvidenceBundleRef } from './reports/evidence-bundle.js';
 import { JSONScalar } from './scalars.js';
 
 /** The payload type of a signed ledger checkpoint. */
@@ -50,15 +50,10 @@ class AttestationUnavailableError extends BaseError {
 
 async function scalar<T>(ctx: Context, sql: string, params: unknown[]): Promise<T> {
   try {
-    return await ctx.withPersona(async (c) => (await c.query<{ v: T }>(sql, params)).rows[0]!.v);
+    return await ctx.read(async (c) => (await c.query<{ v: T }>(sql, params)).rows[0]!.v);
   } catch (err) {
     throw fromDatabaseError(err);
   }
-}
-
-function requireUuid(value: string | number, name: string): string {
-  if (!uuid.safeParse(String(value)).success) throw new ValidationError(`${name} must be a UUID`);
-  return String(value);
 }
 
 const LedgerFinding = builder.objectRef<FindingRow>('LedgerFinding').implement({
@@ -131,7 +126,7 @@ builder.queryField('ledgerVerification', (t) =>
       args.releaseId == null
         ? scalar<VerificationRow>(ctx, 'select ops.verify_ledger() as v', [])
         : scalar<VerificationRow>(ctx, 'select ops.verify_ledger($1) as v', [
-            requireUuid(args.releaseId, 'releaseId'),
+            uuidArg(args.releaseId, 'releaseId'),
           ]),
   }),
 );

@@ -2,6 +2,7 @@
 // the number of parents. Each batch runs as the caller's persona, so RLS applies to it too.
 import DataLoader from 'dataloader';
 import type { Context } from '../context.js';
+import type { EnvironmentValue, GateCodeValue, GateStatusValue } from '../vocabulary.js';
 import type * as R from './rows.js';
 
 type Row = Record<string, unknown>;
@@ -9,7 +10,7 @@ type Row = Record<string, unknown>;
 /** Loads every row of `table` whose `column` is one of the keys, grouped by key. */
 function manyBy<T extends object>(ctx: Context, table: string, column: string, orderBy: string) {
   return new DataLoader<string, T[]>(async (keys) => {
-    const rows = await ctx.withPersona(async (c) => {
+    const rows = await ctx.read(async (c) => {
       const r = await c.query<T>(
         `select * from ops.${table} where ${column} = any($1::uuid[]) order by ${orderBy}`,
         [keys],
@@ -31,16 +32,16 @@ function byId<T extends object>(ctx: Context, table: string, column: string) {
 }
 
 export interface BlockerRow {
-  target_env: string;
-  gate_code: string;
-  status: string;
+  target_env: EnvironmentValue;
+  gate_code: GateCodeValue;
+  status: GateStatusValue;
   reason: string;
 }
 
 /** Every unmet requirement of each release for every environment, from one gate evaluation each. */
 function blockersBy(ctx: Context) {
   return new DataLoader<string, BlockerRow[]>(async (keys) => {
-    const rows = await ctx.withPersona(async (c) => {
+    const rows = await ctx.read(async (c) => {
       const r = await c.query<BlockerRow & { release_id: string }>(
         `select r.release_id, b.* from unnest($1::uuid[]) r(release_id)
          cross join lateral ops.promotion_blockers(r.release_id) b`,

@@ -1,12 +1,13 @@
 // Relay connections with keyset cursors (timestamp, id): stable under inserts, cheap at any depth,
 // and capped at MAX_PAGE rows per page.
-import { z } from 'zod';
+import type { ObjectRef, SchemaTypes } from '@pothos/core';
 import { builder } from '../builder.js';
 import { ValidationError } from '../errors.js';
+import { uuid } from './ids.js';
 
 export const MAX_PAGE = 100;
 
-export const uuid = z.uuid({ message: 'must be a UUID' });
+type BuilderTypes = typeof builder extends { $inferSchemaTypes: infer T extends SchemaTypes } ? T : never;
 
 /**
  * A cursor from the row's timestamp as Postgres renders it to the microsecond (a JS Date would
@@ -40,7 +41,7 @@ export function pageSize(first: number | null | undefined): number {
   return n;
 }
 
-interface Page<T> {
+export interface Page<T> {
   nodes: T[];
   /** The cursor of each node, by position. */
   cursors: string[];
@@ -60,11 +61,12 @@ const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | n
   }),
 });
 
-// Pothos cannot check a resolver against a generic node type, so results are passed through as is.
-export function connectionType<T>(name: string, nodeRef: ReturnType<typeof builder.objectRef<T>>) {
+/** The Relay connection (edges, nodes, pageInfo) of a node type, named `${name}Connection`. */
+export function connectionType<T>(name: string, nodeRef: ObjectRef<BuilderTypes, T>) {
   const Edge = builder.objectRef<{ node: T; cursor: string }>(`${name}Edge`).implement({
     fields: (t) => ({
       cursor: t.exposeString('cursor'),
+      // Pothos cannot resolve its result type for a generic T here; nodes (below) needs no cast.
       node: t.field({ type: nodeRef, resolve: (e) => e.node as never }),
     }),
   });
@@ -74,7 +76,7 @@ export function connectionType<T>(name: string, nodeRef: ReturnType<typeof build
         type: [Edge],
         resolve: (p) => p.nodes.map((node, i) => ({ node, cursor: p.cursors[i]! })),
       }),
-      nodes: t.field({ type: [nodeRef], resolve: (p) => p.nodes as never }),
+      nodes: t.field({ type: [nodeRef], resolve: (p) => p.nodes }),
       pageInfo: t.field({
         type: PageInfo,
         resolve: (p) => ({

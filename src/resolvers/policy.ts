@@ -4,15 +4,16 @@
 import { z } from 'zod';
 import { anyOf, MUTATION_CALLERS } from '../auth/access.js';
 import { builder } from '../builder.js';
+import type { GateCodeValue } from '../vocabulary.js';
 import { GateCode } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
-import { uuid } from './pagination.js';
+import { uuid } from './ids.js';
 import { ReleaseRef } from './refs.js';
 import type { ReleaseRow } from './rows.js';
 import { JSONScalar } from './scalars.js';
 
 interface PackCheckRow {
-  gate_code: string;
+  gate_code: GateCodeValue;
   check_name: string;
   added: boolean;
 }
@@ -26,7 +27,7 @@ interface PolicyPackInstallation {
 const PolicyPackRequirement = builder.objectRef<PackCheckRow>('PolicyPackRequirement').implement({
   description: 'A check the pack requires on a gate; `added` when this installation added it.',
   fields: (t) => ({
-    gateCode: t.field({ type: GateCode, resolve: (r) => r.gate_code as never }),
+    gateCode: t.expose('gate_code', { type: GateCode }),
     checkName: t.exposeString('check_name'),
     added: t.exposeBoolean('added'),
   }),

@@ -3,19 +3,14 @@
 import { z } from 'zod';
 import { ALL_PERSONAS, anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
 import { builder } from '../builder.js';
-import { fromDatabaseError, ValidationError } from '../errors.js';
+import { fromDatabaseError } from '../errors.js';
+import type { EnvironmentValue } from '../vocabulary.js';
 import { DeployEnvironment, Environment, GateCode, GateStatus, ReleaseStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
+import { uuid, uuidArg } from './ids.js';
 import { type BlockerRow, loaders } from './loaders.js';
-import {
-  connectionType,
-  cursorAt,
-  decodeCursor,
-  encodeCursor,
-  pageSize,
-  toPage,
-  uuid,
-} from './pagination.js';
+import { connectionType } from './pagination.js';
+import { Conditions, keysetPage, readRows } from './read.js';
 import {
   ApprovalRef,
   DeploymentRef,
@@ -34,7 +29,7 @@ ReleaseRef.implement({
     id: t.exposeID('release_id', { description: 'The row UUID (ops.releases.release_id).' }),
     project: t.exposeString('project'),
     releaseName: t.exposeString('release_name'),
-    environmentTarget: t.field({ type: Environment, resolve: (r) => r.environment_target as never }),
+    environmentTarget: t.expose('environment_target', { type: Environment }),
     sourceRef: t.exposeString('source_ref', {
       nullable: true,
       description: 'The revision the release ships: changed only by reviseRelease.',
@@ -54,7 +49,7 @@ ReleaseRef.implement({
     }),
     scopeMetadata: t.field({ type: JSONScalar, resolve: (r) => r.scope_metadata }),
     initiatingActor: t.exposeString('initiating_actor'),
-    status: t.field({ type: ReleaseStatus, resolve: (r) => r.status as never }),
+    status: t.expose('status', { type: ReleaseStatus }),
     createdAt: t.field({ type: DateTime, resolve: (r) => r.created_at }),
     createdBy: t.exposeString('created_by'),
     gates: t.withAuth(anyOf(TABLE_READERS.release_gates)).field({
@@ -108,7 +103,7 @@ type Blocker = Pick<BlockerRow, 'gate_code' | 'status' | 'reason'>;
 
 interface Eligibility {
   releaseId: string;
-  environment: string;
+  environment: EnvironmentValue;
   eligible: boolean;
   blockers: Blocker[];
 }
@@ -116,8 +111,8 @@ interface Eligibility {
 const PromotionBlocker = builder.objectRef<Blocker>('PromotionBlocker').implement({
   description: 'One unmet requirement, in words a release manager understands.',
   fields: (t) => ({
-    gateCode: t.field({ type: GateCode, resolve: (b) => b.gate_code as never }),
-    status: t.field({ type: GateStatus, resolve: (b) => b.status as never }),
+    gateCode: t.expose('gate_code', { type: GateCode }),
+    status: t.expose('status', { type: GateStatus }),
     reason: t.exposeString('reason'),
   }),
 });
@@ -126,7 +121,7 @@ const PromotionEligibility = builder.objectRef<Eligibility>('PromotionEligibilit
   description: 'Whether the release may be promoted to the environment now, and if not, why not.',
   fields: (t) => ({
     releaseId: t.exposeID('releaseId'),
-    environment: t.field({ type: Environment, resolve: (e) => e.environment as never }),
+    environment: t.expose('environment', { type: Environment }),
     eligible: t.exposeBoolean('eligible'),
     blockers: t.field({ type: [PromotionBlocker], resolve: (e) => e.blockers }),
   }),
@@ -139,7 +134,7 @@ const PromotionEligibility = builder.objectRef<Eligibility>('PromotionEligibilit
 async function loadEligibility(
   ctx: Parameters<typeof loaders>[0],
   releaseId: string,
-  environment: string,
+  environment: EnvironmentValue,
 ): Promise<Eligibility> {
   const all = await loaders(ctx)
     .blockersByRelease.load(releaseId)
@@ -156,21 +151,20 @@ builder.queryFields((t) => ({
     type: ReleaseRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, args, ctx) =>
-      uuid.safeParse(String(args.id)).success ? loaders(ctx).release.load(String(args.id)) : null,
+    resolve: (_r, args, ctx) => loaders(ctx).release.load(uuidArg(args.id, 'id')),
   }),
   releaseByName: t.withAuth(anyOf(TABLE_READERS.releases)).field({
     type: ReleaseRef,
     nullable: true,
     args: { project: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_r, args, ctx) =>
-      ctx.withPersona(async (c) => {
-        const { rows } = await c.query<ReleaseRow>(
-          'select * from ops.releases where project = $1 and release_name = $2',
-          [args.project, args.name],
-        );
-        return rows[0] ?? null;
-      }),
+    resolve: async (_r, args, ctx) => {
+      const rows = await readRows<ReleaseRow>(
+        ctx,
+        'select * from ops.releases where project = $1 and release_name = $2',
+        [args.project, args.name],
+      );
+      return rows[0] ?? null;
+    },
   }),
   promotionEligibility: t.withAuth(anyOf(ALL_PERSONAS)).field({
     type: PromotionEligibility,
@@ -180,11 +174,7 @@ builder.queryFields((t) => ({
       releaseId: t.arg.id({ required: true }),
       environment: t.arg({ type: Environment, required: true }),
     },
-    resolve: async (_r, args, ctx) => {
-      if (!uuid.safeParse(String(args.releaseId)).success)
-        throw new ValidationError('releaseId must be a UUID');
-      return loadEligibility(ctx, String(args.releaseId), args.environment);
-    },
+    resolve: (_r, args, ctx) => loadEligibility(ctx, uuidArg(args.releaseId, 'releaseId'), args.environment),
   }),
 }));
 
@@ -209,35 +199,22 @@ builder.queryField('releases', (t) =>
       first: t.arg.int({ defaultValue: 20 }),
       after: t.arg.string(),
     },
-    resolve: async (_r, args, ctx) => {
-      const size = pageSize(args.first);
-      const after = decodeCursor(args.after);
+    resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
-      const rows = await ctx.withPersona(async (c) => {
-        const { rows } = await c.query<ReleaseRow & { cursor_at: string }>(
-          `select *, ${cursorAt('created_at')} from ops.releases
-           where ($1::text is null or project = $1)
-             and ($2::ops_release_status is null or status = $2)
-             and ($3::ops_environment is null or environment_target = $3)
-             and ($4::timestamptz is null or created_at >= $4)
-             and ($5::timestamptz is null or created_at < $5)
-             and ($6::timestamptz is null or (created_at, release_id) < ($6, $7::uuid))
-           order by created_at desc, release_id desc
-           limit $8`,
-          [
-            f.project ?? null,
-            f.status ?? null,
-            f.environmentTarget ?? null,
-            f.createdAfter ?? null,
-            f.createdBefore ?? null,
-            after?.[0] ?? null,
-            after?.[1] ?? null,
-            size + 1,
-          ],
-        );
-        return rows;
+      return keysetPage<ReleaseRow>(ctx, args, {
+        columns: 'r.*',
+        from: 'ops.releases r',
+        where: new Conditions()
+          .when(f.project, (p) => `r.project = ${p}`)
+          .when(f.status, (p) => `r.status = ${p}::ops_release_status`)
+          .when(f.environmentTarget, (p) => `r.environment_target = ${p}::ops_environment`)
+          .when(f.createdAfter, (p) => `r.created_at >= ${p}::timestamptz`)
+          .when(f.createdBefore, (p) => `r.created_at < ${p}::timestamptz`),
+        at: 'r.created_at',
+        id: 'r.release_id',
+        direction: 'desc',
+        idOf: (r) => r.release_id,
       });
-      return toPage(rows, size, (r) => encodeCursor(r.cursor_at, r.release_id));
     },
   }),
 );

@@ -1,5 +1,25 @@
 // Row shapes of the ops tables as node-postgres returns them (snake_case, Date for timestamptz).
 // GraphQL object types are backed by these directly.
+import type {
+  ApprovalDecisionValue,
+  ApprovalScopeValue,
+  ArtifactTypeValue,
+  CheckSourceValue,
+  CheckStatusValue,
+  DeploymentStatusValue,
+  DrillOutcomeValue,
+  EnvironmentValue,
+  ExceptionTypeValue,
+  G4StatusValue,
+  GateCodeValue,
+  GateStatusValue,
+  IncidentSeverityValue,
+  PostmortemStatusValue,
+  PostReviewStatusValue,
+  ProcessingStatusValue,
+  ReleaseStatusValue,
+} from '../vocabulary.js';
+
 type Json = unknown;
 
 interface Written {
@@ -12,14 +32,14 @@ export interface ReleaseRow extends Written {
   release_id: string;
   project: string;
   release_name: string;
-  environment_target: string;
+  environment_target: EnvironmentValue;
   source_ref: string | null;
   artifact_digest: string | null;
   /** The current revision (ops.release_revisions); changed only by ops.revise_release. */
   revision: number;
   scope_metadata: Json;
   initiating_actor: string;
-  status: string;
+  status: ReleaseStatusValue;
 }
 
 export interface ReleaseRevisionRow extends Written {
@@ -37,9 +57,9 @@ export interface ReleaseRevisionRow extends Written {
 export interface ReleaseGateRow extends Written {
   gate_id: string;
   release_id: string;
-  gate_code: string;
+  gate_code: GateCodeValue;
   gate_name: string;
-  status: string;
+  status: GateStatusValue;
   entered_at: Date | null;
   resolved_at: Date | null;
   resolved_by: string | null;
@@ -50,8 +70,8 @@ export interface GateCheckRow extends Written {
   check_id: string;
   gate_id: string;
   check_name: string;
-  source_system: string;
-  status: string;
+  source_system: CheckSourceValue;
+  status: CheckStatusValue;
   required: boolean;
   artifact_ref: string | null;
   metadata: Json;
@@ -65,8 +85,8 @@ export interface ApprovalRow extends Written {
   exception_id: string | null;
   approver_id: string;
   persona_role: string;
-  decision: string;
-  scope: string;
+  decision: ApprovalDecisionValue;
+  scope: ApprovalScopeValue;
   rationale_structured: Json;
   rationale_text: string | null;
   ingest_id: string | null;
@@ -79,7 +99,7 @@ export interface EvidenceArtifactRow extends Written {
   gate_id: string | null;
   check_id: string | null;
   deployment_id: string | null;
-  artifact_type: string;
+  artifact_type: ArtifactTypeValue;
   source_system: string;
   artifact_url: string;
   sha256: string | null;
@@ -90,8 +110,8 @@ export interface EvidenceArtifactRow extends Written {
 export interface ExceptionRow extends Written {
   exception_id: string;
   release_id: string;
-  exception_type: string;
-  impacted_gates: string[] | string;
+  exception_type: ExceptionTypeValue;
+  impacted_gates: GateCodeValue[] | string;
   reason: string;
   risk_statement: string;
   requested_by: string;
@@ -100,19 +120,19 @@ export interface ExceptionRow extends Written {
   effective_from: Date;
   expires_at: Date;
   compensating_controls: Json;
-  post_review_status: string;
+  post_review_status: PostReviewStatusValue;
 }
 
 export interface DeploymentRow extends Written {
   deployment_id: string;
   release_id: string;
-  environment: string;
+  environment: EnvironmentValue;
   deployed_at: Date;
   deployed_by: string;
   source_ref: string | null;
-  status: string;
+  status: DeploymentStatusValue;
   rollback_of: string | null;
-  g4_status: string;
+  g4_status: G4StatusValue;
   g4_resolved_at: Date | null;
   ingest_id: string | null;
   revision: number;
@@ -141,7 +161,7 @@ export interface IngestLogRow extends Written {
   payload_hash: string | null;
   envelope: Json;
   received_at: Date;
-  processing_status: string;
+  processing_status: ProcessingStatusValue;
   http_status: number | null;
   error_detail: Json;
   result: Json;
@@ -151,21 +171,21 @@ export interface IngestLogRow extends Written {
 export interface IncidentRow extends Written {
   incident_id: string;
   deployment_id: string;
-  severity: string;
+  severity: IncidentSeverityValue;
   detected_at: Date;
   resolved_at: Date | null;
   timeline: Json;
   root_cause: string | null;
-  postmortem_status: string;
+  postmortem_status: PostmortemStatusValue;
 }
 
 export interface RecoveryDrillRow extends Written {
   drill_id: string;
-  environment: string;
+  environment: EnvironmentValue;
   drill_type: string;
   executed_by: string;
   executed_at: Date;
-  outcome: string;
+  outcome: DrillOutcomeValue;
   restore_validated: boolean;
   evidence_artifact_id: string | null;
 }
@@ -173,16 +193,17 @@ export interface RecoveryDrillRow extends Written {
 export interface GateTransitionRow extends Written {
   transition_id: string;
   gate_id: string;
-  from_status: string;
-  to_status: string;
+  from_status: GateStatusValue;
+  to_status: GateStatusValue;
   reason: string;
   actor: string;
   ingest_id: string | null;
 }
 
-/** Postgres arrays of enums arrive as '{G1,G3}' text; normalise to a list. */
-export function pgArray(value: string[] | string): string[] {
+/** Postgres arrays of enums arrive as '{G1,G3}' text; normalise to a list of the enum's values. */
+export function pgArray<T extends string>(value: T[] | string): T[] {
   if (Array.isArray(value)) return value;
   const inner = value.replace(/^\{|\}$/g, '');
-  return inner ? inner.split(',') : [];
+  // The database holds only the enum's values (test/db/vocabulary.test.ts keeps the lists equal).
+  return inner ? (inner.split(',') as T[]) : [];
 }

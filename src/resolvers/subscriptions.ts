@@ -4,7 +4,7 @@
 import { builder } from '../builder.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { type OutboxEventRow, outboxStream } from '../events/stream.js';
-import { uuid } from './pagination.js';
+import { uuidArg } from './ids.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
 export const ReleaseEventRef = builder.objectRef<OutboxEventRow>('ReleaseEvent').implement({
@@ -42,8 +42,7 @@ builder.subscriptionField('releaseEvents', (t) =>
       'Every event of a release the caller may read, as it commits; each one only if the caller may read the fact it reports.',
     args: { releaseId: t.arg.id({ required: true }) },
     subscribe: async (_r, args, ctx) => {
-      const releaseId = String(args.releaseId);
-      if (!uuid.safeParse(releaseId).success) throw new ValidationError('releaseId must be a UUID');
+      const releaseId = uuidArg(args.releaseId, 'releaseId');
       const visible = await ctx.withPersona(async (c) => {
         const { rowCount } = await c
           .query('select 1 from ops.releases where release_id = $1', [releaseId])

@@ -8,7 +8,7 @@ import { builder } from '../builder.js';
 import { ValidationError } from '../errors.js';
 import { Environment } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
-import { uuid } from './pagination.js';
+import { optionalUuidArg, uuid } from './ids.js';
 import { DateTime } from './scalars.js';
 
 export const EVENT_KINDS = [
@@ -192,9 +192,7 @@ builder.queryField('webhookDeliveries', (t) =>
       first: t.arg.int({ description: 'At most 100; default 20.' }),
     },
     resolve: (_r, args, ctx) => {
-      const sub = args.subscriptionId == null ? null : String(args.subscriptionId);
-      if (sub !== null && !uuid.safeParse(sub).success)
-        throw new ValidationError('subscriptionId must be a UUID');
+      const sub = optionalUuidArg(args.subscriptionId, 'subscriptionId');
       const first = args.first ?? 20;
       if (first < 1 || first > 100) throw new ValidationError('first must be between 1 and 100');
       return ctx.withPersona(async (c) => {

@@ -10,7 +10,7 @@ import {
   planChecksumUpdate,
   readChecksumFile,
   renderChecksumFile,
-} from '../../src/db/checksums.js';
+} from '../../tools/db/checksums.js';
 
 describe('supabase/migrations.sum', () => {
   const recorded = readChecksumFile();

@@ -4,8 +4,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeSchema, schemaFileDescription, unqualifySingleRelationView } from '../../src/db/describe.js';
 import { projectRoot } from '../../src/db/migrate.js';
+import {
+  describeSchema,
+  schemaFileDescription,
+  unqualifySingleRelationView,
+} from '../../tools/db/describe.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 
 let db: TestDatabase;

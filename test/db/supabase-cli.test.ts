@@ -12,7 +12,6 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { withCredentials } from '../../src/db/database.js';
-import { describeSchema } from '../../src/db/describe.js';
 import {
   bootstrap,
   listMigrations,
@@ -21,6 +20,7 @@ import {
   projectRoot,
   splitStatements,
 } from '../../src/db/migrate.js';
+import { describeSchema } from '../../tools/db/describe.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 
 const run = promisify(execFile);

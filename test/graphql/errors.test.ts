@@ -3,17 +3,21 @@
 // ForbiddenError carrying the rule's own words from SQL; anything unexpected is masked, with
 // neither stack nor SQL nor driver message leaking.
 import { randomUUID } from 'node:crypto';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ApproveGateDocument,
   AttachEvidenceDocument,
   CreateReleaseDocument,
+  ExceptionsDocument,
   PromoteReleaseDocument,
   PromotionEligibilityDocument,
   RecordCheckDocument,
   ReleaseByNameDocument,
   ReleaseStatusDocument,
+  RequestExceptionDocument,
 } from '../../src/gql/graphql.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { createTestApi, expectData, expectTypename, okData, type TestApi } from './client.js';
@@ -102,6 +106,115 @@ describe('ValidationError: malformed input names the field, before any SQL', () 
       path: ['promotionEligibility'],
       extensions: { code: 'VALIDATION' },
     });
+  });
+});
+
+describe('one UUID argument rule: a bad id is a clear error, never a silent answer', () => {
+  it('exceptions(releaseId: "x") is VALIDATION, not every exception', async () => {
+    const release = await createRelease('release_manager', 'rm-rita');
+    const requested = await api.executeOperation({
+      operation: RequestExceptionDocument,
+      variables: {
+        input: {
+          releaseId: release.id!,
+          exceptionType: 'gate_bypass',
+          impactedGates: ['G2'],
+          reason: 'flaky suite',
+          riskStatement: 'low',
+          expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+        },
+      },
+      persona: 'qa_tester',
+      sub: 'qa-quinn',
+    });
+    const exception = okData(requested.data?.requestException);
+    const own = await api.executeOperation({
+      operation: ExceptionsDocument,
+      variables: { releaseId: release.id! },
+      persona: 'audit_reader',
+    });
+    expect(expectData(own).exceptions?.map((e) => e.id)).toEqual([exception.id]);
+
+    api.statements.reset();
+    const bad = await api.executeOperation({
+      operation: ExceptionsDocument,
+      variables: { releaseId: 'x' },
+      persona: 'audit_reader',
+    });
+    expect(bad.data?.exceptions ?? null).toBeNull();
+    expect(bad.errors?.[0]).toMatchObject({
+      message: 'releaseId must be a UUID',
+      path: ['exceptions'],
+      extensions: { code: 'VALIDATION' },
+    });
+    expect(api.statements.count).toBe(0);
+  });
+
+  it.each([
+    ['release', '{ release(id: "x") { id } }', 'id'],
+    ['deployment', '{ deployment(id: "x") { id } }', 'id'],
+    ['releaseTimeline', '{ releaseTimeline(releaseId: "x") { seq } }', 'releaseId'],
+    ['releaseEvidenceBundle', '{ releaseEvidenceBundle(releaseId: "x") { bundleSha256 } }', 'releaseId'],
+    ['ingestLog', '{ ingestLog(filter: { releaseId: "x" }) { nodes { id } } }', 'releaseId'],
+    [
+      'releaseGateSummary',
+      '{ releaseGateSummary(filter: { releaseId: "x" }) { nodes { gateId } } }',
+      'releaseId',
+    ],
+    [
+      'evidenceCompleteness',
+      '{ evidenceCompleteness(filter: { releaseId: "x" }) { nodes { gateId } } }',
+      'releaseId',
+    ],
+    [
+      'exceptionStatus',
+      '{ exceptionStatus(filter: { releaseId: "x" }) { nodes { exceptionId } } }',
+      'releaseId',
+    ],
+    [
+      'deploymentHistory',
+      '{ deploymentHistory(filter: { releaseId: "x" }) { nodes { deploymentId } } }',
+      'releaseId',
+    ],
+  ])('%s with a non-UUID id is VALIDATION naming the argument, before any SQL', async (field, query, arg) => {
+    api.statements.reset();
+    const r = await api.executeOperation({
+      operation: parse(query) as TypedDocumentNode<Record<string, unknown>, Record<string, never>>,
+      persona: 'audit_reader',
+    });
+    expect(r.errors?.[0]).toMatchObject({
+      message: `${arg} must be a UUID`,
+      path: [field],
+      extensions: { code: 'VALIDATION' },
+    });
+    expect(api.statements.count).toBe(0);
+  });
+});
+
+describe('one read transaction per request', () => {
+  it('a refused read rolls back only itself: its siblings in the same request still answer', async () => {
+    const release = await createRelease('release_manager', 'rm-rita');
+    api.statements.reset();
+    const r = await api.executeOperation({
+      operation: parse(`query Mixed($unknown: ID!, $known: ID!) {
+        missing: promotionEligibility(releaseId: $unknown, environment: staging) { eligible }
+        present: release(id: $known) { id gates { gateCode } }
+      }`) as TypedDocumentNode<
+        Record<string, { id?: string; gates?: unknown[] } | null>,
+        { unknown: string; known: string }
+      >,
+      variables: { unknown: randomUUID(), known: release.id! },
+      persona: 'audit_reader',
+    });
+    expect(r.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['missing'], 'NOT_FOUND']]);
+    expect(r.data?.present?.id).toBe(release.id);
+    expect(r.data?.present?.gates).toHaveLength(4);
+    // Every transaction the request opened was finished (no connection left checked out).
+    const begins = api.statements.statements.filter((t) => t.startsWith('begin')).length;
+    const ends = api.statements.statements.filter((t) => t === 'commit' || t === 'rollback').length;
+    expect(ends).toBe(begins);
+    expect(api.pool.waitingCount).toBe(0);
+    expect(api.pool.idleCount).toBe(api.pool.totalCount);
   });
 });
 

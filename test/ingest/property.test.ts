@@ -13,7 +13,7 @@ import {
   DEPLOYMENT_STATUSES,
   EVENT_TYPES,
   GATE_CODES,
-} from '../../src/ingest/envelope.js';
+} from '../../src/vocabulary.js';
 import { createRelease, passG1, passG2 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import {

@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { generateTypedDocuments } from '../../src/codegen.js';
 import { projectRoot } from '../../src/db/migrate.js';
-import { ingestJsonSchemaFile, renderIngestJsonSchema } from '../../src/ingest/json-schema-cli.js';
+import { graphiqlExamples } from '../../src/http/graphiql.js';
 import { schema } from '../../src/schema.js';
-import { renderSchema, schemaFile } from '../../src/schema-cli.js';
-import { GRAPHIQL_EXAMPLES } from '../../src/server.js';
+import { generateTypedDocuments } from '../../tools/codegen.js';
+import { ingestJsonSchemaFile, renderIngestJsonSchema } from '../../tools/json-schema-cli.js';
+import { renderSchema, schemaFile } from '../../tools/schema-cli.js';
 
 const read = (file: string) => readFileSync(file, 'utf8');
 
@@ -35,7 +35,7 @@ describe('generated artifacts', () => {
   });
 
   it('the example operations GraphiQL opens with are valid against the schema', () => {
-    const errors = validate(schema, parse(GRAPHIQL_EXAMPLES)).map((e) => e.message);
+    const errors = validate(schema, parse(graphiqlExamples())).map((e) => e.message);
     expect(errors).toEqual([]);
   });
 });

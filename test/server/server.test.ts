@@ -565,6 +565,63 @@ describe('GraphiQL', () => {
     expect(html).toContain('Re-fetch GraphQL schema');
   });
 
+  it("answers an anonymous introspection-only document (GraphiQL's first schema fetch), and nothing else", async () => {
+    const before = { ...dbWork };
+    const schemaOnly = await graphql(
+      'query IntrospectionQuery { __schema { queryType { name } } __type(name: "Release") { name } __typename }',
+      { token: null },
+    );
+    expect(schemaOnly.status).toBe(200);
+    expect(schemaOnly.body).toEqual({
+      data: { __schema: { queryType: { name: 'Query' } }, __type: { name: 'Release' }, __typename: 'Query' },
+    });
+    const viaFragment = await graphql(
+      'query Q { ...Roots } fragment Roots on Query { __schema { queryType { name } } }',
+      {
+        token: null,
+      },
+    );
+    expect(viaFragment.body.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+    // It reached no database.
+    expect(dbWork).toEqual(before);
+
+    // Anything that is not introspection alone stays 401, however it is dressed.
+    for (const query of [
+      '{ __schema { queryType { name } } viewer { subject } }',
+      '{ ... on Query { releases(first: 1) { nodes { id } } } __typename }',
+      'query A { ...F } fragment F on Query { viewer { subject } }',
+      'query A { __typename } query B { viewer { subject } }',
+      'mutation { __typename }',
+      '{ __schema { queryType { name } }',
+    ]) {
+      const res = await graphql(query, { token: null, operationName: 'A' });
+      expect(res.status, query).toBe(401);
+      expect(res.body.errors?.[0]?.extensions?.code, query).toBe('UNAUTHENTICATED');
+    }
+    // A token that is there but bad is refused even for introspection.
+    const malformed = await graphql('{ __schema { queryType { name } } }', { token: 'not-a-jwt' });
+    expect(malformed.status).toBe(401);
+  });
+
+  it('anonymous introspection is refused when GraphiQL or introspection is off', async () => {
+    const extras: Record<string, string>[] = [{ OPS_GRAPHIQL: 'false' }, { OPS_INTROSPECTION: 'false' }];
+    for (const extra of extras) {
+      const off = createServer({ config: testConfig(extra), pool, logger: silent() });
+      try {
+        const res = await off.fetch(
+          new Request('http://localhost/graphql', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),
+          }),
+        );
+        expect(res.status, JSON.stringify(extra)).toBe(401);
+      } finally {
+        await off.close();
+      }
+    }
+  });
+
   it('is not served when OPS_GRAPHIQL is off', async () => {
     const off = createServer({ config: testConfig({ OPS_GRAPHIQL: 'false' }), pool, logger: silent() });
     try {

@@ -12,7 +12,7 @@ import {
   DEPLOYMENT_STATUSES,
   EVENT_TYPES,
   GATE_CODES,
-} from '../../ingest/envelope.js';
+} from '../../vocabulary.js';
 import {
   bool,
   type Command,

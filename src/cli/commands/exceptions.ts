@@ -6,7 +6,7 @@ import {
   RequestExceptionDocument,
   ReviewExceptionDocument,
 } from '../../gql/graphql.js';
-import { GATE_CODES } from '../../ingest/envelope.js';
+import { EXCEPTION_TYPES, GATE_CODES, POST_REVIEW_STATUSES } from '../../vocabulary.js';
 import {
   type Command,
   type Context,
@@ -24,8 +24,6 @@ import { usageError } from '../errors.js';
 import { graphqlRequest, unwrap } from '../graphql.js';
 import { table, tick } from '../output.js';
 
-const EXCEPTION_TYPES = ['gate_bypass', 'evidence_waiver', 'timing_override'] as const;
-const REVIEW_STATUSES = ['complete', 'waived', 'pending'] as const;
 const STATES = { active: 'ACTIVE', expired: 'EXPIRED', pending_review: 'PENDING_REVIEW' } as const;
 
 function exceptionId(ctx: Context): string {
@@ -135,19 +133,19 @@ const approve: Command = {
 const review: Command = {
   path: ['exception', 'review'],
   summary: "Record an exception's post-review (release_manager)",
-  usage: '<exception-id> --status <complete|waived|pending>',
+  usage: '<exception-id> --status <pending|complete|waived>',
   maxPositionals: 1,
   options: {
     status: {
       type: 'string',
-      value: `<${REVIEW_STATUSES.join('|')}>`,
+      value: `<${POST_REVIEW_STATUSES.join('|')}>`,
       description: 'the post-review outcome',
     },
   },
   async run(ctx) {
     const id = exceptionId(ctx);
     const data = await graphqlRequest(ctx.api, ReviewExceptionDocument, {
-      input: { exceptionId: id, postReviewStatus: choice(ctx, 'status', REVIEW_STATUSES) },
+      input: { exceptionId: id, postReviewStatus: choice(ctx, 'status', POST_REVIEW_STATUSES) },
     });
     const e = unwrap(data.reviewException, 'exception review');
     return {

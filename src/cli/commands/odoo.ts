@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import canonicalize from 'canonicalize';
 import { InstallPolicyPackDocument, RecordReleaseScopeDocument } from '../../gql/graphql.js';
-import { DEPLOY_ENVIRONMENTS } from '../../ingest/envelope.js';
+import { DEPLOY_ENVIRONMENTS } from '../../vocabulary.js';
 import {
   type Command,
   type Context,

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { migrationsDir, projectRoot } from './migrate.js';
+import { migrationsDir, projectRoot } from '../../src/db/migrate.js';
 
 export const checksumFile = path.join(projectRoot, 'supabase/migrations.sum');
 

@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { projectRoot } from '../db/migrate.js';
+import { startOdooHealthStandIn } from '../../src/cli/odoo/health-stand-in.js';
+import { projectRoot } from '../../src/db/migrate.js';
 import {
   approval,
   bold,
@@ -28,7 +29,6 @@ import {
   type Target,
   type Verdicts,
 } from './dry-run-support.js';
-import { startOdooHealthStandIn } from './odoo/health-stand-in.js';
 
 const PROJECT = 'odoo-dryrun-shop';
 const EXAMPLES = path.join(projectRoot, 'examples/odoo');

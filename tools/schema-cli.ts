@@ -3,8 +3,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { lexicographicSortSchema, printSchema } from 'graphql';
-import { projectRoot } from './db/migrate.js';
-import { schema } from './schema.js';
+import { projectRoot } from '../src/db/migrate.js';
+import { schema } from '../src/schema.js';
 
 export const schemaFile = path.join(projectRoot, 'schema/schema.graphql');
 

@@ -1,8 +1,8 @@
 // Writes schema/ingest-envelope.v1.json from the zod envelope (npm run schema:ingest).
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { projectRoot } from '../db/migrate.js';
-import { envelopeJsonSchema } from './envelope.js';
+import { projectRoot } from '../src/db/migrate.js';
+import { envelopeJsonSchema } from '../src/ingest/envelope.js';
 
 export const ingestJsonSchemaFile = path.join(projectRoot, 'schema/ingest-envelope.v1.json');
 

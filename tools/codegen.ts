@@ -10,7 +10,7 @@ import { preset } from '@graphql-codegen/client-preset';
 import { codegen } from '@graphql-codegen/core';
 import type { Types } from '@graphql-codegen/plugin-helpers';
 import { buildSchema, parse, print } from 'graphql';
-import { projectRoot } from './db/migrate.js';
+import { projectRoot } from '../src/db/migrate.js';
 
 const SCHEMA = path.join(projectRoot, 'schema', 'schema.graphql');
 const OPERATIONS = path.join(projectRoot, 'schema', 'operations');

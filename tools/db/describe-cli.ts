@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { prepareDatabase, withCredentials } from './database.js';
+import { prepareDatabase, withCredentials } from '../../src/db/database.js';
+import { startEmbedded } from '../../src/db/embedded.js';
+import { projectRoot } from '../../src/db/migrate.js';
 import { describeSchema, renderSchemaFile } from './describe.js';
-import { startEmbedded } from './embedded.js';
-import { projectRoot } from './migrate.js';
 
 export const schemaFile = path.join(projectRoot, 'supabase/schema.sql');
 

@@ -7,9 +7,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { resolveDataRoot } from '../db/embedded.js';
-import { projectRoot } from '../db/migrate.js';
-import { freePort, runProcess } from '../process.js';
+import { resolveDataRoot } from '../../src/db/embedded.js';
+import { projectRoot } from '../../src/db/migrate.js';
+import { freePort, runProcess } from '../../src/process.js';
 
 const BIN = path.join(projectRoot, 'bin/ops-gates.mjs');
 

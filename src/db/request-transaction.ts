@@ -1,0 +1,98 @@
+// One transaction and one persona switch per GraphQL request for its reads: opened on the first
+// read, shared by every resolver and dataloader batch of the request (so a response is one
+// snapshot for a query), and finished once when execution is done. Reads run one after another
+// on the one connection; a read that fails ends the transaction (rolled back) and the next read
+// opens a new one, so one refused field never poisons its siblings. Mutations keep a transaction
+// of their own per call (withPersona).
+import type pg from 'pg';
+import type { Identity } from '../auth/jwt.ts';
+import { assumePersona, personaOf } from './with-persona.ts';
+
+export interface RequestTransaction {
+  run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  /** Commits (or rolls back) and releases the connection; safe to call more than once. */
+  finish(outcome: 'commit' | 'rollback'): Promise<void>;
+  /** After finish: later reads (e.g. of a subscription's events) take a transaction each. */
+  readonly finished: boolean;
+}
+
+export function createRequestTransaction(
+  pool: pg.Pool,
+  identity: Identity,
+  options: { snapshot: () => boolean },
+): RequestTransaction {
+  let open: Promise<pg.PoolClient> | null = null;
+  let finished = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  const ignoreConnectionError = () => {};
+
+  function begin(): Promise<pg.PoolClient> {
+    return (async () => {
+      personaOf(identity);
+      const client = await pool.connect();
+      client.on('error', ignoreConnectionError);
+      try {
+        // A query sees one snapshot for the whole request; a mutation's reads see each write.
+        await client.query(options.snapshot() ? 'begin isolation level repeatable read' : 'begin');
+        await assumePersona(client, identity);
+        return client;
+      } catch (err) {
+        client.off('error', ignoreConnectionError);
+        client.release(err as Error);
+        throw err;
+      }
+    })();
+  }
+
+  async function end(outcome: 'commit' | 'rollback'): Promise<void> {
+    const pending = open;
+    open = null;
+    if (!pending) return;
+    let client: pg.PoolClient;
+    try {
+      client = await pending;
+    } catch {
+      return; // never opened: nothing to release
+    }
+    try {
+      await client.query(outcome);
+      client.off('error', ignoreConnectionError);
+      client.release();
+    } catch (err) {
+      client.off('error', ignoreConnectionError);
+      // A connection that cannot finish its transaction is not returned to the pool.
+      client.release(err as Error);
+      if (outcome === 'commit') throw err;
+    }
+  }
+
+  function run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const next = queue.then(async () => {
+      open ??= begin();
+      const client = await open.catch((err) => {
+        open = null;
+        throw err;
+      });
+      try {
+        return await fn(client);
+      } catch (err) {
+        await end('rollback');
+        throw err;
+      }
+    });
+    queue = next.catch(() => {});
+    return next;
+  }
+
+  return {
+    run,
+    finish: async (outcome) => {
+      finished = true;
+      await queue;
+      await end(outcome);
+    },
+    get finished() {
+      return finished;
+    },
+  };
+}

@@ -1,0 +1,85 @@
+// One log line per request, from chosen fields only: never headers, bodies or tokens. Plugin (6)
+// gathers the operation name and error codes for GraphQL; the router logs its own routes.
+import { getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { type RequestInfo, requestInfo } from '../context.js';
+import type { Logger } from '../logger.js';
+
+/** Tags a response with the request id (some Responses, e.g. Response.error(), are immutable). */
+export function tagRequestId(response: Response, requestId: string): void {
+  try {
+    response.headers.set('x-request-id', requestId);
+  } catch {
+    // immutable headers: the id is still in the log line
+  }
+}
+
+function outcomeOf(status: number, info: RequestInfo): string {
+  if (status === 401) return 'unauthenticated';
+  if (status === 413 || info.errorCodes?.includes('QUERY_LIMIT_EXCEEDED')) return 'limit_rejected';
+  if (status >= 500) return 'server_error';
+  if (status >= 400) return 'rejected';
+  return info.errorCodes?.length ? 'graphql_errors' : 'ok';
+}
+
+/** `quiet`: a request no one needs to see at info level (health checks, the GraphiQL page). */
+export function logRequest(
+  logger: Logger,
+  request: Request,
+  status: number,
+  info: RequestInfo,
+  quiet = false,
+) {
+  const line = {
+    requestId: info.requestId,
+    method: request.method,
+    path: new URL(request.url).pathname,
+    status,
+    outcome: outcomeOf(status, info),
+    durationMs: Math.round((performance.now() - info.startedAt) * 10) / 10,
+    subject: info.identity?.subject,
+    persona: info.identity?.persona ?? undefined,
+    operationName: info.operationName,
+    errorCodes: info.errorCodes?.length ? info.errorCodes : undefined,
+  };
+  if (status >= 500) logger.error(line, 'request failed');
+  else if (quiet) logger.debug(line, 'request');
+  else logger.info(line, 'request');
+}
+
+export function useRequestLog(logger: Logger): Plugin {
+  return {
+    onParse() {
+      return ({ result, context }) => {
+        const request = (context as { request?: Request }).request;
+        if (!request || result instanceof Error || !result) return;
+        const params = (context as { params?: { operationName?: string | null } }).params;
+        const name = getOperationAST(result, params?.operationName)?.name?.value;
+        if (name) requestInfo(request).operationName = name;
+      };
+    },
+    onResultProcess({ request, result }) {
+      const results = Array.isArray(result) ? result : [result];
+      const codes: string[] = [];
+      for (const r of results) {
+        for (const e of (r as { errors?: readonly { extensions?: Record<string, unknown> }[] }).errors ??
+          []) {
+          codes.push(String(e.extensions?.code ?? 'UNKNOWN'));
+        }
+      }
+      requestInfo(request).errorCodes = codes;
+    },
+    onResponse({ request, response }) {
+      const info = requestInfo(request);
+      tagRequestId(response, info.requestId);
+      // No operation reached authentication (the GraphiQL page, /metrics): debug level.
+      logRequest(
+        logger,
+        request,
+        response.status,
+        info,
+        info.identity === undefined && response.status < 400,
+      );
+    },
+  };
+}

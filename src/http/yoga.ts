@@ -1,0 +1,92 @@
+// GraphQL Yoga with the security plugins in a fixed, deliberate order. A new plugin is added in
+// the list below (or passed as ServerDeps.plugins, which run after these).
+
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import type { GraphQLSchema } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type pg from 'pg';
+import type { AttestationSigner } from '../attestation/dsse.js';
+import type { Config } from '../config.js';
+import { type Context, useRequestAuth, type Verifier } from '../context.js';
+import type { Logger } from '../logger.js';
+import { registry } from '../metrics.js';
+import { graphiqlOptions } from './graphiql.js';
+import { useIntrospectionPolicy } from './introspection-policy.js';
+import { GRAPHQL_LIMITS, useDocumentLimits } from './limits.js';
+import { maskErrors } from './mask-errors.js';
+import { useRequestLog } from './request-log.js';
+import { useRequestTransaction } from './request-transaction.js';
+
+export const GRAPHQL_PATH = '/graphql';
+export const METRICS_PATH = '/metrics';
+
+export type OpsYoga = YogaServerInstance<Record<string, unknown>, Partial<Context>>;
+
+export interface YogaDeps {
+  config: Config;
+  pool: pg.Pool;
+  logger: Logger;
+  schema: GraphQLSchema;
+  verify: Verifier;
+  attestation?: AttestationSigner;
+  /** Run after the built-in plugins (e.g. subscriptions). */
+  plugins?: Plugin<Partial<Context>>[];
+}
+
+export function createOpsYoga(deps: YogaDeps): OpsYoga {
+  const { config, pool, logger, verify, attestation } = deps;
+  const isDev = config.env === 'development';
+  return createYoga<Record<string, unknown>, Partial<Context>>({
+    schema: deps.schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    landingPage: false,
+    // Same-origin only: GraphiQL is served from here; agents and the CLI are not browsers.
+    cors: false,
+    maxRequestBodySize: config.maxBodyBytes,
+    maskedErrors: { maskError: maskErrors(isDev), isDev },
+    // Rejected documents are not remembered, so every rejection is counted and logged.
+    parserAndValidationCache: { errorCache: { get: () => undefined, set: () => {} } },
+    ...graphiqlOptions(config.graphiql),
+    logging: {
+      debug: (...args) => logger.debug({ detail: args.map(String) }, 'yoga'),
+      info: (...args) => logger.info({ detail: args.map(String) }, 'yoga'),
+      warn: (...args) => logger.warn({ detail: args.map(String) }, 'yoga'),
+      error: (...args) => {
+        const err = args.find((a) => a instanceof Error);
+        logger.error(err ? { err } : { detail: args.map(String) }, 'yoga error');
+      },
+    },
+    plugins: [
+      // (1) Identity first: the token is verified once, before parsing; a bad one ends the
+      //     request with 401, so nothing below runs for an anonymous caller. With GraphiQL and
+      //     introspection on, an anonymous introspection-only document is the one request
+      //     answered without a token (GraphiQL's schema fetch on first open).
+      useRequestAuth({
+        verify,
+        pool,
+        anonymousIntrospection:
+          config.graphiql && config.introspection ? { maxTokens: GRAPHQL_LIMITS.maxTokens } : undefined,
+      }),
+      // (1b) The attestation signer, for the signed evidence bundle.
+      {
+        onContextBuilding({ extendContext }) {
+          if (attestation) extendContext({ attestation });
+        },
+      } satisfies Plugin<Partial<Context>>,
+      // (1c) One read transaction per request, finished when execution is done.
+      useRequestTransaction(),
+      // (2) Size limits on the document, each rejection counted by limit.
+      useDocumentLimits({ production: config.env === 'production' }),
+      // (3) Introspection: only when OPS_INTROSPECTION is on, for authenticated callers (and the
+      //     anonymous schema fetch above).
+      useIntrospectionPolicy(config.introspection),
+      // (4) Masked errors: configured above (maskedErrors).
+      // (5) Prometheus metrics at /metrics, in the registry the control plane's counters share.
+      //     The URL would carry GET query strings into label values.
+      usePrometheus({ endpoint: METRICS_PATH, registry, labels: { url: false } }),
+      // (6) One log line per request.
+      useRequestLog(logger),
+      ...(deps.plugins ?? []),
+    ],
+  });
+}

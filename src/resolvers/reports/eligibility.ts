@@ -1,0 +1,89 @@
+// ops.v_promotion_eligibility: releases with their staging and production eligibility (from
+// ops.promotion_blockers), computed at read time, and their gates summarised.
+import { anyOf, VIEW_READERS } from '../../auth/access.js';
+import { builder } from '../../builder.js';
+import type { EnvironmentValue, ReleaseStatusValue } from '../../vocabulary.js';
+import { Environment, ReleaseStatus } from '../enums.js';
+import { connectionType } from '../pagination.js';
+import { Conditions, keysetPage } from '../read.js';
+import { DateTime } from '../scalars.js';
+import { gateSummariesOf, ReleaseGateSummary } from './gate-summary.js';
+
+export interface EligibilityRow {
+  release_id: string;
+  project: string;
+  release_name: string;
+  release_status: ReleaseStatusValue;
+  environment_target: EnvironmentValue;
+  created_at: Date;
+  eligible_for_staging: boolean;
+  eligible_for_production: boolean;
+  staging_blockers: number;
+  production_blockers: number;
+}
+
+const ReleaseEligibility = builder.objectRef<EligibilityRow>('ReleaseEligibility').implement({
+  description:
+    'Whether a release may go to staging and to production now (ops.v_promotion_eligibility, from ops.promotion_blockers), and how many blockers stand in the way of each.',
+  fields: (t) => ({
+    releaseId: t.exposeID('release_id'),
+    project: t.exposeString('project'),
+    releaseName: t.exposeString('release_name'),
+    releaseStatus: t.expose('release_status', { type: ReleaseStatus }),
+    environmentTarget: t.expose('environment_target', { type: Environment }),
+    createdAt: t.field({ type: DateTime, resolve: (r) => r.created_at }),
+    eligibleForStaging: t.exposeBoolean('eligible_for_staging'),
+    eligibleForProduction: t.exposeBoolean('eligible_for_production'),
+    stagingBlockers: t.exposeInt('staging_blockers'),
+    productionBlockers: t.exposeInt('production_blockers'),
+    gates: t.withAuth(anyOf(VIEW_READERS.v_release_gate_summary)).field({
+      type: [ReleaseGateSummary],
+      description: 'G1-G4 of the release, summarised; one statement for the whole page.',
+      resolve: (r, _a, ctx) => gateSummariesOf(ctx).load(r.release_id),
+    }),
+  }),
+});
+
+const PromotionEligibilityFilter = builder.inputType('PromotionEligibilityFilter', {
+  fields: (t) => ({
+    project: t.string(),
+    releaseStatus: t.field({ type: ReleaseStatus }),
+    environmentTarget: t.field({ type: Environment }),
+    eligibleForStaging: t.boolean({
+      description: 'Computed per release while paging: a rare value makes a page scan many releases.',
+    }),
+    eligibleForProduction: t.boolean({
+      description: 'Computed per release while paging: a rare value makes a page scan many releases.',
+    }),
+  }),
+});
+
+builder.queryField('promotionEligibilities', (t) =>
+  t.withAuth(anyOf(VIEW_READERS.v_promotion_eligibility)).field({
+    type: connectionType<EligibilityRow>('ReleaseEligibility', ReleaseEligibility),
+    description:
+      'Releases with their staging and production eligibility, computed at read time; newest first, at most 100 per page. A developer sees their own releases.',
+    args: {
+      filter: t.arg({ type: PromotionEligibilityFilter }),
+      first: t.arg.int({ defaultValue: 20 }),
+      after: t.arg.string(),
+    },
+    resolve: (_r, args, ctx) => {
+      const f = args.filter ?? {};
+      return keysetPage<EligibilityRow>(ctx, args, {
+        columns: 'v.*',
+        from: 'ops.v_promotion_eligibility v',
+        where: new Conditions()
+          .when(f.project, (p) => `v.project = ${p}`)
+          .when(f.releaseStatus, (p) => `v.release_status = ${p}::ops_release_status`)
+          .when(f.environmentTarget, (p) => `v.environment_target = ${p}::ops_environment`)
+          .when(f.eligibleForStaging, (p) => `v.eligible_for_staging = ${p}::boolean`)
+          .when(f.eligibleForProduction, (p) => `v.eligible_for_production = ${p}::boolean`),
+        at: 'v.created_at',
+        id: 'v.release_id',
+        direction: 'desc',
+        idOf: (r) => r.release_id,
+      });
+    },
+  }),
+);

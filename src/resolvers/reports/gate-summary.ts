@@ -1,0 +1,146 @@
+// ops.v_release_gate_summary: every gate of every release with its checks, evidence and approvals
+// counted; also loaded per release for the eligibility page (one statement for the whole page).
+import DataLoader from 'dataloader';
+import { anyOf, VIEW_READERS } from '../../auth/access.js';
+import { builder } from '../../builder.js';
+import type { Context } from '../../context.js';
+import type { GateCodeValue, GateStatusValue, ReleaseStatusValue } from '../../vocabulary.js';
+import { GateCode, GateStatus, ReleaseStatus } from '../enums.js';
+import { optionalUuidArg } from '../ids.js';
+import { connectionType } from '../pagination.js';
+import { Conditions, keysetPage, readRows } from '../read.js';
+import { DateTime } from '../scalars.js';
+
+export interface GateSummaryRow {
+  release_id: string;
+  project: string;
+  release_name: string;
+  release_status: ReleaseStatusValue;
+  gate_id: string;
+  gate_code: GateCodeValue;
+  gate_name: string;
+  status: GateStatusValue;
+  entered_at: Date | null;
+  resolved_at: Date | null;
+  resolved_by: string | null;
+  exception_id: string | null;
+  checks_pass: number;
+  checks_fail: number;
+  checks_warning: number;
+  checks_skipped: number;
+  check_runs: number;
+  evidence_count: number;
+  approvals: number;
+  rejections: number;
+  changes_requested: number;
+}
+
+export const ReleaseGateSummary = builder.objectRef<GateSummaryRow>('ReleaseGateSummary').implement({
+  description:
+    'One gate of one release (ops.v_release_gate_summary). Check counts are over the latest result per check name, the one that decides the gate; checkRuns counts every result. Approvals, rejections and changesRequested count each approver by their latest decision on the gate.',
+  fields: (t) => ({
+    releaseId: t.exposeID('release_id'),
+    project: t.exposeString('project'),
+    releaseName: t.exposeString('release_name'),
+    releaseStatus: t.expose('release_status', { type: ReleaseStatus }),
+    gateId: t.exposeID('gate_id'),
+    gateCode: t.expose('gate_code', { type: GateCode }),
+    gateName: t.exposeString('gate_name'),
+    status: t.expose('status', { type: GateStatus }),
+    enteredAt: t.field({ type: DateTime, nullable: true, resolve: (r) => r.entered_at }),
+    resolvedAt: t.field({ type: DateTime, nullable: true, resolve: (r) => r.resolved_at }),
+    resolvedBy: t.exposeString('resolved_by', { nullable: true }),
+    exceptionId: t.exposeID('exception_id', {
+      nullable: true,
+      description: 'The exception that bypasses the gate, when it is bypassed.',
+    }),
+    checksPass: t.exposeInt('checks_pass'),
+    checksFail: t.exposeInt('checks_fail'),
+    checksWarning: t.exposeInt('checks_warning'),
+    checksSkipped: t.exposeInt('checks_skipped'),
+    checkRuns: t.exposeInt('check_runs'),
+    evidenceCount: t.exposeInt('evidence_count', { description: 'Artifacts attached to the gate itself.' }),
+    approvals: t.exposeInt('approvals'),
+    rejections: t.exposeInt('rejections'),
+    changesRequested: t.exposeInt('changes_requested'),
+  }),
+});
+
+/**
+ * Keyset condition for rows ordered by (release created_at desc, release_id desc, gate_code): the
+ * cursor names a gate, whose release and code place it.
+ */
+export function afterGate(w: Conditions, after: [string, string], createdAt: string): void {
+  const at = w.param(after[0]);
+  const gate = w.param(after[1]);
+  const release = `(select g.release_id from ops.release_gates g where g.gate_id = ${gate}::uuid)`;
+  const code = `(select g.gate_code from ops.release_gates g where g.gate_id = ${gate}::uuid)`;
+  // The first condition bounds the index scan; the second skips the cursor's release's earlier gates.
+  w.add(`(${createdAt}, v.release_id) <= (${at}::timestamptz, ${release})`);
+  w.add(`((${createdAt}, v.release_id) < (${at}::timestamptz, ${release}) or v.gate_code > ${code})`);
+}
+
+/** Gates of a release newest release first, G1-G4 within it. */
+export const BY_RELEASE_THEN_GATE = 'v.release_created_at desc, v.release_id desc, v.gate_code';
+
+const ReleaseGateSummaryFilter = builder.inputType('ReleaseGateSummaryFilter', {
+  fields: (t) => ({
+    project: t.string(),
+    releaseId: t.id(),
+    gateCode: t.field({ type: GateCode }),
+    status: t.field({ type: GateStatus }),
+  }),
+});
+
+builder.queryField('releaseGateSummary', (t) =>
+  t.withAuth(anyOf(VIEW_READERS.v_release_gate_summary)).field({
+    type: connectionType<GateSummaryRow>('ReleaseGateSummary', ReleaseGateSummary),
+    description:
+      'Every gate of every release with its checks, evidence and approvals counted: newest release first, G1-G4 within it; at most 100 per page.',
+    args: {
+      filter: t.arg({ type: ReleaseGateSummaryFilter }),
+      first: t.arg.int({ defaultValue: 20 }),
+      after: t.arg.string(),
+    },
+    resolve: (_r, args, ctx) => {
+      const f = args.filter ?? {};
+      return keysetPage<GateSummaryRow>(ctx, args, {
+        columns: 'v.*',
+        from: 'ops.v_release_gate_summary v',
+        where: new Conditions()
+          .when(f.project, (p) => `v.project = ${p}`)
+          .when(optionalUuidArg(f.releaseId, 'releaseId'), (p) => `v.release_id = ${p}::uuid`)
+          .when(f.gateCode, (p) => `v.gate_code = ${p}::ops_gate_code`)
+          .when(f.status, (p) => `v.status = ${p}::ops_gate_status`),
+        at: 'v.release_created_at',
+        id: 'v.release_id',
+        direction: 'desc',
+        orderBy: BY_RELEASE_THEN_GATE,
+        afterCondition: (w, after) => afterGate(w, after, 'v.release_created_at'),
+        idOf: (r) => r.gate_id,
+      });
+    },
+  }),
+);
+
+/** The gate summaries of many releases in one statement, whatever the number of releases. */
+const gateSummaries = new WeakMap<Context, DataLoader<string, GateSummaryRow[]>>();
+
+export function gateSummariesOf(ctx: Context): DataLoader<string, GateSummaryRow[]> {
+  let loader = gateSummaries.get(ctx);
+  if (!loader) {
+    loader = new DataLoader(async (ids) => {
+      const rows = await readRows<GateSummaryRow>(
+        ctx,
+        `select v.* from ops.v_release_gate_summary v
+         where v.release_id = any($1::uuid[]) order by v.release_id, v.gate_code`,
+        [ids],
+      );
+      const byRelease = new Map<string, GateSummaryRow[]>(ids.map((id) => [id, []]));
+      for (const row of rows) byRelease.get(row.release_id)?.push(row);
+      return ids.map((id) => byRelease.get(id) ?? []);
+    });
+    gateSummaries.set(ctx, loader);
+  }
+  return loader;
+}
