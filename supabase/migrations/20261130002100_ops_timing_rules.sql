@@ -304,8 +304,10 @@ begin
   v_due := p_deployment.deployed_at + v_within;
   if (p_deployment.g4_status = 'passed' and p_deployment.g4_resolved_at > v_due)
      or (p_deployment.g4_status = 'pending' and pg_catalog.clock_timestamp() >= v_due) then
-    return pg_catalog.format('G4: health not confirmed within %s minutes of the %s deployment %s (due %s)',
-                             pg_catalog.round(pg_catalog.date_part('epoch', v_within) / 60)::bigint,
+    return pg_catalog.format('G4: health not confirmed within %s of the %s deployment %s (due %s)',
+                             case when pg_catalog.date_part('epoch', v_within)::numeric % 60 = 0
+                                  then (pg_catalog.date_part('epoch', v_within)::numeric / 60)::bigint || ' minutes'
+                                  else pg_catalog.date_part('epoch', v_within)::numeric || ' seconds' end,
                              p_deployment.environment, p_deployment.deployment_id, ops.iso_utc(v_due));
   end if;
   return null;

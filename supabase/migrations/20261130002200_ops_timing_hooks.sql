@@ -28,7 +28,7 @@ as $$
          pg_catalog.format('freeze "%s" (%s) started for %s until %s', o.name, o.window_id, o.environment,
                            ops.iso_utc(o.ends_at)),
          o.window_id
-  from occ o where o.starts_at >= o.release_created
+  from occ o
   union all
   select o.ends_at, 13, 'freeze_ended', null, null, null, null, null,
          pg_catalog.format('freeze "%s" (%s) ended for %s', o.name, o.window_id, o.environment),
