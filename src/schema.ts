@@ -10,6 +10,7 @@ import './resolvers/policy.js';
 import './resolvers/ledger.js';
 import './resolvers/releases.js';
 import './resolvers/reports.js';
+import './resolvers/timing.js';
 import './resolvers/viewer.js';
 
 builder.queryType({ description: 'Read access to the release-governance control plane.' });

@@ -184,6 +184,12 @@ fragment ExceptionAudit on Exception {
   release { project releaseName }
 }
 
+# What is frozen now (schema/operations/frozen-now.graphql): active freezes and what comes next.
+query WhatIsFrozenNow {
+  activeFreezes { name environment project reason until }
+  freezeWindows(state: SCHEDULED) { name environment project occurrenceStartsAt occurrenceEndsAt }
+}
+
 query Viewer {
   viewer { subject persona }
 }

@@ -8,7 +8,7 @@
 // runners (its known_crontabs bookkeeping), and the SQL function inserts each transition under a
 // unique key with ON CONFLICT DO NOTHING, so two instances never record a transition twice even
 // when both run the sweep at the same moment.
-import { type Logger as WorkerLogger, Logger as GraphileLogger, run, type Runner } from 'graphile-worker';
+import { Logger as GraphileLogger, type Runner, run, type Logger as WorkerLogger } from 'graphile-worker';
 import type { Logger } from '../logger.js';
 
 export const DEADLINE_TASK = 'record_deadline_transitions';

@@ -1618,7 +1618,10 @@ function freezeEndedByOther(persona: Persona): Attack {
             `update ops.freeze_windows set ended_at = now(), ended_by = 'x', end_reason = 'x' where window_id = $1`,
             [windowId],
           ],
-          ['update ops.freeze_windows set ends_at = starts_at + interval \'1 second\' where window_id = $1', [windowId]],
+          [
+            "update ops.freeze_windows set ends_at = starts_at + interval '1 second' where window_id = $1",
+            [windowId],
+          ],
           ['delete from ops.freeze_windows where window_id = $1', [windowId]],
         ]);
       });
@@ -1650,9 +1653,11 @@ function completesDuringFreeze(persona: 'sre' | 'ci_service_role'): Attack {
           [`update ops.deployments set status = 'succeeded' where deployment_id = $1`, [d.deployment_id]],
         ]);
       });
-      const row = await adminOne<{ status: string }>(db, 'select status::text from ops.deployments where deployment_id = $1', [
-        d.deployment_id,
-      ]);
+      const row = await adminOne<{ status: string }>(
+        db,
+        'select status::text from ops.deployments where deployment_id = $1',
+        [d.deployment_id],
+      );
       return out.ok && row?.status === 'succeeded';
     },
   };

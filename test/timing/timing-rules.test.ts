@@ -5,7 +5,6 @@
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Persona } from '../../src/auth/personas.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import {
   approveException,
   blockers,
@@ -26,6 +25,7 @@ import {
   updateDeployment,
   who,
 } from '../governance/scenario.js';
+import { type TestDatabase, useTestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -42,7 +42,9 @@ function asPersona<T>(persona: Persona, sub: string, sql: string, params: unknow
 }
 
 /** A one-off production freeze from a minute ago for an hour, added by a release manager. */
-async function freezeNow(opts: { project?: string; env?: string; name?: string } = {}): Promise<FreezeWindow> {
+async function freezeNow(
+  opts: { project?: string; env?: string; name?: string } = {},
+): Promise<FreezeWindow> {
   const [w] = await asPersona<FreezeWindow>(
     'release_manager',
     who.rm,
@@ -55,7 +57,9 @@ async function freezeNow(opts: { project?: string; env?: string; name?: string }
 }
 
 async function endFreeze(windowId: string): Promise<void> {
-  await asPersona('release_manager', who.rm, `select ops.end_freeze_window($1, 'close finished')`, [windowId]);
+  await asPersona('release_manager', who.rm, `select ops.end_freeze_window($1, 'close finished')`, [
+    windowId,
+  ]);
 }
 
 /** A release with G1-G3 passed and staging confirmed healthy: eligible for production. */
@@ -69,7 +73,9 @@ async function readyForProduction(project = 'odoo-core'): Promise<Release> {
 }
 
 async function timeline(releaseId: string): Promise<{ kind: string; summary: string }[]> {
-  return asPersona('audit_reader', who.auditor, 'select kind, summary from ops.release_timeline($1)', [releaseId]);
+  return asPersona('audit_reader', who.auditor, 'select kind, summary from ops.release_timeline($1)', [
+    releaseId,
+  ]);
 }
 
 /** Polls (generously) until fn returns true; the machine may be busy. */
@@ -95,7 +101,9 @@ describe('freeze windows', () => {
         expect.objectContaining({
           gate_code: null,
           reason: expect.stringMatching(
-            new RegExp(`^freeze "${w.name}" \\(${w.window_id}\\) is active for production of freeze-a until \\d{4}-`),
+            new RegExp(
+              `^freeze "${w.name}" \\(${w.window_id}\\) is active for production of freeze-a until \\d{4}-`,
+            ),
           ),
         }),
       ]);
@@ -119,10 +127,16 @@ describe('freeze windows', () => {
     const d = await promote(db, r.release_id, 'production');
     const w = await freezeNow({ project: 'freeze-c' });
     try {
-      await expectPgError(updateDeployment(db, d.deployment_id, 'succeeded'), 'OPS09', /freeze ".*" .* is active/);
+      await expectPgError(
+        updateDeployment(db, d.deployment_id, 'succeeded'),
+        'OPS09',
+        /freeze ".*" .* is active/,
+      );
       // Even the table owner, writing directly, cannot complete it.
       await expectPgError(
-        db.admin.query(`update ops.deployments set status = 'succeeded' where deployment_id = $1`, [d.deployment_id]),
+        db.admin.query(`update ops.deployments set status = 'succeeded' where deployment_id = $1`, [
+          d.deployment_id,
+        ]),
         'OPS09',
         /freeze/,
       );
@@ -149,7 +163,11 @@ describe('freeze windows', () => {
     );
     for (const persona of ['developer', 'qa_tester', 'ci_service_role', 'audit_reader'] as const) {
       await expectPgError(
-        asPersona(persona, 'someone', `select ops.add_freeze_window('x', 'production', 'y', now(), now() + interval '1 hour')`),
+        asPersona(
+          persona,
+          'someone',
+          `select ops.add_freeze_window('x', 'production', 'y', now(), now() + interval '1 hour')`,
+        ),
         '42501',
         /permission denied/,
       );
@@ -159,7 +177,11 @@ describe('freeze windows', () => {
     await endFreeze(sreWindow!.window_id);
     // Bad input is refused with a clear reason.
     await expectPgError(
-      asPersona('release_manager', who.rm, `select ops.add_freeze_window('x', 'production', 'y', now(), null)`),
+      asPersona(
+        'release_manager',
+        who.rm,
+        `select ops.add_freeze_window('x', 'production', 'y', now(), null)`,
+      ),
       'OPS22',
       /not valid/,
     );
@@ -174,7 +196,9 @@ describe('freeze windows', () => {
     );
     // A recorded window changes only by ending it.
     await expectPgError(
-      db.admin.query(`update ops.freeze_windows set reason = 'rewritten' where window_id = $1`, [w.window_id]),
+      db.admin.query(`update ops.freeze_windows set reason = 'rewritten' where window_id = $1`, [
+        w.window_id,
+      ]),
       'OPS22',
       /recorded as it was added/,
     );
@@ -211,9 +235,12 @@ describe('freeze windows', () => {
     ]);
     const activeAt = async (at: string) =>
       (
-        await asPersona<{ window_id: string }>('developer', who.dev, 'select window_id from ops.freeze_windows_active($1)', [
-          at,
-        ])
+        await asPersona<{ window_id: string }>(
+          'developer',
+          who.dev,
+          'select window_id from ops.freeze_windows_active($1)',
+          [at],
+        )
       ).some((w) => w.window_id === id);
     // 04:30Z on Monday 2027-03-29 is 06:30 CEST: over (a fixed +01:00 offset would say 05:30, still frozen).
     expect(await activeAt('2027-03-29T03:59:00Z')).toBe(true);
@@ -226,12 +253,17 @@ describe('freeze windows', () => {
 describe('soak time', () => {
   it('counts from the G4 confirmation in staging, says how long is left, and restarts after a rollback', async () => {
     const project = uniqueName('soak');
-    await asPersona('release_manager', who.rm, `select ops.set_soak_policy('staging', 'production', '2 hours', $1)`, [
-      project,
-    ]);
+    await asPersona(
+      'release_manager',
+      who.rm,
+      `select ops.set_soak_policy('staging', 'production', '2 hours', $1)`,
+      [project],
+    );
     const r = await readyForProduction(project);
     let b = await blockers(db, r.release_id, 'production');
-    expect(b.map((x) => x.reason)).toEqual([expect.stringMatching(/^soak: .* stood healthy in staging for .* of 02:00:00; .* left \(until /)]);
+    expect(b.map((x) => x.reason)).toEqual([
+      expect.stringMatching(/^soak: .* stood healthy in staging for .* of 02:00:00; .* left \(until /),
+    ]);
     expect(await isEligible(db, r.release_id, 'production')).toBe(false);
     await expectPgError(promote(db, r.release_id, 'production'), 'OPS09', /soak/);
 
@@ -253,21 +285,29 @@ describe('soak time', () => {
       staging,
     ]);
     b = await blockers(db, r.release_id, 'production');
-    expect(b.map((x) => x.reason)).toContainEqual(expect.stringMatching(/^soak: the staging deployment .* is not standing healthy \(rolled back/));
+    expect(b.map((x) => x.reason)).toContainEqual(
+      expect.stringMatching(/^soak: the staging deployment .* is not standing healthy \(rolled back/),
+    );
     // ... and a new confirmed deployment starts it again from zero.
     const again = await promote(db, r.release_id, 'staging');
     await updateDeployment(db, again.deployment_id, 'succeeded');
     await recordHealthCheck(db, again.deployment_id, 'pass');
     b = await blockers(db, r.release_id, 'production');
-    expect(b.map((x) => x.reason)).toEqual([expect.stringMatching(/^soak: .* for 00:00:\d\d of 02:00:00; 0[12]:\d\d:\d\d left/)]);
+    expect(b.map((x) => x.reason)).toEqual([
+      expect.stringMatching(/^soak: .* for 00:00:\d\d of 02:00:00; 0[12]:\d\d:\d\d left/),
+    ]);
   });
 });
 
 describe('deadlines', () => {
   it('an approval request nobody decided in time becomes expired, recorded once, and the release shows it', async () => {
     const project = uniqueName('deadline');
-    await asPersona('release_manager', who.rm, `select ops.set_deadline_policy('G2', '1 second', null, $1)`, [project]);
-    await asPersona('release_manager', who.rm, `select ops.set_deadline_policy('G3', '1 hour', null, $1)`, [project]);
+    await asPersona('release_manager', who.rm, `select ops.set_deadline_policy('G2', '1 second', null, $1)`, [
+      project,
+    ]);
+    await asPersona('release_manager', who.rm, `select ops.set_deadline_policy('G3', '1 hour', null, $1)`, [
+      project,
+    ]);
     const r = await createRelease(db, { project });
     await passG1(db, r);
     const [req] = await asPersona<{ request_id: string; due_at: Date }>(
@@ -288,14 +328,17 @@ describe('deadlines', () => {
       ).find((q) => q.request_id === req!.request_id)?.state;
     await waitFor(async () => (await state()) === 'expired', 'the G2 request to expire');
     // Recorded by the sweep once, however often it runs.
-    const sweep = async () => (await db.admin.query('select ops.record_deadline_transitions() as n')).rows[0]!.n;
+    const sweep = async () =>
+      (await db.admin.query('select ops.record_deadline_transitions() as n')).rows[0]!.n;
     expect(await sweep()).toBeGreaterThanOrEqual(1);
     expect(await sweep()).toBe(0);
     const recorded = await db.admin.query(
       `select to_state, reason from ops.deadline_transitions where subject_id = $1`,
       [req!.request_id],
     );
-    expect(recorded.rows).toEqual([{ to_state: 'expired', reason: expect.stringMatching(/^G2 approval requested by dev-dana/) }]);
+    expect(recorded.rows).toEqual([
+      { to_state: 'expired', reason: expect.stringMatching(/^G2 approval requested by dev-dana/) },
+    ]);
     expect((await timeline(r.release_id)).map((e) => e.kind)).toEqual(
       expect.arrayContaining(['approval_requested', 'approval_request_expired']),
     );
@@ -328,9 +371,12 @@ describe('deadlines', () => {
 
   it('G4 fails with "health not confirmed within N minutes" when the deployment is not confirmed in time', async () => {
     const project = uniqueName('g4deadline');
-    await asPersona('release_manager', who.rm, `select ops.set_deadline_policy('G4', '30 minutes', 'staging', $1)`, [
-      project,
-    ]);
+    await asPersona(
+      'release_manager',
+      who.rm,
+      `select ops.set_deadline_policy('G4', '30 minutes', 'staging', $1)`,
+      [project],
+    );
     const r = await createRelease(db, { project });
     await passG1(db, r);
     await passG2(db, r);
@@ -347,7 +393,9 @@ describe('deadlines', () => {
       expect.objectContaining({
         gate_code: 'G4',
         status: 'failed',
-        reason: expect.stringMatching(/^G4: health not confirmed within 30 minutes of the staging deployment/),
+        reason: expect.stringMatching(
+          /^G4: health not confirmed within 30 minutes of the staging deployment/,
+        ),
       }),
     );
     // A late confirmation does not make it in time.
@@ -360,7 +408,12 @@ describe('deadlines', () => {
 
   it('the sweep moves the stored G4 of an unconfirmed deployment once its deadline passed', async () => {
     const project = uniqueName('g4sweep');
-    await asPersona('release_manager', who.rm, `select ops.set_deadline_policy('G4', '2 seconds', null, $1)`, [project]);
+    await asPersona(
+      'release_manager',
+      who.rm,
+      `select ops.set_deadline_policy('G4', '2 seconds', null, $1)`,
+      [project],
+    );
     const r = await createRelease(db, { project });
     await passG1(db, r);
     await passG2(db, r);
@@ -371,35 +424,48 @@ describe('deadlines', () => {
     // Read time knows first ...
     await waitFor(
       async () =>
-        (await blockers(db, r.release_id, 'production')).some((b) => /health not confirmed within 2 seconds/.test(b.reason)),
+        (await blockers(db, r.release_id, 'production')).some((b) =>
+          /health not confirmed within 2 seconds/.test(b.reason),
+        ),
       'the G4 deadline to pass',
     );
     expect(await storedGates(db, r.release_id)).toMatchObject({ G4: 'in_progress' });
     // ... the sweep records it and moves the stored gate, once.
-    expect((await db.admin.query('select ops.record_deadline_transitions() as n')).rows[0]!.n).toBeGreaterThanOrEqual(1);
+    expect(
+      (await db.admin.query('select ops.record_deadline_transitions() as n')).rows[0]!.n,
+    ).toBeGreaterThanOrEqual(1);
     expect(await storedGates(db, r.release_id)).toMatchObject({ G4: 'failed' });
     const { rows } = await db.admin.query(
       `select t.reason from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
        where g.release_id = $1 and g.gate_code = 'G4' and t.to_status = 'failed'`,
       [r.release_id],
     );
-    expect(rows.map((x) => x.reason)).toEqual([expect.stringMatching(/health not confirmed within 2 seconds/)]);
+    expect(rows.map((x) => x.reason)).toEqual([
+      expect.stringMatching(/health not confirmed within 2 seconds/),
+    ]);
     expect((await timeline(r.release_id)).map((e) => e.kind)).toContain('g4_deadline_missed');
   });
 });
 
 describe('timing_override exceptions', () => {
-  it('lift exactly one release\'s freeze until they expire, and not while unapproved or self-approved', async () => {
+  it("lift exactly one release's freeze until they expire, and not while unapproved or self-approved", async () => {
     const project = uniqueName('override');
     const r = await readyForProduction(project);
     const neighbour = await readyForProduction(project);
     const w = await freezeNow({ project });
     try {
-      const e = await requestException(db, r.release_id, ['G4'], { type: 'timing_override', expiresIn: '2 hours' });
+      const e = await requestException(db, r.release_id, ['G4'], {
+        type: 'timing_override',
+        expiresIn: '2 hours',
+      });
       // Requested, not approved: still frozen.
       expect(await isEligible(db, r.release_id, 'production')).toBe(false);
       // The requester cannot approve it.
-      await expectPgError(approveException(db, e.exception_id, who.rm2), 'OPS03', /separation of duties|requested/);
+      await expectPgError(
+        approveException(db, e.exception_id, who.rm2),
+        'OPS03',
+        /separation of duties|requested/,
+      );
       expect(await isEligible(db, r.release_id, 'production')).toBe(false);
       await approveException(db, e.exception_id, who.rm3);
       expect(await isEligible(db, r.release_id, 'production')).toBe(true);
@@ -416,7 +482,10 @@ describe('timing_override exceptions', () => {
 
       // Expired: the freeze holds again for the release.
       const r2 = await readyForProduction(project);
-      const e2 = await requestException(db, r2.release_id, ['G4'], { type: 'timing_override', expiresIn: '2 hours' });
+      const e2 = await requestException(db, r2.release_id, ['G4'], {
+        type: 'timing_override',
+        expiresIn: '2 hours',
+      });
       await approveException(db, e2.exception_id, who.rm3);
       expect(await isEligible(db, r2.release_id, 'production')).toBe(true);
       await expireException(db, e2.exception_id);
@@ -429,9 +498,12 @@ describe('timing_override exceptions', () => {
 
   it('lift a soak time for the release they were approved for', async () => {
     const project = uniqueName('soak-override');
-    await asPersona('release_manager', who.rm, `select ops.set_soak_policy('staging', 'production', '1 day', $1)`, [
-      project,
-    ]);
+    await asPersona(
+      'release_manager',
+      who.rm,
+      `select ops.set_soak_policy('staging', 'production', '1 day', $1)`,
+      [project],
+    );
     const r = await readyForProduction(project);
     expect(await isEligible(db, r.release_id, 'production')).toBe(false);
     const e = await requestException(db, r.release_id, ['G4'], { type: 'timing_override' });
@@ -461,7 +533,11 @@ describe('the ledger', () => {
       'timing_approval_requests',
       'timing_override_uses',
     ]);
-    const report = await asPersona<{ r: { ok: boolean } }>('audit_reader', who.auditor, 'select ops.verify_ledger() as r');
+    const report = await asPersona<{ r: { ok: boolean } }>(
+      'audit_reader',
+      who.auditor,
+      'select ops.verify_ledger() as r',
+    );
     expect(report[0]!.r.ok).toBe(true);
   });
 });
