@@ -10,6 +10,7 @@ import { createPool } from './db/pool.js';
 import { DEMO_PEOPLE } from './demo/people.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeServer, createServer, type OpsServer } from './server.js';
+import { type DeadlineJob, startDeadlineJob } from './timing/deadline-job.js';
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** In-flight requests get this long to finish once a stop has been asked for. */
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
   let db: DatabaseTarget | null = null;
   let pool: pg.Pool | null = null;
   let app: OpsServer | null = null;
+  let deadlines: DeadlineJob | null = null;
   const http = createNodeServer(config);
   try {
     db = await openDatabase({
@@ -124,6 +126,9 @@ async function main(): Promise<void> {
       onConnectionError: (msg, fields) => logger.warn(fields, msg),
     });
 
+    // Records passed approval and G4 deadlines (each instance runs one; they record each once).
+    deadlines = await startDeadlineJob({ adminUrl: db.adminUrl, logger });
+
     app = createServer({ config, pool, logger });
     http.on('request', app.handle);
     const address = await listen(http, config.port, config.host);
@@ -137,12 +142,13 @@ async function main(): Promise<void> {
     const cause = err instanceof Error ? err : new Error(`non-error thrown: ${String(err)}`);
     logger.fatal({ err: cause }, `start-up failed: ${cause.message}`);
     http.close();
+    await deadlines?.stop().catch(() => {});
     await pool?.end().catch(() => {});
     await db?.stop().catch(() => {});
     process.exit(1);
   }
 
-  const running = { http, app: app!, pool: pool!, db: db!, logger };
+  const running = { http, app: app!, pool: pool!, db: db!, deadlines: deadlines!, logger };
   let stopAskedAt: number | null = null;
   for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => {
@@ -160,7 +166,14 @@ async function main(): Promise<void> {
 }
 
 async function shutdown(
-  s: { http: Server; app: OpsServer; pool: pg.Pool; db: DatabaseTarget; logger: Logger },
+  s: {
+    http: Server;
+    app: OpsServer;
+    pool: pg.Pool;
+    db: DatabaseTarget;
+    deadlines: DeadlineJob;
+    logger: Logger;
+  },
   signal: string,
 ): Promise<void> {
   s.logger.info({ signal }, 'stopping: no new connections, finishing in-flight requests');
@@ -176,6 +189,7 @@ async function shutdown(
     // Keep-alive sockets left idle by the last responses.
     s.http.closeAllConnections();
     await closed;
+    await s.deadlines.stop();
     await s.pool.end();
     await s.db.stop();
     s.logger.info('stopped');
