@@ -390,6 +390,8 @@ export type SetSoakPolicyInput = {
 
 export type TimelineKind =
   | 'approval'
+  | 'approval_request_expired'
+  | 'approval_requested'
   | 'changes_requested'
   | 'check'
   | 'deployment'
@@ -401,10 +403,14 @@ export type TimelineKind =
   | 'exception_expired'
   | 'exception_rejection'
   | 'exception_requested'
+  | 'freeze_ended'
+  | 'freeze_started'
+  | 'g4_deadline_missed'
   | 'gate_transition'
   | 'health_check'
   | 'incident'
   | 'ingest_attempt'
+  | 'override_used'
   | 'rejection'
   | 'release_created'
   | 'revision'

@@ -634,6 +634,13 @@ export const TIMELINE_KINDS = [
   'deployment_transition',
   'incident',
   'environment_event',
+  // timing (ops.timing_timeline, 20261130002200)
+  'freeze_started',
+  'freeze_ended',
+  'override_used',
+  'approval_requested',
+  'approval_request_expired',
+  'g4_deadline_missed',
 ] as const;
 
 const TimelineKind = builder.enumType('TimelineKind', { values: TIMELINE_KINDS });
