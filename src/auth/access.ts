@@ -84,6 +84,13 @@ export const MUTATION_CALLERS = {
   recordReleaseScope: ['ci_service_role', RM, 'developer'],
   // Everyone who may send at least one event type (ops.ingest_permissions).
   ingestEvent: ['ci_service_role', 'developer', 'qa_tester', RM, 'sre'],
+  // Timing (20261130002100): an SRE may add a freeze (it only makes promotion harder), only a
+  // release manager ends one or sets timing policies.
+  addFreezeWindow: [RM, 'sre'],
+  endFreezeWindow: [RM],
+  setSoakPolicy: [RM],
+  setDeadlinePolicy: [RM],
+  requestApproval: [RM, 'developer'],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type MutationName = keyof typeof MUTATION_CALLERS;

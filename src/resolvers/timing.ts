@@ -3,24 +3,12 @@
 // Every rule is SQL's (20261130002000-002200); these resolvers validate shapes, authorise early and
 // call one function each.
 import { z } from 'zod';
-import { ALL_PERSONAS, anyOf } from '../auth/access.js';
-import type { Persona } from '../auth/personas.js';
+import { ALL_PERSONAS, anyOf, MUTATION_CALLERS } from '../auth/access.js';
 import { builder } from '../builder.js';
 import { DeployEnvironment, GateCode } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { uuid } from './pagination.js';
 import { DateTime } from './scalars.js';
-
-const RM = 'release_manager';
-
-/** Personas each timing mutation's SQL function accepts (its grants, 20261130002100). */
-export const TIMING_MUTATION_CALLERS = {
-  addFreezeWindow: [RM, 'sre'],
-  endFreezeWindow: [RM],
-  setSoakPolicy: [RM],
-  setDeadlinePolicy: [RM],
-  requestApproval: [RM, 'developer'],
-} as const satisfies Record<string, readonly Persona[]>;
 
 interface FreezeWindowRow {
   window_id: string;
@@ -342,7 +330,7 @@ const addFreezeWindowSchema = z.object({
 });
 
 builder.mutationField('addFreezeWindow', (t) =>
-  t.withAuth(anyOf(TIMING_MUTATION_CALLERS.addFreezeWindow)).field({
+  t.withAuth(anyOf(MUTATION_CALLERS.addFreezeWindow)).field({
     type: FreezeWindow,
     description: 'Add a freeze window (release managers; SREs too, e.g. during an incident).',
     errors: { types: MUTATION_ERRORS },
@@ -376,7 +364,7 @@ const EndFreezeWindowInput = builder.inputType('EndFreezeWindowInput', {
 });
 
 builder.mutationField('endFreezeWindow', (t) =>
-  t.withAuth(anyOf(TIMING_MUTATION_CALLERS.endFreezeWindow)).field({
+  t.withAuth(anyOf(MUTATION_CALLERS.endFreezeWindow)).field({
     type: FreezeWindow,
     description: 'End a freeze window now (release managers).',
     errors: { types: MUTATION_ERRORS },
@@ -408,7 +396,7 @@ const SetSoakPolicyInput = builder.inputType('SetSoakPolicyInput', {
 });
 
 builder.mutationField('setSoakPolicy', (t) =>
-  t.withAuth(anyOf(TIMING_MUTATION_CALLERS.setSoakPolicy)).field({
+  t.withAuth(anyOf(MUTATION_CALLERS.setSoakPolicy)).field({
     type: SoakPolicy,
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: SetSoakPolicyInput, required: true }) },
@@ -448,7 +436,7 @@ const SetDeadlinePolicyInput = builder.inputType('SetDeadlinePolicyInput', {
 });
 
 builder.mutationField('setDeadlinePolicy', (t) =>
-  t.withAuth(anyOf(TIMING_MUTATION_CALLERS.setDeadlinePolicy)).field({
+  t.withAuth(anyOf(MUTATION_CALLERS.setDeadlinePolicy)).field({
     type: DeadlinePolicy,
     errors: { types: MUTATION_ERRORS },
     args: { input: t.arg({ type: SetDeadlinePolicyInput, required: true }) },
@@ -488,7 +476,7 @@ const RequestApprovalInput = builder.inputType('RequestApprovalInput', {
 });
 
 builder.mutationField('requestApproval', (t) =>
-  t.withAuth(anyOf(TIMING_MUTATION_CALLERS.requestApproval)).field({
+  t.withAuth(anyOf(MUTATION_CALLERS.requestApproval)).field({
     type: ApprovalRequest,
     description: 'Ask for a G2/G3 decision; it expires after the approval deadline in force.',
     errors: { types: MUTATION_ERRORS },
