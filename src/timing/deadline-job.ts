@@ -59,11 +59,20 @@ export async function startDeadlineJob(options: DeadlineJobOptions): Promise<Dea
       },
     },
   });
+  // The runner's promise settles when it stops; a rejection (a lost connection while stopping) is
+  // logged, never left unhandled (that would end the process).
+  runner.promise.catch((err: unknown) => options.logger?.warn({ err }, 'deadline job stopped with an error'));
+  let stopped: Promise<void> | null = null;
   return {
     runner,
     sweepNow: async () => {
       await runner.addJob(DEADLINE_TASK, {}, { jobKey: DEADLINE_TASK });
     },
-    stop: () => runner.stop(),
+    stop: () => {
+      stopped ??= runner.stop().catch((err: unknown) => {
+        options.logger?.warn({ err }, 'deadline job did not stop cleanly');
+      });
+      return stopped;
+    },
   };
 }
