@@ -183,13 +183,15 @@ async function shutdown(
   }, DRAIN_TIMEOUT_MS + 10_000);
   force.unref();
   try {
+    // The deadline job stops alongside the drain (a sweep in flight finishes or is abandoned).
+    const jobStopped = s.deadlines.stop();
     const closed = new Promise<void>((resolve) => s.http.close(() => resolve()));
     s.http.closeIdleConnections();
     await s.app.close({ timeoutMs: DRAIN_TIMEOUT_MS });
     // Keep-alive sockets left idle by the last responses.
     s.http.closeAllConnections();
     await closed;
-    await s.deadlines.stop();
+    await jobStopped;
     await s.pool.end();
     await s.db.stop();
     s.logger.info('stopped');

@@ -12,6 +12,7 @@ import { Logger as GraphileLogger, type Runner, run, type Logger as WorkerLogger
 import type { Logger } from '../logger.js';
 
 export const DEADLINE_TASK = 'record_deadline_transitions';
+const STOP_TIMEOUT_MS = 5_000;
 
 export interface DeadlineJobOptions {
   /** Owner connection: the runner keeps its own schema (graphile_worker) and calls the owner-only sweep. */
@@ -68,10 +69,14 @@ export async function startDeadlineJob(options: DeadlineJobOptions): Promise<Dea
     sweepNow: async () => {
       await runner.addJob(DEADLINE_TASK, {}, { jobKey: DEADLINE_TASK });
     },
+    // Bounded: a sweep in flight gets a few seconds; the process's own shutdown must not wait on it.
     stop: () => {
-      stopped ??= runner.stop().catch((err: unknown) => {
-        options.logger?.warn({ err }, 'deadline job did not stop cleanly');
-      });
+      stopped ??= Promise.race([
+        runner.stop().catch((err: unknown) => {
+          options.logger?.warn({ err }, 'deadline job did not stop cleanly');
+        }),
+        new Promise<void>((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS).unref()),
+      ]);
       return stopped;
     },
   };
