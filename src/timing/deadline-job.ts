@@ -9,6 +9,7 @@
 // unique key with ON CONFLICT DO NOTHING, so two instances never record a transition twice even
 // when both run the sweep at the same moment.
 import { Logger as GraphileLogger, type Runner, run, type Logger as WorkerLogger } from 'graphile-worker';
+import { createPool } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 
 export const DEADLINE_TASK = 'record_deadline_transitions';
@@ -42,10 +43,18 @@ function workerLogger(logger: Logger | undefined): WorkerLogger {
 }
 
 export async function startDeadlineJob(options: DeadlineJobOptions): Promise<DeadlineJob> {
-  const runner = await run({
+  // The project's pool: every client has an 'error' listener, so a database that restarts or stops
+  // under the runner is logged, never an uncaught 'error' event that ends the process.
+  const pool = createPool({
     connectionString: options.adminUrl,
+    max: 3,
+    application_name: 'ops-deadline-job',
+    onConnectionError: (message, fields) =>
+      options.logger?.warn({ component: 'deadline-job', ...fields }, message),
+  });
+  const runner = await run({
+    pgPool: pool,
     concurrency: 1,
-    maxPoolSize: 2,
     noHandleSignals: true,
     pollInterval: options.pollInterval ?? 2_000,
     logger: workerLogger(options.logger),
@@ -76,7 +85,7 @@ export async function startDeadlineJob(options: DeadlineJobOptions): Promise<Dea
           options.logger?.warn({ err }, 'deadline job did not stop cleanly');
         }),
         new Promise<void>((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS).unref()),
-      ]);
+      ]).then(() => pool.end().catch(() => {}));
       return stopped;
     },
   };
