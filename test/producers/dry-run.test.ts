@@ -102,7 +102,7 @@ function expectReadableAndPassing(output: string) {
   // The end state and the chain.
   expect(output).toContain('✓ the release is promoted');
   const chain = lines.filter((l) => /^ {2}[✓✗] #\d+ /.test(l));
-  expect(chain).toHaveLength(24);
+  expect(chain).toHaveLength(28);
   expect(chain.every((l) => l.startsWith('  ✓'))).toBe(true);
   expect(output).toMatch(/✓ #\d+ +G3 bypass exception expired +by the clock/);
   expect(output).toMatch(/✓ #\d+ +production health check +by sam\.sre \(sre\)/);
