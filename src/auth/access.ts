@@ -42,6 +42,9 @@ export const VIEW_READERS = {
   v_evidence_completeness: [RM, AUDIT],
   v_exception_status: [RM, AUDIT],
   v_deployment_history: [RM, 'sre', AUDIT],
+  // Timing (20261130002200): the calendar is everyone's; approval requests as their table.
+  v_freeze_calendar: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  v_approval_requests: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 /** Personas granted EXECUTE on the functions that rebuild a release's decision chain. */
