@@ -28,6 +28,13 @@ export const TABLE_READERS = {
   ledger_entries: [RM, AUDIT],
   ledger_fact_tables: [RM, AUDIT],
   ledger_pending: [RM, AUDIT],
+  // Timing (20261130002000): the calendar and policies for everyone, release-bound facts for readers.
+  freeze_windows: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  soak_policies: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  deadline_policies: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  timing_approval_requests: [RM, AUDIT],
+  deadline_transitions: [RM, AUDIT],
+  timing_override_uses: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;
