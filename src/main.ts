@@ -11,6 +11,7 @@ import { DEMO_PEOPLE } from './demo/people.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeServer, createServer, type OpsServer } from './server.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
+import { type DeadlineJob, startDeadlineJob } from './timing/deadline-job.js';
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** In-flight requests get this long to finish once a stop has been asked for. */
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
   let pool: pg.Pool | null = null;
   let app: OpsServer | null = null;
   let webhooks: WebhookWorker | null = null;
+  let deadlines: DeadlineJob | null = null;
   const http = createNodeServer(config);
   try {
     db = await openDatabase({
@@ -130,6 +132,9 @@ async function main(): Promise<void> {
     if (config.webhooks.worker) {
       webhooks = await startWebhookWorker({ connectionString: db.adminUrl, config: config.webhooks, logger });
     }
+    // Records passed approval and G4 deadlines (each instance runs one; they record each once).
+    deadlines = await startDeadlineJob({ adminUrl: db.adminUrl, logger });
+
     app = createServer({ config, pool, logger });
     http.on('request', app.handle);
     const address = await listen(http, config.port, config.host);
@@ -144,12 +149,13 @@ async function main(): Promise<void> {
     logger.fatal({ err: cause }, `start-up failed: ${cause.message}`);
     http.close();
     await webhooks?.stop().catch(() => {});
+    await deadlines?.stop().catch(() => {});
     await pool?.end().catch(() => {});
     await db?.stop().catch(() => {});
     process.exit(1);
   }
 
-  const running = { http, app: app!, pool: pool!, db: db!, logger, webhooks };
+  const running = { http, app: app!, pool: pool!, db: db!, logger, webhooks, deadlines: deadlines! };
   let stopAskedAt: number | null = null;
   for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => {
@@ -174,6 +180,7 @@ async function shutdown(
     db: DatabaseTarget;
     logger: Logger;
     webhooks: WebhookWorker | null;
+    deadlines: DeadlineJob;
   },
   signal: string,
 ): Promise<void> {
@@ -184,6 +191,8 @@ async function shutdown(
   }, DRAIN_TIMEOUT_MS + 10_000);
   force.unref();
   try {
+    // The deadline job stops alongside the drain (a sweep in flight finishes or is abandoned).
+    const jobStopped = s.deadlines.stop();
     const closed = new Promise<void>((resolve) => s.http.close(() => resolve()));
     s.http.closeIdleConnections();
     await s.app.close({ timeoutMs: DRAIN_TIMEOUT_MS });
@@ -191,6 +200,7 @@ async function shutdown(
     s.http.closeAllConnections();
     await closed;
     await s.webhooks?.stop();
+    await jobStopped;
     await s.pool.end();
     await s.db.stop();
     s.logger.info('stopped');

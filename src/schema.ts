@@ -17,6 +17,7 @@ import './resolvers/reports/exception-status.js';
 import './resolvers/reports/gate-summary.js';
 import './resolvers/reports/timeline.js';
 import './resolvers/subscriptions.js';
+import './resolvers/timing.js';
 import './resolvers/viewer.js';
 import './resolvers/webhooks.js';
 

@@ -109,6 +109,13 @@ export const TIMELINE_KINDS = [
   'deployment_transition',
   'incident',
   'environment_event',
+  // timing (ops.timing_timeline, 20261130002200)
+  'freeze_started',
+  'freeze_ended',
+  'override_used',
+  'approval_requested',
+  'approval_request_expired',
+  'g4_deadline_missed',
 ] as const;
 
 type Of<T extends readonly string[]> = T[number];

@@ -103,6 +103,62 @@ alter table ops.check_requirements enable row level security;
 create policy check_requirements_read_all on ops.check_requirements for select to audit_reader, release_manager using (true);
 grant select on table ops.check_requirements to audit_reader, release_manager;
 
+create table ops.deadline_policies (
+  policy_id uuid default gen_random_uuid() not null,
+  gate_code public.ops_gate_code not null,
+  environment public.ops_environment,
+  project text,
+  within interval,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  updated_at timestamp with time zone,
+  updated_by text,
+  constraint deadline_policies_environment_check CHECK ((environment = ANY (ARRAY['staging'::public.ops_environment, 'production'::public.ops_environment]))),
+  constraint deadline_policies_environment_g4 CHECK (((gate_code = 'G4'::public.ops_gate_code) OR (environment IS NULL))),
+  constraint deadline_policies_gate_code_check CHECK ((gate_code = ANY (ARRAY['G2'::public.ops_gate_code, 'G3'::public.ops_gate_code, 'G4'::public.ops_gate_code]))),
+  constraint deadline_policies_key UNIQUE NULLS NOT DISTINCT (gate_code, environment, project),
+  constraint deadline_policies_pkey PRIMARY KEY (policy_id),
+  constraint deadline_policies_project_check CHECK (((project <> ''::text) AND (length(project) <= 200))),
+  constraint deadline_policies_within_check CHECK (((within > '00:00:00'::interval) AND (within <= '30 days'::interval)))
+);
+CREATE TRIGGER deadline_policies_guard BEFORE UPDATE ON ops.deadline_policies FOR EACH ROW EXECUTE FUNCTION ops.timing_policies_guard();
+CREATE TRIGGER deadline_policies_no_delete BEFORE DELETE ON ops.deadline_policies FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER deadline_policies_no_truncate BEFORE TRUNCATE ON ops.deadline_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER deadline_policies_stamp BEFORE INSERT ON ops.deadline_policies FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.deadline_policies FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('policy_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.deadline_policies FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('policy_id');
+alter table ops.deadline_policies enable row level security;
+create policy deadline_policies_read_all on ops.deadline_policies for select to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre using (true);
+grant select on table ops.deadline_policies to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+create table ops.deadline_transitions (
+  transition_id uuid default gen_random_uuid() not null,
+  subject_kind text not null,
+  subject_id uuid not null,
+  release_id uuid not null,
+  gate_code public.ops_gate_code not null,
+  to_state text not null,
+  reason text not null,
+  due_at timestamp with time zone not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint deadline_transitions_once UNIQUE (subject_kind, subject_id, to_state),
+  constraint deadline_transitions_pkey PRIMARY KEY (transition_id),
+  constraint deadline_transitions_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
+  constraint deadline_transitions_subject_kind_check CHECK ((subject_kind = ANY (ARRAY['approval_request'::text, 'deployment_g4'::text]))),
+  constraint deadline_transitions_to_state_check CHECK ((to_state = ANY (ARRAY['expired'::text, 'failed'::text])))
+);
+CREATE INDEX deadline_transitions_release ON ops.deadline_transitions USING btree (release_id, created_at);
+CREATE TRIGGER deadline_transitions_append_only BEFORE DELETE OR UPDATE ON ops.deadline_transitions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER deadline_transitions_no_truncate BEFORE TRUNCATE ON ops.deadline_transitions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER deadline_transitions_stamp BEFORE INSERT ON ops.deadline_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.deadline_transitions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('transition_id');
+alter table ops.deadline_transitions enable row level security;
+create policy deadline_transitions_read_all on ops.deadline_transitions for select to audit_reader, release_manager using (true);
+grant select on table ops.deadline_transitions to audit_reader, release_manager;
+
 create table ops.deployment_transitions (
   transition_id uuid default gen_random_uuid() not null,
   deployment_id uuid not null,
@@ -162,6 +218,7 @@ CREATE INDEX deployments_rollback_of ON ops.deployments USING btree (rollback_of
 CREATE TRIGGER deployments_bounds BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_bounds();
 CREATE TRIGGER deployments_g4_from_health_check BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_g4_from_health_check();
 CREATE TRIGGER deployments_guard BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_guard();
+CREATE TRIGGER deployments_guard_freeze BEFORE INSERT OR UPDATE OF status ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.freeze_guard_deployment();
 CREATE TRIGGER deployments_in_order BEFORE INSERT ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_in_order();
 CREATE TRIGGER deployments_record_transition AFTER UPDATE OF status, g4_status ON ops.deployments FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.g4_status IS DISTINCT FROM new.g4_status))) EXECUTE FUNCTION ops.deployments_record_transition();
 CREATE TRIGGER deployments_reevaluate AFTER INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
@@ -363,6 +420,53 @@ create policy exceptions_read_all on ops.exceptions for select to audit_reader, 
 create policy exceptions_write_rm on ops.exceptions for insert to release_manager with check ((requested_by = ops.current_actor()));
 grant insert, select on table ops.exceptions to release_manager;
 grant select on table ops.exceptions to audit_reader;
+
+create table ops.freeze_windows (
+  window_id uuid default gen_random_uuid() not null,
+  name text not null,
+  environment public.ops_environment not null,
+  project text,
+  reason text not null,
+  starts_at timestamp with time zone not null,
+  ends_at timestamp with time zone,
+  time_zone text,
+  weekly_from_dow smallint,
+  weekly_from_time time without time zone,
+  weekly_until_dow smallint,
+  weekly_until_time time without time zone,
+  ended_at timestamp with time zone,
+  ended_by text,
+  end_reason text,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint freeze_windows_end_complete CHECK ((((ended_at IS NULL) = (ended_by IS NULL)) AND ((ended_at IS NULL) = (end_reason IS NULL)))),
+  constraint freeze_windows_end_reason_check CHECK (((end_reason <> ''::text) AND (length(end_reason) <= 2000))),
+  constraint freeze_windows_ends_at_check CHECK (isfinite(ends_at)),
+  constraint freeze_windows_environment_check CHECK ((environment = ANY (ARRAY['staging'::public.ops_environment, 'production'::public.ops_environment]))),
+  constraint freeze_windows_name_check CHECK (((name <> ''::text) AND (length(name) <= 200))),
+  constraint freeze_windows_one_off_bounded CHECK (((time_zone IS NOT NULL) OR (ends_at IS NOT NULL))),
+  constraint freeze_windows_one_off_length CHECK (((time_zone IS NOT NULL) OR ((ends_at - starts_at) <= '90 days'::interval))),
+  constraint freeze_windows_order CHECK (((ends_at IS NULL) OR (ends_at > starts_at))),
+  constraint freeze_windows_pkey PRIMARY KEY (window_id),
+  constraint freeze_windows_project_check CHECK (((project <> ''::text) AND (length(project) <= 200))),
+  constraint freeze_windows_reason_check CHECK (((reason <> ''::text) AND (length(reason) <= 2000))),
+  constraint freeze_windows_recurrence_complete CHECK ((num_nulls(time_zone, weekly_from_dow, weekly_from_time, weekly_until_dow, weekly_until_time) = ANY (ARRAY[0, 5]))),
+  constraint freeze_windows_starts_at_check CHECK (isfinite(starts_at)),
+  constraint freeze_windows_weekly_from_dow_check CHECK (((weekly_from_dow >= 1) AND (weekly_from_dow <= 7))),
+  constraint freeze_windows_weekly_until_dow_check CHECK (((weekly_until_dow >= 1) AND (weekly_until_dow <= 7)))
+);
+comment on table ops.freeze_windows is 'Change freezes: while an occurrence is active, promotion to the environment (of the project, or of every project) is refused at the moment of the write.';
+CREATE INDEX freeze_windows_env ON ops.freeze_windows USING btree (environment, starts_at);
+CREATE TRIGGER freeze_windows_guard BEFORE INSERT OR UPDATE ON ops.freeze_windows FOR EACH ROW EXECUTE FUNCTION ops.freeze_windows_guard();
+CREATE TRIGGER freeze_windows_no_delete BEFORE DELETE ON ops.freeze_windows FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER freeze_windows_no_truncate BEFORE TRUNCATE ON ops.freeze_windows FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER freeze_windows_stamp BEFORE INSERT ON ops.freeze_windows FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.freeze_windows FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('window_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.freeze_windows FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('window_id');
+alter table ops.freeze_windows enable row level security;
+create policy freeze_windows_read_all on ops.freeze_windows for select to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre using (true);
+grant select on table ops.freeze_windows to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 create table ops.gate_checks (
   check_id uuid default gen_random_uuid() not null,
@@ -907,6 +1011,90 @@ create policy releases_read_dev on ops.releases for select to developer using ((
 create policy releases_read_qa on ops.releases for select to qa_tester using (true);
 grant select on table ops.releases to audit_reader, ci_service_role, developer, qa_tester, release_manager;
 
+create table ops.soak_policies (
+  policy_id uuid default gen_random_uuid() not null,
+  from_env public.ops_environment not null,
+  to_env public.ops_environment not null,
+  project text,
+  min_soak interval not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  updated_at timestamp with time zone,
+  updated_by text,
+  constraint soak_policies_from_env_check CHECK ((from_env = ANY (ARRAY['staging'::public.ops_environment, 'production'::public.ops_environment]))),
+  constraint soak_policies_key UNIQUE NULLS NOT DISTINCT (from_env, to_env, project),
+  constraint soak_policies_min_soak_check CHECK (((min_soak >= '00:00:00'::interval) AND (min_soak <= '30 days'::interval))),
+  constraint soak_policies_pair CHECK ((from_env <> to_env)),
+  constraint soak_policies_pkey PRIMARY KEY (policy_id),
+  constraint soak_policies_project_check CHECK (((project <> ''::text) AND (length(project) <= 200))),
+  constraint soak_policies_to_env_check CHECK ((to_env = ANY (ARRAY['staging'::public.ops_environment, 'production'::public.ops_environment])))
+);
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.soak_policies FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('policy_id');
+CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.soak_policies FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('policy_id');
+CREATE TRIGGER soak_policies_guard BEFORE UPDATE ON ops.soak_policies FOR EACH ROW EXECUTE FUNCTION ops.timing_policies_guard();
+CREATE TRIGGER soak_policies_no_delete BEFORE DELETE ON ops.soak_policies FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER soak_policies_no_truncate BEFORE TRUNCATE ON ops.soak_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER soak_policies_stamp BEFORE INSERT ON ops.soak_policies FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.soak_policies enable row level security;
+create policy soak_policies_read_all on ops.soak_policies for select to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre using (true);
+grant select on table ops.soak_policies to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+create table ops.timing_approval_requests (
+  request_id uuid default gen_random_uuid() not null,
+  release_id uuid not null,
+  gate_code public.ops_gate_code not null,
+  revision integer not null,
+  requested_by text not null,
+  requested_at timestamp with time zone not null,
+  due_at timestamp with time zone,
+  note text,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint timing_approval_requests_due CHECK (((due_at IS NULL) OR (due_at > requested_at))),
+  constraint timing_approval_requests_gate_code_check CHECK ((gate_code = ANY (ARRAY['G2'::public.ops_gate_code, 'G3'::public.ops_gate_code]))),
+  constraint timing_approval_requests_note_check CHECK (((note <> ''::text) AND (length(note) <= 2000))),
+  constraint timing_approval_requests_pkey PRIMARY KEY (request_id),
+  constraint timing_approval_requests_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
+);
+CREATE INDEX timing_approval_requests_due ON ops.timing_approval_requests USING btree (due_at) WHERE (due_at IS NOT NULL);
+CREATE INDEX timing_approval_requests_release ON ops.timing_approval_requests USING btree (release_id, gate_code, requested_at);
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('request_id');
+CREATE TRIGGER timing_approval_requests_append_only BEFORE DELETE OR UPDATE ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER timing_approval_requests_no_truncate BEFORE TRUNCATE ON ops.timing_approval_requests FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER timing_approval_requests_stamp BEFORE INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.timing_approval_requests enable row level security;
+create policy timing_approval_requests_read_all on ops.timing_approval_requests for select to audit_reader, release_manager using (true);
+grant select on table ops.timing_approval_requests to audit_reader, release_manager;
+
+create table ops.timing_override_uses (
+  use_id uuid default gen_random_uuid() not null,
+  exception_id uuid not null,
+  release_id uuid not null,
+  deployment_id uuid not null,
+  lifted text not null,
+  window_id uuid,
+  detail text not null,
+  created_at timestamp with time zone default clock_timestamp() not null,
+  created_by text default ops.current_actor() not null,
+  created_persona public.ops_persona,
+  constraint timing_override_uses_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES ops.deployments(deployment_id) DEFERRABLE INITIALLY DEFERRED,
+  constraint timing_override_uses_exception_id_fkey FOREIGN KEY (exception_id) REFERENCES ops.exceptions(exception_id),
+  constraint timing_override_uses_lifted_check CHECK ((lifted = ANY (ARRAY['freeze'::text, 'soak'::text]))),
+  constraint timing_override_uses_pkey PRIMARY KEY (use_id),
+  constraint timing_override_uses_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
+  constraint timing_override_uses_window_id_fkey FOREIGN KEY (window_id) REFERENCES ops.freeze_windows(window_id)
+);
+CREATE INDEX timing_override_uses_release ON ops.timing_override_uses USING btree (release_id, created_at);
+CREATE TRIGGER ledger_record AFTER INSERT ON ops.timing_override_uses FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('use_id');
+CREATE TRIGGER timing_override_uses_append_only BEFORE DELETE OR UPDATE ON ops.timing_override_uses FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER timing_override_uses_no_truncate BEFORE TRUNCATE ON ops.timing_override_uses FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER timing_override_uses_stamp BEFORE INSERT ON ops.timing_override_uses FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
+alter table ops.timing_override_uses enable row level security;
+create policy timing_override_uses_read_all on ops.timing_override_uses for select to audit_reader, release_manager using (true);
+grant select on table ops.timing_override_uses to audit_reader, release_manager;
+
 create table ops.transaction_context (
   txid bigint not null,
   name text not null,
@@ -986,6 +1174,25 @@ grant select on table ops.webhook_subscriptions to audit_reader, release_manager
 
 -- ==============================================================================================
 -- views
+
+create view ops.v_approval_requests with (security_invoker=true) as
+ SELECT q.request_id,
+    q.release_id,
+    r.project,
+    r.release_name,
+    q.gate_code,
+    q.revision,
+    q.requested_by,
+    q.requested_at,
+    q.due_at,
+    ops.approval_request_state(q.*) AS state,
+    t.created_at AS expiry_recorded_at,
+    q.note
+   FROM ops.timing_approval_requests q
+     JOIN ops.releases r ON r.release_id = q.release_id
+     LEFT JOIN ops.deadline_transitions t ON t.subject_kind = 'approval_request'::text AND t.subject_id = q.request_id;
+CREATE TRIGGER v_approval_requests_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
+grant select on table ops.v_approval_requests to audit_reader, release_manager;
 
 create view ops.v_deployment_history with (security_invoker=true) as
  SELECT d.deployment_id,
@@ -1089,6 +1296,45 @@ create view ops.v_exception_status with (security_invoker=true) as
 CREATE TRIGGER v_exception_status_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_exception_status FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
 grant select on table ops.v_exception_status to audit_reader, release_manager;
 
+create view ops.v_freeze_calendar with (security_invoker=true) as
+ SELECT w.window_id,
+    w.name,
+    w.environment,
+    w.project,
+    w.reason,
+        CASE
+            WHEN w.time_zone IS NULL THEN 'once'::text
+            ELSE 'weekly'::text
+        END AS recurrence,
+    w.time_zone,
+    w.weekly_from_dow,
+    w.weekly_from_time,
+    w.weekly_until_dow,
+    w.weekly_until_time,
+    w.starts_at,
+    w.ends_at,
+        CASE
+            WHEN w.ended_at IS NOT NULL AND w.ended_at <= clock_timestamp() THEN 'ended'::text
+            WHEN n.starts_at IS NULL THEN 'over'::text
+            WHEN n.starts_at <= clock_timestamp() THEN 'active'::text
+            ELSE 'scheduled'::text
+        END AS state,
+    n.starts_at AS occurrence_starts_at,
+    n.ends_at AS occurrence_ends_at,
+    w.ended_at,
+    w.ended_by,
+    w.end_reason,
+    w.created_by,
+    w.created_at
+   FROM ops.freeze_windows w
+     LEFT JOIN LATERAL ( SELECT o.starts_at,
+            o.ends_at
+           FROM ops.freeze_occurrences(w.*, clock_timestamp(), clock_timestamp() + '400 days'::interval) o(starts_at, ends_at)
+          ORDER BY o.starts_at
+         LIMIT 1) n ON true;
+CREATE TRIGGER v_freeze_calendar_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_freeze_calendar FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
+grant select on table ops.v_freeze_calendar to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
 create view ops.v_promotion_eligibility with (security_invoker=true) as
  SELECT r.release_id,
     r.project,
@@ -1157,6 +1403,35 @@ grant select on table ops.v_release_gate_summary to audit_reader, release_manage
 
 -- ==============================================================================================
 -- functions
+
+CREATE OR REPLACE FUNCTION ops.add_freeze_window(p_name text, p_environment text, p_reason text, p_starts_at timestamp with time zone, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_project text DEFAULT NULL::text, p_time_zone text DEFAULT NULL::text, p_weekly_from_dow integer DEFAULT NULL::integer, p_weekly_from_time time without time zone DEFAULT NULL::time without time zone, p_weekly_until_dow integer DEFAULT NULL::integer, p_weekly_until_time time without time zone DEFAULT NULL::time without time zone)
+ RETURNS ops.freeze_windows
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_window ops.freeze_windows;
+begin
+  perform ops.require_persona('{release_manager,sre}', 'add freeze windows');
+  if p_starts_at is null or p_starts_at < pg_catalog.clock_timestamp() - interval '1 day' then
+    raise exception 'a freeze window starts now or later (at most a day back), not at %', coalesce(p_starts_at::text, 'no time')
+      using errcode = 'OPS22';
+  end if;
+  begin
+    insert into ops.freeze_windows (name, environment, project, reason, starts_at, ends_at, time_zone,
+                                    weekly_from_dow, weekly_from_time, weekly_until_dow, weekly_until_time)
+    values (p_name, ops.parse_environment(p_environment), p_project, p_reason, p_starts_at, p_ends_at, p_time_zone,
+            p_weekly_from_dow, p_weekly_from_time, p_weekly_until_dow, p_weekly_until_time)
+    returning * into v_window;
+  exception
+    when check_violation or not_null_violation then
+      raise exception 'the freeze window is not valid: %', sqlerrm using errcode = 'OPS22';
+  end;
+  return v_window;
+end
+$function$;
+grant execute on function ops.add_freeze_window(p_name text, p_environment text, p_reason text, p_starts_at timestamp with time zone, p_ends_at timestamp with time zone, p_project text, p_time_zone text, p_weekly_from_dow integer, p_weekly_from_time time without time zone, p_weekly_until_dow integer, p_weekly_until_time time without time zone) to release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.add_webhook(p_url text, p_event_kinds text[], p_project text, p_environment text, p_secret text)
  RETURNS ops.webhook_subscriptions
@@ -1341,6 +1616,27 @@ begin
 end
 $function$;
 comment on function ops.apply_ingest_facts(p_envelope jsonb) is 'The effects of one accepted ingest event on the domain tables; called only by ops.apply_ingest_event.';
+
+CREATE OR REPLACE FUNCTION ops.approval_request_state(p_request ops.timing_approval_requests)
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case
+    when exists (
+      select 1 from ops.approvals a
+      join ops.release_gates g on g.gate_id = a.gate_id
+      left join ops.gate_policies p on p.gate_code = g.gate_code
+      where a.release_id = p_request.release_id and g.gate_code = p_request.gate_code
+        and a.revision = p_request.revision and a.created_at >= p_request.requested_at
+        and (p.approver_persona is null or a.persona_role = p.approver_persona)
+        and (p_request.due_at is null or a.created_at < p_request.due_at)) then 'decided'
+    when p_request.due_at is not null and p_request.due_at <= pg_catalog.clock_timestamp() then 'expired'
+    else 'requested'
+  end
+$function$;
+grant execute on function ops.approval_request_state(p_request ops.timing_approval_requests) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.approvals_exception_separation()
  RETURNS trigger
@@ -1935,6 +2231,20 @@ end
 $function$;
 grant execute on function ops.current_persona() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.deadline_for(p_gate_code public.ops_gate_code, p_environment public.ops_environment, p_project text)
+ RETURNS interval
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select p.within from ops.deadline_policies p
+  where p.gate_code = p_gate_code
+    and (p.environment is null or p.environment = p_environment)
+    and (p.project is null or p.project = p_project)
+  order by p.project nulls last, p.environment nulls last
+  limit 1
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.deployments_bounds()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2153,6 +2463,33 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.end_freeze_window(p_window_id uuid, p_reason text)
+ RETURNS ops.freeze_windows
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_window ops.freeze_windows;
+begin
+  perform ops.require_persona('{release_manager}', 'end freeze windows');
+  if p_reason is null or pg_catalog.btrim(p_reason) = '' or pg_catalog.length(p_reason) > 2000 then
+    raise exception 'ending a freeze window takes a reason (1 to 2000 characters)' using errcode = 'OPS22';
+  end if;
+  select * into v_window from ops.freeze_windows w where w.window_id = p_window_id for update;
+  if not found then
+    raise exception 'freeze window % does not exist', p_window_id using errcode = 'OPS04';
+  end if;
+  update ops.freeze_windows w
+  set ended_at = greatest(pg_catalog.clock_timestamp(), w.starts_at), ended_by = ops.current_actor(),
+      end_reason = p_reason
+  where w.window_id = p_window_id
+  returning * into v_window;
+  return v_window;
+end
+$function$;
+grant execute on function ops.end_freeze_window(p_window_id uuid, p_reason text) to release_manager;
+
 CREATE OR REPLACE FUNCTION ops.envelope_hash(p_envelope jsonb)
  RETURNS text
  LANGUAGE sql
@@ -2365,6 +2702,186 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.freeze_findings(p_release_id uuid, p_env public.ops_environment, p_at timestamp with time zone)
+ RETURNS TABLE(window_id uuid, reason text, until timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select a.window_id,
+         pg_catalog.format('freeze "%s" (%s) is active for %s%s until %s: %s', a.name, a.window_id, a.environment,
+                           coalesce(' of ' || a.project, ''), ops.iso_utc(a.until), a.reason),
+         a.until
+  from ops.releases r
+  cross join lateral ops.freeze_windows_active(p_at) a
+  where r.release_id = p_release_id and a.environment = p_env and (a.project is null or a.project = r.project)
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.freeze_guard_deployment()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_at timestamptz := pg_catalog.clock_timestamp();
+  v_override ops.exceptions;
+  v_freeze record;
+  v_soak record;
+begin
+  if new.rollback_of is not null then
+    return new;
+  end if;
+  if tg_op = 'INSERT' and new.status not in ('in_progress', 'succeeded') then
+    return new;
+  end if;
+  if tg_op = 'UPDATE' and not (new.status = 'succeeded' and old.status is distinct from 'succeeded') then
+    return new;
+  end if;
+  v_override := ops.timing_override_active(new.release_id);
+  for v_freeze in select * from ops.freeze_findings(new.release_id, new.environment, v_at) loop
+    if v_override.exception_id is null then
+      raise exception 'release % may not be promoted to % now: %; an approved timing_override exception lifts it for one release',
+        new.release_id, new.environment, v_freeze.reason using errcode = 'OPS09';
+    end if;
+    insert into ops.timing_override_uses (exception_id, release_id, deployment_id, lifted, window_id, detail)
+    select v_override.exception_id, new.release_id, new.deployment_id, 'freeze', v_freeze.window_id,
+           pg_catalog.format('timing_override %s lifted %s for the %s deployment %s (%s)', v_override.exception_id,
+                             v_freeze.reason, new.environment, new.deployment_id,
+                             case when tg_op = 'INSERT' then 'start' else 'completion' end)
+    where not exists (select 1 from ops.timing_override_uses u
+                      where u.deployment_id = new.deployment_id and u.window_id = v_freeze.window_id);
+  end loop;
+  if tg_op = 'INSERT' and v_override.exception_id is not null then
+    for v_soak in select * from ops.soak_findings(new.release_id, new.environment, v_at) loop
+      insert into ops.timing_override_uses (exception_id, release_id, deployment_id, lifted, detail)
+      values (v_override.exception_id, new.release_id, new.deployment_id, 'soak',
+              pg_catalog.format('timing_override %s lifted the %s soak from %s for the %s deployment %s: %s',
+                                v_override.exception_id, v_soak.min_soak, v_soak.from_env, new.environment,
+                                new.deployment_id, v_soak.reason));
+    end loop;
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.freeze_occurrences(p_window ops.freeze_windows, p_from timestamp with time zone, p_until timestamp with time zone)
+ RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  with raw (s, e) as (
+    select p_window.starts_at, p_window.ends_at
+    where p_window.time_zone is null
+    union all
+    select (d.d + p_window.weekly_from_time) at time zone p_window.time_zone,
+           ((d.d + ((p_window.weekly_until_dow - p_window.weekly_from_dow + 7) % 7
+                    + case when p_window.weekly_until_dow = p_window.weekly_from_dow
+                                and p_window.weekly_until_time <= p_window.weekly_from_time then 7 else 0 end))
+             + p_window.weekly_until_time) at time zone p_window.time_zone
+    from pg_catalog.generate_series(
+           ((greatest(p_from, p_window.starts_at) at time zone p_window.time_zone)::date - 7)::timestamp,
+           (least(p_until, coalesce(p_window.ends_at, p_until), coalesce(p_window.ended_at, p_until))
+              at time zone p_window.time_zone)::date::timestamp,
+           interval '1 day') as g(day)
+    cross join lateral (select g.day::date as d) d
+    where p_window.time_zone is not null
+      and pg_catalog.date_part('isodow', d.d) = p_window.weekly_from_dow
+  )
+  select c.s, c.e
+  from raw r
+  cross join lateral (
+    select greatest(r.s, p_window.starts_at) as s,
+           least(r.e, coalesce(p_window.ends_at, 'infinity'), coalesce(p_window.ended_at, 'infinity')) as e
+  ) c
+  where c.s < c.e and c.e > p_from and c.s < p_until
+  order by c.s
+$function$;
+grant execute on function ops.freeze_occurrences(p_window ops.freeze_windows, p_from timestamp with time zone, p_until timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.freeze_windows_active(p_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
+ RETURNS TABLE(window_id uuid, name text, environment public.ops_environment, project text, reason text, occurrence_starts_at timestamp with time zone, until timestamp with time zone, created_by text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select w.window_id, w.name, w.environment, w.project, w.reason, o.starts_at, o.ends_at, w.created_by
+  from ops.freeze_windows w
+  cross join lateral ops.freeze_occurrences(w, coalesce(p_at, pg_catalog.clock_timestamp()),
+                                            coalesce(p_at, pg_catalog.clock_timestamp()) + interval '1 microsecond') o
+  where w.starts_at <= coalesce(p_at, pg_catalog.clock_timestamp())
+    and (w.ended_at is null or w.ended_at > coalesce(p_at, pg_catalog.clock_timestamp()))
+  order by w.environment, o.ends_at, w.window_id
+$function$;
+grant execute on function ops.freeze_windows_active(p_at timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.freeze_windows_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    if new.time_zone is not null
+       and not exists (select 1 from pg_catalog.pg_timezone_names z where z.name = new.time_zone) then
+      raise exception 'time zone "%" is not an IANA zone name PostgreSQL knows (e.g. Europe/Brussels)', new.time_zone
+        using errcode = 'OPS22';
+    end if;
+    if new.ended_at is not null then
+      raise exception 'a freeze window is added first and ended afterwards' using errcode = 'OPS22';
+    end if;
+    return new;
+  end if;
+  if (new.window_id, new.name, new.environment, new.project, new.reason, new.starts_at, new.ends_at, new.time_zone,
+      new.weekly_from_dow, new.weekly_from_time, new.weekly_until_dow, new.weekly_until_time, new.created_at,
+      new.created_by, new.created_persona)
+     is distinct from
+     (old.window_id, old.name, old.environment, old.project, old.reason, old.starts_at, old.ends_at, old.time_zone,
+      old.weekly_from_dow, old.weekly_from_time, old.weekly_until_dow, old.weekly_until_time, old.created_at,
+      old.created_by, old.created_persona) then
+    raise exception 'freeze window % is recorded as it was added: end it and add another instead', old.window_id
+      using errcode = 'OPS22';
+  end if;
+  if old.ended_at is not null then
+    raise exception 'freeze window % already ended at %', old.window_id, old.ended_at using errcode = 'OPS09';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.g4_deadline_reason(p_deployment ops.deployments)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_within interval;
+  v_due timestamptz;
+begin
+  if p_deployment.deployment_id is null or p_deployment.rollback_of is not null
+     or p_deployment.g4_status = 'failed' then
+    return null;
+  end if;
+  v_within := ops.deadline_for('G4', p_deployment.environment,
+                               (select r.project from ops.releases r where r.release_id = p_deployment.release_id));
+  if v_within is null then
+    return null;
+  end if;
+  v_due := p_deployment.deployed_at + v_within;
+  if (p_deployment.g4_status = 'passed' and p_deployment.g4_resolved_at > v_due)
+     or (p_deployment.g4_status = 'pending' and pg_catalog.clock_timestamp() >= v_due) then
+    return pg_catalog.format('G4: health not confirmed within %s of the %s deployment %s (due %s)',
+                             case when pg_catalog.date_part('epoch', v_within)::numeric % 60 = 0
+                                  then (pg_catalog.date_part('epoch', v_within)::numeric / 60)::bigint || ' minutes'
+                                  else pg_catalog.date_part('epoch', v_within)::numeric || ' seconds' end,
+                             p_deployment.environment, p_deployment.deployment_id, ops.iso_utc(v_due));
+  end if;
+  return null;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.gate_approval_findings(p_release ops.releases, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
  LANGUAGE plpgsql
@@ -2541,7 +3058,7 @@ begin
   return query
   select g.gate_id,
          o.verdict = 'stands',
-         o.verdict in ('failed', 'rolled_back', 'unhealthy'),
+         o.verdict in ('failed', 'rolled_back', 'unhealthy', 'deadline_missed'),
          d.deployment_id is not null,
          case o.verdict
            when 'none' then array[case when old.deployment_id is null then 'G4: the release has not been deployed yet'
@@ -2553,6 +3070,7 @@ begin
              array[pg_catalog.format('G4: the %s deployment %s was rolled back', d.environment, d.deployment_id)]
            when 'unhealthy' then
              array[pg_catalog.format('G4: the health check of the %s deployment failed', d.environment)]
+           when 'deadline_missed' then array[ops.g4_deadline_reason(dep)]
            when 'running' then array[pg_catalog.format('G4: the %s deployment %s has not succeeded yet (it is %s)',
                                                        d.environment, d.deployment_id, d.status)]
            when 'unconfirmed' then
@@ -2570,6 +3088,7 @@ begin
     where d.deployment_id is null and x.release_id = p_release.release_id and x.rollback_of is null
     order by x.deployed_at desc, x.created_at desc limit 1
   ) old on true
+  left join ops.deployments dep on dep.deployment_id = d.deployment_id
   cross join lateral (
     select case
       when d.deployment_id is null then 'none'
@@ -2577,6 +3096,7 @@ begin
       when d.status = 'rolled_back'
         or exists (select 1 from ops.deployments b where b.rollback_of = d.deployment_id) then 'rolled_back'
       when d.g4_status = 'failed' then 'unhealthy'
+      when ops.g4_deadline_reason(dep) is not null then 'deadline_missed'
       when d.status <> 'succeeded' then 'running'
       when d.g4_status <> 'passed' then 'unconfirmed'
       else 'stands'
@@ -3730,14 +4250,22 @@ AS $function$
 begin
   perform ops.assert_can_read_release(p_release_id);
   return query
-    select q.target_env, c.gate_code, c.status, r.reason
+    select x.target_env, x.gate_code, x.status, x.reason from (
+    select q.target_env, c.gate_code, c.status, r.reason, r.n
     from ops.compute_release_gates(p_release_id) c
     join ops.gate_requirements q on q.gate_code = c.gate_code
     cross join lateral unnest(case when cardinality(c.reasons) > 0 then c.reasons
                                    else array[format('%s is %s', c.gate_code, c.status)] end)
       with ordinality as r(reason, n)
     where c.status not in ('passed', 'bypassed')
-    order by q.target_env, c.gate_code, r.n;
+    -- timing: freezes and soak time block promotion (no gate, no gate status), unless an approved
+    -- timing_override exception lifts them (ops.timing_blockers, 20261130002100).
+    union all
+    select t.target_env, null::public.ops_gate_code, null::public.ops_gate_status, t.reason,
+           1000 + row_number() over (partition by t.target_env order by t.kind, t.until)
+    from ops.timing_blockers(p_release_id, clock_timestamp()) t
+    ) x
+    order by x.target_env, x.gate_code nulls last, x.n;
 end
 $function$;
 grant execute on function ops.promotion_blockers(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
@@ -3779,6 +4307,60 @@ begin
 end
 $function$;
 grant execute on function ops.record_check(p_release_id uuid, p_gate_code public.ops_gate_code, p_check_name text, p_status public.ops_check_status, p_source_system public.ops_check_source, p_required boolean, p_artifact_ref text, p_metadata jsonb) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.record_deadline_transitions()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_count integer := 0;
+  v_n integer;
+  q record;
+  d record;
+begin
+  for q in
+    select r.*, rel.project from ops.timing_approval_requests r join ops.releases rel on rel.release_id = r.release_id
+    where r.due_at is not null and r.due_at <= pg_catalog.clock_timestamp()
+      and not exists (select 1 from ops.deadline_transitions t
+                      where t.subject_kind = 'approval_request' and t.subject_id = r.request_id)
+    order by r.due_at, r.request_id
+  loop
+    continue when ops.approval_request_state(
+      (select x from ops.timing_approval_requests x where x.request_id = q.request_id)) <> 'expired';
+    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+    values ('approval_request', q.request_id, q.release_id, q.gate_code, 'expired',
+            pg_catalog.format('%s approval requested by %s at %s was not decided by %s', q.gate_code, q.requested_by,
+                              ops.iso_utc(q.requested_at), ops.iso_utc(q.due_at)),
+            q.due_at)
+    on conflict on constraint deadline_transitions_once do nothing;
+    get diagnostics v_n = row_count;
+    v_count := v_count + v_n;
+  end loop;
+
+  for d in
+    select x.*, ops.g4_deadline_reason(x) as reason,
+           x.deployed_at + ops.deadline_for('G4', x.environment, r.project) as due_at
+    from ops.deployments x join ops.releases r on r.release_id = x.release_id
+    where x.rollback_of is null and x.g4_status = 'pending' and x.status in ('in_progress', 'succeeded')
+      and not exists (select 1 from ops.deadline_transitions t
+                      where t.subject_kind = 'deployment_g4' and t.subject_id = x.deployment_id)
+    order by x.deployed_at, x.deployment_id
+  loop
+    continue when d.reason is null;
+    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+    values ('deployment_g4', d.deployment_id, d.release_id, 'G4', 'failed', d.reason, d.due_at)
+    on conflict on constraint deadline_transitions_once do nothing;
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+      v_count := v_count + 1;
+      perform ops.evaluate_release(d.release_id, d.reason);
+    end if;
+  end loop;
+  return v_count;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.record_deployment(p_release_id uuid, p_environment text, p_status public.ops_deployment_status DEFAULT 'in_progress'::public.ops_deployment_status, p_source_ref text DEFAULT NULL::text, p_rollback_of uuid DEFAULT NULL::uuid, p_deployed_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS ops.deployments
@@ -4051,6 +4633,26 @@ begin
     using errcode = '42501', hint = 'write through the governance functions instead';
 end
 $function$;
+
+CREATE OR REPLACE FUNCTION ops.release_approval_requests(p_release_id uuid)
+ RETURNS TABLE(request_id uuid, gate_code public.ops_gate_code, revision integer, requested_by text, requested_at timestamp with time zone, due_at timestamp with time zone, note text, state text, expired_recorded_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  return query
+    select q.request_id, q.gate_code, q.revision, q.requested_by, q.requested_at, q.due_at, q.note,
+           ops.approval_request_state(q),
+           (select t.created_at from ops.deadline_transitions t
+            where t.subject_kind = 'approval_request' and t.subject_id = q.request_id)
+    from ops.timing_approval_requests q
+    where q.release_id = p_release_id
+    order by q.requested_at, q.request_id;
+end
+$function$;
+grant execute on function ops.release_approval_requests(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.release_attestation(p_release_id uuid, p_verifier_id text)
  RETURNS jsonb
@@ -4428,6 +5030,11 @@ begin
            format('%s event in %s from %s', v.event_type, v.environment, v.source_system),
            v.event_id
     from ops.environment_events v where v.release_id = p_release_id
+    -- timing: freezes as they affected the release, override uses, approval requests and
+    -- deadline transitions (ops.timing_timeline, 20261130002200).
+    union all
+    select t.at, t.rank, t.kind, t.actor, t.persona, t.source_system, t.ingest_id, t.gate_code, t.summary, t.entity_id
+    from ops.timing_timeline(p_release_id) t
   )
   select row_number() over (order by f.at, f.rank, f.entity_id), f.at, f.kind, f.actor, f.persona, f.source_system,
          f.ingest_id, f.gate_code, regexp_replace(f.summary, '\s*[\r\n]+\s*', ' ', 'g'), f.entity_id
@@ -4436,6 +5043,31 @@ begin
 end
 $function$;
 grant execute on function ops.release_timeline(p_release_id uuid) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.release_timing_status(p_release_id uuid)
+ RETURNS TABLE(target_env public.ops_environment, kind text, reason text, until timestamp with time zone, window_id uuid, overridden_by uuid)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_at timestamptz := pg_catalog.clock_timestamp();
+  v_override uuid;
+begin
+  perform ops.assert_can_read_release(p_release_id);
+  v_override := (ops.timing_override_active(p_release_id)).exception_id;
+  return query
+    select e.env, 'freeze'::text, f.reason, f.until, f.window_id, v_override
+    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+    cross join lateral ops.freeze_findings(p_release_id, e.env, v_at) f
+    union all
+    select e.env, 'soak', s.reason, s.until, null::uuid, v_override
+    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+    cross join lateral ops.soak_findings(p_release_id, e.env, v_at) s
+    order by 1, 2, 4 nulls last;
+end
+$function$;
+grant execute on function ops.release_timing_status(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.releases_identity_fixed()
  RETURNS trigger
@@ -4518,6 +5150,43 @@ begin
 end
 $function$;
 grant execute on function ops.remove_webhook(p_subscription_id uuid) to release_manager;
+
+CREATE OR REPLACE FUNCTION ops.request_approval(p_release_id uuid, p_gate_code public.ops_gate_code, p_note text DEFAULT NULL::text)
+ RETURNS ops.timing_approval_requests
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_release ops.releases;
+  v_request ops.timing_approval_requests;
+  v_at timestamptz := pg_catalog.clock_timestamp();
+  v_within interval;
+begin
+  perform ops.require_persona('{release_manager,developer}', 'request approvals');
+  perform ops.assert_can_read_release(p_release_id);
+  if p_gate_code is null or p_gate_code not in ('G2', 'G3') then
+    raise exception 'approvals are requested for G2 or G3, not %', coalesce(p_gate_code::text, 'no gate')
+      using errcode = 'OPS22';
+  end if;
+  if p_note is not null and (pg_catalog.btrim(p_note) = '' or pg_catalog.length(p_note) > 2000) then
+    raise exception 'a note is 1 to 2000 characters' using errcode = 'OPS22';
+  end if;
+  select * into v_release from ops.releases r where r.release_id = p_release_id for update;
+  if exists (select 1 from ops.timing_approval_requests q
+             where q.release_id = p_release_id and q.gate_code = p_gate_code and q.revision = v_release.revision
+               and ops.approval_request_state(q) = 'requested') then
+    raise exception 'a % approval of release % is already requested and open', p_gate_code, p_release_id
+      using errcode = 'OPS09';
+  end if;
+  v_within := ops.deadline_for(p_gate_code, null, v_release.project);
+  insert into ops.timing_approval_requests (release_id, gate_code, revision, requested_by, requested_at, due_at, note)
+  values (p_release_id, p_gate_code, v_release.revision, ops.current_actor(), v_at, v_at + v_within, p_note)
+  returning * into v_request;
+  return v_request;
+end
+$function$;
+grant execute on function ops.request_approval(p_release_id uuid, p_gate_code public.ops_gate_code, p_note text) to developer, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.request_exception(p_release_id uuid, p_exception_type public.ops_exception_type, p_impacted_gates public.ops_gate_code[], p_reason text, p_risk_statement text, p_expires_at timestamp with time zone, p_effective_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_compensating_controls jsonb DEFAULT '[]'::jsonb)
  RETURNS ops.exceptions
@@ -4692,6 +5361,116 @@ end
 $function$;
 grant execute on function ops.revoke_persona(p_subject text, p_reason text) to ops_persona_admin;
 
+CREATE OR REPLACE FUNCTION ops.set_deadline_policy(p_gate_code public.ops_gate_code, p_within interval, p_environment text DEFAULT NULL::text, p_project text DEFAULT NULL::text)
+ RETURNS ops.deadline_policies
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_policy ops.deadline_policies;
+begin
+  perform ops.require_persona('{release_manager}', 'set deadline policies');
+  begin
+    insert into ops.deadline_policies as p (gate_code, environment, project, within)
+    values (p_gate_code, case when p_environment is not null then ops.parse_environment(p_environment) end,
+            p_project, p_within)
+    on conflict on constraint deadline_policies_key do update
+      set within = excluded.within, updated_at = pg_catalog.clock_timestamp(), updated_by = ops.current_actor()
+    returning * into v_policy;
+  exception
+    when check_violation or not_null_violation then
+      raise exception 'the deadline policy is not valid (G2, G3 or G4; an environment only for G4; more than 0 and at most 30 days): %',
+        sqlerrm using errcode = 'OPS22';
+  end;
+  return v_policy;
+end
+$function$;
+grant execute on function ops.set_deadline_policy(p_gate_code public.ops_gate_code, p_within interval, p_environment text, p_project text) to release_manager;
+
+CREATE OR REPLACE FUNCTION ops.set_soak_policy(p_from_env text, p_to_env text, p_min_soak interval, p_project text DEFAULT NULL::text)
+ RETURNS ops.soak_policies
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_policy ops.soak_policies;
+begin
+  perform ops.require_persona('{release_manager}', 'set soak policies');
+  begin
+    insert into ops.soak_policies as p (from_env, to_env, project, min_soak)
+    values (ops.parse_environment(p_from_env), ops.parse_environment(p_to_env), p_project, p_min_soak)
+    on conflict on constraint soak_policies_key do update
+      set min_soak = excluded.min_soak, updated_at = pg_catalog.clock_timestamp(), updated_by = ops.current_actor()
+    returning * into v_policy;
+  exception
+    when check_violation or not_null_violation then
+      raise exception 'the soak policy is not valid (two different environments, 0 to 30 days): %', sqlerrm
+        using errcode = 'OPS22';
+  end;
+  return v_policy;
+end
+$function$;
+grant execute on function ops.set_soak_policy(p_from_env text, p_to_env text, p_min_soak interval, p_project text) to release_manager;
+
+CREATE OR REPLACE FUNCTION ops.soak_findings(p_release_id uuid, p_env public.ops_environment, p_at timestamp with time zone)
+ RETURNS TABLE(from_env public.ops_environment, min_soak interval, reason text, until timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_release ops.releases;
+  v_policy ops.soak_policies;
+  v_dep ops.deployments;
+  v_rolled_back boolean;
+begin
+  select * into v_release from ops.releases r where r.release_id = p_release_id;
+  for v_policy in
+    select distinct on (p.from_env) p.* from ops.soak_policies p
+    where p.to_env = p_env and (p.project is null or p.project = v_release.project)
+    order by p.from_env, p.project nulls last
+  loop
+    continue when v_policy.min_soak <= interval '0';
+    from_env := v_policy.from_env;
+    min_soak := v_policy.min_soak;
+    select * into v_dep from ops.deployments d
+      where d.release_id = p_release_id and d.environment = v_policy.from_env and d.rollback_of is null
+        and d.revision = v_release.revision
+      order by d.deployed_at desc, d.created_at desc limit 1;
+    if v_dep.deployment_id is null then
+      reason := pg_catalog.format('soak: %s must stand healthy in %s for %s first; it has not been deployed there',
+                                  ops.revision_label(p_release_id, v_release.revision), v_policy.from_env,
+                                  v_policy.min_soak);
+      until := null;
+      return next;
+      continue;
+    end if;
+    v_rolled_back := v_dep.status = 'rolled_back'
+      or exists (select 1 from ops.deployments b where b.rollback_of = v_dep.deployment_id);
+    if v_dep.status <> 'succeeded' or v_rolled_back or v_dep.g4_status <> 'passed' or v_dep.g4_resolved_at is null then
+      reason := pg_catalog.format('soak: the %s deployment %s is not standing healthy (%s, G4 %s); the %s soak starts with its next confirmed deployment',
+                                  v_policy.from_env, v_dep.deployment_id,
+                                  case when v_rolled_back then 'rolled back' else v_dep.status::text end,
+                                  v_dep.g4_status, v_policy.min_soak);
+      until := null;
+      return next;
+      continue;
+    end if;
+    if v_dep.g4_resolved_at + v_policy.min_soak > p_at then
+      until := v_dep.g4_resolved_at + v_policy.min_soak;
+      reason := pg_catalog.format('soak: %s has stood healthy in %s for %s of %s; %s left (until %s)',
+                                  ops.revision_label(p_release_id, v_release.revision), v_policy.from_env,
+                                  pg_catalog.date_trunc('second', p_at - v_dep.g4_resolved_at), v_policy.min_soak,
+                                  pg_catalog.date_trunc('second', until - p_at),
+                                  ops.iso_utc(until));
+      return next;
+    end if;
+  end loop;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.stamp_created_by()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4790,6 +5569,101 @@ begin
 end
 $function$;
 grant execute on function ops.submit_approval(p_release_id uuid, p_decision public.ops_approval_decision, p_gate_code public.ops_gate_code, p_rationale_text text, p_rationale_structured jsonb, p_exception_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.timing_blockers(p_release_id uuid, p_at timestamp with time zone)
+ RETURNS TABLE(target_env public.ops_environment, kind text, reason text, until timestamp with time zone, window_id uuid)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select x.target_env, x.kind, x.reason, x.until, x.window_id
+  from (
+    select e.env as target_env, 'freeze'::text as kind, f.reason, f.until, f.window_id
+    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+    cross join lateral ops.freeze_findings(p_release_id, e.env, p_at) f
+    union all
+    select e.env, 'soak', s.reason, s.until, null::uuid
+    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+    cross join lateral ops.soak_findings(p_release_id, e.env, p_at) s
+  ) x
+  where (ops.timing_override_active(p_release_id)).exception_id is null
+  order by x.target_env, x.kind, x.until nulls last
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.timing_override_active(p_release_id uuid)
+ RETURNS ops.exceptions
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select e.* from ops.exceptions e join ops.releases r on r.release_id = e.release_id
+  where e.release_id = p_release_id and e.exception_type = 'timing_override'
+    and ops.exception_is_active(e) and e.revision = r.revision
+  order by e.expires_at desc, e.exception_id
+  limit 1
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.timing_policies_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if (pg_catalog.to_jsonb(new) - array['min_soak', 'within', 'updated_at', 'updated_by'])
+     is distinct from (pg_catalog.to_jsonb(old) - array['min_soak', 'within', 'updated_at', 'updated_by']) then
+    raise exception 'a timing policy changes only its duration' using errcode = 'OPS22';
+  end if;
+  return new;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.timing_timeline(p_release_id uuid)
+ RETURNS TABLE(at timestamp with time zone, rank integer, kind text, actor text, persona public.ops_persona, source_system text, ingest_id uuid, gate_code public.ops_gate_code, summary text, entity_id uuid)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  with rel as (
+    select r.*, greatest(r.created_at, pg_catalog.clock_timestamp() - interval '180 days') as since
+    from ops.releases r where r.release_id = p_release_id
+  ), occ as (
+    select w.window_id, w.name, w.environment, w.created_by, o.starts_at, o.ends_at, rel.created_at as release_created
+    from rel
+    join ops.freeze_windows w on w.project is null or w.project = rel.project
+    cross join lateral ops.freeze_occurrences(w, rel.since, pg_catalog.clock_timestamp()) o
+  )
+  select o.starts_at, 13, 'freeze_started', o.created_by, null::public.ops_persona, null::text, null::uuid,
+         null::public.ops_gate_code,
+         pg_catalog.format('freeze "%s" (%s) started for %s until %s', o.name, o.window_id, o.environment,
+                           ops.iso_utc(o.ends_at)),
+         o.window_id
+  from occ o
+  union all
+  select o.ends_at, 13, 'freeze_ended', null, null, null, null, null,
+         pg_catalog.format('freeze "%s" (%s) ended for %s', o.name, o.window_id, o.environment),
+         o.window_id
+  from occ o where o.ends_at <= pg_catalog.clock_timestamp()
+  union all
+  select u.created_at, 14, 'override_used', u.created_by, u.created_persona, null, null, null, u.detail, u.use_id
+  from ops.timing_override_uses u where u.release_id = p_release_id
+  union all
+  select q.requested_at, 15, 'approval_requested', q.requested_by, q.created_persona, null, null, q.gate_code,
+         pg_catalog.format('%s approval requested by %s%s%s', q.gate_code, q.requested_by,
+                           coalesce(', due ' || ops.iso_utc(q.due_at), ', no deadline'), coalesce(': ' || q.note, '')),
+         q.request_id
+  from ops.timing_approval_requests q where q.release_id = p_release_id
+  union all
+  select q.due_at, 16, 'approval_request_expired', null, null, null, null, q.gate_code,
+         pg_catalog.format('%s approval requested by %s at %s expired: nobody decided it by %s', q.gate_code,
+                           q.requested_by, ops.iso_utc(q.requested_at), ops.iso_utc(q.due_at)),
+         q.request_id
+  from ops.timing_approval_requests q
+  where q.release_id = p_release_id and ops.approval_request_state(q) = 'expired'
+  union all
+  select t.created_at, 16, 'g4_deadline_missed', t.created_by, t.created_persona, null, null, t.gate_code, t.reason,
+         t.transition_id
+  from ops.deadline_transitions t where t.release_id = p_release_id and t.subject_kind = 'deployment_g4'
+$function$;
 
 CREATE OR REPLACE FUNCTION ops.update_deployment(p_deployment_id uuid, p_status public.ops_deployment_status)
  RETURNS ops.deployments

@@ -35,6 +35,13 @@ export const TABLE_READERS = {
   webhook_deliveries: [RM, AUDIT],
   webhook_attempts: [RM, AUDIT],
   webhook_secrets: [],
+  // Timing (20261130002000): the calendar and policies for everyone, release-bound facts for readers.
+  freeze_windows: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  soak_policies: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  deadline_policies: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  timing_approval_requests: [RM, AUDIT],
+  deadline_transitions: [RM, AUDIT],
+  timing_override_uses: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type OpsTable = keyof typeof TABLE_READERS;
@@ -49,6 +56,9 @@ export const VIEW_READERS = {
   v_evidence_completeness: [RM, AUDIT],
   v_exception_status: [RM, AUDIT],
   v_deployment_history: [RM, 'sre', AUDIT],
+  // Timing (20261130002200): the calendar is everyone's; approval requests as their table.
+  v_freeze_calendar: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
+  v_approval_requests: [RM, AUDIT],
 } as const satisfies Record<string, readonly Persona[]>;
 
 /** Personas granted EXECUTE on the functions that rebuild a release's decision chain. */
@@ -93,6 +103,13 @@ export const MUTATION_CALLERS = {
   recordReleaseScope: ['ci_service_role', RM, 'developer'],
   // Everyone who may send at least one event type (ops.ingest_permissions).
   ingestEvent: ['ci_service_role', 'developer', 'qa_tester', RM, 'sre'],
+  // Timing (20261130002100): an SRE may add a freeze (it only makes promotion harder), only a
+  // release manager ends one or sets timing policies.
+  addFreezeWindow: [RM, 'sre'],
+  endFreezeWindow: [RM],
+  setSoakPolicy: [RM],
+  setDeadlinePolicy: [RM],
+  requestApproval: [RM, 'developer'],
 } as const satisfies Record<string, readonly Persona[]>;
 
 export type MutationName = keyof typeof MUTATION_CALLERS;

@@ -13,6 +13,7 @@ import {
 } from './command.js';
 import { eventCommands } from './commands/events.js';
 import { exceptionCommands } from './commands/exceptions.js';
+import { freezeCommands } from './commands/freeze.js';
 import { ledgerCommands } from './commands/ledger.js';
 import { odooCommands } from './commands/odoo.js';
 import { releaseCommands } from './commands/releases.js';
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   ...releaseCommands.filter((c) => c.path[0] === 'release'),
   ...eventCommands,
   ...exceptionCommands,
+  ...freezeCommands,
   ...releaseCommands.filter((c) => c.path[0] !== 'release'),
   ...reportCommands,
   ...odooCommands,

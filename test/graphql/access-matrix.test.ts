@@ -18,15 +18,20 @@ import {
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import {
   AddWebhookDocument,
+  AddFreezeWindowDocument,
+  ApprovalRequestsDocument,
   ApproveExceptionDocument,
   ApproveGateDocument,
   AttachEvidenceDocument,
   CreateReleaseDocument,
+  DeadlinePoliciesDocument,
   DeploymentByIdDocument,
   DeploymentHistoryDocument,
+  EndFreezeWindowDocument,
   EvidenceCompletenessDocument,
   ExceptionStatusDocument,
   ExceptionsDocument,
+  FreezeWindowsDocument,
   IngestEventDocument,
   type IngestEventInput,
   IngestLogDocument,
@@ -51,13 +56,19 @@ import {
   ReleaseStatusDocument,
   ReleaseTimelineDocument,
   RemoveWebhookDocument,
+  ReleaseTimingDocument,
+  RequestApprovalDocument,
   RequestExceptionDocument,
   ReviewExceptionDocument,
   ReviseReleaseDocument,
+  SetDeadlinePolicyDocument,
+  SetSoakPolicyDocument,
+  SoakPoliciesDocument,
   UpdateDeploymentDocument,
   ViewerDocument,
   WebhookDeliveriesDocument,
   WebhookSubscriptionsDocument,
+  WhatIsFrozenNowDocument,
 } from '../../src/gql/graphql.js';
 import { schema } from '../../src/schema.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
@@ -220,6 +231,42 @@ function queries(): Record<string, QueryCall> {
     webhookDeliveries: {
       allowed: TABLE_READERS.webhook_deliveries,
       run: (p) => api.executeOperation({ operation: WebhookDeliveriesDocument, variables: {}, ...as(p) }),
+    },
+    // Timing: the calendar and policies are everyone's; a release's timing and approval requests
+    // for whoever may read the release (checked in SQL).
+    activeFreezes: {
+      allowed: ALL_PERSONAS,
+      run: (p) => api.executeOperation({ operation: WhatIsFrozenNowDocument, variables: {}, ...as(p) }),
+    },
+    freezeWindows: {
+      allowed: ALL_PERSONAS,
+      run: (p) => api.executeOperation({ operation: FreezeWindowsDocument, variables: {}, ...as(p) }),
+    },
+    soakPolicies: {
+      allowed: ALL_PERSONAS,
+      run: (p) => api.executeOperation({ operation: SoakPoliciesDocument, variables: {}, ...as(p) }),
+    },
+    deadlinePolicies: {
+      allowed: ALL_PERSONAS,
+      run: (p) => api.executeOperation({ operation: DeadlinePoliciesDocument, variables: {}, ...as(p) }),
+    },
+    releaseTiming: {
+      allowed: ALL_PERSONAS,
+      run: (p) =>
+        api.executeOperation({
+          operation: ReleaseTimingDocument,
+          variables: { releaseId: release.id },
+          ...as(p),
+        }),
+    },
+    approvalRequests: {
+      allowed: ALL_PERSONAS,
+      run: (p) =>
+        api.executeOperation({
+          operation: ApprovalRequestsDocument,
+          variables: { releaseId: release.id },
+          ...as(p),
+        }),
     },
     ledgerCheckpoint: {
       allowed: LEDGER_FUNCTION_CALLERS['ledger_checkpoint()'],
@@ -470,6 +517,62 @@ function mutations(): Record<MutationName, (persona: Persona) => Promise<Mutatio
       });
       return { member: r.data?.recordReleaseScope, errors: r.errors };
     },
+    addFreezeWindow: async (p) => {
+      const r = await api.executeOperation({
+        operation: AddFreezeWindowDocument,
+        variables: {
+          input: {
+            name: 'access matrix',
+            environment: 'production',
+            reason: 'access matrix',
+            startsAt: later(),
+            endsAt: new Date(Date.now() + 2 * 86_400_000).toISOString(),
+            project: `access-matrix-${id()}`,
+          },
+        },
+        ...as(p),
+      });
+      return { member: r.data?.addFreezeWindow, errors: r.errors };
+    },
+    endFreezeWindow: async (p) => {
+      const r = await api.executeOperation({
+        operation: EndFreezeWindowDocument,
+        variables: { input: { windowId: id(), reason: 'access matrix' } },
+        ...as(p),
+      });
+      return { member: r.data?.endFreezeWindow, errors: r.errors };
+    },
+    setSoakPolicy: async (p) => {
+      const r = await api.executeOperation({
+        operation: SetSoakPolicyDocument,
+        variables: {
+          input: {
+            fromEnvironment: 'staging',
+            toEnvironment: 'production',
+            minSoakSeconds: 0,
+            project: `access-matrix-${id()}`,
+          },
+        },
+        ...as(p),
+      });
+      return { member: r.data?.setSoakPolicy, errors: r.errors };
+    },
+    setDeadlinePolicy: async (p) => {
+      const r = await api.executeOperation({
+        operation: SetDeadlinePolicyDocument,
+        variables: { input: { gateCode: 'G2', withinSeconds: 3600, project: `access-matrix-${id()}` } },
+        ...as(p),
+      });
+      return { member: r.data?.setDeadlinePolicy, errors: r.errors };
+    },
+    requestApproval: async (p) => {
+      const r = await api.executeOperation({
+        operation: RequestApprovalDocument,
+        variables: { input: { releaseId: id(), gateCode: 'G2' } },
+        ...as(p),
+      });
+      return { member: r.data?.requestApproval, errors: r.errors };
+    },
     ingestEvent: async (p) => {
       const r = await api.executeOperation({
         operation: IngestEventDocument,
@@ -568,6 +671,20 @@ describe('src/auth/access.ts equals the database', () => {
       `select ops.record_release_scope($1, 'odoo_modules', '["sale"]')`,
       () => [randomUUID()],
     ],
+    addFreezeWindow: [
+      `select ops.add_freeze_window('drift', 'production', 'drift', now() + interval '1 day', now() + interval '2 days', $1)`,
+      () => [`access-drift-${randomUUID()}`],
+    ],
+    endFreezeWindow: [`select ops.end_freeze_window($1, 'drift')`, () => [randomUUID()]],
+    setSoakPolicy: [
+      `select ops.set_soak_policy('staging', 'production', '0', $1)`,
+      () => [`access-drift-${randomUUID()}`],
+    ],
+    setDeadlinePolicy: [
+      `select ops.set_deadline_policy('G2', '1 hour', null, $1)`,
+      () => [`access-drift-${randomUUID()}`],
+    ],
+    requestApproval: [`select ops.request_approval($1, 'G2')`, () => [randomUUID()]],
   };
 
   /** Refused: the persona check (OPS03 "... may not ...") or no EXECUTE at all (42501). */

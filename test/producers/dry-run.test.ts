@@ -45,9 +45,11 @@ function expectReadableAndPassing(output: string) {
     'Step 6. G4 Post-Deploy Operational Confirmation: Sam (SRE) confirms staging is healthy',
     'Step 7. A hotfix after approval: Dana (developer) revises the release to a new commit',
     'Step 8. The new revision earns its gates again',
-    'Step 9. Promote to production',
-    'Step 10. Sam (SRE) confirms production is healthy',
-    'Step 11. Ada (auditor) rebuilds the decision chain from the control plane alone',
+    'Step 9. A change freeze: Rita freezes production for the quarter-end close',
+    'Step 10. A timing_override exception lifts the freeze for this release only',
+    'Step 11. Promote to production',
+    'Step 12. Sam (SRE) confirms production is healthy',
+    'Step 13. Ada (auditor) rebuilds the decision chain from the control plane alone',
   ]) {
     expect(
       lines.some((l) => l.startsWith(`── ${heading} ─`)),
@@ -69,6 +71,11 @@ function expectReadableAndPassing(output: string) {
   );
   expect(output).toContain('May it be promoted now?  staging ✓ yes   production ✗ not yet (G3, G4)');
   expect(output).toContain('May it be promoted now?  staging ✓ yes   production ✓ yes');
+  // The freeze refuses the promotion; the override lifts it.
+  expect(output).toMatch(
+    /✓ promotion to production refused during the freeze; the control plane says why:\n {6}- freeze "quarter-end close" \(\S+\) is active for production of odoo-dryrun until /,
+  );
+  expect(output).toMatch(/✓ with the override in force the release may go to production/);
   // The refusals.
   expect(output).toMatch(
     /✓ promotion to production refused, as it must be; the control plane says why:\n {6}- G3: no rollback_plan evidence attached/,
@@ -95,7 +102,7 @@ function expectReadableAndPassing(output: string) {
   // The end state and the chain.
   expect(output).toContain('✓ the release is promoted');
   const chain = lines.filter((l) => /^ {2}[✓✗] #\d+ /.test(l));
-  expect(chain).toHaveLength(24);
+  expect(chain).toHaveLength(28);
   expect(chain.every((l) => l.startsWith('  ✓'))).toBe(true);
   expect(output).toMatch(/✓ #\d+ +G3 bypass exception expired +by the clock/);
   expect(output).toMatch(/✓ #\d+ +production health check +by sam\.sre \(sre\)/);

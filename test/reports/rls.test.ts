@@ -16,6 +16,15 @@ let set: VariedSet;
 beforeAll(async () => {
   db = await useTestDatabase();
   set = await buildVariedReleases(db, 'rpt-rls');
+  // A scheduled freeze and an approval request, so the timing views have rows to compare.
+  await db.as('release_manager', who.rm, (c) =>
+    c.query(`select ops.add_freeze_window('rls', 'production', 'rls', now() + interval '1 day',
+               now() + interval '2 days', 'rpt-rls-freeze')`),
+  );
+  await db.as('release_manager', who.rm, (c) =>
+    c.query(`select ops.request_approval(r.release_id, 'G2') from (select release_id from ops.releases
+               order by created_at limit 1) r`),
+  );
 });
 
 const sub: Record<Persona, string> = {
@@ -48,6 +57,15 @@ const VIEWS: Record<keyof typeof VIEW_READERS, { view: string; tables: string }>
   v_deployment_history: {
     view: 'select deployment_id::text as key from ops.v_deployment_history',
     tables: 'select deployment_id::text as key from ops.deployments',
+  },
+  v_freeze_calendar: {
+    view: 'select window_id::text as key from ops.v_freeze_calendar',
+    tables: 'select window_id::text as key from ops.freeze_windows',
+  },
+  v_approval_requests: {
+    view: 'select request_id::text as key from ops.v_approval_requests',
+    tables:
+      'select q.request_id::text as key from ops.timing_approval_requests q join ops.releases r using (release_id)',
   },
 };
 

@@ -21,6 +21,8 @@
 // 17 bad input answered by a raw PostgreSQL error instead of the rule's own refusal (OPS22)
 // 18 webhooks and live events: a persona reading a signing secret or another's hidden events,
 //    a non-release-manager subscribing, or a delivery reaching a disallowed address
+// 19 timing: a freeze ended, dodged or rewritten by someone who may not, an override without a
+//    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
@@ -2080,6 +2082,136 @@ const webhookSsrf: Attack = {
 
 const httpDoors: Door[] = ['http', 'deno', 'graphql'];
 
+// ---------------------------------------------------------------------------------------------
+// 19 timing governance
+
+/** A production freeze for one project (so that other attacks' releases are not frozen). */
+async function freezeProject(db: TestDatabase, project: string, startsIn = '-1 minute'): Promise<string> {
+  const w = await asRole(db, 'release_manager', claims('release_manager', who.rm), async (c) => {
+    const { rows } = await c.query(
+      `select window_id from ops.add_freeze_window('attack freeze', 'production', 'attack suite',
+         clock_timestamp() + $2::interval, clock_timestamp() + interval '1 hour', $1)`,
+      [project, startsIn],
+    );
+    return rows[0].window_id as string;
+  });
+  return w;
+}
+
+async function readyRelease(db: TestDatabase, project: string): Promise<Release> {
+  const r = await createRelease(db, { project, sub: who.dev });
+  await passAll(db, r);
+  return r;
+}
+
+/** Any persona but a release manager ends a freeze: through the entry point, or by UPDATE/DELETE. */
+function freezeEndedByOther(persona: Persona): Attack {
+  return {
+    kind: 19,
+    door: 'sql',
+    persona,
+    name: `${persona} ends a freeze window (end_freeze_window, UPDATE ended_at, DELETE)`,
+    async run({ db }) {
+      const project = `atk-${randomUUID().slice(0, 8)}`;
+      const windowId = await freezeProject(db, project);
+      await tryAsRole(db, persona, claims(persona), async (c) => {
+        await firstThatWorks(c, [
+          ['select ops.end_freeze_window($1, $2)', [windowId, 'attack']],
+          [
+            `update ops.freeze_windows set ended_at = now(), ended_by = 'x', end_reason = 'x' where window_id = $1`,
+            [windowId],
+          ],
+          [
+            "update ops.freeze_windows set ends_at = starts_at + interval '1 second' where window_id = $1",
+            [windowId],
+          ],
+          ['delete from ops.freeze_windows where window_id = $1', [windowId]],
+        ]);
+      });
+      const row = await adminOne<{ active: boolean }>(
+        db,
+        'select exists (select 1 from ops.freeze_windows_active() a where a.window_id = $1) as active',
+        [windowId],
+      );
+      return !row?.active;
+    },
+  };
+}
+
+/** A production deployment started before a freeze is completed during it. */
+function completesDuringFreeze(persona: 'sre' | 'ci_service_role'): Attack {
+  return {
+    kind: 19,
+    door: 'sql',
+    persona,
+    name: `${persona} completes during a freeze a production deployment started before it`,
+    async run({ db }) {
+      const project = `atk-${randomUUID().slice(0, 8)}`;
+      const r = await readyRelease(db, project);
+      const d = await promote(db, r.release_id, 'production');
+      await freezeProject(db, project);
+      const out = await tryAsRole(db, persona, claims(persona, who.sre), async (c) => {
+        await firstThatWorks(c, [
+          [`select ops.update_deployment($1, 'succeeded')`, [d.deployment_id]],
+          [`update ops.deployments set status = 'succeeded' where deployment_id = $1`, [d.deployment_id]],
+        ]);
+      });
+      const row = await adminOne<{ status: string }>(
+        db,
+        'select status::text from ops.deployments where deployment_id = $1',
+        [d.deployment_id],
+      );
+      return out.ok && row?.status === 'succeeded';
+    },
+  };
+}
+
+/** A release manager requests a timing_override and approves it alone, then promotes through a freeze. */
+const selfApprovedOverride: Attack = {
+  kind: 19,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'a release manager approves their own timing_override and promotes through a freeze',
+  async run({ db }) {
+    const project = `atk-${randomUUID().slice(0, 8)}`;
+    const r = await readyRelease(db, project);
+    await freezeProject(db, project);
+    const e = await requestException(db, r.release_id, ['G4'], { type: 'timing_override', sub: who.rm2 });
+    await tryAsRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
+      await firstThatWorks(c, [
+        ['select ops.approve_exception($1, $2)', [e.exception_id, 'self']],
+        [
+          `update ops.exceptions set approver_id = 'rm-someone-else', approved_at = now() where exception_id = $1`,
+          [e.exception_id],
+        ],
+      ]);
+    });
+    const out = await tryAsRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
+      await c.query(`select ops.promote_release($1, 'production')`, [r.release_id]);
+    });
+    return out.ok;
+  },
+};
+
+/** A transaction opened before the freeze starts promotes after it started: time judged at BEGIN. */
+const freezeJudgedAtBegin: Attack = {
+  kind: 4,
+  door: 'sql',
+  persona: 'sre',
+  name: 'a transaction begun before a freeze starts promotes after it started (freeze judged with now())',
+  async run({ db }) {
+    const project = `atk-${randomUUID().slice(0, 8)}`;
+    const r = await readyRelease(db, project);
+    const out = await tryAsRole(db, 'sre', claims('sre', who.sre), async (c) => {
+      await c.query('select now()');
+      await freezeProject(db, project, '1 second');
+      await new Promise((done) => setTimeout(done, 1_500));
+      await c.query(`select ops.promote_release($1, 'production')`, [r.release_id]);
+    });
+    return out.ok;
+  },
+};
+
 const matrix: Attack[] = [
   ...PERSONAS.map(temporarySchemaHijack),
   ...PERSONAS.flatMap((p) => [
@@ -2173,6 +2305,11 @@ const matrix: Attack[] = [
   ...PERSONAS.filter((p) => p !== 'release_manager').map(subscribeWithoutBeingReleaseManager),
   developerReadsHiddenEvents,
   webhookSsrf,
+  ...(['sre', 'developer', 'qa_tester', 'ci_service_role', 'audit_reader'] as const).map(freezeEndedByOther),
+  completesDuringFreeze('sre'),
+  completesDuringFreeze('ci_service_role'),
+  selfApprovedOverride,
+  freezeJudgedAtBegin,
 ];
 
 export { attachEvidence, others, promote, submitApproval };

@@ -87,6 +87,22 @@ const INTENDED: Record<string, string[]> = {
   // delivery target with the secret, attempt record) are the owner's alone.
   'ops.add_webhook(text,text[],text,text,text)': ['release_manager'],
   'ops.remove_webhook(uuid)': ['release_manager'],
+  // Timing: the freeze calendar is for everyone (a pure function of the window row it is given, and
+  // the active windows); windows are added by release managers and SREs (a freeze only makes
+  // promotion harder) and ended by release managers; timing policies are release managers'.
+  // Approval requests by a release manager, or the developer who owns the release (checked inside).
+  // A release's requests and timing status for whoever may read the release (checked inside).
+  'ops.freeze_occurrences(ops.freeze_windows,timestamp with time zone,timestamp with time zone)': ALL,
+  'ops.freeze_windows_active(timestamp with time zone)': ALL,
+  'ops.add_freeze_window(text,text,text,timestamp with time zone,timestamp with time zone,text,text,integer,time without time zone,integer,time without time zone)':
+    ['release_manager', 'sre'],
+  'ops.end_freeze_window(uuid,text)': ['release_manager'],
+  'ops.set_soak_policy(text,text,interval,text)': ['release_manager'],
+  'ops.set_deadline_policy(ops_gate_code,interval,text,text)': ['release_manager'],
+  'ops.request_approval(uuid,ops_gate_code,text)': ['developer', 'release_manager'],
+  'ops.release_approval_requests(uuid)': ALL,
+  'ops.release_timing_status(uuid)': ALL,
+  'ops.approval_request_state(ops.timing_approval_requests)': READERS,
 };
 
 interface FunctionRow {

@@ -45,6 +45,7 @@ const PEOPLE = {
   ci: { persona: 'ci_service_role', sub: 'github-actions', name: 'the CI pipeline (ci_service_role)' },
   qa: { persona: 'qa_tester', sub: 'quinn.qa', name: 'Quinn (QA tester)' },
   rm: { persona: 'release_manager', sub: 'rita.rm', name: 'Rita (release manager)' },
+  rm2: { persona: 'release_manager', sub: 'raj.rm', name: 'Raj (release manager)' },
   sre: { persona: 'sre', sub: 'sam.sre', name: 'Sam (SRE)' },
   auditor: { persona: 'audit_reader', sub: 'ada.audit', name: 'Ada (auditor)' },
 } as const satisfies Record<string, Person>;
@@ -334,8 +335,79 @@ async function reviseAfterApproval(s: Story): Promise<void> {
 }
 
 async function toProduction(s: Story): Promise<void> {
-  const { v } = s;
-  heading('Step 9. Promote to production');
+  const { d, v, release } = s;
+  heading('Step 9. A change freeze: Rita freezes production for the quarter-end close');
+  const freeze = await d.must(
+    'rm',
+    [
+      'freeze',
+      'add',
+      '--name',
+      'quarter-end close',
+      '--env',
+      'production',
+      '--project',
+      PROJECT,
+      '--reason',
+      'finance closes the books',
+      '--for',
+      '2h',
+    ],
+    (j) =>
+      `freeze "${j.window.name}" (${j.window.id}) on production of ${PROJECT}: ${String(j.window.state).toLowerCase()} until ${j.window.occurrenceEndsAt}`,
+  );
+  const frozen = await d.run('rm', ['promote', release, '--env', 'production', '--source-ref', HOTFIX_REF]);
+  if (frozen.code === 1 && frozen.json?.error?.code === 'not_eligible') {
+    v.check(true, 'promotion to production refused during the freeze; the control plane says why:');
+    for (const b of frozen.json.error.blockers as Blocker[]) say(`      - ${b.reason}`);
+  } else {
+    v.check(
+      false,
+      `expected a refusal during the freeze, got exit ${frozen.code}: ${frozen.stdout}${frozen.stderr}`,
+    );
+  }
+
+  heading('Step 10. A timing_override exception lifts the freeze for this release only');
+  say('  Rita asks; it needs another release manager, and it expires like every exception.');
+  const requested = await d.must(
+    'rm',
+    [
+      'exception',
+      'request',
+      '--release',
+      release,
+      '--type',
+      'timing_override',
+      '--gates',
+      'G4',
+      '--reason',
+      'the checkout hotfix cannot wait for the close',
+      '--risk',
+      'a production change during the close; finance informed',
+      '--expires-in',
+      '1h',
+    ],
+    (j) =>
+      `timing_override ${j.exception.id} requested by ${j.exception.requestedBy}, expires ${j.exception.expiresAt}`,
+  );
+  await d.must(
+    'rm2',
+    [
+      'exception',
+      'approve',
+      requested.exception.id,
+      '--rationale',
+      'the outage costs more than the close risk',
+    ],
+    (j) => `approved by ${j.exception.approverId} (requested by ${j.exception.requestedBy})`,
+  );
+  const lifted = await eligibility(s);
+  v.check(
+    lifted.production.eligible,
+    'with the override in force the release may go to production (the freeze holds for every other release)',
+  );
+
+  heading('Step 11. Promote to production');
   await deploy(
     s,
     'production',
@@ -343,10 +415,15 @@ async function toProduction(s: Story): Promise<void> {
     (j) => `deployment ${j.deployment.id} to production started (${j.deployment.status})`,
   );
 
-  heading('Step 10. Sam (SRE) confirms production is healthy');
+  heading('Step 12. Sam (SRE) confirms production is healthy');
   await healthy(s, 'production', `https://grafana.example/d/${PROJECT}?env=production`);
   const final = await eligibility(s);
   v.check(final.status === 'promoted', `the release is ${final.status}`);
+  await d.must(
+    'rm',
+    ['freeze', 'end', freeze.window.id, '--reason', 'the books are closed'],
+    (j) => `freeze "${j.window.name}" ended at ${j.window.endedAt} by ${j.window.endedBy}`,
+  );
 }
 
 // ---- The decision chain ------------------------------------------------------------------------
@@ -421,6 +498,15 @@ const CHAIN: { what: string; kind: string; who: Who | null; match: RegExp; gate?
     match: /-> passed: staging/,
     gate: 'G4',
   },
+  { what: 'production frozen', kind: 'freeze_started', who: 'rm', match: /freeze "quarter-end close"/ },
+  {
+    what: 'timing_override requested',
+    kind: 'exception_requested',
+    who: 'rm',
+    match: /^timing_override exception/,
+  },
+  { what: 'timing_override approved', kind: 'exception_approval', who: 'rm2', match: /approved exception/ },
+  { what: 'freeze lifted by the override', kind: 'override_used', who: 'rm', match: /lifted freeze/ },
   { what: 'deployed to production', kind: 'deployment', who: 'rm', match: /to production/ },
   {
     what: 'production deployment succeeded',
@@ -433,7 +519,7 @@ const CHAIN: { what: string; kind: string; who: Who | null; match: RegExp; gate?
 
 async function auditChain(s: Story): Promise<void> {
   const { d, v, release } = s;
-  heading('Step 11. Ada (auditor) rebuilds the decision chain from the control plane alone');
+  heading('Step 13. Ada (auditor) rebuilds the decision chain from the control plane alone');
   const t = await d.run('auditor', ['timeline', release]);
   if (t.code !== 0) throw new StepFailed(`timeline failed: ${t.stderr}`);
   const entries = t.json.entries as TimelineEntry[];
@@ -515,5 +601,5 @@ async function dryRun(server: Target, work: string, v: Verdicts): Promise<void> 
 
 process.exitCode = await runDryRun('Dry run', dryRun, [
   'One release went from creation to production (revised once on the way) with every gate, approval,',
-  'exception and deployment recorded by the person who did it, and the chain rebuilt from the control plane alone.',
+  'exception, freeze and deployment recorded by the person who did it, and the chain rebuilt from the control plane alone.',
 ]);

@@ -5,6 +5,7 @@ import {
   PromoteReleaseDocument,
   PromotionEligibilityDocument,
   ReleaseHealthDocument,
+  ReleaseTimingDocument,
   ReviseReleaseDocument,
   ViewerDocument,
 } from '../../gql/graphql.js';
@@ -158,6 +159,28 @@ function eligibilityLine(
     : `${env.padEnd(11)} ${cross(paint)} not eligible (${n} blocker${n === 1 ? '' : 's'})`;
 }
 
+/** Active freezes and soak time left, per environment, and the override that lifts them. */
+function timingLines(
+  paint: Paint,
+  timing: readonly {
+    environment?: string | null;
+    kind?: string | null;
+    reason?: string | null;
+    overriddenBy?: string | null;
+  }[],
+): string[] {
+  if (timing.length === 0) return [];
+  return [
+    '',
+    ...timing.map(
+      (t) =>
+        `${(t.environment ?? '').padEnd(11)} ${paint('yellow', (t.kind ?? '').toLowerCase())} ${t.reason ?? ''}${
+          t.overriddenBy ? paint('grey', ` (lifted by timing_override ${t.overriddenBy})`) : ''
+        }`,
+    ),
+  ];
+}
+
 const status: Command = {
   path: ['status'],
   summary: 'G1-G4 with status and blockers, and eligibility for staging and production',
@@ -170,6 +193,11 @@ const status: Command = {
     const data = await graphqlRequest(ctx.api, ReleaseHealthDocument, { id: ref.id });
     const release = data.release;
     if (!release) throw new CliError(`no release ${ref.label}`, EXIT.rejected, 'not_found');
+    // Freezes and soak time: not a gate's, so listed under the eligibility lines.
+    const timing = unwrap(
+      (await graphqlRequest(ctx.api, ReleaseTimingDocument, { releaseId: ref.id })).releaseTiming,
+      'timing',
+    );
     const blockers: Blocker[] = [];
     const seen = new Set<string>();
     for (const b of [...(release.staging?.blockers ?? []), ...(release.production?.blockers ?? [])]) {
@@ -179,7 +207,7 @@ const status: Command = {
     }
     const p = ctx.paint;
     return {
-      data: { release },
+      data: { release, timing },
       lines: [
         `${p('bold', `${release.project}/${release.releaseName}`)}  ${release.status}  ${p('grey', `id ${release.id}`)}`,
         `revision ${release.revision}: ${release.sourceRef ?? 'no source ref'}${release.artifactDigest ? ` (${release.artifactDigest})` : ''}${
@@ -190,6 +218,7 @@ const status: Command = {
         '',
         eligibilityLine(p, 'staging', release.staging ?? {}),
         eligibilityLine(p, 'production', release.production ?? {}),
+        ...timingLines(p, timing),
       ],
     };
   },
