@@ -10,8 +10,8 @@ import { createPool } from './db/pool.js';
 import { DEMO_PEOPLE } from './demo/people.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeServer, createServer, type OpsServer } from './server.js';
-import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { type DeadlineJob, startDeadlineJob } from './timing/deadline-job.js';
+import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** In-flight requests get this long to finish once a stop has been asked for. */

@@ -17,8 +17,8 @@ import {
 } from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import {
-  AddWebhookDocument,
   AddFreezeWindowDocument,
+  AddWebhookDocument,
   ApprovalRequestsDocument,
   ApproveExceptionDocument,
   ApproveGateDocument,
@@ -55,8 +55,8 @@ import {
   ReleaseIdsDocument,
   ReleaseStatusDocument,
   ReleaseTimelineDocument,
-  RemoveWebhookDocument,
   ReleaseTimingDocument,
+  RemoveWebhookDocument,
   RequestApprovalDocument,
   RequestExceptionDocument,
   ReviewExceptionDocument,
