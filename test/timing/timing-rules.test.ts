@@ -267,15 +267,21 @@ describe('soak time', () => {
     expect(await isEligible(db, r.release_id, 'production')).toBe(false);
     await expectPgError(promote(db, r.release_id, 'production'), 'OPS09', /soak/);
 
-    // Two hours later (the confirmation moved back, as the owner): the soak is complete.
+    // Two hours later (the confirmation moved back, as the owner, inside the context that
+    // ops.record_health_check opens, the only one in which a verdict's fields change): the soak is
+    // complete.
     const { rows } = await db.admin.query(
       `select deployment_id from ops.deployments where release_id = $1 and environment = 'staging'`,
       [r.release_id],
     );
     const staging = rows[0]!.deployment_id;
     await db.admin.query(
-      `update ops.deployments set g4_resolved_at = now() - interval '2 hours 1 minute' where deployment_id = $1`,
-      [staging],
+      `do $$ begin
+         perform ops.context_enter('recording_health_check', '${staging}'::uuid, 'test');
+         update ops.deployments set g4_resolved_at = now() - interval '2 hours 1 minute'
+          where deployment_id = '${staging}'::uuid;
+         perform ops.context_leave('recording_health_check', '${staging}'::uuid);
+       end $$`,
     );
     expect(await isEligible(db, r.release_id, 'production')).toBe(true);
 
