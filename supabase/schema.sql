@@ -147,7 +147,7 @@ create table ops.deadline_transitions (
   constraint deadline_transitions_once UNIQUE (subject_kind, subject_id, to_state),
   constraint deadline_transitions_pkey PRIMARY KEY (transition_id),
   constraint deadline_transitions_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
-  constraint deadline_transitions_subject_kind_check CHECK ((subject_kind = ANY (ARRAY['approval_request'::text, 'deployment_g4'::text]))),
+  constraint deadline_transitions_subject_kind_check CHECK ((subject_kind = ANY (ARRAY['approval_request'::text, 'deployment_g4'::text, 'exception'::text]))),
   constraint deadline_transitions_to_state_check CHECK ((to_state = ANY (ARRAY['expired'::text, 'failed'::text])))
 );
 CREATE INDEX deadline_transitions_release ON ops.deadline_transitions USING btree (release_id, created_at);
@@ -155,6 +155,7 @@ CREATE TRIGGER deadline_transitions_append_only BEFORE DELETE OR UPDATE ON ops.d
 CREATE TRIGGER deadline_transitions_no_truncate BEFORE TRUNCATE ON ops.deadline_transitions FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER deadline_transitions_stamp BEFORE INSERT ON ops.deadline_transitions FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.deadline_transitions FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('transition_id');
+CREATE TRIGGER outbox_record AFTER INSERT ON ops.deadline_transitions FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_timing();
 alter table ops.deadline_transitions enable row level security;
 create policy deadline_transitions_read_all on ops.deadline_transitions for select to audit_reader, release_manager using (true);
 grant select on table ops.deadline_transitions to audit_reader, release_manager;
@@ -736,7 +737,7 @@ create table ops.outbox_events (
   blockers jsonb,
   created_at timestamp with time zone default clock_timestamp() not null,
   dispatched_at timestamp with time zone,
-  constraint outbox_events_kind_check CHECK ((kind = ANY (ARRAY['gate.transition'::text, 'approval.decided'::text, 'exception.requested'::text, 'exception.approved'::text, 'exception.reviewed'::text, 'deployment.recorded'::text, 'deployment.status_changed'::text, 'release.status_changed'::text]))),
+  constraint outbox_events_kind_check CHECK ((kind = ANY (ops.outbox_event_kinds()))),
   constraint outbox_events_pkey PRIMARY KEY (event_id),
   constraint outbox_events_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
@@ -1061,6 +1062,7 @@ create table ops.timing_approval_requests (
 CREATE INDEX timing_approval_requests_due ON ops.timing_approval_requests USING btree (due_at) WHERE (due_at IS NOT NULL);
 CREATE INDEX timing_approval_requests_release ON ops.timing_approval_requests USING btree (release_id, gate_code, requested_at);
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('request_id');
+CREATE TRIGGER outbox_record AFTER INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_timing();
 CREATE TRIGGER timing_approval_requests_append_only BEFORE DELETE OR UPDATE ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER timing_approval_requests_no_truncate BEFORE TRUNCATE ON ops.timing_approval_requests FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER timing_approval_requests_stamp BEFORE INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
@@ -3949,9 +3951,9 @@ CREATE OR REPLACE FUNCTION ops.outbox_event_kinds()
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select array['gate.transition', 'approval.decided', 'exception.requested', 'exception.approved',
-               'exception.reviewed', 'deployment.recorded', 'deployment.status_changed',
-               'release.status_changed']
+  select array['gate.transition', 'approval.requested', 'approval.decided', 'exception.requested',
+               'exception.approved', 'exception.reviewed', 'exception.expired', 'deadline.passed',
+               'deployment.recorded', 'deployment.status_changed', 'release.status_changed']
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.outbox_event_visible(p_source_table text, p_source_id uuid)
@@ -3962,7 +3964,8 @@ CREATE OR REPLACE FUNCTION ops.outbox_event_visible(p_source_table text, p_sourc
 AS $function$
 begin
   if p_source_table not in ('gate_transitions', 'approvals', 'exceptions', 'deployments',
-                            'deployment_transitions', 'releases') then
+                            'deployment_transitions', 'releases', 'deadline_transitions',
+                            'timing_approval_requests') then
     return false;
   end if;
   if not pg_catalog.has_table_privilege('ops.' || p_source_table, 'SELECT') then
@@ -3979,6 +3982,10 @@ begin
       return exists (select 1 from ops.deployments t where t.deployment_id = p_source_id);
     when 'deployment_transitions' then
       return exists (select 1 from ops.deployment_transitions t where t.transition_id = p_source_id);
+    when 'deadline_transitions' then
+      return exists (select 1 from ops.deadline_transitions t where t.transition_id = p_source_id);
+    when 'timing_approval_requests' then
+      return exists (select 1 from ops.timing_approval_requests t where t.request_id = p_source_id);
     else
       return exists (select 1 from ops.releases t where t.release_id = p_source_id);
   end case;
@@ -4041,6 +4048,29 @@ begin
         ops.current_actor(), pg_catalog.jsonb_build_object('from_status', old.status, 'to_status', new.status),
         false);
   end case;
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.outbox_record_timing()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_table_name = 'timing_approval_requests' then
+    perform ops.outbox_write('approval.requested', new.release_id, null, tg_table_name, new.request_id,
+      new.requested_by, pg_catalog.jsonb_build_object('request_id', new.request_id, 'gate_code', new.gate_code,
+        'revision', new.revision, 'due_at', new.due_at, 'note', new.note), false);
+  else
+    perform ops.outbox_write(case when new.subject_kind = 'exception' then 'exception.expired'
+                                  else 'deadline.passed' end,
+      new.release_id, null, tg_table_name, new.transition_id, new.created_by,
+      pg_catalog.jsonb_build_object('subject_kind', new.subject_kind, 'subject_id', new.subject_id,
+        'gate_code', new.gate_code, 'to_state', new.to_state, 'reason', new.reason, 'due_at', new.due_at),
+      true);
+  end if;
   return null;
 end
 $function$;
@@ -4319,6 +4349,7 @@ declare
   v_n integer;
   q record;
   d record;
+  x record;
 begin
   for q in
     select r.*, rel.project from ops.timing_approval_requests r join ops.releases rel on rel.release_id = r.release_id
@@ -4328,7 +4359,7 @@ begin
     order by r.due_at, r.request_id
   loop
     continue when ops.approval_request_state(
-      (select x from ops.timing_approval_requests x where x.request_id = q.request_id)) <> 'expired';
+      (select y from ops.timing_approval_requests y where y.request_id = q.request_id)) <> 'expired';
     insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
     values ('approval_request', q.request_id, q.release_id, q.gate_code, 'expired',
             pg_catalog.format('%s approval requested by %s at %s was not decided by %s', q.gate_code, q.requested_by,
@@ -4340,13 +4371,13 @@ begin
   end loop;
 
   for d in
-    select x.*, ops.g4_deadline_reason(x) as reason,
-           x.deployed_at + ops.deadline_for('G4', x.environment, r.project) as due_at
-    from ops.deployments x join ops.releases r on r.release_id = x.release_id
-    where x.rollback_of is null and x.g4_status = 'pending' and x.status in ('in_progress', 'succeeded')
+    select y.*, ops.g4_deadline_reason(y) as reason,
+           y.deployed_at + ops.deadline_for('G4', y.environment, r.project) as due_at
+    from ops.deployments y join ops.releases r on r.release_id = y.release_id
+    where y.rollback_of is null and y.g4_status = 'pending' and y.status in ('in_progress', 'succeeded')
       and not exists (select 1 from ops.deadline_transitions t
-                      where t.subject_kind = 'deployment_g4' and t.subject_id = x.deployment_id)
-    order by x.deployed_at, x.deployment_id
+                      where t.subject_kind = 'deployment_g4' and t.subject_id = y.deployment_id)
+    order by y.deployed_at, y.deployment_id
   loop
     continue when d.reason is null;
     insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
@@ -4356,6 +4387,30 @@ begin
     if v_n > 0 then
       v_count := v_count + 1;
       perform ops.evaluate_release(d.release_id, d.reason);
+    end if;
+  end loop;
+
+  for x in
+    select e.exception_id, e.release_id, e.exception_type, e.expires_at,
+           (select min(g) from pg_catalog.unnest(e.impacted_gates) g) as gate_code,
+           pg_catalog.array_to_string(e.impacted_gates, ', ') as gates
+    from ops.exceptions e
+    where e.approved_at is not null and e.expires_at <= pg_catalog.clock_timestamp()
+      and not exists (select 1 from ops.deadline_transitions t
+                      where t.subject_kind = 'exception' and t.subject_id = e.exception_id)
+    order by e.expires_at, e.exception_id
+  loop
+    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+    values ('exception', x.exception_id, x.release_id, x.gate_code, 'expired',
+            pg_catalog.format('the %s exception %s for %s expired at %s', x.exception_type, x.exception_id, x.gates,
+                              ops.iso_utc(x.expires_at)),
+            x.expires_at)
+    on conflict on constraint deadline_transitions_once do nothing;
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+      v_count := v_count + 1;
+      perform ops.evaluate_release(x.release_id,
+        pg_catalog.format('the %s exception %s expired', x.exception_type, x.exception_id));
     end if;
   end loop;
   return v_count;

@@ -25,7 +25,7 @@ export type AddFreezeWindowInput = {
 
 export type AddWebhookInput = {
   environment?: Environment | null | undefined;
-  /** Some of: gate.transition, approval.decided, exception.requested, exception.approved, exception.reviewed, deployment.recorded, deployment.status_changed, release.status_changed; none: every kind. */
+  /** Some of: gate.transition, approval.requested, approval.decided, exception.requested, exception.approved, exception.reviewed, exception.expired, deadline.passed, deployment.recorded, deployment.status_changed, release.status_changed; none: every kind. */
   eventKinds?: Array<string> | null | undefined;
   project?: string | null | undefined;
   /** whsec_ and base64 of 24 to 64 bytes; generated when left out. */

@@ -14,7 +14,7 @@ export const ReleaseEventRef = builder.objectRef<OutboxEventRow>('ReleaseEvent')
     eventId: t.exposeID('event_id'),
     kind: t.exposeString('kind', {
       description:
-        'gate.transition, approval.decided, exception.requested, exception.approved, exception.reviewed, deployment.recorded, deployment.status_changed or release.status_changed',
+        'gate.transition, approval.requested, approval.decided, exception.requested, exception.approved, exception.reviewed, exception.expired, deadline.passed, deployment.recorded, deployment.status_changed or release.status_changed',
     }),
     releaseId: t.exposeID('release_id'),
     project: t.exposeString('project'),

@@ -13,10 +13,13 @@ import { DateTime } from './scalars.js';
 
 export const EVENT_KINDS = [
   'gate.transition',
+  'approval.requested',
   'approval.decided',
   'exception.requested',
   'exception.approved',
   'exception.reviewed',
+  'exception.expired',
+  'deadline.passed',
   'deployment.recorded',
   'deployment.status_changed',
   'release.status_changed',
