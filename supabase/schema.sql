@@ -2533,6 +2533,7 @@ declare
   c record;
   v_status public.ops_release_status;
 begin
+  perform 1 from ops.releases r where r.release_id = p_release_id for no key update;
   perform ops.context_enter('evaluating', p_release_id,
     coalesce(p_reason, 'recomputed from the gate''s checks, evidence, approvals and exceptions'));
   for c in select * from ops.compute_release_gates(p_release_id) loop
