@@ -5425,6 +5425,7 @@ declare
   v_policy ops.soak_policies;
   v_dep ops.deployments;
   v_rolled_back boolean;
+  v_since timestamptz;
 begin
   select * into v_release from ops.releases r where r.release_id = p_release_id;
   for v_policy in
@@ -5458,12 +5459,15 @@ begin
       return next;
       continue;
     end if;
-    if v_dep.g4_resolved_at + v_policy.min_soak > p_at then
-      until := v_dep.g4_resolved_at + v_policy.min_soak;
+    v_since := greatest(v_dep.g4_resolved_at,
+                        (select max(t.created_at) from ops.deployment_transitions t
+                         where t.deployment_id = v_dep.deployment_id and t.to_status = 'succeeded'));
+    if v_since + v_policy.min_soak > p_at then
+      until := v_since + v_policy.min_soak;
       reason := pg_catalog.format('soak: %s has stood healthy in %s for %s of %s; %s left (until %s)',
                                   ops.revision_label(p_release_id, v_release.revision), v_policy.from_env,
-                                  pg_catalog.date_trunc('second', p_at - v_dep.g4_resolved_at), v_policy.min_soak,
-                                  pg_catalog.date_trunc('second', until - p_at),
+                                  pg_catalog.date_trunc('second', greatest(p_at - v_since, interval '0')),
+                                  v_policy.min_soak, pg_catalog.date_trunc('second', until - p_at),
                                   ops.iso_utc(until));
       return next;
     end if;
