@@ -267,16 +267,30 @@ describe('soak time', () => {
     expect(await isEligible(db, r.release_id, 'production')).toBe(false);
     await expectPgError(promote(db, r.release_id, 'production'), 'OPS09', /soak/);
 
-    // Two hours later (the confirmation moved back, as the owner): the soak is complete.
+    // Two hours later (the success and the confirmation moved back by the cluster's superuser,
+    // with the triggers that keep them as recorded switched off): the soak is complete.
     const { rows } = await db.admin.query(
       `select deployment_id from ops.deployments where release_id = $1 and environment = 'staging'`,
       [r.release_id],
     );
     const staging = rows[0]!.deployment_id;
-    await db.admin.query(
-      `update ops.deployments set g4_resolved_at = now() - interval '2 hours 1 minute' where deployment_id = $1`,
-      [staging],
-    );
+    const admin = await db.admin.connect();
+    try {
+      await admin.query('begin');
+      await admin.query('set local session_replication_role = replica');
+      await admin.query(
+        `update ops.deployments set g4_resolved_at = now() - interval '2 hours 1 minute' where deployment_id = $1`,
+        [staging],
+      );
+      await admin.query(
+        `update ops.deployment_transitions set created_at = now() - interval '2 hours 2 minutes'
+         where deployment_id = $1`,
+        [staging],
+      );
+      await admin.query('commit');
+    } finally {
+      admin.release();
+    }
     expect(await isEligible(db, r.release_id, 'production')).toBe(true);
 
     // A rollback in staging: the soak is not standing any more ...
