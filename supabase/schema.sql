@@ -2859,6 +2859,7 @@ AS $function$
 declare
   v_within interval;
   v_due timestamptz;
+  v_confirmed timestamptz;
 begin
   if p_deployment.deployment_id is null or p_deployment.rollback_of is not null
      or p_deployment.g4_status = 'failed' then
@@ -2870,8 +2871,13 @@ begin
     return null;
   end if;
   v_due := p_deployment.deployed_at + v_within;
-  if (p_deployment.g4_status = 'passed' and p_deployment.g4_resolved_at > v_due)
-     or (p_deployment.g4_status = 'pending' and pg_catalog.clock_timestamp() >= v_due) then
+  if p_deployment.g4_status = 'passed' and p_deployment.status = 'succeeded' then
+    v_confirmed := greatest(p_deployment.g4_resolved_at,
+                            (select max(t.created_at) from ops.deployment_transitions t
+                             where t.deployment_id = p_deployment.deployment_id and t.to_status = 'succeeded'));
+  end if;
+  if (v_confirmed is not null and v_confirmed > v_due)
+     or (v_confirmed is null and pg_catalog.clock_timestamp() >= v_due) then
     return pg_catalog.format('G4: health not confirmed within %s of the %s deployment %s (due %s)',
                              case when pg_catalog.date_part('epoch', v_within)::numeric % 60 = 0
                                   then (pg_catalog.date_part('epoch', v_within)::numeric / 60)::bigint || ' minutes'
