@@ -2862,6 +2862,7 @@ AS $function$
 declare
   v_within interval;
   v_due timestamptz;
+  v_confirmed timestamptz;
 begin
   if p_deployment.deployment_id is null or p_deployment.rollback_of is not null
      or p_deployment.g4_status = 'failed' then
@@ -2873,8 +2874,13 @@ begin
     return null;
   end if;
   v_due := p_deployment.deployed_at + v_within;
-  if (p_deployment.g4_status = 'passed' and p_deployment.g4_resolved_at > v_due)
-     or (p_deployment.g4_status = 'pending' and pg_catalog.clock_timestamp() >= v_due) then
+  if p_deployment.g4_status = 'passed' and p_deployment.status = 'succeeded' then
+    v_confirmed := greatest(p_deployment.g4_resolved_at,
+                            (select max(t.created_at) from ops.deployment_transitions t
+                             where t.deployment_id = p_deployment.deployment_id and t.to_status = 'succeeded'));
+  end if;
+  if (v_confirmed is not null and v_confirmed > v_due)
+     or (v_confirmed is null and pg_catalog.clock_timestamp() >= v_due) then
     return pg_catalog.format('G4: health not confirmed within %s of the %s deployment %s (due %s)',
                              case when pg_catalog.date_part('epoch', v_within)::numeric % 60 = 0
                                   then (pg_catalog.date_part('epoch', v_within)::numeric / 60)::bigint || ' minutes'
@@ -5481,6 +5487,7 @@ declare
   v_policy ops.soak_policies;
   v_dep ops.deployments;
   v_rolled_back boolean;
+  v_since timestamptz;
 begin
   select * into v_release from ops.releases r where r.release_id = p_release_id;
   for v_policy in
@@ -5514,12 +5521,15 @@ begin
       return next;
       continue;
     end if;
-    if v_dep.g4_resolved_at + v_policy.min_soak > p_at then
-      until := v_dep.g4_resolved_at + v_policy.min_soak;
+    v_since := greatest(v_dep.g4_resolved_at,
+                        (select max(t.created_at) from ops.deployment_transitions t
+                         where t.deployment_id = v_dep.deployment_id and t.to_status = 'succeeded'));
+    if v_since + v_policy.min_soak > p_at then
+      until := v_since + v_policy.min_soak;
       reason := pg_catalog.format('soak: %s has stood healthy in %s for %s of %s; %s left (until %s)',
                                   ops.revision_label(p_release_id, v_release.revision), v_policy.from_env,
-                                  pg_catalog.date_trunc('second', p_at - v_dep.g4_resolved_at), v_policy.min_soak,
-                                  pg_catalog.date_trunc('second', until - p_at),
+                                  pg_catalog.date_trunc('second', greatest(p_at - v_since, interval '0')),
+                                  v_policy.min_soak, pg_catalog.date_trunc('second', until - p_at),
                                   ops.iso_utc(until));
       return next;
     end if;

@@ -15,6 +15,22 @@ export interface OutboxNotice {
   kind: string;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a notification payload has the shape ops.outbox_write gives it. */
+export function isOutboxNotice(n: unknown): n is OutboxNotice {
+  if (typeof n !== 'object' || n === null) return false;
+  const { event_id, release_id, project, kind } = n as Record<string, unknown>;
+  return (
+    typeof event_id === 'string' &&
+    UUID.test(event_id) &&
+    typeof release_id === 'string' &&
+    UUID.test(release_id) &&
+    typeof project === 'string' &&
+    typeof kind === 'string'
+  );
+}
+
 export class OutboxListener extends EventEmitter {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
@@ -39,11 +55,15 @@ export class OutboxListener extends EventEmitter {
     const client = new pg.Client(this.clientConfig);
     client.on('notification', (msg) => {
       if (msg.channel !== OUTBOX_CHANNEL || !msg.payload) return;
+      // Any login may NOTIFY any channel: a payload that is not an outbox notice is dropped here,
+      // and a well-formed one only names an event, which each subscription re-reads.
+      let notice: unknown;
       try {
-        this.emit('notice', JSON.parse(msg.payload) as OutboxNotice);
+        notice = JSON.parse(msg.payload);
       } catch {
-        // Not ours: the channel's payloads are written by ops.outbox_write only.
+        return;
       }
+      if (isOutboxNotice(notice)) this.emit('notice', notice);
     });
     client.on('error', () => {
       if (this.client === client) this.client = null;

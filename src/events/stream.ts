@@ -18,6 +18,9 @@ export interface OutboxEventRow {
   created_at: Date;
 }
 
+/** How many sent event ids a stream remembers to refuse repeats (the oldest are forgotten). */
+const SENT_REMEMBERED = 10_000;
+
 export async function outboxStream(
   ctx: Context,
   matches: (n: OutboxNotice) => boolean,
@@ -27,8 +30,11 @@ export async function outboxStream(
   await listener.ready();
   return new Repeater<OutboxEventRow>(async (push, stop) => {
     let chain = Promise.resolve();
+    // Notices can be forged (any login may NOTIFY): the event as re-read decides whether it
+    // matches, and an event already sent is not sent again.
+    const sent = new Set<string>();
     const onNotice = (n: OutboxNotice) => {
-      if (!matches(n)) return;
+      if (!matches(n) || sent.has(n.event_id)) return;
       chain = chain.then(async () => {
         try {
           const row = await ctx.withPersona(async (c) => {
@@ -39,7 +45,10 @@ export async function outboxStream(
             );
             return rows[0];
           });
-          if (row) await push(row);
+          if (!row || sent.has(row.event_id) || !matches(row)) return;
+          sent.add(row.event_id);
+          if (sent.size > SENT_REMEMBERED) sent.delete(sent.values().next().value as string);
+          await push(row);
         } catch (err) {
           stop(err);
         }

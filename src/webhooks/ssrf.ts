@@ -24,7 +24,12 @@ const PRIVATE_RANGES = new Set(['private', 'uniqueLocal', 'carrierGradeNat']);
 export function refusedAddress(address: string, policy: TargetPolicy): string | null {
   if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
   const ip = ipaddr.process(address);
+  // IPv4-compatible IPv6 (::a.b.c.d, deprecated by RFC 4291) is "unicast" to ipaddr.js, but where
+  // a tunnel carries it, it reaches the IPv4 address inside: never a public webhook target.
   const range = ip.range();
+  if (range === 'unicast' && ip.kind() === 'ipv6' && ip.match(ipaddr.parse('::'), 96)) {
+    return `${address} is an IPv4-compatible IPv6 address; webhook targets must be public`;
+  }
   if (range === 'unicast') return null;
   if (range === 'loopback' && policy.allowLoopback) return null;
   if (PRIVATE_RANGES.has(range) && policy.allowPrivate) return null;

@@ -2212,6 +2212,66 @@ const freezeJudgedAtBegin: Attack = {
   },
 };
 
+/**
+ * The soak counted from a G4 verdict given while the staging deployment was still in progress:
+ * held in progress for the soak's length, then reported succeeded, the release goes to production
+ * at once although it stood succeeded in staging for no time at all.
+ */
+const soakWhileInProgress: Attack = {
+  kind: 19,
+  door: 'sql',
+  persona: 'sre',
+  name: 'the staging soak elapses while the deployment is still in progress (verdict before success)',
+  async run({ db }) {
+    const project = `atk-${randomUUID().slice(0, 8)}`;
+    await asRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
+      c.query(`select ops.set_soak_policy('staging', 'production', '6 seconds', $1)`, [project]),
+    );
+    const r = await createRelease(db, { project, sub: who.dev });
+    await passG1(db, r);
+    await passG2(db, r);
+    await passG3(db, r);
+    const d = await promote(db, r.release_id, 'staging');
+    await asRole(db, 'sre', claims('sre', who.sre), (c) =>
+      c.query(`select ops.record_health_check($1, 'pass')`, [d.deployment_id]),
+    );
+    await new Promise((done) => setTimeout(done, 6_500));
+    await updateDeployment(db, d.deployment_id, 'succeeded');
+    const out = await tryAsRole(db, 'sre', claims('sre', who.sre), (c) =>
+      c.query(`select ops.promote_release($1, 'production')`, [r.release_id]),
+    );
+    return out.ok;
+  },
+};
+
+/**
+ * The G4 deadline met by a passing verdict recorded while the deployment was still in progress:
+ * the deployment succeeds only after its deadline, yet G4 counts its health as confirmed in time.
+ */
+const g4DeadlineWhileInProgress: Attack = {
+  kind: 19,
+  door: 'sql',
+  persona: 'sre',
+  name: 'the G4 deadline is met by a health check recorded before the deployment succeeded',
+  async run({ db }) {
+    const project = `atk-${randomUUID().slice(0, 8)}`;
+    await asRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
+      c.query(`select ops.set_deadline_policy('G4', '2 seconds', 'staging', $1)`, [project]),
+    );
+    const r = await createRelease(db, { project, sub: who.dev });
+    await passG1(db, r);
+    await passG2(db, r);
+    await passG3(db, r);
+    const d = await promote(db, r.release_id, 'staging');
+    await asRole(db, 'sre', claims('sre', who.sre), (c) =>
+      c.query(`select ops.record_health_check($1, 'pass')`, [d.deployment_id]),
+    );
+    await new Promise((done) => setTimeout(done, 2_500));
+    await updateDeployment(db, d.deployment_id, 'succeeded');
+    return (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+  },
+};
+
 const matrix: Attack[] = [
   ...PERSONAS.map(temporarySchemaHijack),
   ...PERSONAS.flatMap((p) => [
@@ -2310,6 +2370,8 @@ const matrix: Attack[] = [
   completesDuringFreeze('ci_service_role'),
   selfApprovedOverride,
   freezeJudgedAtBegin,
+  soakWhileInProgress,
+  g4DeadlineWhileInProgress,
 ];
 
 export { attachEvidence, others, promote, submitApproval };

@@ -26,6 +26,7 @@ import {
   who,
 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { eventually } from '../webhooks/receiver.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -267,23 +268,22 @@ describe('soak time', () => {
     expect(await isEligible(db, r.release_id, 'production')).toBe(false);
     await expectPgError(promote(db, r.release_id, 'production'), 'OPS09', /soak/);
 
-    // Two hours later (the confirmation moved back, as the owner, inside the context that
-    // ops.record_health_check opens, the only one in which a verdict's fields change): the soak is
-    // complete.
+    // Once the soak has elapsed, the release is eligible. The confirmation and the success are
+    // recorded as they happened and cannot be moved back, so the policy is shortened instead
+    // (the release manager changes only its duration) and restored afterwards.
     const { rows } = await db.admin.query(
       `select deployment_id from ops.deployments where release_id = $1 and environment = 'staging'`,
       [r.release_id],
     );
     const staging = rows[0]!.deployment_id;
-    await db.admin.query(
-      `do $$ begin
-         perform ops.context_enter('recording_health_check', '${staging}'::uuid, 'test');
-         update ops.deployments set g4_resolved_at = now() - interval '2 hours 1 minute'
-          where deployment_id = '${staging}'::uuid;
-         perform ops.context_leave('recording_health_check', '${staging}'::uuid);
-       end $$`,
-    );
-    expect(await isEligible(db, r.release_id, 'production')).toBe(true);
+    const soak = (length: string) =>
+      asPersona('release_manager', who.rm, `select ops.set_soak_policy('staging', 'production', $2, $1)`, [
+        project,
+        length,
+      ]);
+    await soak('1 second');
+    await eventually(async () => isEligible(db, r.release_id, 'production'), 'the soak to elapse');
+    await soak('2 hours');
 
     // A rollback in staging: the soak is not standing any more ...
     await asPersona('sre', who.sre, `select ops.record_deployment($1, 'staging', 'succeeded', null, $2)`, [

@@ -238,6 +238,10 @@ describe('webhook delivery', () => {
     await expect(post(new URL('http://[::ffff:10.0.0.1]/'), '{}', {}, strict)).rejects.toBeInstanceOf(
       RefusedTargetError,
     );
+    // IPv4-compatible IPv6 (::127.0.0.1 is ::7f00:1), which ipaddr.js calls unicast.
+    await expect(
+      post(new URL(`http://[::127.0.0.1]:${receiver.port}/hook`), '{}', {}, strict),
+    ).rejects.toBeInstanceOf(RefusedTargetError);
     expect(receiver.received.length).toBe(before);
   });
 });
