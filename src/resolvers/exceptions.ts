@@ -3,7 +3,12 @@
 import { z } from 'zod';
 import { anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
 import { builder } from '../builder.js';
-import { EXCEPTION_TYPES, EXCEPTION_WINDOW_STATES, GATE_CODES, POST_REVIEW_STATUSES } from '../vocabulary.js';
+import {
+  EXCEPTION_TYPES,
+  type EXCEPTION_WINDOW_STATES,
+  GATE_CODES,
+  POST_REVIEW_STATUSES,
+} from '../vocabulary.js';
 import { ExceptionState, ExceptionType, GateCode, PostReviewStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { optionalUuidArg, uuid } from './ids.js';

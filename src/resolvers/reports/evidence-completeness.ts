@@ -5,7 +5,7 @@ import { builder } from '../../builder.js';
 import type { ArtifactTypeValue, GateCodeValue, GateStatusValue } from '../../vocabulary.js';
 import { ArtifactType, GateCode, GateStatus } from '../enums.js';
 import { optionalUuidArg } from '../ids.js';
-import { connectionType } from '../pagination.js';
+import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage } from '../read.js';
 import { afterGate, BY_RELEASE_THEN_GATE } from './gate-summary.js';
 
@@ -66,11 +66,7 @@ builder.queryField('evidenceCompleteness', (t) =>
     type: connectionType<EvidenceCompletenessRow>('EvidenceCompleteness', EvidenceCompleteness),
     description:
       'Evidence required, present and missing per release and gate: newest release first, G1-G4 within it; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: EvidenceCompletenessFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, EvidenceCompletenessFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<EvidenceCompletenessRow>(ctx, args, {

@@ -7,7 +7,7 @@ import type { Context } from '../../context.js';
 import type { GateCodeValue, GateStatusValue, ReleaseStatusValue } from '../../vocabulary.js';
 import { GateCode, GateStatus, ReleaseStatus } from '../enums.js';
 import { optionalUuidArg } from '../ids.js';
-import { connectionType } from '../pagination.js';
+import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage, readRows } from '../read.js';
 import { DateTime } from '../scalars.js';
 
@@ -97,11 +97,7 @@ builder.queryField('releaseGateSummary', (t) =>
     type: connectionType<GateSummaryRow>('ReleaseGateSummary', ReleaseGateSummary),
     description:
       'Every gate of every release with its checks, evidence and approvals counted: newest release first, G1-G4 within it; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: ReleaseGateSummaryFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, ReleaseGateSummaryFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<GateSummaryRow>(ctx, args, {
