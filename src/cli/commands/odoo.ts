@@ -32,7 +32,7 @@ import { probeHealth } from '../odoo/health.js';
 import { readTestLog, readUpgradeLog } from '../odoo/logs.js';
 import { changedModules, MODULE_NAME, type ModuleChange, scanAddons } from '../odoo/manifest.js';
 import { cross, tick } from '../output.js';
-import { defined } from './events.js';
+import { defined } from './events/common.js';
 
 export const ODOO_CHECKS = {
   tests: 'odoo-tests',
