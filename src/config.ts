@@ -5,8 +5,18 @@ import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { type AuthConfig, DEFAULT_MAX_TOKEN_LIFETIME_S } from './auth/jwt.js';
+import type { AuthConfig } from './auth/jwt.js';
 import { projectRoot } from './db/migrate.js';
+import {
+  flag,
+  httpUrl,
+  INGEST_SETTINGS,
+  integer,
+  integerSetting,
+  optional,
+  POOL_MAX,
+  postgresUrl,
+} from './settings.js';
 import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.js';
 
 export type NodeEnv = 'development' | 'production' | 'test';
@@ -82,49 +92,6 @@ export const DEV_SECRET_FILE = path.join(projectRoot, '.data', 'dev-secret');
 /** The development attestation key, beside the development secret. */
 export const DEV_ATTESTATION_KEY_FILE = 'attestation-key.pem';
 
-// Empty strings (`FOO=` in an env file) count as unset.
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
-
-const flag = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'].includes(v), {
-    message: 'expected true/false (or 1/0, on/off, yes/no)',
-  })
-  .transform((v) => ['1', 'true', 'on', 'yes'].includes(v));
-
-const integer = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, { message: `expected an integer between ${min} and ${max}` })
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, { message: `expected an integer between ${min} and ${max}` });
-
-const postgresUrl = z.string().refine(
-  (v) => {
-    try {
-      return ['postgres:', 'postgresql:'].includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected a postgres:// or postgresql:// URL' },
-);
-
-const httpsUrl = z.string().refine(
-  (v) => {
-    try {
-      return ['https:', 'http:'].includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected an http(s) URL' },
-);
-
 const EnvSchema = z.object({
   NODE_ENV: optional(z.enum(['development', 'production', 'test'])),
   DATABASE_URL: optional(postgresUrl),
@@ -132,23 +99,23 @@ const EnvSchema = z.object({
   PORT: optional(integer(0, 65535)),
   HOST: optional(z.string().trim().min(1)),
   SUPABASE_JWT_SECRET: optional(z.string()),
-  SUPABASE_JWKS_URL: optional(httpsUrl),
+  SUPABASE_JWKS_URL: optional(httpUrl),
   OPS_JWT_ISSUER: optional(z.string().trim().min(1)),
   OPS_JWT_AUDIENCE: optional(z.string().trim().min(1)),
-  OPS_JWT_MAX_LIFETIME_SECONDS: optional(integer(60, 30 * 86_400)),
+  OPS_JWT_MAX_LIFETIME_SECONDS: integerSetting(INGEST_SETTINGS.OPS_JWT_MAX_LIFETIME_SECONDS),
   OPS_METRICS_TOKEN: optional(z.string().trim().min(16)),
   OPS_EMBEDDED_PG_PORT: optional(integer(1, 65535)),
   OPS_DATA_DIR: optional(z.string().trim().min(1)),
   OPS_GRAPHIQL: optional(flag),
   OPS_INTROSPECTION: optional(flag),
-  OPS_MAX_BODY_BYTES: optional(integer(1024, 100 * 1024 * 1024)),
+  OPS_MAX_BODY_BYTES: integerSetting(INGEST_SETTINGS.OPS_MAX_BODY_BYTES),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
   OPS_HTTP_HEADERS_TIMEOUT_MS: optional(integer(1_000, 600_000)),
   OPS_HTTP_REQUEST_TIMEOUT_MS: optional(integer(1_000, 3_600_000)),
   OPS_HTTP_KEEP_ALIVE_TIMEOUT_MS: optional(integer(100, 600_000)),
   OPS_HTTP_HANDLER_TIMEOUT_MS: optional(integer(1_000, 3_600_000)),
   OPS_HTTP_MAX_CONNECTIONS: optional(integer(1, 1_000_000)),
-  OPS_DB_POOL_MAX: optional(integer(1, 1_000)),
+  OPS_DB_POOL_MAX: integerSetting(POOL_MAX.server),
   OPS_ATTESTATION_KEY: optional(
     z
       .string()
@@ -266,7 +233,8 @@ export function loadConfig(
       jwksUrl: e.SUPABASE_JWKS_URL,
       issuer: e.OPS_JWT_ISSUER,
       audience: e.OPS_JWT_AUDIENCE,
-      maxLifetimeSeconds: e.OPS_JWT_MAX_LIFETIME_SECONDS ?? DEFAULT_MAX_TOKEN_LIFETIME_S,
+      maxLifetimeSeconds:
+        e.OPS_JWT_MAX_LIFETIME_SECONDS ?? INGEST_SETTINGS.OPS_JWT_MAX_LIFETIME_SECONDS.fallback,
     },
     metricsToken: e.OPS_METRICS_TOKEN,
     jwtSecretSource,
@@ -274,10 +242,10 @@ export function loadConfig(
     dataDir: path.resolve(e.OPS_DATA_DIR ?? path.join(projectRoot, '.data')),
     graphiql: e.OPS_GRAPHIQL ?? nodeEnv === 'development',
     introspection: e.OPS_INTROSPECTION ?? true,
-    maxBodyBytes: e.OPS_MAX_BODY_BYTES ?? 262_144,
+    maxBodyBytes: e.OPS_MAX_BODY_BYTES ?? INGEST_SETTINGS.OPS_MAX_BODY_BYTES.fallback,
     logLevel: e.LOG_LEVEL ?? 'info',
     http,
-    dbPoolMax: e.OPS_DB_POOL_MAX ?? 10,
+    dbPoolMax: e.OPS_DB_POOL_MAX ?? POOL_MAX.server.fallback,
     attestationKeyPem,
     attestationKeySource,
     webhooks: loadWebhookConfig(env, nodeEnv),

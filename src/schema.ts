@@ -17,7 +17,9 @@ import './resolvers/reports/exception-status.js';
 import './resolvers/reports/gate-summary.js';
 import './resolvers/reports/timeline.js';
 import './resolvers/subscriptions.js';
-import './resolvers/timing.js';
+import './resolvers/timing/freeze.js';
+import './resolvers/timing/policies.js';
+import './resolvers/timing/release-timing.js';
 import './resolvers/viewer.js';
 import './resolvers/webhooks.js';
 

@@ -3,7 +3,12 @@
 import { z } from 'zod';
 import { anyOf, MUTATION_CALLERS, TABLE_READERS } from '../auth/access.js';
 import { builder } from '../builder.js';
-import { EXCEPTION_TYPES, GATE_CODES, POST_REVIEW_STATUSES } from '../vocabulary.js';
+import {
+  EXCEPTION_TYPES,
+  type EXCEPTION_WINDOW_STATES,
+  GATE_CODES,
+  POST_REVIEW_STATUSES,
+} from '../vocabulary.js';
 import { ExceptionState, ExceptionType, GateCode, PostReviewStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { optionalUuidArg, uuid } from './ids.js';
@@ -41,28 +46,41 @@ ExceptionRef.implement({
   }),
 });
 
-// The states are predicates over ops.exception_is_active and the window, evaluated by SQL at
-// read time, so an exception is EXPIRED the instant its window closes.
-const STATE_FILTER = {
-  ACTIVE: 'ops.exception_is_active(e)',
-  EXPIRED: 'e.expires_at <= now()',
-  PENDING_REVIEW: "e.post_review_status = 'pending'",
-} as const;
+// Which exceptions a state selects. Whether one is active or expired is the rule of
+// ops.v_exception_status (its state column, over ops.exception_is_active and the window, computed
+// by SQL at read time, so an exception is EXPIRED the instant its window closes); PENDING_REVIEW is
+// the stored post-review status. The view's readers are the exceptions' readers (access.ts).
+const STATE_SELECTS = {
+  ACTIVE: { state: 'active', postReviewStatus: null },
+  EXPIRED: { state: 'expired', postReviewStatus: null },
+  PENDING_REVIEW: { state: null, postReviewStatus: 'pending' },
+} as const satisfies Record<
+  string,
+  {
+    state: (typeof EXCEPTION_WINDOW_STATES)[number] | null;
+    postReviewStatus: (typeof POST_REVIEW_STATUSES)[number] | null;
+  }
+>;
 
 builder.queryField('exceptions', (t) =>
   t.withAuth(anyOf(TABLE_READERS.exceptions)).field({
     type: [ExceptionRef],
     description: 'Exceptions in a state (all when omitted), soonest expiry first; at most 500.',
     args: { state: t.arg({ type: ExceptionState }), releaseId: t.arg.id() },
-    resolve: (_r, args, ctx) =>
-      readRows<ExceptionRow>(
+    resolve: (_r, args, ctx) => {
+      const releaseId = optionalUuidArg(args.releaseId, 'releaseId');
+      const select = args.state ? STATE_SELECTS[args.state] : { state: null, postReviewStatus: null };
+      return readRows<ExceptionRow>(
         ctx,
         `select e.* from ops.exceptions e
-         where ${args.state ? STATE_FILTER[args.state] : 'true'}
-           and ($1::uuid is null or e.release_id = $1)
+         join ops.v_exception_status s on s.exception_id = e.exception_id
+         where ($1::text is null or s.state = $1)
+           and ($2::public.ops_post_review_status is null or e.post_review_status = $2)
+           and ($3::uuid is null or e.release_id = $3)
          order by e.expires_at, e.exception_id limit 500`,
-        [optionalUuidArg(args.releaseId, 'releaseId')],
-      ),
+        [select.state, select.postReviewStatus, releaseId],
+      );
+    },
   }),
 );
 

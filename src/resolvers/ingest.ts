@@ -15,7 +15,7 @@ import { type IngestResult, submitEnvelope } from '../ingest/handler.js';
 import type { ProcessingStatusValue } from '../vocabulary.js';
 import { EventType, GateCode, ProcessingStatus } from './enums.js';
 import { optionalUuidArg } from './ids.js';
-import { connectionType } from './pagination.js';
+import { connectionArgs, connectionType } from './pagination.js';
 import { Conditions, keysetPage } from './read.js';
 import { IngestLogEntryRef } from './refs.js';
 import type { IngestLogRow } from './rows.js';
@@ -60,11 +60,7 @@ builder.queryField('ingestLog', (t) =>
   t.withAuth(anyOf(TABLE_READERS.event_ingest_log)).field({
     type: IngestLogConnection,
     description: 'Every ingest attempt, newest first; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: IngestLogFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, IngestLogFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<IngestLogRow>(ctx, args, {

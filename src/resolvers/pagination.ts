@@ -1,6 +1,6 @@
 // Relay connections with keyset cursors (timestamp, id): stable under inserts, cheap at any depth,
 // and capped at MAX_PAGE rows per page.
-import type { ObjectRef, SchemaTypes } from '@pothos/core';
+import type { ArgBuilder, InputObjectRef, ObjectRef, SchemaTypes } from '@pothos/core';
 import { builder } from '../builder.js';
 import { ValidationError } from '../errors.js';
 import { uuid } from './ids.js';
@@ -60,6 +60,21 @@ const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | n
     endCursor: t.exposeString('endCursor', { nullable: true }),
   }),
 });
+
+/**
+ * The arguments every connection takes: its filter, the page size (default 20, at most MAX_PAGE,
+ * checked by pageSize) and the cursor to continue after. Usage: `args: connectionArgs(t.arg, Filter)`.
+ */
+export function connectionArgs<F extends object>(
+  arg: ArgBuilder<BuilderTypes>,
+  filter: InputObjectRef<BuilderTypes, F>,
+) {
+  return {
+    filter: arg({ type: filter }),
+    first: arg.int({ defaultValue: 20 }),
+    after: arg.string(),
+  };
+}
 
 /** The Relay connection (edges, nodes, pageInfo) of a node type, named `${name}Connection`. */
 export function connectionType<T>(name: string, nodeRef: ObjectRef<BuilderTypes, T>) {

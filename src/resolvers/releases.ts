@@ -9,7 +9,7 @@ import { DeployEnvironment, Environment, GateCode, GateStatus, ReleaseStatus } f
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { uuid, uuidArg } from './ids.js';
 import { type BlockerRow, loaders } from './loaders.js';
-import { connectionType } from './pagination.js';
+import { connectionArgs, connectionType } from './pagination.js';
 import { Conditions, keysetPage, readRows } from './read.js';
 import {
   ApprovalRef,
@@ -194,11 +194,7 @@ builder.queryField('releases', (t) =>
   t.withAuth(anyOf(TABLE_READERS.releases)).field({
     type: ReleaseConnection,
     description: 'Releases, newest first; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: ReleaseFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, ReleaseFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<ReleaseRow>(ctx, args, {

@@ -2,6 +2,7 @@
 // loadConfig (src/config.ts) into Config.webhooks.
 import { z } from 'zod';
 import { ConfigError } from '../config.js';
+import { flag, integer, optional } from '../settings.js';
 
 export interface WebhookConfig {
   /** Run the delivery worker in this process (OPS_WEBHOOK_WORKER, default on). */
@@ -19,26 +20,6 @@ export interface WebhookConfig {
   /** Targets on private networks (RFC 1918, fc00::/7, 100.64/10) are allowed (OPS_WEBHOOK_ALLOW_PRIVATE). */
   allowPrivate: boolean;
 }
-
-const flag = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'].includes(v), {
-    message: 'expected true/false (or 1/0, on/off, yes/no)',
-  })
-  .transform((v) => ['1', 'true', 'on', 'yes'].includes(v));
-
-const integer = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, { message: `expected an integer between ${min} and ${max}` })
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, { message: `expected an integer between ${min} and ${max}` });
-
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
 
 const WebhookEnv = z.object({
   OPS_WEBHOOK_WORKER: optional(flag),

@@ -3,6 +3,8 @@
 // errors that name every variable at fault without repeating a secret.
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { type Config, ConfigError, loadConfig } from '../../src/config.js';
+import { INGEST_SETTINGS } from '../../src/settings.js';
 import {
   createIngestFunction,
   DEFAULT_MAX_BODY_BYTES,
@@ -75,6 +77,42 @@ describe('readFunctionConfig', () => {
       readFunctionConfig(env({ SUPABASE_DB_URL: 'postgres://db/x', SUPABASE_JWT_SECRET: ' ' })),
     ).toThrow(/SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL/);
   });
+});
+
+describe('the ingest settings the server and the Edge Function both read (src/settings.ts)', () => {
+  const secret = 'x'.repeat(40);
+  const serverValue: Record<keyof typeof INGEST_SETTINGS, (c: Config) => number | undefined> = {
+    OPS_MAX_BODY_BYTES: (c) => c.maxBodyBytes,
+    OPS_JWT_MAX_LIFETIME_SECONDS: (c) => c.auth.maxLifetimeSeconds,
+  };
+  const functionValue: Record<
+    keyof typeof INGEST_SETTINGS,
+    (c: ReturnType<typeof readFunctionConfig>) => number | undefined
+  > = {
+    OPS_MAX_BODY_BYTES: (c) => c.maxBodyBytes,
+    OPS_JWT_MAX_LIFETIME_SECONDS: (c) => c.auth.maxLifetimeSeconds,
+  };
+  const server = (vars: Record<string, string>) =>
+    loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: secret, ...vars });
+  const fn = (vars: Record<string, string>) =>
+    readFunctionConfig(env({ SUPABASE_DB_URL: 'postgres://db/x', SUPABASE_JWT_SECRET: secret, ...vars }));
+
+  it.each(Object.keys(INGEST_SETTINGS) as (keyof typeof INGEST_SETTINGS)[])(
+    '%s: the same default, bounds and refusals in both',
+    (name) => {
+      const s = INGEST_SETTINGS[name];
+      expect(serverValue[name](server({}))).toBe(s.fallback);
+      expect(functionValue[name](fn({}))).toBe(s.fallback);
+      for (const ok of [s.min, s.max]) {
+        expect(serverValue[name](server({ [name]: String(ok) }))).toBe(ok);
+        expect(functionValue[name](fn({ [name]: String(ok) }))).toBe(ok);
+      }
+      for (const bad of [String(s.min - 1), String(s.max + 1), 'lots']) {
+        expect(() => server({ [name]: bad })).toThrow(ConfigError);
+        expect(() => fn({ [name]: bad })).toThrow(FunctionConfigError);
+      }
+    },
+  );
 });
 
 describe('createIngestFunction', () => {

@@ -3,8 +3,7 @@
 // checkpoint with the ledger now), and `verify-evidence` (re-hash local copies of a bundle's
 // evidence files). The signed bundle itself is `bundle --signed` / `bundle --verify`
 // (commands/reports.ts).
-import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { EvidenceRef, Statement } from '../../attestation/verify.js';
 import {
@@ -17,6 +16,7 @@ import { type Command, flag, resolveRelease } from '../command.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { graphqlRequest } from '../graphql.js';
 import { cross, type Paint, table, tick } from '../output.js';
+import { fileSha256 } from './events/common.js';
 
 function findingLines(paint: Paint, findings: readonly LedgerFindingFieldsFragment[] | null): string[] {
   return table(
@@ -167,12 +167,6 @@ const checkpoint: Command = {
     };
   },
 };
-
-async function fileSha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /** The evidence list of a signed bundle (DSSE envelope) or of a plain bundle document. */
 export function bundleEvidence(doc: unknown): EvidenceRef[] {

@@ -9,7 +9,7 @@ import type {
 } from '../../vocabulary.js';
 import { DeployEnvironment, DeploymentKind, DeploymentStatus, G4Status } from '../enums.js';
 import { optionalUuidArg } from '../ids.js';
-import { connectionType } from '../pagination.js';
+import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage } from '../read.js';
 import { DateTime } from '../scalars.js';
 
@@ -68,11 +68,7 @@ builder.queryField('deploymentHistory', (t) =>
   t.withAuth(anyOf(VIEW_READERS.v_deployment_history)).field({
     type: connectionType<DeploymentHistoryRow>('DeploymentHistoryEntry', DeploymentHistoryEntry),
     description: 'Deployments and rollbacks, newest first; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: DeploymentHistoryFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, DeploymentHistoryFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<DeploymentHistoryRow>(ctx, args, {

@@ -4,7 +4,7 @@ import { anyOf, VIEW_READERS } from '../../auth/access.js';
 import { builder } from '../../builder.js';
 import type { EnvironmentValue, ReleaseStatusValue } from '../../vocabulary.js';
 import { Environment, ReleaseStatus } from '../enums.js';
-import { connectionType } from '../pagination.js';
+import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage } from '../read.js';
 import { DateTime } from '../scalars.js';
 import { gateSummariesOf, ReleaseGateSummary } from './gate-summary.js';
@@ -63,11 +63,7 @@ builder.queryField('promotionEligibilities', (t) =>
     type: connectionType<EligibilityRow>('ReleaseEligibility', ReleaseEligibility),
     description:
       'Releases with their staging and production eligibility, computed at read time; newest first, at most 100 per page. A developer sees their own releases.',
-    args: {
-      filter: t.arg({ type: PromotionEligibilityFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, PromotionEligibilityFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<EligibilityRow>(ctx, args, {

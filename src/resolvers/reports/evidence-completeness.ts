@@ -4,10 +4,9 @@ import { anyOf, VIEW_READERS } from '../../auth/access.js';
 import { builder } from '../../builder.js';
 import type { ArtifactTypeValue, GateCodeValue, GateStatusValue } from '../../vocabulary.js';
 import { ArtifactType, GateCode, GateStatus } from '../enums.js';
-import { optionalUuidArg } from '../ids.js';
-import { connectionType } from '../pagination.js';
-import { Conditions, keysetPage } from '../read.js';
-import { afterGate, BY_RELEASE_THEN_GATE } from './gate-summary.js';
+import { connectionArgs, connectionType } from '../pagination.js';
+import { keysetPage } from '../read.js';
+import { gateReportPage } from './gate-summary.js';
 
 export interface EvidenceCompletenessRow {
   release_id: string;
@@ -66,28 +65,14 @@ builder.queryField('evidenceCompleteness', (t) =>
     type: connectionType<EvidenceCompletenessRow>('EvidenceCompleteness', EvidenceCompleteness),
     description:
       'Evidence required, present and missing per release and gate: newest release first, G1-G4 within it; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: EvidenceCompletenessFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, EvidenceCompletenessFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<EvidenceCompletenessRow>(ctx, args, {
         columns: `v.release_id, v.project, v.release_name, v.gate_id, v.gate_code, v.gate_status, v.required,
                   v.optional, v.present::text[] as present, v.missing, v.evidence_count, v.waived, v.complete`,
         from: 'ops.v_evidence_completeness v',
-        where: new Conditions()
-          .when(f.project, (p) => `v.project = ${p}`)
-          .when(optionalUuidArg(f.releaseId, 'releaseId'), (p) => `v.release_id = ${p}::uuid`)
-          .when(f.gateCode, (p) => `v.gate_code = ${p}::ops_gate_code`)
-          .when(f.complete, (p) => `v.complete = ${p}::boolean`),
-        at: 'v.release_created_at',
-        id: 'v.release_id',
-        direction: 'desc',
-        orderBy: BY_RELEASE_THEN_GATE,
-        afterCondition: (w, after) => afterGate(w, after, 'v.release_created_at'),
-        idOf: (r) => r.gate_id,
+        ...gateReportPage(f, (where) => where.when(f.complete, (p) => `v.complete = ${p}::boolean`)),
       });
     },
   }),

@@ -10,7 +10,7 @@ import type {
 } from '../../vocabulary.js';
 import { ExceptionType, ExceptionWindowState, GateCode, PostReviewStatus } from '../enums.js';
 import { optionalUuidArg } from '../ids.js';
-import { connectionType } from '../pagination.js';
+import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage } from '../read.js';
 import { DateTime } from '../scalars.js';
 
@@ -69,11 +69,7 @@ builder.queryField('exceptionStatus', (t) =>
   t.withAuth(anyOf(VIEW_READERS.v_exception_status)).field({
     type: connectionType<ExceptionStatusRow>('ExceptionStatus', ExceptionStatus),
     description: 'Exceptions with their state computed now, soonest expiry first; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: ExceptionStatusFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, ExceptionStatusFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<ExceptionStatusRow>(ctx, args, {

@@ -7,7 +7,7 @@ import type { Context } from '../../context.js';
 import type { GateCodeValue, GateStatusValue, ReleaseStatusValue } from '../../vocabulary.js';
 import { GateCode, GateStatus, ReleaseStatus } from '../enums.js';
 import { optionalUuidArg } from '../ids.js';
-import { connectionType } from '../pagination.js';
+import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage, readRows } from '../read.js';
 import { DateTime } from '../scalars.js';
 
@@ -70,7 +70,7 @@ export const ReleaseGateSummary = builder.objectRef<GateSummaryRow>('ReleaseGate
  * Keyset condition for rows ordered by (release created_at desc, release_id desc, gate_code): the
  * cursor names a gate, whose release and code place it.
  */
-export function afterGate(w: Conditions, after: [string, string], createdAt: string): void {
+function afterGate(w: Conditions, after: [string, string], createdAt: string): void {
   const at = w.param(after[0]);
   const gate = w.param(after[1]);
   const release = `(select g.release_id from ops.release_gates g where g.gate_id = ${gate}::uuid)`;
@@ -81,7 +81,32 @@ export function afterGate(w: Conditions, after: [string, string], createdAt: str
 }
 
 /** Gates of a release newest release first, G1-G4 within it. */
-export const BY_RELEASE_THEN_GATE = 'v.release_created_at desc, v.release_id desc, v.gate_code';
+const BY_RELEASE_THEN_GATE = 'v.release_created_at desc, v.release_id desc, v.gate_code';
+
+/**
+ * The page of a per-gate report over a view `v` (release_created_at, release_id, gate_id,
+ * gate_code, project): newest release first, G1-G4 within it, filtered by project, release and
+ * gate; `more` adds the report's own filters.
+ */
+export function gateReportPage(
+  f: { project?: string | null; releaseId?: string | null; gateCode?: string | null },
+  more: (where: Conditions) => Conditions = (where) => where,
+) {
+  return {
+    where: more(
+      new Conditions()
+        .when(f.project, (p) => `v.project = ${p}`)
+        .when(optionalUuidArg(f.releaseId, 'releaseId'), (p) => `v.release_id = ${p}::uuid`)
+        .when(f.gateCode, (p) => `v.gate_code = ${p}::ops_gate_code`),
+    ),
+    at: 'v.release_created_at',
+    id: 'v.release_id',
+    direction: 'desc' as const,
+    orderBy: BY_RELEASE_THEN_GATE,
+    afterCondition: (w: Conditions, after: [string, string]) => afterGate(w, after, 'v.release_created_at'),
+    idOf: (r: { gate_id: string }) => r.gate_id,
+  };
+}
 
 const ReleaseGateSummaryFilter = builder.inputType('ReleaseGateSummaryFilter', {
   fields: (t) => ({
@@ -97,27 +122,13 @@ builder.queryField('releaseGateSummary', (t) =>
     type: connectionType<GateSummaryRow>('ReleaseGateSummary', ReleaseGateSummary),
     description:
       'Every gate of every release with its checks, evidence and approvals counted: newest release first, G1-G4 within it; at most 100 per page.',
-    args: {
-      filter: t.arg({ type: ReleaseGateSummaryFilter }),
-      first: t.arg.int({ defaultValue: 20 }),
-      after: t.arg.string(),
-    },
+    args: connectionArgs(t.arg, ReleaseGateSummaryFilter),
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<GateSummaryRow>(ctx, args, {
         columns: 'v.*',
         from: 'ops.v_release_gate_summary v',
-        where: new Conditions()
-          .when(f.project, (p) => `v.project = ${p}`)
-          .when(optionalUuidArg(f.releaseId, 'releaseId'), (p) => `v.release_id = ${p}::uuid`)
-          .when(f.gateCode, (p) => `v.gate_code = ${p}::ops_gate_code`)
-          .when(f.status, (p) => `v.status = ${p}::ops_gate_status`),
-        at: 'v.release_created_at',
-        id: 'v.release_id',
-        direction: 'desc',
-        orderBy: BY_RELEASE_THEN_GATE,
-        afterCondition: (w, after) => afterGate(w, after, 'v.release_created_at'),
-        idOf: (r) => r.gate_id,
+        ...gateReportPage(f, (where) => where.when(f.status, (p) => `v.status = ${p}::ops_gate_status`)),
       });
     },
   }),

@@ -1,16 +1,24 @@
 // The Edge Function's application, free of Deno APIs so it can be built from any environment map:
-// configuration from Supabase's variables, a pg Pool on SUPABASE_DB_URL, and the very same
-// createIngestHandler the project's server mounts at /functions/v1/ops-event-ingest.
+// configuration from Supabase's variables (parsers, bounds and defaults shared with the server in
+// src/settings.ts), a pg Pool on SUPABASE_DB_URL, and the very same createIngestHandler the
+// project's server mounts at /functions/v1/ops-event-ingest.
 // pg ships no types; Deno takes them from @types/pg (Node resolves them by itself).
 // @ts-types="npm:@types/pg@^8.23.1"
 import type pg from 'pg';
-import { type AuthConfig, createVerifier, DEFAULT_MAX_TOKEN_LIFETIME_S } from '../../../src/auth/jwt.ts';
+import { type AuthConfig, createVerifier } from '../../../src/auth/jwt.ts';
 import { createPool } from '../../../src/db/pool.ts';
 import { createIngestHandler, type IngestOutcome } from '../../../src/ingest/handler.ts';
+import {
+  INGEST_SETTINGS,
+  type IntegerSetting,
+  integer as integerSchema,
+  POOL_MAX,
+  postgresUrl,
+} from '../../../src/settings.ts';
 
 export const FUNCTION_NAME = 'ops-event-ingest';
-export const DEFAULT_MAX_BODY_BYTES = 262_144;
-export const DEFAULT_POOL_MAX = 5;
+export const DEFAULT_MAX_BODY_BYTES: number = INGEST_SETTINGS.OPS_MAX_BODY_BYTES.fallback;
+export const DEFAULT_POOL_MAX: number = POOL_MAX.edgeFunction.fallback;
 
 /**
  * Supabase's gateway hands the function the path without its `/functions/v1` prefix; a client
@@ -38,16 +46,15 @@ export class FunctionConfigError extends Error {
 
 type Env = (name: string) => string | undefined;
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+/** An integer setting within its bounds (src/settings.ts, as the server reads it), or its fallback when unset. */
+function integer(env: Env, name: string, setting: IntegerSetting): number {
   const raw = env(name)?.trim();
-  if (!raw) return fallback;
-  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(n >= min && n <= max)) {
-    throw new FunctionConfigError(`${name}: expected an integer between ${min} and ${max} (got ${raw})`, [
-      name,
-    ]);
+  if (!raw) return setting.fallback;
+  const parsed = integerSchema(setting.min, setting.max).safeParse(raw);
+  if (!parsed.success) {
+    throw new FunctionConfigError(`${name}: ${parsed.error.issues[0]?.message} (got ${raw})`, [name]);
   }
-  return n;
+  return parsed.data;
 }
 
 /** Reads and checks the function's configuration; throws naming every variable at fault. */
@@ -61,7 +68,7 @@ export function readFunctionConfig(env: Env): FunctionConfig {
   const databaseUrl = value(urlVariable);
   if (!databaseUrl) {
     problems.push(new FunctionConfigError('SUPABASE_DB_URL: required', ['SUPABASE_DB_URL']));
-  } else if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+  } else if (!postgresUrl.safeParse(databaseUrl).success) {
     problems.push(
       new FunctionConfigError(`${urlVariable}: expected a postgres:// or postgresql:// URL`, [urlVariable]),
     );
@@ -76,9 +83,7 @@ export function readFunctionConfig(env: Env): FunctionConfig {
     auth.maxLifetimeSeconds = integer(
       env,
       'OPS_JWT_MAX_LIFETIME_SECONDS',
-      DEFAULT_MAX_TOKEN_LIFETIME_S,
-      60,
-      30 * 86_400,
+      INGEST_SETTINGS.OPS_JWT_MAX_LIFETIME_SECONDS,
     );
   } catch (err) {
     problems.push(err as FunctionConfigError);
@@ -94,12 +99,12 @@ export function readFunctionConfig(env: Env): FunctionConfig {
   let maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
   let poolMax = DEFAULT_POOL_MAX;
   try {
-    maxBodyBytes = integer(env, 'OPS_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1024, 100 * 1024 * 1024);
+    maxBodyBytes = integer(env, 'OPS_MAX_BODY_BYTES', INGEST_SETTINGS.OPS_MAX_BODY_BYTES);
   } catch (err) {
     problems.push(err as FunctionConfigError);
   }
   try {
-    poolMax = integer(env, 'OPS_DB_POOL_MAX', DEFAULT_POOL_MAX, 1, 100);
+    poolMax = integer(env, 'OPS_DB_POOL_MAX', POOL_MAX.edgeFunction);
   } catch (err) {
     problems.push(err as FunctionConfigError);
   }
