@@ -2213,6 +2213,31 @@ const freezeJudgedAtBegin: Attack = {
 };
 
 /**
+ * A staging deployment of a release with G1-G3 passed, under a timing policy (set for the release's
+ * own project by `policy`), given a passing G4 verdict while still in progress, held in progress
+ * for `holdMs` and then reported succeeded.
+ */
+async function verdictBeforeSuccess(
+  db: TestDatabase,
+  policy: string,
+  holdMs: number,
+): Promise<{ release_id: string }> {
+  const project = `atk-${randomUUID().slice(0, 8)}`;
+  await asRole(db, 'release_manager', claims('release_manager', who.rm), (c) => c.query(policy, [project]));
+  const r = await createRelease(db, { project, sub: who.dev });
+  await passG1(db, r);
+  await passG2(db, r);
+  await passG3(db, r);
+  const d = await promote(db, r.release_id, 'staging');
+  await asRole(db, 'sre', claims('sre', who.sre), (c) =>
+    c.query(`select ops.record_health_check($1, 'pass')`, [d.deployment_id]),
+  );
+  await new Promise((done) => setTimeout(done, holdMs));
+  await updateDeployment(db, d.deployment_id, 'succeeded');
+  return r;
+}
+
+/**
  * The soak counted from a G4 verdict given while the staging deployment was still in progress:
  * held in progress for the soak's length, then reported succeeded, the release goes to production
  * at once although it stood succeeded in staging for no time at all.
@@ -2223,20 +2248,11 @@ const soakWhileInProgress: Attack = {
   persona: 'sre',
   name: 'the staging soak elapses while the deployment is still in progress (verdict before success)',
   async run({ db }) {
-    const project = `atk-${randomUUID().slice(0, 8)}`;
-    await asRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
-      c.query(`select ops.set_soak_policy('staging', 'production', '6 seconds', $1)`, [project]),
+    const r = await verdictBeforeSuccess(
+      db,
+      `select ops.set_soak_policy('staging', 'production', '6 seconds', $1)`,
+      6_500,
     );
-    const r = await createRelease(db, { project, sub: who.dev });
-    await passG1(db, r);
-    await passG2(db, r);
-    await passG3(db, r);
-    const d = await promote(db, r.release_id, 'staging');
-    await asRole(db, 'sre', claims('sre', who.sre), (c) =>
-      c.query(`select ops.record_health_check($1, 'pass')`, [d.deployment_id]),
-    );
-    await new Promise((done) => setTimeout(done, 6_500));
-    await updateDeployment(db, d.deployment_id, 'succeeded');
     const out = await tryAsRole(db, 'sre', claims('sre', who.sre), (c) =>
       c.query(`select ops.promote_release($1, 'production')`, [r.release_id]),
     );
@@ -2254,20 +2270,11 @@ const g4DeadlineWhileInProgress: Attack = {
   persona: 'sre',
   name: 'the G4 deadline is met by a health check recorded before the deployment succeeded',
   async run({ db }) {
-    const project = `atk-${randomUUID().slice(0, 8)}`;
-    await asRole(db, 'release_manager', claims('release_manager', who.rm), (c) =>
-      c.query(`select ops.set_deadline_policy('G4', '2 seconds', 'staging', $1)`, [project]),
+    const r = await verdictBeforeSuccess(
+      db,
+      `select ops.set_deadline_policy('G4', '2 seconds', 'staging', $1)`,
+      2_500,
     );
-    const r = await createRelease(db, { project, sub: who.dev });
-    await passG1(db, r);
-    await passG2(db, r);
-    await passG3(db, r);
-    const d = await promote(db, r.release_id, 'staging');
-    await asRole(db, 'sre', claims('sre', who.sre), (c) =>
-      c.query(`select ops.record_health_check($1, 'pass')`, [d.deployment_id]),
-    );
-    await new Promise((done) => setTimeout(done, 2_500));
-    await updateDeployment(db, d.deployment_id, 'succeeded');
     return (await gateStatus(db, r.release_id, 'G4')) === 'passed';
   },
 };
