@@ -30,6 +30,7 @@ import { withPersona } from '../src/db/with-persona.js';
 import { createLogger } from '../src/logger.js';
 import { createServer, INGEST_PATH } from '../src/server.js';
 import {
+  benchPool,
   type LoadResult,
   machine,
   ms,
@@ -141,7 +142,7 @@ function tally() {
 // ---- the server process (--serve) -------------------------------------------------------------
 
 async function serve(): Promise<void> {
-  const pool = new pg.Pool({ connectionString: process.env.BENCH_API_URL, max: POOL });
+  const pool = benchPool(process.env.BENCH_API_URL ?? '', POOL);
   pool.on('error', (err) => process.stderr.write(`idle database connection lost: ${err.message}\n`));
   const config = loadConfig({
     NODE_ENV: 'production',
@@ -309,7 +310,7 @@ async function main(): Promise<number> {
   const started = performance.now();
   const db = await openBenchDatabase();
   let server: ChildProcess | undefined;
-  const pool = new pg.Pool({ connectionString: db.apiUrl, max: POOL });
+  const pool = benchPool(db.apiUrl, POOL);
   // pool.end() resolves before every socket has closed; stopping the database right after may end
   // one of them with 57P01, reported on the pool. Nothing is in flight by then.
   pool.on('error', (err) => {

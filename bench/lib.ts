@@ -9,6 +9,7 @@ import pg from 'pg';
 import { type DatabaseTarget, openDatabase } from '../src/db/database.js';
 import { resolveDataRoot } from '../src/db/embedded.js';
 import { projectRoot } from '../src/db/migrate.js';
+import { createPool } from '../src/db/pool.js';
 import { freePort } from '../src/process.js';
 
 export interface LoadOptions {
@@ -181,7 +182,19 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
   };
 }
 
-/** A port nothing listens on right now. */
+/**
+ * A benchmark's connection pool (max clients). Built by the server's createPool, so a connection
+ * PostgreSQL ends while the benchmark shuts its database down (pg-pool's end() resolves before its
+ * idle clients have closed) is an ignored 'error' event instead of a crash.
+ */
+export function benchPool(connectionString: string, max: number): pg.Pool {
+  return createPool({
+    connectionString,
+    max,
+    application_name: 'ops-bench',
+    connectionTimeoutMillis: 30_000,
+  });
+}
 
 export async function serverVersion(url: string): Promise<string> {
   const c = new pg.Client({ connectionString: url });

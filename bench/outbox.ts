@@ -18,7 +18,7 @@ import { withPersona } from '../src/db/with-persona.js';
 import { createLogger } from '../src/logger.js';
 import { loadWebhookConfig } from '../src/webhooks/config.js';
 import { startWebhookWorker } from '../src/webhooks/worker.js';
-import { machine, openBenchDatabase, runLoad, serverVersion } from './lib.js';
+import { benchPool, machine, openBenchDatabase, runLoad, serverVersion } from './lib.js';
 
 const short = process.argv.includes('--short') || ['1', 'true'].includes(process.env.BENCH_SHORT ?? '');
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? (short ? 8 : 20));
@@ -48,7 +48,7 @@ async function main(): Promise<number> {
   receiver.listen(0, '127.0.0.1');
   await new Promise((r) => receiver.once('listening', r));
   const port = (receiver.address() as AddressInfo).port;
-  const pool = new pg.Pool({ connectionString: db.apiUrl, max: POOL });
+  const pool = benchPool(db.apiUrl, POOL);
   const admin = new pg.Client({ connectionString: db.adminUrl });
   await admin.connect();
   const worker = await startWebhookWorker({

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { mintToken } from '../src/auth/dev-tokens.js';
 import { createVerifier } from '../src/auth/jwt.js';
 import { withPersona } from '../src/db/with-persona.js';
-import { machine, openBenchDatabase, serverVersion } from './lib.js';
+import { benchPool, machine, openBenchDatabase, serverVersion } from './lib.js';
 
 const eventsArg = process.argv.indexOf('--events');
 const EVENTS = Number(eventsArg > 0 ? process.argv[eventsArg + 1] : (process.env.PROFILE_EVENTS ?? 400));
@@ -31,7 +31,7 @@ async function main(): Promise<number> {
     const { rows: dbRows } = await admin.query<{ name: string }>('select current_database() as name');
     await admin.query(`alter database "${dbRows[0]!.name}" set track_functions = 'all'`);
     // Connections opened from here on track functions.
-    pool = new pg.Pool({ connectionString: db.apiUrl, max: 1 });
+    pool = benchPool(db.apiUrl, 1);
     const secret = randomBytes(32).toString('base64url');
     const verify = createVerifier({ jwtSecret: secret });
     const ci = await verify(

@@ -29,7 +29,7 @@ import {
 } from '../src/gql/graphql.js';
 import { createLogger } from '../src/logger.js';
 import { createServer, type Route } from '../src/server.js';
-import { asUnanswered, throwIfUnanswered, Unanswered } from './lib.js';
+import { asUnanswered, benchPool, throwIfUnanswered, Unanswered } from './lib.js';
 
 const short = process.argv.includes('--short') || process.env.BENCH_SHORT === '1';
 const RELEASES = short ? 500 : 10_000;
@@ -336,7 +336,7 @@ async function main(): Promise<void> {
     embeddedPort: 30000 + Math.floor(Math.random() * 20000),
     databaseName: 'ops_bench',
   });
-  const pool = new pg.Pool({ connectionString: db.apiUrl, max: 4 });
+  const pool = benchPool(db.apiUrl, 4);
   const seen: string[] = [];
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
