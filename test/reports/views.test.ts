@@ -395,6 +395,28 @@ describe('v_exception_status', () => {
     await expireException(db, e.exception_id);
     expect(await state()).toBe('expired');
   });
+
+  it('an exception that expires while the reading transaction is open reads as expired, not pending', async () => {
+    const r = await createRelease(db, { project: 'rpt-exceptions' });
+    const e = await activeBypass(db, r.release_id, ['G1']);
+    const seen = await db.as('audit_reader', who.auditor, async (c) => {
+      const before = await c.query<{ state: string }>(
+        'select state from ops.v_exception_status where exception_id = $1',
+        [e.exception_id],
+      );
+      // The window closes now, after this transaction began (now() stays at its start).
+      await db.admin.query(
+        'update ops.exceptions set expires_at = clock_timestamp() where exception_id = $1',
+        [e.exception_id],
+      );
+      const after = await c.query<{ state: string; time_left: string | null }>(
+        'select state, time_left::text from ops.v_exception_status where exception_id = $1',
+        [e.exception_id],
+      );
+      return { before: before.rows[0]!.state, after: after.rows[0]! };
+    });
+    expect(seen).toEqual({ before: 'active', after: { state: 'expired', time_left: null } });
+  });
 });
 
 describe('v_deployment_history', () => {
