@@ -1277,13 +1277,14 @@ create view ops.v_exception_status with (security_invoker=true) as
     e.impacted_gates,
         CASE
             WHEN ops.exception_is_active(e.*) THEN 'active'::text
-            WHEN e.expires_at <= now() THEN 'expired'::text
-            WHEN e.approver_id IS NOT NULL AND e.approver_id <> e.requested_by AND e.effective_from > now() THEN 'scheduled'::text
+            WHEN e.expires_at <= clock_timestamp() THEN 'expired'::text
+            WHEN e.approver_id IS NOT NULL AND e.approver_id <> e.requested_by AND e.effective_from > clock_timestamp() THEN 'scheduled'::text
+            WHEN e.approver_id IS NOT NULL AND e.approver_id <> e.requested_by THEN 'active'::text
             ELSE 'pending_approval'::text
         END AS state,
     e.post_review_status,
         CASE
-            WHEN ops.exception_is_active(e.*) THEN e.expires_at - now()
+            WHEN ops.exception_is_active(e.*) THEN e.expires_at - clock_timestamp()
             ELSE NULL::interval
         END AS time_left,
     e.requested_by,
@@ -4453,6 +4454,10 @@ begin
   select * into v_deployment from ops.deployments d where d.deployment_id = p_deployment_id for update;
   if not found then
     raise exception 'deployment % does not exist', p_deployment_id using errcode = 'OPS04';
+  end if;
+  if p_status = 'pass' and v_deployment.status <> 'succeeded' then
+    raise exception 'deployment % is %: a passing health check confirms a deployment that has succeeded',
+      p_deployment_id, v_deployment.status using errcode = 'OPS09';
   end if;
   select * into v_gate from ops.release_gates g where g.release_id = v_deployment.release_id and g.gate_code = 'G4';
   insert into ops.gate_checks (gate_id, check_name, source_system, status, required, artifact_ref, metadata, ingest_id)

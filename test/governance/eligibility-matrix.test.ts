@@ -11,6 +11,7 @@ import {
   createRelease,
   deployStagingWithHealth,
   type Env,
+  expectPgError,
   expireException,
   type GateCode,
   isEligible,
@@ -241,7 +242,8 @@ async function deploymentOutcome(r: Release, outcome: Outcome): Promise<void> {
       return;
     case 'failed, then a passing health check':
       await updateDeployment(db, d.deployment_id, 'failed');
-      await recordHealthCheck(db, d.deployment_id, 'pass');
+      // A pass confirms only a deployment that has succeeded: refused, nothing written.
+      await expectPgError(recordHealthCheck(db, d.deployment_id, 'pass'), 'OPS09', /a passing health check/);
       return;
     case 'healthy, then reported failed':
       await updateDeployment(db, d.deployment_id, 'succeeded');

@@ -150,11 +150,15 @@ async function expectProductionBlocked(r: Release, reason: RegExp): Promise<void
 }
 
 describe('G4 follows what happened to the deployment', () => {
-  it('a failed staging deployment with a passing health check afterwards does not pass G4', async () => {
+  it('a failed staging deployment with a passing health check afterwards does not pass G4 (the pass is refused)', async () => {
     const r = await approvedRelease();
     const d = await promote(db, r.release_id, 'staging');
     await updateDeployment(db, d.deployment_id, 'failed');
-    await recordHealthCheck(db, d.deployment_id, 'pass');
+    await expectPgError(
+      recordHealthCheck(db, d.deployment_id, 'pass'),
+      'OPS09',
+      /is failed: a passing health check/,
+    );
     expect(await releaseStatus(db, r.release_id)).toBe('failed');
     expect((await storedGates(db, r.release_id)).G4).toBe('failed');
     await expectProductionBlocked(r, /G4: the staging deployment .* failed/);
@@ -177,10 +181,14 @@ describe('G4 follows what happened to the deployment', () => {
     expect(rows.map((x) => x.reason).join('\n')).toMatch(/staging deployment failed/);
   });
 
-  it('a health check without a succeeded deployment does not pass G4', async () => {
+  it('a health check without a succeeded deployment does not pass G4 (the pass is refused)', async () => {
     const r = await approvedRelease();
     const d = await promote(db, r.release_id, 'staging');
-    await recordHealthCheck(db, d.deployment_id, 'pass');
+    await expectPgError(
+      recordHealthCheck(db, d.deployment_id, 'pass'),
+      'OPS09',
+      /is in_progress: a passing health check/,
+    );
     expect((await storedGates(db, r.release_id)).G4).toBe('in_progress');
     await expectProductionBlocked(r, /G4: the staging deployment .* has not succeeded/);
   });

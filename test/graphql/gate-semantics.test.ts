@@ -130,14 +130,14 @@ async function healthCheck(deploymentId: string, status: 'pass' | 'fail') {
     variables: { input: { deploymentId, status } },
     ...people.sre,
   });
-  okData(expectData(r).recordHealthCheck);
+  return expectData(r).recordHealthCheck;
 }
 
 async function stagingHealthy(releaseId: string): Promise<string> {
   const d = okData(await promote(releaseId, 'staging'));
   const deploymentId = d.id!;
   await updateDeployment(deploymentId, 'succeeded');
-  await healthCheck(deploymentId, 'pass');
+  okData(await healthCheck(deploymentId, 'pass'));
   return deploymentId;
 }
 
@@ -196,12 +196,14 @@ describe('separation of duties in either order (approveGate)', () => {
 });
 
 describe('G4 follows the deployment (promoteRelease, updateDeployment, recordHealthCheck, ingest)', () => {
-  it('a staging deployment reported failed, then a passing health check: production refused', async () => {
+  it('a staging deployment reported failed, then a passing health check (refused): production refused', async () => {
     const id = await createRelease();
     await approved(id);
     const d = okData(await promote(id, 'staging'));
     await updateDeployment(d.id!, 'failed');
-    await healthCheck(d.id!, 'pass');
+    expect(expectTypename(await healthCheck(d.id!, 'pass'), 'ConflictError').message).toMatch(
+      /is failed: a passing health check confirms a deployment that has succeeded/,
+    );
     const h = await health(id);
     expect(h.status).toBe('failed');
     expect(h.gate.G4).toBe('failed');

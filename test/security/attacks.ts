@@ -2215,13 +2215,13 @@ const freezeJudgedAtBegin: Attack = {
 /**
  * A staging deployment of a release with G1-G3 passed, under a timing policy (set for the release's
  * own project by `policy`), given a passing G4 verdict while still in progress, held in progress
- * for `holdMs` and then reported succeeded.
+ * for `holdMs` and then reported succeeded; null when the verdict is refused.
  */
 async function verdictBeforeSuccess(
   db: TestDatabase,
   policy: string,
   holdMs: number,
-): Promise<{ release_id: string }> {
+): Promise<{ release_id: string } | null> {
   const project = `atk-${randomUUID().slice(0, 8)}`;
   await asRole(db, 'release_manager', claims('release_manager', who.rm), (c) => c.query(policy, [project]));
   const r = await createRelease(db, { project, sub: who.dev });
@@ -2229,9 +2229,11 @@ async function verdictBeforeSuccess(
   await passG2(db, r);
   await passG3(db, r);
   const d = await promote(db, r.release_id, 'staging');
-  await asRole(db, 'sre', claims('sre', who.sre), (c) =>
+  const verdict = await tryAsRole(db, 'sre', claims('sre', who.sre), (c) =>
     c.query(`select ops.record_health_check($1, 'pass')`, [d.deployment_id]),
   );
+  // Refused (a pass confirms a deployment that has succeeded): nothing to exploit.
+  if (!verdict.ok) return null;
   await new Promise((done) => setTimeout(done, holdMs));
   await updateDeployment(db, d.deployment_id, 'succeeded');
   return r;
@@ -2253,6 +2255,7 @@ const soakWhileInProgress: Attack = {
       `select ops.set_soak_policy('staging', 'production', '6 seconds', $1)`,
       6_500,
     );
+    if (!r) return false;
     const out = await tryAsRole(db, 'sre', claims('sre', who.sre), (c) =>
       c.query(`select ops.promote_release($1, 'production')`, [r.release_id]),
     );
@@ -2275,6 +2278,7 @@ const g4DeadlineWhileInProgress: Attack = {
       `select ops.set_deadline_policy('G4', '2 seconds', 'staging', $1)`,
       2_500,
     );
+    if (!r) return false;
     return (await gateStatus(db, r.release_id, 'G4')) === 'passed';
   },
 };
