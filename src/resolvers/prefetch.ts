@@ -1,0 +1,156 @@
+// A release and the relations a query selects under it, in one statement. The root field looks
+// ahead at its selection (fragments included), builds one SELECT whose nested relations are JSON
+// aggregates of correlated subqueries, and primes the per-relation dataloaders with the rows, so
+// the nested resolvers (and their scope-auth checks) run as before and find their rows already
+// loaded. The statement runs as the caller's persona inside the request's transaction: RLS filters
+// every relation in it exactly as it filters the loaders' own statements. A relation the persona
+// may not read (access.ts, the mirror of the grants) is left out of the statement; its field is
+// refused by scope-auth as before. Anything deeper than the tree below loads through the loaders.
+import type DataLoader from 'dataloader';
+import { type FieldNode, type GraphQLResolveInfo, Kind, type SelectionSetNode } from 'graphql';
+import { TABLE_READERS } from '../auth/access.js';
+import { isPersona, type Persona } from '../auth/personas.js';
+import type { Context } from '../context.js';
+import { loaders, RELATIONS } from './loaders.js';
+import { readRows } from './read.js';
+import { RELEASE, type ReleaseRow, rowFromJson } from './rows.js';
+
+type RelationName = keyof typeof RELATIONS;
+type Row = Record<string, unknown>;
+
+/** A GraphQL list field read from a relation, keyed by the parent's `key` column. */
+interface Node {
+  relation: RelationName;
+  key: string;
+  /** The by-id loader its rows also prime (e.g. a gate read as a release's gate is the gate). */
+  byId?: RelationName;
+  fields?: Record<string, Node>;
+}
+
+const GATE_FIELDS: Record<string, Node> = {
+  checks: { relation: 'checksByGate', key: 'gate_id' },
+  evidence: { relation: 'evidenceByGate', key: 'gate_id' },
+  approvals: { relation: 'approvalsByGate', key: 'gate_id' },
+  transitions: { relation: 'transitionsByGate', key: 'gate_id' },
+};
+
+/** The Release type's list fields (releases.ts), each the same loader its resolver calls. */
+const RELEASE_FIELDS: Record<string, Node> = {
+  gates: { relation: 'gatesByRelease', key: 'release_id', byId: 'gate', fields: GATE_FIELDS },
+  approvals: { relation: 'approvalsByRelease', key: 'release_id' },
+  evidence: { relation: 'evidenceByRelease', key: 'release_id' },
+  exceptions: { relation: 'exceptionsByRelease', key: 'release_id', byId: 'exception' },
+  deployments: { relation: 'deploymentsByRelease', key: 'release_id', byId: 'deployment' },
+  revisions: { relation: 'revisionsByRelease', key: 'release_id' },
+};
+
+/** Sub-selections of each field selected in `sets`, by field name (aliases merged). */
+function selections(
+  info: GraphQLResolveInfo,
+  sets: readonly SelectionSetNode[],
+): Map<string, SelectionSetNode[]> {
+  const found = new Map<string, SelectionSetNode[]>();
+  const visit = (set: SelectionSetNode, seen: Set<string>): void => {
+    for (const s of set.selections) {
+      if (s.kind === Kind.FIELD) {
+        const list = found.get(s.name.value) ?? [];
+        if (s.selectionSet) list.push(s.selectionSet);
+        found.set(s.name.value, list);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        visit(s.selectionSet, seen);
+      } else {
+        const name = s.name.value;
+        const fragment = info.fragments[name];
+        if (fragment && !seen.has(name)) visit(fragment.selectionSet, new Set(seen).add(name));
+      }
+    }
+  };
+  for (const set of sets) visit(set, new Set());
+  return found;
+}
+
+/** A planned relation: its node, response key in the JSON, and the relations under it. */
+interface Planned {
+  field: string;
+  node: Node;
+  children: Planned[];
+}
+
+function plan(
+  info: GraphQLResolveInfo,
+  persona: Persona,
+  fields: Record<string, Node>,
+  sets: readonly SelectionSetNode[],
+): Planned[] {
+  const planned: Planned[] = [];
+  for (const [field, subsets] of selections(info, sets)) {
+    const node = fields[field];
+    if (!node || subsets.length === 0) continue;
+    const readers: readonly Persona[] = TABLE_READERS[RELATIONS[node.relation].table];
+    if (!readers.includes(persona)) continue;
+    planned.push({ field, node, children: node.fields ? plan(info, persona, node.fields, subsets) : [] });
+  }
+  return planned;
+}
+
+/** `, (subquery) as "@field"` for each planned relation under the row aliased `parent`. */
+function nested(planned: readonly Planned[], parent: string, depth: number): string {
+  return planned
+    .map((p) => {
+      const { shape, table, column, orderBy } = RELATIONS[p.node.relation];
+      const t = `t${depth}`;
+      const x = `x${depth}`;
+      const order = orderBy.map((c) => `${x}.${c}`).join(', ');
+      return `, (select coalesce(json_agg(${x} order by ${order}), '[]') from (select ${shape.list(t)}${nested(
+        p.children,
+        t,
+        depth + 1,
+      )} from ops.${table} ${t} where ${t}.${column} = ${parent}.${p.node.key}) ${x}) as "@${p.field}"`;
+    })
+    .join('');
+}
+
+type AnyLoader = DataLoader<string, unknown>;
+
+/** Takes the planned relations' rows out of `row` and primes their loaders with them. */
+function prime(ctx: Context, planned: readonly Planned[], row: Row): void {
+  const all = loaders(ctx) as unknown as Record<RelationName, AnyLoader>;
+  for (const p of planned) {
+    const value = row[`@${p.field}`];
+    delete row[`@${p.field}`];
+    const relation = RELATIONS[p.node.relation];
+    const rows = ((value ?? []) as Row[]).map((v) => rowFromJson<Row>(relation.shape, v));
+    for (const child of rows) {
+      prime(ctx, p.children, child);
+      if (p.node.byId) all[p.node.byId].prime(String(child[RELATIONS[p.node.byId].column]), child);
+    }
+    all[p.node.relation].prime(String(row[p.node.key]), rows);
+  }
+}
+
+/**
+ * The release matching `condition` (on alias t0, with its parameters), or null when none is
+ * visible to the caller, with every relation the field's selection asks for loaded in the same
+ * statement. Database errors become the API's errors (read.ts).
+ */
+export async function readReleaseTree(
+  ctx: Context,
+  info: GraphQLResolveInfo,
+  condition: string,
+  params: unknown[],
+): Promise<ReleaseRow | null> {
+  const persona = ctx.identity?.persona;
+  const sets = info.fieldNodes.flatMap((f: FieldNode) => (f.selectionSet ? [f.selectionSet] : []));
+  const planned = isPersona(persona) ? plan(info, persona, RELEASE_FIELDS, sets) : [];
+  const rows = await readRows<Row>(
+    ctx,
+    `select ${RELEASE.list('t0')}${nested(planned, 't0', 1)} from ops.releases t0 where ${condition}`,
+    params,
+  );
+  const row = rows[0];
+  if (!row) return null;
+  prime(ctx, planned, row);
+  const release = row as unknown as ReleaseRow;
+  loaders(ctx).release.prime(release.release_id, release);
+  return release;
+}
