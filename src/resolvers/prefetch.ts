@@ -6,8 +6,23 @@
 // every relation in it exactly as it filters the loaders' own statements. A relation the persona
 // may not read (access.ts, the mirror of the grants) is left out of the statement; its field is
 // refused by scope-auth as before. Anything deeper than the tree below loads through the loaders.
+//
+// Columns: each relation selects only what the operation asks of its type anywhere (its primary
+// key, the loader's key and order, and the columns behind every field of that type the operation
+// selects), so a row primed here serves every path of the request that reaches the same row.
 import type DataLoader from 'dataloader';
-import { type FieldNode, type GraphQLResolveInfo, Kind, type SelectionSetNode } from 'graphql';
+import {
+  type DocumentNode,
+  type FieldNode,
+  type GraphQLObjectType,
+  type GraphQLResolveInfo,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+} from 'graphql';
 import { TABLE_READERS } from '../auth/access.js';
 import { isPersona, type Persona } from '../auth/personas.js';
 import type { Context } from '../context.js';
@@ -21,6 +36,8 @@ type Row = Record<string, unknown>;
 /** A GraphQL list field read from a relation, keyed by the parent's `key` column. */
 interface Node {
   relation: RelationName;
+  /** The GraphQL object type of its rows. */
+  type: string;
   key: string;
   /** The by-id loader its rows also prime (e.g. a gate read as a release's gate is the gate). */
   byId?: RelationName;
@@ -28,21 +45,142 @@ interface Node {
 }
 
 const GATE_FIELDS: Record<string, Node> = {
-  checks: { relation: 'checksByGate', key: 'gate_id' },
-  evidence: { relation: 'evidenceByGate', key: 'gate_id' },
-  approvals: { relation: 'approvalsByGate', key: 'gate_id' },
-  transitions: { relation: 'transitionsByGate', key: 'gate_id' },
+  checks: { relation: 'checksByGate', type: 'GateCheck', key: 'gate_id' },
+  evidence: { relation: 'evidenceByGate', type: 'EvidenceArtifact', key: 'gate_id' },
+  approvals: { relation: 'approvalsByGate', type: 'Approval', key: 'gate_id' },
+  transitions: { relation: 'transitionsByGate', type: 'GateTransition', key: 'gate_id' },
 };
 
 /** The Release type's list fields (releases.ts), each the same loader its resolver calls. */
 const RELEASE_FIELDS: Record<string, Node> = {
-  gates: { relation: 'gatesByRelease', key: 'release_id', byId: 'gate', fields: GATE_FIELDS },
-  approvals: { relation: 'approvalsByRelease', key: 'release_id' },
-  evidence: { relation: 'evidenceByRelease', key: 'release_id' },
-  exceptions: { relation: 'exceptionsByRelease', key: 'release_id', byId: 'exception' },
-  deployments: { relation: 'deploymentsByRelease', key: 'release_id', byId: 'deployment' },
-  revisions: { relation: 'revisionsByRelease', key: 'release_id' },
+  gates: {
+    relation: 'gatesByRelease',
+    type: 'ReleaseGate',
+    key: 'release_id',
+    byId: 'gate',
+    fields: GATE_FIELDS,
+  },
+  approvals: { relation: 'approvalsByRelease', type: 'Approval', key: 'release_id' },
+  evidence: { relation: 'evidenceByRelease', type: 'EvidenceArtifact', key: 'release_id' },
+  exceptions: { relation: 'exceptionsByRelease', type: 'Exception', key: 'release_id', byId: 'exception' },
+  deployments: {
+    relation: 'deploymentsByRelease',
+    type: 'Deployment',
+    key: 'release_id',
+    byId: 'deployment',
+  },
+  revisions: { relation: 'revisionsByRelease', type: 'ReleaseRevision', key: 'release_id' },
 };
+
+/**
+ * The columns behind the fields that are not a plain `expose` of one column (those name theirs in
+ * the schema: extensions.pothosExposedField). Relations need only the key their resolver loads by
+ * ([] when it is the primary key, always selected). A field named nowhere selects every column.
+ */
+const FIELD_COLUMNS: Record<string, Record<string, readonly string[]>> = {
+  Release: {
+    revisions: [],
+    scopeMetadata: ['scope_metadata'],
+    createdAt: ['created_at'],
+    gates: [],
+    approvals: [],
+    evidence: [],
+    exceptions: [],
+    deployments: [],
+    eligibility: [],
+  },
+  ReleaseRevision: { createdAt: ['created_at'] },
+  ReleaseGate: {
+    enteredAt: ['entered_at'],
+    resolvedAt: ['resolved_at'],
+    release: ['release_id'],
+    exception: ['exception_id'],
+    checks: [],
+    evidence: [],
+    approvals: [],
+    transitions: [],
+  },
+  GateCheck: { metadata: ['metadata'], createdAt: ['created_at'], gate: ['gate_id'] },
+  Approval: {
+    rationaleStructured: ['rationale_structured'],
+    createdAt: ['created_at'],
+    release: ['release_id'],
+    gate: ['gate_id'],
+    exception: ['exception_id'],
+  },
+  EvidenceArtifact: { metadata: ['metadata'], createdAt: ['created_at'], deployment: ['deployment_id'] },
+  GateTransition: { createdAt: ['created_at'] },
+  Exception: {
+    impactedGates: ['impacted_gates'],
+    approvedAt: ['approved_at'],
+    effectiveFrom: ['effective_from'],
+    expiresAt: ['expires_at'],
+    compensatingControls: ['compensating_controls'],
+    createdAt: ['created_at'],
+    release: ['release_id'],
+    approvals: [],
+  },
+  Deployment: {
+    deployedAt: ['deployed_at'],
+    g4ResolvedAt: ['g4_resolved_at'],
+    release: ['release_id'],
+    incidents: [],
+    evidence: [],
+  },
+};
+
+/** Every field the operation selects, by the object type it is selected on (cached per document). */
+const fieldsByOperation = new WeakMap<OperationDefinitionNode, Map<string, Set<string>>>();
+
+function fieldsByType(info: GraphQLResolveInfo): Map<string, Set<string>> {
+  let found = fieldsByOperation.get(info.operation);
+  if (found) return found;
+  const byType = new Map<string, Set<string>>();
+  const typeInfo = new TypeInfo(info.schema);
+  const document: DocumentNode = {
+    kind: Kind.DOCUMENT,
+    definitions: [info.operation, ...Object.values(info.fragments)],
+  };
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field(node) {
+        const parent = typeInfo.getParentType();
+        if (!parent) return;
+        const set = byType.get(parent.name) ?? new Set<string>();
+        set.add(node.name.value);
+        byType.set(parent.name, set);
+      },
+    }),
+  );
+  found = byType;
+  fieldsByOperation.set(info.operation, found);
+  return found;
+}
+
+/** The select list for rows of `typeName` (alias `alias`): see "Columns" above. */
+function selectList(
+  info: GraphQLResolveInfo,
+  typeName: string,
+  shape: { columns: readonly string[] },
+  needed: readonly string[],
+  alias: string,
+): string {
+  const type = info.schema.getType(typeName) as GraphQLObjectType | undefined;
+  const wanted = new Set<string>([shape.columns[0]!, ...needed]);
+  let every = !type;
+  for (const field of fieldsByType(info).get(typeName) ?? []) {
+    if (every || field.startsWith('__')) continue;
+    const exposed = type?.getFields()[field]?.extensions?.pothosExposedField;
+    const columns = typeof exposed === 'string' ? [exposed] : FIELD_COLUMNS[typeName]?.[field];
+    if (columns) for (const c of columns) wanted.add(c);
+    else every = true;
+  }
+  return shape.columns
+    .filter((c) => every || wanted.has(c))
+    .map((c) => `${alias}.${c}`)
+    .join(', ');
+}
 
 /** Sub-selections of each field selected in `sets`, by field name (aliases merged). */
 function selections(
@@ -94,14 +232,22 @@ function plan(
 }
 
 /** `, (subquery) as "@field"` for each planned relation under the row aliased `parent`. */
-function nested(planned: readonly Planned[], parent: string, depth: number): string {
+function nested(
+  info: GraphQLResolveInfo,
+  planned: readonly Planned[],
+  parent: string,
+  depth: number,
+): string {
   return planned
     .map((p) => {
       const { shape, table, column, orderBy } = RELATIONS[p.node.relation];
       const t = `t${depth}`;
       const x = `x${depth}`;
       const order = orderBy.map((c) => `${x}.${c}`).join(', ');
-      return `, (select coalesce(json_agg(${x} order by ${order}), '[]') from (select ${shape.list(t)}${nested(
+      const keys = [column, ...orderBy, ...p.children.map((c) => c.node.key)];
+      const list = selectList(info, p.node.type, shape, keys, t);
+      return `, (select coalesce(json_agg(${x} order by ${order}), '[]') from (select ${list}${nested(
+        info,
         p.children,
         t,
         depth + 1,
@@ -144,7 +290,8 @@ export async function readReleaseTree(
   const planned = isPersona(persona) ? plan(info, persona, RELEASE_FIELDS, sets) : [];
   const rows = await readRows<Row>(
     ctx,
-    `select ${RELEASE.list('t0')}${nested(planned, 't0', 1)} from ops.releases t0 where ${condition}`,
+    `select ${selectList(info, 'Release', RELEASE, [], 't0')}${nested(info, planned, 't0', 1)}
+     from ops.releases t0 where ${condition}`,
     params,
   );
   const row = rows[0];
