@@ -5,6 +5,9 @@
 //
 //   npm run bench:reads               10,000 releases (about 40,000 gates, 200,000 checks)
 //   npm run bench:reads -- --short    500 releases, a few seconds (CI; also BENCH_SHORT=1)
+//   npm run bench:reads -- --growth   the dashboard page at 10,000 and at 100,000 releases, in two
+//                                     databases of one embedded cluster, alternating request by
+//                                     request; prints the ratio (with --short: 1,000 and 10,000)
 //
 // The database: an embedded PostgreSQL under .data/bench-reads-<pid> (removed afterwards), or
 // DATABASE_URL when set (a superuser: seeding switches triggers off; the rows stay, under projects
@@ -19,7 +22,7 @@ import { print } from 'graphql';
 import pg from 'pg';
 import { mintToken } from '../src/auth/dev-tokens.js';
 import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
+import { openDatabase, prepareDatabase, withCredentials } from '../src/db/database.js';
 import { resolveDataRoot } from '../src/db/embedded.js';
 import { projectRoot } from '../src/db/migrate.js';
 import {
@@ -29,9 +32,10 @@ import {
 } from '../src/gql/graphql.js';
 import { createLogger } from '../src/logger.js';
 import { createServer, type Route } from '../src/server.js';
-import { asUnanswered, benchPool, throwIfUnanswered, Unanswered } from './lib.js';
+import { asUnanswered, benchPool, machine, throwIfUnanswered, Unanswered } from './lib.js';
 
 const short = process.argv.includes('--short') || process.env.BENCH_SHORT === '1';
+const growthMode = process.argv.includes('--growth');
 const RELEASES = short ? 500 : 10_000;
 const ITERATIONS = short ? 40 : 300;
 const WARMUP = short ? 10 : 30;
@@ -526,5 +530,150 @@ async function main(): Promise<void> {
   }
 }
 
+// ---- Growth: the same page at ten times the releases -------------------------------------------
+
+/**
+ * The dashboard page (GraphQL) at SMALL and at LARGE releases: two databases in one embedded
+ * cluster, each seeded as above and served by its own server, measured alternately request by
+ * request. Prints p50 of each and small/large as a throughput ratio (1.0: flat; the goal >= 0.9).
+ */
+async function growth(): Promise<void> {
+  const started = performance.now();
+  const SMALL = short ? 1_000 : 10_000;
+  const LARGE = short ? 10_000 : 100_000;
+  const dataDir = path.join(projectRoot, '.data', `bench-reads-growth-${process.pid}`);
+  log(
+    `read benchmark, growth: the dashboard page at ${SMALL.toLocaleString('en-US')} and ${LARGE.toLocaleString('en-US')} releases`,
+  );
+  log(`  machine: ${machine()}`);
+  if (process.env.DATABASE_URL) {
+    log('  growth mode needs the embedded PostgreSQL (two databases of its own): unset DATABASE_URL');
+    return;
+  }
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const small = await openDatabase({ dataDir, embeddedPort: port, databaseName: 'ops_bench_small' });
+  // The second database in the same cluster, migrated the same way, the same request role.
+  const large = await (async () => {
+    const admin = new pg.Client({ connectionString: small.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query('create database ops_bench_large');
+    } finally {
+      await admin.end();
+    }
+    const api = new URL(small.apiUrl);
+    const password = decodeURIComponent(api.password);
+    const adminUrl = withCredentials(
+      small.adminUrl,
+      'postgres',
+      decodeURIComponent(new URL(small.adminUrl).password),
+      'ops_bench_large',
+    );
+    await prepareDatabase(adminUrl, password);
+    return {
+      adminUrl,
+      apiUrl: withCredentials(small.apiUrl, decodeURIComponent(api.username), password, 'ops_bench_large'),
+    };
+  })();
+  const servers: { close: () => Promise<void> }[] = [];
+  try {
+    for (const [db, n] of [
+      [small, SMALL],
+      [large, LARGE],
+    ] as const) {
+      const t0 = performance.now();
+      await seed(db.adminUrl, n);
+      log(`  seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${await counts(db.adminUrl)}`);
+    }
+    const token = await mintToken({ secret: SECRET, persona: 'release_manager', sub: 'rm-dashboard' });
+    const serve = async (apiUrl: string) => {
+      const pool = benchPool(apiUrl, 4);
+      const http = createHttpServer();
+      const app = createServer({
+        config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' }),
+        pool,
+        logger: createLogger({ level: 'silent' }),
+      });
+      http.on('request', app.handle);
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      servers.push({
+        close: async () => {
+          const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+          http.closeAllConnections();
+          await closed;
+          await app.close();
+          await pool.end();
+        },
+      });
+      return `http://127.0.0.1:${(http.address() as AddressInfo).port}/graphql`;
+    };
+    const urls = [await serve(small.apiUrl), await serve(large.apiUrl)] as const;
+    const dashboard = print(ReleaseDashboardDocument);
+    let unanswered = 0;
+    const page = async (url: string): Promise<number | null> => {
+      const t0 = performance.now();
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query: dashboard, variables: { first: PAGE } }),
+        });
+        throwIfUnanswered(response.status, 'graphql');
+        const body = (await response.json()) as { data?: unknown; errors?: unknown[] };
+        if (body.errors?.length) throw new Error(JSON.stringify(body.errors));
+        return performance.now() - t0;
+      } catch (caught) {
+        const err = asUnanswered(caught);
+        if (!(err instanceof Unanswered)) throw err;
+        unanswered++;
+        return null;
+      }
+    };
+    for (let i = 0; i < WARMUP; i++) for (const url of urls) await page(url);
+    const times: [number[], number[]] = [[], []];
+    for (let i = 0; i < ITERATIONS; i++) {
+      const order = i % 2 === 0 ? [0, 1] : [1, 0];
+      for (const k of order) {
+        const t = await page(urls[k]!);
+        if (t !== null) times[k]!.push(t);
+      }
+    }
+    const p50 = times.map((t) =>
+      percentile(
+        [...t].sort((a, b) => a - b),
+        50,
+      ),
+    );
+    const p99 = times.map((t) =>
+      percentile(
+        [...t].sort((a, b) => a - b),
+        99,
+      ),
+    );
+    log('');
+    log(`${'dashboard page (first 20)'.padEnd(36)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+    log(
+      `${`at ${SMALL.toLocaleString('en-US')} releases`.padEnd(36)} ${p50[0]!.toFixed(1).padStart(8)} ${p99[0]!.toFixed(1).padStart(8)}`,
+    );
+    log(
+      `${`at ${LARGE.toLocaleString('en-US')} releases`.padEnd(36)} ${p50[1]!.toFixed(1).padStart(8)} ${p99[1]!.toFixed(1).padStart(8)}`,
+    );
+    const measured = times[0]!.length > 0 && times[1]!.length > 0;
+    log(
+      `growth (throughput at ${LARGE.toLocaleString('en-US')} / at ${SMALL.toLocaleString('en-US')}, from p50): ${
+        measured ? (p50[0]! / p50[1]!).toFixed(2) : 'not measured'
+      } (goal >= 0.9)`,
+    );
+    if (unanswered)
+      log(`${unanswered} requests got no answer in time (busy machine); left out of the figures`);
+    log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    for (const s of servers) await s.close();
+    await small.stop();
+    rmSync(resolveDataRoot(dataDir), { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 // Run when executed (npm run bench:reads), not when imported.
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await (growthMode ? growth() : main());
