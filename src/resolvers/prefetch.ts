@@ -7,9 +7,9 @@
 // may not read (access.ts, the mirror of the grants) is left out of the statement; its field is
 // refused by scope-auth as before. Anything deeper than the tree below loads through the loaders.
 //
-// Columns: each relation selects only what the operation asks of its type anywhere (its primary
-// key, the loader's key and order, and the columns behind every field of that type the operation
-// selects), so a row primed here serves every path of the request that reaches the same row.
+// Columns: each relation reads only what the operation asks of its type anywhere (the columns
+// behind every field of that type the operation selects, and the keys the loaders need), so a row
+// primed here serves every path of the request that reaches the same row.
 import type DataLoader from 'dataloader';
 import {
   type DocumentNode,
@@ -74,20 +74,20 @@ const RELEASE_FIELDS: Record<string, Node> = {
 
 /**
  * The columns behind the fields that are not a plain `expose` of one column (those name theirs in
- * the schema: extensions.pothosExposedField). Relations need only the key their resolver loads by
- * ([] when it is the primary key, always selected). A field named nowhere selects every column.
+ * the schema: extensions.pothosExposedField); a relation needs the key its resolver loads by. A
+ * field named nowhere selects every column.
  */
 const FIELD_COLUMNS: Record<string, Record<string, readonly string[]>> = {
   Release: {
-    revisions: [],
+    revisions: ['release_id'],
     scopeMetadata: ['scope_metadata'],
     createdAt: ['created_at'],
-    gates: [],
-    approvals: [],
-    evidence: [],
-    exceptions: [],
-    deployments: [],
-    eligibility: [],
+    gates: ['release_id'],
+    approvals: ['release_id'],
+    evidence: ['release_id'],
+    exceptions: ['release_id'],
+    deployments: ['release_id'],
+    eligibility: ['release_id'],
   },
   ReleaseRevision: { createdAt: ['created_at'] },
   ReleaseGate: {
@@ -95,10 +95,10 @@ const FIELD_COLUMNS: Record<string, Record<string, readonly string[]>> = {
     resolvedAt: ['resolved_at'],
     release: ['release_id'],
     exception: ['exception_id'],
-    checks: [],
-    evidence: [],
-    approvals: [],
-    transitions: [],
+    checks: ['gate_id'],
+    evidence: ['gate_id'],
+    approvals: ['gate_id'],
+    transitions: ['gate_id'],
   },
   GateCheck: { metadata: ['metadata'], createdAt: ['created_at'], gate: ['gate_id'] },
   Approval: {
@@ -118,14 +118,14 @@ const FIELD_COLUMNS: Record<string, Record<string, readonly string[]>> = {
     compensatingControls: ['compensating_controls'],
     createdAt: ['created_at'],
     release: ['release_id'],
-    approvals: [],
+    approvals: ['exception_id'],
   },
   Deployment: {
     deployedAt: ['deployed_at'],
     g4ResolvedAt: ['g4_resolved_at'],
     release: ['release_id'],
-    incidents: [],
-    evidence: [],
+    incidents: ['deployment_id'],
+    evidence: ['deployment_id'],
   },
 };
 
@@ -158,16 +158,15 @@ function fieldsByType(info: GraphQLResolveInfo): Map<string, Set<string>> {
   return found;
 }
 
-/** The select list for rows of `typeName` (alias `alias`): see "Columns" above. */
-function selectList(
+/** The columns to read for rows of `typeName`: see "Columns" above. */
+function columnsFor(
   info: GraphQLResolveInfo,
   typeName: string,
   shape: { columns: readonly string[] },
   needed: readonly string[],
-  alias: string,
-): string {
+): string[] {
   const type = info.schema.getType(typeName) as GraphQLObjectType | undefined;
-  const wanted = new Set<string>([shape.columns[0]!, ...needed]);
+  const wanted = new Set<string>(needed);
   let every = !type;
   for (const field of fieldsByType(info).get(typeName) ?? []) {
     if (every || field.startsWith('__')) continue;
@@ -176,10 +175,7 @@ function selectList(
     if (columns) for (const c of columns) wanted.add(c);
     else every = true;
   }
-  return shape.columns
-    .filter((c) => every || wanted.has(c))
-    .map((c) => `${alias}.${c}`)
-    .join(', ');
+  return shape.columns.filter((c) => every || wanted.has(c));
 }
 
 /** Sub-selections of each field selected in `sets`, by field name (aliases merged). */
@@ -231,29 +227,25 @@ function plan(
   return planned;
 }
 
-/** `, (subquery) as "@field"` for each planned relation under the row aliased `parent`. */
-function nested(
-  info: GraphQLResolveInfo,
-  planned: readonly Planned[],
-  parent: string,
-  depth: number,
-): string {
-  return planned
-    .map((p) => {
-      const { shape, table, column, orderBy } = RELATIONS[p.node.relation];
-      const t = `t${depth}`;
-      const x = `x${depth}`;
-      const order = orderBy.map((c) => `${x}.${c}`).join(', ');
-      const keys = [column, ...orderBy, ...p.children.map((c) => c.node.key)];
-      const list = selectList(info, p.node.type, shape, keys, t);
-      return `, (select coalesce(json_agg(${x} order by ${order}), '[]') from (select ${list}${nested(
-        info,
-        p.children,
-        t,
-        depth + 1,
-      )} from ops.${table} ${t} where ${t}.${column} = ${parent}.${p.node.key}) ${x}) as "@${p.field}"`;
-    })
-    .join('');
+/**
+ * The JSON array of a planned relation's rows under the row aliased `parent`, each a JSON object of
+ * the columns asked for (the keys its loaders need included) and, under "@field", its own
+ * relations; in the loader's order.
+ */
+function relationSql(info: GraphQLResolveInfo, p: Planned, parent: string, depth: number): string {
+  const { shape, table, column, orderBy } = RELATIONS[p.node.relation];
+  const t = `t${depth}`;
+  const needed = [
+    ...(p.node.byId ? [RELATIONS[p.node.byId].column] : []),
+    ...p.children.map((c) => c.node.key),
+  ];
+  const members = [
+    ...columnsFor(info, p.node.type, shape, needed).map((c) => `'${c}', ${t}.${c}`),
+    ...p.children.map((c) => `'@${c.field}', ${relationSql(info, c, t, depth + 1)}`),
+  ];
+  const order = orderBy.map((c) => `${t}.${c}`).join(', ');
+  return `(select coalesce(json_agg(json_build_object(${members.join(', ')}) order by ${order}), '[]')
+    from ops.${table} ${t} where ${t}.${column} = ${parent}.${p.node.key})`;
 }
 
 type AnyLoader = DataLoader<string, unknown>;
@@ -290,8 +282,10 @@ export async function readReleaseTree(
   const planned = isPersona(persona) ? plan(info, persona, RELEASE_FIELDS, sets) : [];
   const rows = await readRows<Row>(
     ctx,
-    `select ${selectList(info, 'Release', RELEASE, [], 't0')}${nested(info, planned, 't0', 1)}
-     from ops.releases t0 where ${condition}`,
+    `select ${[
+      ...columnsFor(info, 'Release', RELEASE, ['release_id']).map((c) => `t0.${c}`),
+      ...planned.map((p) => `${relationSql(info, p, 't0', 1)} as "@${p.field}"`),
+    ].join(', ')} from ops.releases t0 where ${condition}`,
     params,
   );
   const row = rows[0];
