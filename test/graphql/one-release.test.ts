@@ -8,8 +8,9 @@ import { parse } from 'graphql';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Persona } from '../../src/auth/personas.js';
+import { CreateReleaseDocument } from '../../src/gql/graphql.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { createTestApi, expectData, type TestApi } from './client.js';
+import { createTestApi, expectData, expectTypename, type TestApi } from './client.js';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -117,17 +118,19 @@ async function run(
 }
 
 describe('one release in one statement', () => {
-  it('costs the same statements for 1 check as for 30 with evidence and approvals: begin, persona, one select, commit', async () => {
+  it('costs the same statements for 1 check as for 30 with evidence and approvals: begin with the persona, one select, commit', async () => {
     const small = await run(ONE, { id: ids.small }, 'release_manager');
     const large = await run(ONE, { id: ids.large }, 'release_manager');
     const release = large.data.release as { gates: { checks: unknown[] }[]; revisions: unknown[] };
     expect(release.gates[0]!.checks).toHaveLength(30);
     expect(release.revisions).toHaveLength(2);
     expect(large.statements).toHaveLength(small.statements.length);
-    expect(large.statements[0]).toMatch(/^begin/);
-    expect(large.statements[1]).toContain("set_config('role'");
-    expect(large.statements[2]).toMatch(/^select .* from ops\.releases t0 where/s);
-    expect(large.statements.slice(3)).toEqual(['commit']);
+    expect(large.statements).toHaveLength(3);
+    expect(large.statements[0]).toMatch(
+      /^begin isolation level repeatable read;\s+select set_config\('role', 'release_manager', true\)/,
+    );
+    expect(large.statements[1]).toMatch(/^select .* from ops\.releases t0 where/s);
+    expect(large.statements[2]).toBe('commit');
   });
 
   it('answers exactly what the per-relation loaders answer for the same selection', async () => {
@@ -149,7 +152,7 @@ describe('one release in one statement', () => {
       { id: ids.large },
       'release_manager',
     );
-    const select = statements[2]!;
+    const select = statements[1]!;
     expect(select).not.toMatch(/\*/);
     expect(select).toContain('t2.check_name');
     expect(select).not.toContain('metadata');
@@ -167,7 +170,7 @@ describe('RLS stays the backstop of the one-statement path', () => {
     const theirs = await run(REVISIONS, { id: ids.hidden }, 'developer', 'dev-ada');
     expect(theirs.data).toEqual({ release: null });
     // The statement ran as the developer, inside the transaction that assumed the persona.
-    expect(theirs.statements[2]).toMatch(/from ops\.release_revisions/);
+    expect(theirs.statements[1]).toMatch(/from ops\.release_revisions/);
     const byName = await run(
       doc(
         'query N($p: String!) { releaseByName(project: $p, name: "hidden") { id revisions { revision } } }',
@@ -179,9 +182,30 @@ describe('RLS stays the backstop of the one-statement path', () => {
     expect(byName.data).toEqual({ releaseByName: null });
   });
 
+  it('claims with quotes and backslashes reach the database intact: the one-round-trip persona switch quotes them', async () => {
+    const sub = "dev-o'brien\\'; reset role; --";
+    const created = await api.executeOperation({
+      operation: CreateReleaseDocument,
+      variables: { input: { project, releaseName: 'quoted' } },
+      persona: 'developer',
+      sub,
+    });
+    const release = expectTypename(created.data?.createRelease, 'CreateReleaseSuccess').data;
+    expect(release.initiatingActor).toBe(sub);
+    // Read back as the same developer: RLS finds it theirs only if ops.current_actor() is the sub.
+    const mine = await run(
+      doc('query Q($id: ID!) { release(id: $id) { id createdBy } }'),
+      { id: release.id },
+      'developer',
+      sub,
+    );
+    expect(mine.data).toEqual({ release: { id: release.id, createdBy: sub } });
+    expect(mine.statements[0]).toContain("set_config('role', 'developer', true)");
+  });
+
   it('the very statement the release manager ran returns nothing of it as another developer', async () => {
     const rm = await run(ONE, { id: ids.hidden }, 'release_manager');
-    const statement = rm.statements[2]!;
+    const statement = rm.statements[1]!;
     const c = await db.admin.connect();
     try {
       await c.query('begin');
