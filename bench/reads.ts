@@ -5,6 +5,9 @@
 //
 //   npm run bench:reads               10,000 releases (about 40,000 gates, 200,000 checks)
 //   npm run bench:reads -- --short    500 releases, a few seconds (CI; also BENCH_SHORT=1)
+//   npm run bench:reads -- --growth   the dashboard page at 10,000 and at 100,000 releases, in two
+//                                     databases of one embedded cluster, alternating request by
+//                                     request; prints the ratio (with --short: 1,000 and 10,000)
 //
 // The database: an embedded PostgreSQL under .data/bench-reads-<pid> (removed afterwards), or
 // DATABASE_URL when set (a superuser: seeding switches triggers off; the rows stay, under projects
@@ -19,7 +22,7 @@ import { print } from 'graphql';
 import pg from 'pg';
 import { mintToken } from '../src/auth/dev-tokens.js';
 import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
+import { openDatabase, prepareDatabase, withCredentials } from '../src/db/database.js';
 import { resolveDataRoot } from '../src/db/embedded.js';
 import { projectRoot } from '../src/db/migrate.js';
 import {
@@ -29,9 +32,10 @@ import {
 } from '../src/gql/graphql.js';
 import { createLogger } from '../src/logger.js';
 import { createServer, type Route } from '../src/server.js';
-import { asUnanswered, benchPool, throwIfUnanswered, Unanswered } from './lib.js';
+import { asUnanswered, benchPool, machine, throwIfUnanswered, Unanswered } from './lib.js';
 
 const short = process.argv.includes('--short') || process.env.BENCH_SHORT === '1';
+const growthMode = process.argv.includes('--growth');
 const RELEASES = short ? 500 : 10_000;
 const ITERATIONS = short ? 40 : 300;
 const WARMUP = short ? 10 : 30;
@@ -407,35 +411,68 @@ async function main(): Promise<void> {
         return false;
       }
     };
+    const timed = async (call: () => Promise<unknown>, into: { times: number[]; statements: number[] }) => {
+      seen.length = 0;
+      const t0 = performance.now();
+      if (!(await attempt(call))) return;
+      into.times.push(performance.now() - t0);
+      into.statements.push(seen.length);
+    };
+    const summary = (name: string, m: { times: number[]; statements: number[] }): Measured => {
+      const times = [...m.times].sort((a, b) => a - b);
+      return { name, p50: percentile(times, 50), p99: percentile(times, 99), statements: m.statements };
+    };
     const measure = async (name: string, call: (i: number) => Promise<unknown>): Promise<Measured> => {
       for (let i = 0; i < WARMUP; i++) await attempt(() => call(i));
-      const times: number[] = [];
-      const statements: number[] = [];
-      for (let i = 0; i < ITERATIONS; i++) {
-        seen.length = 0;
-        const t0 = performance.now();
-        if (!(await attempt(() => call(i)))) continue;
-        times.push(performance.now() - t0);
-        statements.push(seen.length);
+      const m = { times: [] as number[], statements: [] as number[] };
+      for (let i = 0; i < ITERATIONS; i++) await timed(() => call(i), m);
+      return summary(name, m);
+    };
+    // GraphQL and its baseline alternate request by request (each going first every other time),
+    // so both see the same load on a shared machine and their ratio stays meaningful.
+    const measurePair = async (
+      names: [string, string],
+      graphql: (i: number) => Promise<unknown>,
+      base: (i: number) => Promise<unknown>,
+    ): Promise<[Measured, Measured]> => {
+      for (let i = 0; i < WARMUP; i++) {
+        await attempt(() => graphql(i));
+        await attempt(() => base(i));
       }
-      times.sort((a, b) => a - b);
-      return { name, p50: percentile(times, 50), p99: percentile(times, 99), statements };
+      const g = { times: [] as number[], statements: [] as number[] };
+      const b = { times: [] as number[], statements: [] as number[] };
+      for (let i = 0; i < ITERATIONS; i++) {
+        if (i % 2 === 0) {
+          await timed(() => graphql(i), g);
+          await timed(() => base(i), b);
+        } else {
+          await timed(() => base(i), b);
+          await timed(() => graphql(i), g);
+        }
+      }
+      return [summary(names[0], g), summary(names[1], b)];
     };
 
     const dashboard = print(ReleaseDashboardDocument);
+    const [dashboardPage, dashboardBaseline] = await measurePair(
+      [`dashboard: ${PAGE} releases, gates, eligibility`, 'baseline SQL: dashboard page'],
+      () => post(dashboard, { first: PAGE }),
+      () => baseline('list', PAGE),
+    );
+    const [oneRelease, oneReleaseBaseline] = await measurePair(
+      ['one release: gates, checks, approvals, evidence', 'baseline SQL: one release'],
+      (i) => post(ONE_RELEASE, { id: promoted[i % promoted.length] }),
+      (i) => baseline('release', promoted[i % promoted.length]),
+    );
     const results = [
-      await measure(`dashboard: ${PAGE} releases, gates, eligibility`, () =>
-        post(dashboard, { first: PAGE }),
-      ),
+      dashboardPage,
       await measure('one release timeline', (i) =>
         post(print(ReleaseTimelineDocument), { releaseId: promoted[i % promoted.length] }),
       ),
       await measure('exception status, first 50', () => post(print(ExceptionStatusDocument), { first: 50 })),
-      await measure('one release: gates, checks, approvals, evidence', (i) =>
-        post(ONE_RELEASE, { id: promoted[i % promoted.length] }),
-      ),
-      await measure(`baseline SQL: dashboard page`, () => baseline('list', PAGE)),
-      await measure('baseline SQL: one release', (i) => baseline('release', promoted[i % promoted.length])),
+      oneRelease,
+      dashboardBaseline,
+      oneReleaseBaseline,
     ];
 
     // The same page at 5 and at 100 releases: constant statements means no query per release.
@@ -467,7 +504,7 @@ async function main(): Promise<void> {
           !measured ? 'not measured (no request completed)' : met ? 'met' : 'NOT met'
         }`,
     );
-    // Throughput ratios (baseline p50 / GraphQL p50): 1.0 means GraphQL costs nothing above the
+    // Throughput ratios (baseline p50 / GraphQL p50, measured alternately): 1.0 means GraphQL costs nothing above the
     // one hand-written statement; the goal is >= 0.8.
     const ratio = (graphql: Measured, base: Measured) =>
       graphql.statements.length && base.statements.length
@@ -493,5 +530,150 @@ async function main(): Promise<void> {
   }
 }
 
+// ---- Growth: the same page at ten times the releases -------------------------------------------
+
+/**
+ * The dashboard page (GraphQL) at SMALL and at LARGE releases: two databases in one embedded
+ * cluster, each seeded as above and served by its own server, measured alternately request by
+ * request. Prints p50 of each and small/large as a throughput ratio (1.0: flat; the goal >= 0.9).
+ */
+async function growth(): Promise<void> {
+  const started = performance.now();
+  const SMALL = short ? 1_000 : 10_000;
+  const LARGE = short ? 10_000 : 100_000;
+  const dataDir = path.join(projectRoot, '.data', `bench-reads-growth-${process.pid}`);
+  log(
+    `read benchmark, growth: the dashboard page at ${SMALL.toLocaleString('en-US')} and ${LARGE.toLocaleString('en-US')} releases`,
+  );
+  log(`  machine: ${machine()}`);
+  if (process.env.DATABASE_URL) {
+    log('  growth mode needs the embedded PostgreSQL (two databases of its own): unset DATABASE_URL');
+    return;
+  }
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const small = await openDatabase({ dataDir, embeddedPort: port, databaseName: 'ops_bench_small' });
+  // The second database in the same cluster, migrated the same way, the same request role.
+  const large = await (async () => {
+    const admin = new pg.Client({ connectionString: small.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query('create database ops_bench_large');
+    } finally {
+      await admin.end();
+    }
+    const api = new URL(small.apiUrl);
+    const password = decodeURIComponent(api.password);
+    const adminUrl = withCredentials(
+      small.adminUrl,
+      'postgres',
+      decodeURIComponent(new URL(small.adminUrl).password),
+      'ops_bench_large',
+    );
+    await prepareDatabase(adminUrl, password);
+    return {
+      adminUrl,
+      apiUrl: withCredentials(small.apiUrl, decodeURIComponent(api.username), password, 'ops_bench_large'),
+    };
+  })();
+  const servers: { close: () => Promise<void> }[] = [];
+  try {
+    for (const [db, n] of [
+      [small, SMALL],
+      [large, LARGE],
+    ] as const) {
+      const t0 = performance.now();
+      await seed(db.adminUrl, n);
+      log(`  seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${await counts(db.adminUrl)}`);
+    }
+    const token = await mintToken({ secret: SECRET, persona: 'release_manager', sub: 'rm-dashboard' });
+    const serve = async (apiUrl: string) => {
+      const pool = benchPool(apiUrl, 4);
+      const http = createHttpServer();
+      const app = createServer({
+        config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' }),
+        pool,
+        logger: createLogger({ level: 'silent' }),
+      });
+      http.on('request', app.handle);
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      servers.push({
+        close: async () => {
+          const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+          http.closeAllConnections();
+          await closed;
+          await app.close();
+          await pool.end();
+        },
+      });
+      return `http://127.0.0.1:${(http.address() as AddressInfo).port}/graphql`;
+    };
+    const urls = [await serve(small.apiUrl), await serve(large.apiUrl)] as const;
+    const dashboard = print(ReleaseDashboardDocument);
+    let unanswered = 0;
+    const page = async (url: string): Promise<number | null> => {
+      const t0 = performance.now();
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query: dashboard, variables: { first: PAGE } }),
+        });
+        throwIfUnanswered(response.status, 'graphql');
+        const body = (await response.json()) as { data?: unknown; errors?: unknown[] };
+        if (body.errors?.length) throw new Error(JSON.stringify(body.errors));
+        return performance.now() - t0;
+      } catch (caught) {
+        const err = asUnanswered(caught);
+        if (!(err instanceof Unanswered)) throw err;
+        unanswered++;
+        return null;
+      }
+    };
+    for (let i = 0; i < WARMUP; i++) for (const url of urls) await page(url);
+    const times: [number[], number[]] = [[], []];
+    for (let i = 0; i < ITERATIONS; i++) {
+      const order = i % 2 === 0 ? [0, 1] : [1, 0];
+      for (const k of order) {
+        const t = await page(urls[k]!);
+        if (t !== null) times[k]!.push(t);
+      }
+    }
+    const p50 = times.map((t) =>
+      percentile(
+        [...t].sort((a, b) => a - b),
+        50,
+      ),
+    );
+    const p99 = times.map((t) =>
+      percentile(
+        [...t].sort((a, b) => a - b),
+        99,
+      ),
+    );
+    log('');
+    log(`${'dashboard page (first 20)'.padEnd(36)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+    log(
+      `${`at ${SMALL.toLocaleString('en-US')} releases`.padEnd(36)} ${p50[0]!.toFixed(1).padStart(8)} ${p99[0]!.toFixed(1).padStart(8)}`,
+    );
+    log(
+      `${`at ${LARGE.toLocaleString('en-US')} releases`.padEnd(36)} ${p50[1]!.toFixed(1).padStart(8)} ${p99[1]!.toFixed(1).padStart(8)}`,
+    );
+    const measured = times[0]!.length > 0 && times[1]!.length > 0;
+    log(
+      `growth (throughput at ${LARGE.toLocaleString('en-US')} / at ${SMALL.toLocaleString('en-US')}, from p50): ${
+        measured ? (p50[0]! / p50[1]!).toFixed(2) : 'not measured'
+      } (goal >= 0.9)`,
+    );
+    if (unanswered)
+      log(`${unanswered} requests got no answer in time (busy machine); left out of the figures`);
+    log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    for (const s of servers) await s.close();
+    await small.stop();
+    rmSync(resolveDataRoot(dataDir), { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 // Run when executed (npm run bench:reads), not when imported.
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await (growthMode ? growth() : main());

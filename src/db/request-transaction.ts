@@ -6,7 +6,7 @@
 // of their own per call (withPersona).
 import type pg from 'pg';
 import type { Identity } from '../auth/jwt.ts';
-import { assumePersona, personaOf } from './with-persona.ts';
+import { personaOf } from './with-persona.ts';
 
 export interface RequestTransaction {
   run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
@@ -28,13 +28,22 @@ export function createRequestTransaction(
 
   function begin(): Promise<pg.PoolClient> {
     return (async () => {
-      personaOf(identity);
+      const persona = personaOf(identity);
       const client = await pool.connect();
       client.on('error', ignoreConnectionError);
       try {
         // A query sees one snapshot for the whole request; a mutation's reads see each write.
-        await client.query(options.snapshot() ? 'begin isolation level repeatable read' : 'begin');
-        await assumePersona(client, identity);
+        // The transaction opens and assumes the persona in one round trip: the same settings as
+        // assumePersona (with-persona.ts), transaction-local, their values quoted by the driver
+        // (escapeLiteral) since a simple query with two statements takes no parameters.
+        const literal = (value: string) => client.escapeLiteral(value);
+        await client.query(
+          `${options.snapshot() ? 'begin isolation level repeatable read' : 'begin'};
+           select set_config('role', ${literal(persona)}, true),
+                  set_config('request.jwt.claims', ${literal(JSON.stringify(identity.claims))}, true),
+                  set_config('request.jwt.claim.sub', ${literal(identity.subject)}, true),
+                  set_config('request.jwt.claim.role', ${literal(persona)}, true)`,
+        );
         return client;
       } catch (err) {
         client.off('error', ignoreConnectionError);

@@ -34,7 +34,7 @@ import {
   RecoveryDrillRef,
   ReleaseRef,
 } from './refs.js';
-import type { DeploymentRow, IncidentRow, RecoveryDrillRow } from './rows.js';
+import { type DeploymentRow, type IncidentRow, RECOVERY_DRILL, type RecoveryDrillRow } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
 DeploymentRef.implement({
@@ -126,7 +126,7 @@ builder.queryFields((t) => ({
     resolve: (_r, args, ctx) =>
       readRows<RecoveryDrillRow>(
         ctx,
-        `select * from ops.recovery_drills where ($1::ops_environment is null or environment = $1)
+        `select ${RECOVERY_DRILL.list('d')} from ops.recovery_drills d where ($1::ops_environment is null or d.environment = $1)
          order by executed_at desc, drill_id desc limit 100`,
         [args.environment ?? null],
       ),

@@ -15,7 +15,7 @@ import { optionalUuidArg, uuid } from './ids.js';
 import { loaders } from './loaders.js';
 import { readRows } from './read.js';
 import { ApprovalRef, ExceptionRef, ReleaseRef } from './refs.js';
-import { type ExceptionRow, pgArray } from './rows.js';
+import { EXCEPTION, type ExceptionRow, pgArray } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
 ExceptionRef.implement({
@@ -72,7 +72,7 @@ builder.queryField('exceptions', (t) =>
       const select = args.state ? STATE_SELECTS[args.state] : { state: null, postReviewStatus: null };
       return readRows<ExceptionRow>(
         ctx,
-        `select e.* from ops.exceptions e
+        `select ${EXCEPTION.list('e')} from ops.exceptions e
          join ops.v_exception_status s on s.exception_id = e.exception_id
          where ($1::text is null or s.state = $1)
            and ($2::public.ops_post_review_status is null or e.post_review_status = $2)

@@ -18,7 +18,7 @@ import { optionalUuidArg } from './ids.js';
 import { connectionArgs, connectionType } from './pagination.js';
 import { Conditions, keysetPage } from './read.js';
 import { IngestLogEntryRef } from './refs.js';
-import type { IngestLogRow } from './rows.js';
+import { INGEST_LOG, type IngestLogRow } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
 IngestLogEntryRef.implement({
@@ -64,7 +64,7 @@ builder.queryField('ingestLog', (t) =>
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<IngestLogRow>(ctx, args, {
-        columns: 'l.*',
+        columns: INGEST_LOG.list('l'),
         from: 'ops.event_ingest_log l',
         where: new Conditions()
           .when(optionalUuidArg(f.releaseId, 'releaseId'), (p) => `l.release_id = ${p}::uuid`)

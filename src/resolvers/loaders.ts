@@ -1,18 +1,23 @@
 // Per-request dataloaders: nested fields load in one statement per relation and page, whatever
-// the number of parents. Each batch runs as the caller's persona, so RLS applies to it too.
+// the number of parents, selecting the columns their GraphQL type needs (rows.ts). Each batch runs
+// as the caller's persona, so RLS applies to it too. A root field that reads a whole tree in one
+// statement (prefetch.ts) primes them, and nested fields then find their rows here.
 import DataLoader from 'dataloader';
+import type { OpsTable } from '../auth/access.js';
 import type { Context } from '../context.js';
 import type { EnvironmentValue, GateCodeValue, GateStatusValue } from '../vocabulary.js';
-import type * as R from './rows.js';
+import * as R from './rows.js';
 
 type Row = Record<string, unknown>;
 
 /** Loads every row of `table` whose `column` is one of the keys, grouped by key. */
-function manyBy<T extends object>(ctx: Context, table: string, column: string, orderBy: string) {
+function manyBy<T extends object>(ctx: Context, relation: Relation) {
+  const { shape, table, column, orderBy } = relation;
+  const order = orderBy.map((c) => `t.${c}`).join(', ');
   return new DataLoader<string, T[]>(async (keys) => {
     const rows = await ctx.read(async (c) => {
       const r = await c.query<T>(
-        `select * from ops.${table} where ${column} = any($1::uuid[]) order by ${orderBy}`,
+        `select ${shape.list('t')} from ops.${table} t where t.${column} = any($1::uuid[]) order by ${order}`,
         [keys],
       );
       return r.rows;
@@ -24,8 +29,8 @@ function manyBy<T extends object>(ctx: Context, table: string, column: string, o
 }
 
 /** Loads rows of `table` by primary key; null where the row does not exist or RLS hides it. */
-function byId<T extends object>(ctx: Context, table: string, column: string) {
-  const many = manyBy<T>(ctx, table, column, column);
+function byId<T extends object>(ctx: Context, relation: Relation) {
+  const many = manyBy<T>(ctx, relation);
   return new DataLoader<string, T | null>(async (keys) =>
     (await many.loadMany(keys)).map((r) => (Array.isArray(r) ? (r[0] ?? null) : null)),
   );
@@ -53,57 +58,126 @@ function blockersBy(ctx: Context) {
   });
 }
 
+/** The relations loaded by key: which table, keyed by which column, in which order. */
+export const RELATIONS = {
+  release: { shape: R.RELEASE, table: 'releases', column: 'release_id', orderBy: ['release_id'] },
+  gate: { shape: R.RELEASE_GATE, table: 'release_gates', column: 'gate_id', orderBy: ['gate_id'] },
+  deployment: {
+    shape: R.DEPLOYMENT,
+    table: 'deployments',
+    column: 'deployment_id',
+    orderBy: ['deployment_id'],
+  },
+  exception: { shape: R.EXCEPTION, table: 'exceptions', column: 'exception_id', orderBy: ['exception_id'] },
+  gatesByRelease: {
+    shape: R.RELEASE_GATE,
+    table: 'release_gates',
+    column: 'release_id',
+    orderBy: ['gate_code'],
+  },
+  checksByGate: {
+    shape: R.GATE_CHECK,
+    table: 'gate_checks',
+    column: 'gate_id',
+    orderBy: ['created_at', 'check_id'],
+  },
+  approvalsByGate: {
+    shape: R.APPROVAL,
+    table: 'approvals',
+    column: 'gate_id',
+    orderBy: ['created_at', 'approval_id'],
+  },
+  approvalsByRelease: {
+    shape: R.APPROVAL,
+    table: 'approvals',
+    column: 'release_id',
+    orderBy: ['created_at', 'approval_id'],
+  },
+  approvalsByException: {
+    shape: R.APPROVAL,
+    table: 'approvals',
+    column: 'exception_id',
+    orderBy: ['created_at', 'approval_id'],
+  },
+  evidenceByGate: {
+    shape: R.EVIDENCE_ARTIFACT,
+    table: 'evidence_artifacts',
+    column: 'gate_id',
+    orderBy: ['created_at', 'artifact_id'],
+  },
+  evidenceByRelease: {
+    shape: R.EVIDENCE_ARTIFACT,
+    table: 'evidence_artifacts',
+    column: 'release_id',
+    orderBy: ['created_at', 'artifact_id'],
+  },
+  evidenceByDeployment: {
+    shape: R.EVIDENCE_ARTIFACT,
+    table: 'evidence_artifacts',
+    column: 'deployment_id',
+    orderBy: ['created_at', 'artifact_id'],
+  },
+  transitionsByGate: {
+    shape: R.GATE_TRANSITION,
+    table: 'gate_transitions',
+    column: 'gate_id',
+    orderBy: ['created_at', 'transition_id'],
+  },
+  revisionsByRelease: {
+    shape: R.RELEASE_REVISION,
+    table: 'release_revisions',
+    column: 'release_id',
+    orderBy: ['revision'],
+  },
+  exceptionsByRelease: {
+    shape: R.EXCEPTION,
+    table: 'exceptions',
+    column: 'release_id',
+    orderBy: ['created_at', 'exception_id'],
+  },
+  deploymentsByRelease: {
+    shape: R.DEPLOYMENT,
+    table: 'deployments',
+    column: 'release_id',
+    orderBy: ['deployed_at', 'deployment_id'],
+  },
+  incidentsByDeployment: {
+    shape: R.INCIDENT,
+    table: 'incidents',
+    column: 'deployment_id',
+    orderBy: ['detected_at', 'incident_id'],
+  },
+} as const satisfies Record<string, Relation>;
+
+export interface Relation {
+  shape: { list: (alias: string) => string; timestamps: readonly string[] };
+  table: OpsTable;
+  column: string;
+  orderBy: readonly string[];
+}
+
 function createLoaders(ctx: Context) {
+  const L = RELATIONS;
   return {
     blockersByRelease: blockersBy(ctx),
-    release: byId<R.ReleaseRow>(ctx, 'releases', 'release_id'),
-    gate: byId<R.ReleaseGateRow>(ctx, 'release_gates', 'gate_id'),
-    deployment: byId<R.DeploymentRow>(ctx, 'deployments', 'deployment_id'),
-    exception: byId<R.ExceptionRow>(ctx, 'exceptions', 'exception_id'),
-    gatesByRelease: manyBy<R.ReleaseGateRow>(ctx, 'release_gates', 'release_id', 'gate_code'),
-    checksByGate: manyBy<R.GateCheckRow>(ctx, 'gate_checks', 'gate_id', 'created_at, check_id'),
-    approvalsByGate: manyBy<R.ApprovalRow>(ctx, 'approvals', 'gate_id', 'created_at, approval_id'),
-    approvalsByRelease: manyBy<R.ApprovalRow>(ctx, 'approvals', 'release_id', 'created_at, approval_id'),
-    evidenceByGate: manyBy<R.EvidenceArtifactRow>(
-      ctx,
-      'evidence_artifacts',
-      'gate_id',
-      'created_at, artifact_id',
-    ),
-    evidenceByRelease: manyBy<R.EvidenceArtifactRow>(
-      ctx,
-      'evidence_artifacts',
-      'release_id',
-      'created_at, artifact_id',
-    ),
-    evidenceByDeployment: manyBy<R.EvidenceArtifactRow>(
-      ctx,
-      'evidence_artifacts',
-      'deployment_id',
-      'created_at, artifact_id',
-    ),
-    transitionsByGate: manyBy<R.GateTransitionRow>(
-      ctx,
-      'gate_transitions',
-      'gate_id',
-      'created_at, transition_id',
-    ),
-    revisionsByRelease: manyBy<R.ReleaseRevisionRow>(ctx, 'release_revisions', 'release_id', 'revision'),
-    exceptionsByRelease: manyBy<R.ExceptionRow>(ctx, 'exceptions', 'release_id', 'created_at, exception_id'),
-    deploymentsByRelease: manyBy<R.DeploymentRow>(
-      ctx,
-      'deployments',
-      'release_id',
-      'deployed_at, deployment_id',
-    ),
-    incidentsByDeployment: manyBy<R.IncidentRow>(
-      ctx,
-      'incidents',
-      'deployment_id',
-      'detected_at, incident_id',
-    ),
-    approvalsByException: manyBy<R.ApprovalRow>(ctx, 'approvals', 'exception_id', 'created_at, approval_id'),
-  };
+    release: byId<R.ReleaseRow>(ctx, L.release),
+    gate: byId<R.ReleaseGateRow>(ctx, L.gate),
+    deployment: byId<R.DeploymentRow>(ctx, L.deployment),
+    exception: byId<R.ExceptionRow>(ctx, L.exception),
+    gatesByRelease: manyBy<R.ReleaseGateRow>(ctx, L.gatesByRelease),
+    checksByGate: manyBy<R.GateCheckRow>(ctx, L.checksByGate),
+    approvalsByGate: manyBy<R.ApprovalRow>(ctx, L.approvalsByGate),
+    approvalsByRelease: manyBy<R.ApprovalRow>(ctx, L.approvalsByRelease),
+    evidenceByGate: manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByGate),
+    evidenceByRelease: manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByRelease),
+    evidenceByDeployment: manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByDeployment),
+    transitionsByGate: manyBy<R.GateTransitionRow>(ctx, L.transitionsByGate),
+    revisionsByRelease: manyBy<R.ReleaseRevisionRow>(ctx, L.revisionsByRelease),
+    exceptionsByRelease: manyBy<R.ExceptionRow>(ctx, L.exceptionsByRelease),
+    deploymentsByRelease: manyBy<R.DeploymentRow>(ctx, L.deploymentsByRelease),
+    incidentsByDeployment: manyBy<R.IncidentRow>(ctx, L.incidentsByDeployment),
+    approvalsByException: manyBy<R.ApprovalRow>(ctx, L.approvalsByException),
+  } satisfies Record<keyof typeof RELATIONS | 'blockersByRelease', unknown>;
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;

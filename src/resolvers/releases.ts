@@ -10,7 +10,8 @@ import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { uuid, uuidArg } from './ids.js';
 import { type BlockerRow, loaders } from './loaders.js';
 import { connectionArgs, connectionType } from './pagination.js';
-import { Conditions, keysetPage, readRows } from './read.js';
+import { readReleaseTree } from './prefetch.js';
+import { Conditions, keysetPage } from './read.js';
 import {
   ApprovalRef,
   DeploymentRef,
@@ -20,7 +21,7 @@ import {
   ReleaseRef,
   ReleaseRevisionRef,
 } from './refs.js';
-import type { DeploymentRow, ReleaseRevisionRow, ReleaseRow } from './rows.js';
+import { type DeploymentRow, RELEASE, type ReleaseRevisionRow, type ReleaseRow } from './rows.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
 ReleaseRef.implement({
@@ -151,20 +152,16 @@ builder.queryFields((t) => ({
     type: ReleaseRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, args, ctx) => loaders(ctx).release.load(uuidArg(args.id, 'id')),
+    description: 'The release with the relations the query selects under it, read in one statement.',
+    resolve: (_r, args, ctx, info) =>
+      readReleaseTree(ctx, info, 't0.release_id = $1', [uuidArg(args.id, 'id')]),
   }),
   releaseByName: t.withAuth(anyOf(TABLE_READERS.releases)).field({
     type: ReleaseRef,
     nullable: true,
     args: { project: t.arg.string({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: async (_r, args, ctx) => {
-      const rows = await readRows<ReleaseRow>(
-        ctx,
-        'select * from ops.releases where project = $1 and release_name = $2',
-        [args.project, args.name],
-      );
-      return rows[0] ?? null;
-    },
+    resolve: (_r, args, ctx, info) =>
+      readReleaseTree(ctx, info, 't0.project = $1 and t0.release_name = $2', [args.project, args.name]),
   }),
   promotionEligibility: t.withAuth(anyOf(ALL_PERSONAS)).field({
     type: PromotionEligibility,
@@ -198,7 +195,7 @@ builder.queryField('releases', (t) =>
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<ReleaseRow>(ctx, args, {
-        columns: 'r.*',
+        columns: RELEASE.list('r'),
         from: 'ops.releases r',
         where: new Conditions()
           .when(f.project, (p) => `r.project = ${p}`)

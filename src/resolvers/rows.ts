@@ -1,5 +1,8 @@
-// Row shapes of the ops tables as node-postgres returns them (snake_case, Date for timestamptz).
-// GraphQL object types are backed by these directly.
+// Row shapes of the ops tables as the read paths select them (snake_case, Date for timestamptz):
+// each interface holds exactly the columns its GraphQL type exposes or needs to reach a relation,
+// and each *_COLUMNS list names those columns for SELECT lists (never `select *`), checked against
+// the interface at compile time. GraphQL object types are backed by these directly; a mutation's
+// full row (callRow) is a superset and serves as well.
 import type {
   ApprovalDecisionValue,
   ApprovalScopeValue,
@@ -22,13 +25,7 @@ import type {
 
 type Json = unknown;
 
-interface Written {
-  created_at: Date;
-  created_by: string;
-  created_persona: string | null;
-}
-
-export interface ReleaseRow extends Written {
+export interface ReleaseRow {
   release_id: string;
   project: string;
   release_name: string;
@@ -40,9 +37,11 @@ export interface ReleaseRow extends Written {
   scope_metadata: Json;
   initiating_actor: string;
   status: ReleaseStatusValue;
+  created_at: Date;
+  created_by: string;
 }
 
-export interface ReleaseRevisionRow extends Written {
+export interface ReleaseRevisionRow {
   revision_id: string;
   release_id: string;
   revision: number;
@@ -52,9 +51,10 @@ export interface ReleaseRevisionRow extends Written {
   previous_artifact_digest: string | null;
   reason: string;
   revised_by: string;
+  created_at: Date;
 }
 
-export interface ReleaseGateRow extends Written {
+export interface ReleaseGateRow {
   gate_id: string;
   release_id: string;
   gate_code: GateCodeValue;
@@ -66,7 +66,7 @@ export interface ReleaseGateRow extends Written {
   exception_id: string | null;
 }
 
-export interface GateCheckRow extends Written {
+export interface GateCheckRow {
   check_id: string;
   gate_id: string;
   check_name: string;
@@ -76,9 +76,11 @@ export interface GateCheckRow extends Written {
   artifact_ref: string | null;
   metadata: Json;
   ingest_id: string | null;
+  created_at: Date;
+  created_by: string;
 }
 
-export interface ApprovalRow extends Written {
+export interface ApprovalRow {
   approval_id: string;
   release_id: string;
   gate_id: string | null;
@@ -91,9 +93,10 @@ export interface ApprovalRow extends Written {
   rationale_text: string | null;
   ingest_id: string | null;
   revision: number;
+  created_at: Date;
 }
 
-export interface EvidenceArtifactRow extends Written {
+export interface EvidenceArtifactRow {
   artifact_id: string;
   release_id: string | null;
   gate_id: string | null;
@@ -105,9 +108,11 @@ export interface EvidenceArtifactRow extends Written {
   sha256: string | null;
   metadata: Json;
   ingest_id: string | null;
+  created_at: Date;
+  created_by: string;
 }
 
-export interface ExceptionRow extends Written {
+export interface ExceptionRow {
   exception_id: string;
   release_id: string;
   exception_type: ExceptionTypeValue;
@@ -121,9 +126,10 @@ export interface ExceptionRow extends Written {
   expires_at: Date;
   compensating_controls: Json;
   post_review_status: PostReviewStatusValue;
+  created_at: Date;
 }
 
-export interface DeploymentRow extends Written {
+export interface DeploymentRow {
   deployment_id: string;
   release_id: string;
   environment: EnvironmentValue;
@@ -139,7 +145,7 @@ export interface DeploymentRow extends Written {
   artifact_digest: string | null;
 }
 
-export interface EnvironmentEventRow extends Written {
+export interface EnvironmentEventRow {
   event_id: string;
   environment: string;
   event_type: string;
@@ -148,9 +154,10 @@ export interface EnvironmentEventRow extends Written {
   payload: Json;
   idempotency_key: string;
   ingest_id: string | null;
+  created_at: Date;
 }
 
-export interface IngestLogRow extends Written {
+export interface IngestLogRow {
   ingest_id: string;
   source_system: string | null;
   event_type: string | null;
@@ -166,9 +173,11 @@ export interface IngestLogRow extends Written {
   error_detail: Json;
   result: Json;
   duplicate_of: string | null;
+  created_by: string;
+  created_persona: string | null;
 }
 
-export interface IncidentRow extends Written {
+export interface IncidentRow {
   incident_id: string;
   deployment_id: string;
   severity: IncidentSeverityValue;
@@ -177,9 +186,10 @@ export interface IncidentRow extends Written {
   timeline: Json;
   root_cause: string | null;
   postmortem_status: PostmortemStatusValue;
+  created_by: string;
 }
 
-export interface RecoveryDrillRow extends Written {
+export interface RecoveryDrillRow {
   drill_id: string;
   environment: EnvironmentValue;
   drill_type: string;
@@ -190,7 +200,7 @@ export interface RecoveryDrillRow extends Written {
   evidence_artifact_id: string | null;
 }
 
-export interface GateTransitionRow extends Written {
+export interface GateTransitionRow {
   transition_id: string;
   gate_id: string;
   from_status: GateStatusValue;
@@ -198,6 +208,7 @@ export interface GateTransitionRow extends Written {
   reason: string;
   actor: string;
   ingest_id: string | null;
+  created_at: Date;
 }
 
 /** Postgres arrays of enums arrive as '{G1,G3}' text; normalise to a list of the enum's values. */
@@ -206,4 +217,262 @@ export function pgArray<T extends string>(value: T[] | string): T[] {
   const inner = value.replace(/^\{|\}$/g, '');
   // The database holds only the enum's values (test/db/vocabulary.test.ts keeps the lists equal).
   return inner ? (inner.split(',') as T[]) : [];
+}
+
+// ---- Column lists ------------------------------------------------------------------------------
+
+type Missing<Row, C extends readonly PropertyKey[]> = Exclude<keyof Row, C[number]>;
+type DateKeys<Row> = {
+  [K in keyof Row]-?: unknown extends Row[K] ? never : Date extends Row[K] ? K : never;
+}[keyof Row];
+
+/**
+ * A table's read shape: `columns` are exactly the keys of Row (a missing one does not compile) and
+ * `timestamps` exactly its timestamptz columns, which a JSON aggregate delivers as text (rowFromJson
+ * turns them back into Dates, as node-postgres gives them).
+ */
+function shape<Row>() {
+  return <
+    const C extends readonly (keyof Row & string)[],
+    const T extends readonly (DateKeys<Row> & string)[],
+  >(
+    columns: C & ([Missing<Row, C>] extends [never] ? unknown : { missing: Missing<Row, C> }),
+    timestamps: T &
+      ([Exclude<DateKeys<Row>, T[number]>] extends [never] ? unknown : { missing: DateKeys<Row> }),
+  ) => ({
+    columns: columns as C,
+    timestamps: timestamps as T,
+    list: (alias: string) => selectList(alias, columns),
+  });
+}
+
+function selectList(alias: string, columns: readonly string[]): string {
+  return columns.map((c) => `${alias}.${c}`).join(', ');
+}
+
+export const RELEASE = shape<ReleaseRow>()(
+  [
+    'release_id',
+    'project',
+    'release_name',
+    'environment_target',
+    'source_ref',
+    'artifact_digest',
+    'revision',
+    'scope_metadata',
+    'initiating_actor',
+    'status',
+    'created_at',
+    'created_by',
+  ],
+  ['created_at'],
+);
+
+export const RELEASE_REVISION = shape<ReleaseRevisionRow>()(
+  [
+    'revision_id',
+    'release_id',
+    'revision',
+    'source_ref',
+    'artifact_digest',
+    'previous_source_ref',
+    'previous_artifact_digest',
+    'reason',
+    'revised_by',
+    'created_at',
+  ],
+  ['created_at'],
+);
+
+export const RELEASE_GATE = shape<ReleaseGateRow>()(
+  [
+    'gate_id',
+    'release_id',
+    'gate_code',
+    'gate_name',
+    'status',
+    'entered_at',
+    'resolved_at',
+    'resolved_by',
+    'exception_id',
+  ],
+  ['entered_at', 'resolved_at'],
+);
+
+export const GATE_CHECK = shape<GateCheckRow>()(
+  [
+    'check_id',
+    'gate_id',
+    'check_name',
+    'source_system',
+    'status',
+    'required',
+    'artifact_ref',
+    'metadata',
+    'ingest_id',
+    'created_at',
+    'created_by',
+  ],
+  ['created_at'],
+);
+
+export const APPROVAL = shape<ApprovalRow>()(
+  [
+    'approval_id',
+    'release_id',
+    'gate_id',
+    'exception_id',
+    'approver_id',
+    'persona_role',
+    'decision',
+    'scope',
+    'rationale_structured',
+    'rationale_text',
+    'ingest_id',
+    'revision',
+    'created_at',
+  ],
+  ['created_at'],
+);
+
+export const EVIDENCE_ARTIFACT = shape<EvidenceArtifactRow>()(
+  [
+    'artifact_id',
+    'release_id',
+    'gate_id',
+    'check_id',
+    'deployment_id',
+    'artifact_type',
+    'source_system',
+    'artifact_url',
+    'sha256',
+    'metadata',
+    'ingest_id',
+    'created_at',
+    'created_by',
+  ],
+  ['created_at'],
+);
+
+export const EXCEPTION = shape<ExceptionRow>()(
+  [
+    'exception_id',
+    'release_id',
+    'exception_type',
+    'impacted_gates',
+    'reason',
+    'risk_statement',
+    'requested_by',
+    'approver_id',
+    'approved_at',
+    'effective_from',
+    'expires_at',
+    'compensating_controls',
+    'post_review_status',
+    'created_at',
+  ],
+  ['approved_at', 'effective_from', 'expires_at', 'created_at'],
+);
+
+export const DEPLOYMENT = shape<DeploymentRow>()(
+  [
+    'deployment_id',
+    'release_id',
+    'environment',
+    'deployed_at',
+    'deployed_by',
+    'source_ref',
+    'status',
+    'rollback_of',
+    'g4_status',
+    'g4_resolved_at',
+    'ingest_id',
+    'revision',
+    'artifact_digest',
+  ],
+  ['deployed_at', 'g4_resolved_at'],
+);
+
+export const ENVIRONMENT_EVENT = shape<EnvironmentEventRow>()(
+  [
+    'event_id',
+    'environment',
+    'event_type',
+    'source_system',
+    'release_id',
+    'payload',
+    'idempotency_key',
+    'ingest_id',
+    'created_at',
+  ],
+  ['created_at'],
+);
+
+export const INGEST_LOG = shape<IngestLogRow>()(
+  [
+    'ingest_id',
+    'source_system',
+    'event_type',
+    'idempotency_key',
+    'schema_version',
+    'release_id',
+    'gate_code',
+    'payload_hash',
+    'envelope',
+    'received_at',
+    'processing_status',
+    'http_status',
+    'error_detail',
+    'result',
+    'duplicate_of',
+    'created_by',
+    'created_persona',
+  ],
+  ['received_at'],
+);
+
+export const INCIDENT = shape<IncidentRow>()(
+  [
+    'incident_id',
+    'deployment_id',
+    'severity',
+    'detected_at',
+    'resolved_at',
+    'timeline',
+    'root_cause',
+    'postmortem_status',
+    'created_by',
+  ],
+  ['detected_at', 'resolved_at'],
+);
+
+export const RECOVERY_DRILL = shape<RecoveryDrillRow>()(
+  [
+    'drill_id',
+    'environment',
+    'drill_type',
+    'executed_by',
+    'executed_at',
+    'outcome',
+    'restore_validated',
+    'evidence_artifact_id',
+  ],
+  ['executed_at'],
+);
+
+export const GATE_TRANSITION = shape<GateTransitionRow>()(
+  ['transition_id', 'gate_id', 'from_status', 'to_status', 'reason', 'actor', 'ingest_id', 'created_at'],
+  ['created_at'],
+);
+
+/** A row delivered inside a JSON aggregate, made the same as node-postgres delivers it. */
+export function rowFromJson<Row>(
+  shape: { timestamps: readonly string[] },
+  value: Record<string, unknown>,
+): Row {
+  for (const column of shape.timestamps) {
+    const at = value[column];
+    if (typeof at === 'string') value[column] = new Date(at);
+  }
+  return value as Row;
 }

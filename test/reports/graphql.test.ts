@@ -451,8 +451,9 @@ describe('the dashboard page', () => {
     for (const r of large.page) expect(r.gates!.map((g) => g.gateCode)).toEqual(['G1', 'G2', 'G3', 'G4']);
     expect(large.statements.length).toBe(small.statements.length);
     // One transaction and one persona switch: the page (with eligibility), then every gate of the
-    // page: begin, persona, two selects, commit.
+    // page: begin with the persona (one round trip), two selects, commit.
     expect(large.statements.filter((s) => s.startsWith('begin'))).toHaveLength(1);
-    expect(large.statements.length).toBe(5);
+    expect(large.statements.filter((s) => s.includes("set_config('role'"))).toHaveLength(1);
+    expect(large.statements.length).toBe(4);
   });
 });

@@ -22,6 +22,9 @@ export interface EligibilityRow {
   production_blockers: number;
 }
 
+/** The view's columns the type exposes (EligibilityRow). */
+const ELIGIBILITY_COLUMNS = `v.release_id, v.project, v.release_name, v.release_status, v.environment_target, v.created_at, v.eligible_for_staging, v.eligible_for_production, v.staging_blockers, v.production_blockers`;
+
 const ReleaseEligibility = builder.objectRef<EligibilityRow>('ReleaseEligibility').implement({
   description:
     'Whether a release may go to staging and to production now (ops.v_promotion_eligibility, from ops.promotion_blockers), and how many blockers stand in the way of each.',
@@ -67,7 +70,7 @@ builder.queryField('promotionEligibilities', (t) =>
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<EligibilityRow>(ctx, args, {
-        columns: 'v.*',
+        columns: ELIGIBILITY_COLUMNS,
         from: 'ops.v_promotion_eligibility v',
         where: new Conditions()
           .when(f.project, (p) => `v.project = ${p}`)

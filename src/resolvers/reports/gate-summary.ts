@@ -35,6 +35,9 @@ export interface GateSummaryRow {
   changes_requested: number;
 }
 
+/** The view's columns the type exposes (GateSummaryRow). */
+const GATE_SUMMARY_COLUMNS = `v.release_id, v.project, v.release_name, v.release_status, v.gate_id, v.gate_code, v.gate_name, v.status, v.entered_at, v.resolved_at, v.resolved_by, v.exception_id, v.checks_pass, v.checks_fail, v.checks_warning, v.checks_skipped, v.check_runs, v.evidence_count, v.approvals, v.rejections, v.changes_requested`;
+
 export const ReleaseGateSummary = builder.objectRef<GateSummaryRow>('ReleaseGateSummary').implement({
   description:
     'One gate of one release (ops.v_release_gate_summary). Check counts are over the latest result per check name, the one that decides the gate; checkRuns counts every result. Approvals, rejections and changesRequested count each approver by their latest decision on the gate.',
@@ -126,7 +129,7 @@ builder.queryField('releaseGateSummary', (t) =>
     resolve: (_r, args, ctx) => {
       const f = args.filter ?? {};
       return keysetPage<GateSummaryRow>(ctx, args, {
-        columns: 'v.*',
+        columns: GATE_SUMMARY_COLUMNS,
         from: 'ops.v_release_gate_summary v',
         ...gateReportPage(f, (where) => where.when(f.status, (p) => `v.status = ${p}::ops_gate_status`)),
       });
@@ -143,7 +146,7 @@ export function gateSummariesOf(ctx: Context): DataLoader<string, GateSummaryRow
     loader = new DataLoader(async (ids) => {
       const rows = await readRows<GateSummaryRow>(
         ctx,
-        `select v.* from ops.v_release_gate_summary v
+        `select ${GATE_SUMMARY_COLUMNS} from ops.v_release_gate_summary v
          where v.release_id = any($1::uuid[]) order by v.release_id, v.gate_code`,
         [ids],
       );
