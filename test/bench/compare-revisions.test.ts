@@ -58,6 +58,7 @@ describe('bench:compare parsing', () => {
     expect(f.get('ingest (c) ingest route, p99 ms')).toEqual({ value: 977.1, better: 'lower' });
     expect(f.get('ingest (d) ledger off, ev/s')).toEqual({ value: 98.5, better: 'higher' });
     expect(f.get('verify_ledger(), entries')).toEqual({ value: 5066, better: 'neither' });
+    expect(f.get('verify_ledger(), ms per 1,000 entries')?.value).toBeCloseTo((215.9 / 5066) * 1000);
     // What this revision's output lacks is absent, not zero.
     expect(f.has('ingest (r) minimal RPC baseline, ev/s')).toBe(false);
     expect(f.has('ingest ratio a/r')).toBe(false);
