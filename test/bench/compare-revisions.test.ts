@@ -100,27 +100,25 @@ describe('bench:compare verdicts', () => {
   });
 
   it('calls a latency that grew beyond both ranges slower, and overlapping ranges noise', () => {
+    // One run's p50 and p99 (ms) per round.
+    const rounds = (runs: [number, number][]) =>
+      runs.map(([p50, p99]) =>
+        figures([
+          ['p50', p50, 'lower'],
+          ['p99', p99, 'lower'],
+        ]),
+      );
     const { rows } = compare(
-      [
+      rounds([
         [10, 50],
         [12, 60],
         [11, 55],
-      ].map(([p50, p99]) =>
-        figures([
-          ['p50', p50!, 'lower'],
-          ['p99', p99!, 'lower'],
-        ]),
-      ),
-      [
+      ]),
+      rounds([
         [20, 58],
         [22, 70],
         [21, 40],
-      ].map(([p50, p99]) =>
-        figures([
-          ['p50', p50!, 'lower'],
-          ['p99', p99!, 'lower'],
-        ]),
-      ),
+      ]),
     );
     expect(rows.find((r) => r.measure === 'p50')?.verdict).toBe('slower');
     expect(rows.find((r) => r.measure === 'p99')?.verdict).toBe('within noise');
