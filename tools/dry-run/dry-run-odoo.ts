@@ -16,12 +16,12 @@ import { projectRoot } from '../../src/db/migrate.js';
 import {
   approval,
   bold,
+  CAST,
   Driver,
   deploymentSucceeded,
   evidence,
   heading,
   type Json,
-  type Person,
   runDryRun,
   StepFailed,
   say,
@@ -34,13 +34,8 @@ const PROJECT = 'odoo-dryrun-shop';
 const EXAMPLES = path.join(projectRoot, 'examples/odoo');
 const LOG = (name: string) => path.join(EXAMPLES, 'logs', name);
 
-const PEOPLE = {
-  developer: { persona: 'developer', sub: 'dana.dev', name: 'Dana (developer)' },
-  ci: { persona: 'ci_service_role', sub: 'github-actions', name: 'the CI pipeline (ci_service_role)' },
-  qa: { persona: 'qa_tester', sub: 'quinn.qa', name: 'Quinn (QA tester)' },
-  rm: { persona: 'release_manager', sub: 'rita.rm', name: 'Rita (release manager)' },
-  auditor: { persona: 'audit_reader', sub: 'ada.audit', name: 'Ada (auditor)' },
-} as const satisfies Record<string, Person>;
+const { developer, ci, qa, rm, auditor } = CAST;
+const PEOPLE = { developer, ci, qa, rm, auditor };
 type Who = keyof typeof PEOPLE;
 
 async function dryRun(

@@ -141,6 +141,17 @@ export interface Person {
   name: string;
 }
 
+/** The people of the dry runs, one per role they play; each dry run picks the ones it needs. */
+export const CAST = {
+  developer: { persona: 'developer', sub: 'dana.dev', name: 'Dana (developer)' },
+  ci: { persona: 'ci_service_role', sub: 'github-actions', name: 'the CI pipeline (ci_service_role)' },
+  qa: { persona: 'qa_tester', sub: 'quinn.qa', name: 'Quinn (QA tester)' },
+  rm: { persona: 'release_manager', sub: 'rita.rm', name: 'Rita (release manager)' },
+  rm2: { persona: 'release_manager', sub: 'raj.rm', name: 'Raj (release manager)' },
+  sre: { persona: 'sre', sub: 'sam.sre', name: 'Sam (SRE)' },
+  auditor: { persona: 'audit_reader', sub: 'ada.audit', name: 'Ada (auditor)' },
+} as const satisfies Record<string, Person>;
+
 // biome-ignore lint/suspicious/noExplicitAny: the CLI's --json output, read field by field
 export type Json = any;
 

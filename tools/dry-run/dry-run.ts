@@ -20,13 +20,13 @@ import {
   approval,
   type Blocker,
   bold,
+  CAST,
   Driver,
   deploymentSucceeded,
   evidence,
   grey,
   heading,
   type Json,
-  type Person,
   runDryRun,
   StepFailed,
   say,
@@ -40,15 +40,7 @@ const PROJECT = 'odoo-dryrun';
 const FIRST_REF = 'refs/tags/v2026.11.0';
 const HOTFIX_REF = 'refs/tags/v2026.11.1';
 
-const PEOPLE = {
-  developer: { persona: 'developer', sub: 'dana.dev', name: 'Dana (developer)' },
-  ci: { persona: 'ci_service_role', sub: 'github-actions', name: 'the CI pipeline (ci_service_role)' },
-  qa: { persona: 'qa_tester', sub: 'quinn.qa', name: 'Quinn (QA tester)' },
-  rm: { persona: 'release_manager', sub: 'rita.rm', name: 'Rita (release manager)' },
-  rm2: { persona: 'release_manager', sub: 'raj.rm', name: 'Raj (release manager)' },
-  sre: { persona: 'sre', sub: 'sam.sre', name: 'Sam (SRE)' },
-  auditor: { persona: 'audit_reader', sub: 'ada.audit', name: 'Ada (auditor)' },
-} as const satisfies Record<string, Person>;
+const PEOPLE = CAST;
 type Who = keyof typeof PEOPLE;
 
 /** What every chapter works on: the people, the release, the CI run and the files they attach. */

@@ -1,0 +1,151 @@
+// bench:compare reads what two revisions' benchmarks print and judges HEAD against base: the
+// figures it takes from each output, which way is better, and when a difference is only noise.
+import { describe, expect, it } from 'vitest';
+import {
+  compare,
+  type Figures,
+  formatTable,
+  median,
+  parseIngest,
+  parseReads,
+} from '../../bench/compare-revisions.js';
+
+const phase = (rate: number, p50: number, p99: number) => ({
+  count: rate * 2,
+  errors: 0,
+  rate,
+  p50,
+  p99,
+  max: p99,
+});
+
+/** A bench:ingest output as an earlier revision prints it: no (r) phase, no a/r ratio. */
+const INGEST_BASE = [
+  '(a) database: select ops.ingest_event           125 ev/s   p50  328.3 ms   p99  447.9 ms',
+  `BENCH_RESULT ${JSON.stringify({
+    short: true,
+    a: phase(124.5, 328.3, 447.9),
+    b: phase(416, 106, 256),
+    c: phase(42.5, 753.8, 977.1),
+    d: { with: { rate: 79 }, without: { rate: 98.5 } },
+    ratios: { ca: 0.34, cb: 0.1, ledger: 0.8 },
+    verifyMs: { release: 48.2, releaseEntries: 1009, all: 215.9, allEntries: 5066 },
+  })}`,
+  'done in 32.0 s',
+].join('\n');
+
+/** A bench:reads output as this revision prints it, a row name longer than the column included. */
+const READS_HEAD = [
+  'read benchmark (short): 500 releases',
+  '',
+  'query                                          p50 ms   p99 ms  statements/request',
+  'dashboard: 20 releases, gates, eligibility      324.1    571.6  5',
+  'one release timeline                             29.8    123.6  4-5',
+  'one release: gates, checks, approvals, evidence     34.5     63.8  8',
+  '',
+  'dashboard first page with 500 releases: p50 324.1 ms (target < 50 ms), 5 statements per request -> target NOT met',
+  'GraphQL/baseline (throughput, from p50): dashboard page 0.68, one release 0.48',
+  'total 42.7 s',
+].join('\n');
+
+const figures = (entries: [string, number, 'higher' | 'lower' | 'neither'][]): Figures =>
+  new Map(entries.map(([name, value, better]) => [name, { value, better }]));
+
+describe('bench:compare parsing', () => {
+  it("takes bench:ingest's figures from its BENCH_RESULT line, with which way is better", () => {
+    const f = parseIngest(INGEST_BASE);
+    expect(f.get('ingest (a) ops.ingest_event, ev/s')).toEqual({ value: 124.5, better: 'higher' });
+    expect(f.get('ingest (c) ingest route, p99 ms')).toEqual({ value: 977.1, better: 'lower' });
+    expect(f.get('ingest (d) ledger off, ev/s')).toEqual({ value: 98.5, better: 'higher' });
+    expect(f.get('verify_ledger(), entries')).toEqual({ value: 5066, better: 'neither' });
+    expect(f.get('verify_ledger(), ms per 1,000 entries')?.value).toBeCloseTo((215.9 / 5066) * 1000);
+    // What this revision's output lacks is absent, not zero.
+    expect(f.has('ingest (r) minimal RPC baseline, ev/s')).toBe(false);
+    expect(f.has('ingest ratio a/r')).toBe(false);
+  });
+
+  it('refuses an ingest output without its result line (a benchmark that did not finish)', () => {
+    expect(() => parseIngest('(a) database ...\ndone')).toThrow(/no BENCH_RESULT/);
+  });
+
+  it("takes bench:reads' table rows and its GraphQL/baseline ratios", () => {
+    const f = parseReads(READS_HEAD);
+    expect(f.get('reads dashboard: 20 releases, gates, eligibility, p50 ms')).toEqual({
+      value: 324.1,
+      better: 'lower',
+    });
+    expect(f.get('reads one release timeline, p99 ms')?.value).toBe(123.6);
+    expect(f.get('reads one release timeline, statements')).toEqual({ value: 4, better: 'neither' });
+    expect(f.get('reads one release: gates, checks, approvals, evidence, p50 ms')?.value).toBe(34.5);
+    expect(f.get('reads GraphQL/baseline, one release')).toEqual({ value: 0.48, better: 'higher' });
+    // The table ends at its blank line: the target line after it is no row.
+    expect([...f.keys()].filter((k) => k.endsWith('p50 ms'))).toHaveLength(3);
+  });
+
+  it('refuses a reads output without its table', () => {
+    expect(() => parseReads('read benchmark\ntotal 1.0 s')).toThrow(/no p50\/p99 table/);
+  });
+});
+
+describe('bench:compare verdicts', () => {
+  it('takes the median of each side and HEAD/base of the medians', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    const { rows } = compare(
+      [100, 120, 110].map((v) => figures([['rate', v, 'higher']])),
+      [130, 140, 150].map((v) => figures([['rate', v, 'higher']])),
+    );
+    expect(rows[0]).toMatchObject({ baseMedian: 110, headMedian: 140, verdict: 'faster' });
+    expect(rows[0]!.ratio).toBeCloseTo(140 / 110);
+  });
+
+  it('calls a latency that grew beyond both ranges slower, and overlapping ranges noise', () => {
+    // One run's p50 and p99 (ms) per round.
+    const rounds = (runs: [number, number][]) =>
+      runs.map(([p50, p99]) =>
+        figures([
+          ['p50', p50, 'lower'],
+          ['p99', p99, 'lower'],
+        ]),
+      );
+    const { rows } = compare(
+      rounds([
+        [10, 50],
+        [12, 60],
+        [11, 55],
+      ]),
+      rounds([
+        [20, 58],
+        [22, 70],
+        [21, 40],
+      ]),
+    );
+    expect(rows.find((r) => r.measure === 'p50')?.verdict).toBe('slower');
+    expect(rows.find((r) => r.measure === 'p99')?.verdict).toBe('within noise');
+  });
+
+  it('gives no verdict from one round, and lists what only one side prints', () => {
+    const { rows, headOnly, baseOnly } = compare(
+      [figures([['rate', 100, 'higher']])],
+      [
+        figures([
+          ['rate', 50, 'higher'],
+          ['new', 1, 'higher'],
+        ]),
+      ],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.verdict).toBe('one round');
+    expect(headOnly).toEqual(['new']);
+    expect(baseOnly).toEqual([]);
+  });
+
+  it('prints a table row per measure with both medians and the ratio', () => {
+    const { rows } = compare([figures([['rate', 100, 'higher']])], [figures([['rate', 50, 'higher']])]);
+    const table = formatTable(rows).split('\n');
+    expect(table).toHaveLength(3);
+    expect(table[2]).toMatch(
+      /^\| rate +\| higher is better \| 100 \(100–100\) +\| 50\.0 \(50\.0–50\.0\) +\| 0\.50 +\| one round/,
+    );
+  });
+});
