@@ -4,26 +4,19 @@ import DataLoader from 'dataloader';
 import { anyOf, VIEW_READERS } from '../../auth/access.js';
 import { builder } from '../../builder.js';
 import type { Context } from '../../context.js';
-import type { GateCodeValue, GateStatusValue, ReleaseStatusValue } from '../../vocabulary.js';
+import type { ReleaseStatusValue } from '../../vocabulary.js';
 import { GateCode, GateStatus, ReleaseStatus } from '../enums.js';
 import { optionalUuidArg } from '../ids.js';
 import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage, readRows } from '../read.js';
+import type { ReleaseGateRow } from '../rows.js';
 import { DateTime } from '../scalars.js';
 
-export interface GateSummaryRow {
-  release_id: string;
+/** A gate's row (ReleaseGateRow) with its release's names and status and its counts. */
+export interface GateSummaryRow extends ReleaseGateRow {
   project: string;
   release_name: string;
   release_status: ReleaseStatusValue;
-  gate_id: string;
-  gate_code: GateCodeValue;
-  gate_name: string;
-  status: GateStatusValue;
-  entered_at: Date | null;
-  resolved_at: Date | null;
-  resolved_by: string | null;
-  exception_id: string | null;
   checks_pass: number;
   checks_fail: number;
   checks_warning: number;
