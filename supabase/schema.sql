@@ -2070,13 +2070,15 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.context_enter(p_name text, p_subject uuid, p_value text)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+begin
   insert into ops.transaction_context (txid, name, subject, value)
   values (pg_catalog.txid_current(), p_name, p_subject, p_value)
   on conflict (txid, name, subject)
-  do update set value = excluded.value, depth = ops.transaction_context.depth + 1
+  do update set value = excluded.value, depth = ops.transaction_context.depth + 1;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.context_leave(p_name text, p_subject uuid)
@@ -2494,13 +2496,15 @@ grant execute on function ops.end_freeze_window(p_window_id uuid, p_reason text)
 
 CREATE OR REPLACE FUNCTION ops.envelope_hash(p_envelope jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((
+begin
+  return pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((
     case when pg_catalog.jsonb_typeof(p_envelope) = 'object' then p_envelope - 'emitted_at' else p_envelope end
-  )::pg_catalog.text, 'UTF8')), 'hex')
+  )::pg_catalog.text, 'UTF8')), 'hex');
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.evaluate_gate(p_gate_id uuid)
@@ -2531,23 +2535,39 @@ CREATE OR REPLACE FUNCTION ops.evaluate_release(p_release_id uuid, p_reason text
 AS $function$
 declare
   c record;
+  v_gates jsonb;
+  v_changed boolean;
+  v_actor text;
   v_status public.ops_release_status;
 begin
   perform 1 from ops.releases r where r.release_id = p_release_id for no key update;
-  perform ops.context_enter('evaluating', p_release_id,
-    coalesce(p_reason, 'recomputed from the gate''s checks, evidence, approvals and exceptions'));
-  for c in select * from ops.compute_release_gates(p_release_id) loop
-    update ops.release_gates g set
-      status = c.status,
-      exception_id = c.exception_id,
-      entered_at = case when c.status <> 'pending' then coalesce(g.entered_at, pg_catalog.clock_timestamp())
-                        else g.entered_at end,
-      resolved_at = case when c.status in ('passed', 'failed', 'bypassed') then pg_catalog.clock_timestamp() end,
-      resolved_by = case when c.status in ('passed', 'failed', 'bypassed') then ops.current_actor() end
-    where g.gate_id = c.gate_id
-      and (g.status is distinct from c.status or g.exception_id is distinct from c.exception_id);
-  end loop;
-  perform ops.context_leave('evaluating', p_release_id);
+  select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('gate_id', x.gate_id, 'gate_code', x.gate_code,
+           'status', x.status, 'reasons', x.reasons, 'exception_id', x.exception_id) order by x.ord),
+         pg_catalog.bool_or(g.status is distinct from x.status or g.exception_id is distinct from x.exception_id)
+    into v_gates, v_changed
+  from ops.compute_release_gates(p_release_id) with ordinality as x(gate_id, gate_code, status, reasons, exception_id, ord)
+  join ops.release_gates g on g.gate_id = x.gate_id;
+  if coalesce(v_changed, false) then
+    v_actor := ops.current_actor();
+    perform ops.context_enter('evaluating', p_release_id,
+      coalesce(p_reason, 'recomputed from the gate''s checks, evidence, approvals and exceptions'));
+    perform ops.context_enter('evaluated_gates', p_release_id, v_gates::text);
+    -- One statement per gate, in the gates' order: the guard reads the predecessor as stored.
+    for c in select * from pg_catalog.jsonb_to_recordset(v_gates)
+                      as y(gate_id uuid, status public.ops_gate_status, exception_id uuid) loop
+      update ops.release_gates g set
+        status = c.status,
+        exception_id = c.exception_id,
+        entered_at = case when c.status <> 'pending' then coalesce(g.entered_at, pg_catalog.clock_timestamp())
+                          else g.entered_at end,
+        resolved_at = case when c.status in ('passed', 'failed', 'bypassed') then pg_catalog.clock_timestamp() end,
+        resolved_by = case when c.status in ('passed', 'failed', 'bypassed') then v_actor end
+      where g.gate_id = c.gate_id
+        and (g.status is distinct from c.status or g.exception_id is distinct from c.exception_id);
+    end loop;
+    perform ops.context_leave('evaluated_gates', p_release_id);
+    perform ops.context_leave('evaluating', p_release_id);
+  end if;
   v_status := ops.derive_release_status(p_release_id);
   update ops.releases r set status = v_status where r.release_id = p_release_id and r.status <> v_status;
 end
@@ -2954,6 +2974,32 @@ begin
     ) s
   ) st on true
   where g.release_id = p_release.release_id;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_blockers(p_release_id uuid, p_gates jsonb)
+ RETURNS TABLE(target_env public.ops_environment, gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return query
+    select x.target_env, x.gate_code, x.status, x.reason from (
+    select q.target_env, c.gate_code, c.status, r.reason, r.n
+    from pg_catalog.jsonb_to_recordset(p_gates)
+           as c(gate_code public.ops_gate_code, status public.ops_gate_status, reasons text[])
+    join ops.gate_requirements q on q.gate_code = c.gate_code
+    cross join lateral pg_catalog.unnest(case when pg_catalog.cardinality(c.reasons) > 0 then c.reasons
+                                   else array[pg_catalog.format('%s is %s', c.gate_code, c.status)] end)
+      with ordinality as r(reason, n)
+    where c.status not in ('passed', 'bypassed')
+    union all
+    select t.target_env, null::public.ops_gate_code, null::public.ops_gate_status, t.reason,
+           1000 + pg_catalog.row_number() over (partition by t.target_env order by t.kind, t.until)
+    from ops.timing_blockers(p_release_id, pg_catalog.clock_timestamp()) t
+    ) x
+    order by x.target_env, x.gate_code nulls last, x.n;
 end
 $function$;
 
@@ -3433,17 +3479,19 @@ grant execute on function ops.ingest_event(p_envelope jsonb) to audit_reader, ci
 
 CREATE OR REPLACE FUNCTION ops.ingest_response(p_log ops.event_ingest_log, p_ingest_id uuid)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select jsonb_build_object(
+begin
+  return pg_catalog.jsonb_build_object(
     'ingest_id', p_ingest_id,
     'attempt_id', p_log.ingest_id,
     'status', p_log.processing_status,
     'http_status', p_log.http_status,
     'detail', case when p_log.processing_status in ('accepted', 'duplicate') then p_log.result
-                   else p_log.error_detail end)
+                   else p_log.error_detail end);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.insert_deployment(p_release_id uuid, p_environment public.ops_environment, p_status public.ops_deployment_status, p_source_ref text, p_rollback_of uuid, p_deployed_at timestamp with time zone)
@@ -3700,21 +3748,25 @@ grant execute on function ops.ledger_checkpoint() to audit_reader, release_manag
 
 CREATE OR REPLACE FUNCTION ops.ledger_content_hash(p_row jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE STRICT
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_strip_nulls(p_row)::text, 'UTF8')), 'hex')
+begin
+  return pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_strip_nulls(p_row)::text, 'UTF8')), 'hex');
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.ledger_entry_hash(p_chain_id uuid, p_seq bigint, p_fact_table text, p_row_id uuid, p_operation text, p_content_hash text, p_prev_hash text)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
-    p_chain_id::text, p_seq::text, p_fact_table, p_row_id::text, p_operation, p_content_hash, p_prev_hash), 'UTF8')), 'hex')
+begin
+  return pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
+    p_chain_id::text, p_seq::text, p_fact_table, p_row_id::text, p_operation, p_content_hash, p_prev_hash), 'UTF8')), 'hex');
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.ledger_findings(p_release_id uuid)
@@ -4093,12 +4145,19 @@ declare
   v_target public.ops_environment;
   v_event_id uuid;
   v_blockers jsonb;
+  v_gates text;
 begin
   select r.project, r.environment_target into v_project, v_target
   from ops.releases r where r.release_id = p_release_id;
   if p_with_blockers then
-    select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::jsonb) into v_blockers
-    from ops.promotion_blockers(p_release_id) b;
+    v_gates := ops.context_value('evaluated_gates', p_release_id);
+    if v_gates is not null then
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::jsonb) into v_blockers
+      from ops.gate_blockers(p_release_id, v_gates::jsonb) b;
+    else
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::jsonb) into v_blockers
+      from ops.promotion_blockers(p_release_id) b;
+    end if;
   end if;
   insert into ops.outbox_events (kind, release_id, project, environment, source_table, source_id,
                                  actor, change, blockers)
@@ -4287,22 +4346,11 @@ AS $function$
 begin
   perform ops.assert_can_read_release(p_release_id);
   return query
-    select x.target_env, x.gate_code, x.status, x.reason from (
-    select q.target_env, c.gate_code, c.status, r.reason, r.n
-    from ops.compute_release_gates(p_release_id) c
-    join ops.gate_requirements q on q.gate_code = c.gate_code
-    cross join lateral unnest(case when cardinality(c.reasons) > 0 then c.reasons
-                                   else array[format('%s is %s', c.gate_code, c.status)] end)
-      with ordinality as r(reason, n)
-    where c.status not in ('passed', 'bypassed')
-    -- timing: freezes and soak time block promotion (no gate, no gate status), unless an approved
-    -- timing_override exception lifts them (ops.timing_blockers, 20261130002100).
-    union all
-    select t.target_env, null::public.ops_gate_code, null::public.ops_gate_status, t.reason,
-           1000 + row_number() over (partition by t.target_env order by t.kind, t.until)
-    from ops.timing_blockers(p_release_id, clock_timestamp()) t
-    ) x
-    order by x.target_env, x.gate_code nulls last, x.n;
+    select b.target_env, b.gate_code, b.status, b.reason
+    from ops.gate_blockers(p_release_id, (
+      select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('gate_code', c.gate_code, 'status', c.status,
+                                                                'reasons', c.reasons))
+      from ops.compute_release_gates(p_release_id) c)) b;
 end
 $function$;
 grant execute on function ops.promotion_blockers(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
