@@ -2727,17 +2727,20 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.freeze_findings(p_release_id uuid, p_env public.ops_environment, p_at timestamp with time zone)
  RETURNS TABLE(window_id uuid, reason text, until timestamp with time zone)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select a.window_id,
-         pg_catalog.format('freeze "%s" (%s) is active for %s%s until %s: %s', a.name, a.window_id, a.environment,
-                           coalesce(' of ' || a.project, ''), ops.iso_utc(a.until), a.reason),
-         a.until
-  from ops.releases r
-  cross join lateral ops.freeze_windows_active(p_at) a
-  where r.release_id = p_release_id and a.environment = p_env and (a.project is null or a.project = r.project)
+begin
+  return query
+    select a.window_id,
+           pg_catalog.format('freeze "%s" (%s) is active for %s%s until %s: %s', a.name, a.window_id, a.environment,
+                             coalesce(' of ' || a.project, ''), ops.iso_utc(a.until), a.reason),
+           a.until
+    from ops.releases r
+    cross join lateral ops.freeze_windows_active(p_at) a
+    where r.release_id = p_release_id and a.environment = p_env and (a.project is null or a.project = r.project);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.freeze_guard_deployment()
@@ -2825,17 +2828,20 @@ grant execute on function ops.freeze_occurrences(p_window ops.freeze_windows, p_
 
 CREATE OR REPLACE FUNCTION ops.freeze_windows_active(p_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS TABLE(window_id uuid, name text, environment public.ops_environment, project text, reason text, occurrence_starts_at timestamp with time zone, until timestamp with time zone, created_by text)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select w.window_id, w.name, w.environment, w.project, w.reason, o.starts_at, o.ends_at, w.created_by
-  from ops.freeze_windows w
-  cross join lateral ops.freeze_occurrences(w, coalesce(p_at, pg_catalog.clock_timestamp()),
-                                            coalesce(p_at, pg_catalog.clock_timestamp()) + interval '1 microsecond') o
-  where w.starts_at <= coalesce(p_at, pg_catalog.clock_timestamp())
-    and (w.ended_at is null or w.ended_at > coalesce(p_at, pg_catalog.clock_timestamp()))
-  order by w.environment, o.ends_at, w.window_id
+begin
+  return query
+    select w.window_id, w.name, w.environment, w.project, w.reason, o.starts_at, o.ends_at, w.created_by
+    from ops.freeze_windows w
+    cross join lateral ops.freeze_occurrences(w, coalesce(p_at, pg_catalog.clock_timestamp()),
+                                              coalesce(p_at, pg_catalog.clock_timestamp()) + interval '1 microsecond') o
+    where w.starts_at <= coalesce(p_at, pg_catalog.clock_timestamp())
+      and (w.ended_at is null or w.ended_at > coalesce(p_at, pg_catalog.clock_timestamp()))
+    order by w.environment, o.ends_at, w.window_id;
+end
 $function$;
 grant execute on function ops.freeze_windows_active(p_at timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
@@ -5686,35 +5692,49 @@ grant execute on function ops.submit_approval(p_release_id uuid, p_decision publ
 
 CREATE OR REPLACE FUNCTION ops.timing_blockers(p_release_id uuid, p_at timestamp with time zone)
  RETURNS TABLE(target_env public.ops_environment, kind text, reason text, until timestamp with time zone, window_id uuid)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select x.target_env, x.kind, x.reason, x.until, x.window_id
-  from (
-    select e.env as target_env, 'freeze'::text as kind, f.reason, f.until, f.window_id
-    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
-    cross join lateral ops.freeze_findings(p_release_id, e.env, p_at) f
-    union all
-    select e.env, 'soak', s.reason, s.until, null::uuid
-    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
-    cross join lateral ops.soak_findings(p_release_id, e.env, p_at) s
-  ) x
-  where (ops.timing_override_active(p_release_id)).exception_id is null
-  order by x.target_env, x.kind, x.until nulls last
+begin
+  if (ops.timing_override_active(p_release_id)).exception_id is not null then
+    return;
+  end if;
+  return query
+    select x.target_env, x.kind, x.reason, x.until, x.window_id
+    from (
+      select e.env as target_env, 'freeze'::text as kind, f.reason, f.until, f.window_id
+      from pg_catalog.unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+      cross join lateral ops.freeze_findings(p_release_id, e.env, p_at) f
+      union all
+      select e.env, 'soak', s.reason, s.until, null::uuid
+      from pg_catalog.unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+      cross join lateral ops.soak_findings(p_release_id, e.env, p_at) s
+    ) x
+    order by x.target_env, x.kind, x.until nulls last;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.timing_override_active(p_release_id uuid)
  RETURNS ops.exceptions
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select e.* from ops.exceptions e join ops.releases r on r.release_id = e.release_id
+declare
+  v_exception ops.exceptions;
+begin
+  select e.* into v_exception
+  from ops.exceptions e join ops.releases r on r.release_id = e.release_id
   where e.release_id = p_release_id and e.exception_type = 'timing_override'
     and ops.exception_is_active(e) and e.revision = r.revision
   order by e.expires_at desc, e.exception_id
-  limit 1
+  limit 1;
+  if not found then
+    return null;
+  end if;
+  return v_exception;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.timing_policies_guard()
@@ -5857,38 +5877,43 @@ CREATE OR REPLACE FUNCTION ops.webhook_dispatch(p_limit integer, p_max_attempts 
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_event record;
-  v_delivery uuid;
-  v_count integer := 0;
+  v_events uuid[];
+  v_jobs bigint;
 begin
-  for v_event in
-    select e.event_id, e.kind, e.project, e.environment
+  select pg_catalog.array_agg(x.event_id order by x.created_at) into v_events
+  from (select e.event_id, e.created_at
+        from ops.outbox_events e
+        where e.dispatched_at is null
+        order by e.created_at
+        limit p_limit
+        for update skip locked) x;
+  if v_events is null then
+    return 0;
+  end if;
+  -- (graphile_worker's types are named only inside statements: its schema is installed at run time.)
+  with delivered as (
+    insert into ops.webhook_deliveries (subscription_id, event_id)
+    select s.subscription_id, e.event_id
     from ops.outbox_events e
-    where e.dispatched_at is null
-    order by e.created_at
-    limit p_limit
-    for update skip locked
-  loop
-    for v_delivery in
-      insert into ops.webhook_deliveries (subscription_id, event_id)
-      select s.subscription_id, v_event.event_id
-      from ops.webhook_subscriptions s
-      where s.active
-        and (s.event_kinds = '{}' or v_event.kind = any (s.event_kinds))
-        and (s.project is null or s.project = v_event.project)
-        and (s.environment is null or s.environment = v_event.environment)
-      on conflict (subscription_id, event_id) do nothing
-      returning delivery_id
-    loop
-      perform graphile_worker.add_job('ops_webhook_deliver',
-        pg_catalog.json_build_object('delivery_id', v_delivery),
-        max_attempts => p_max_attempts, job_key => 'webhook:' || v_delivery::text);
-    end loop;
-    update ops.outbox_events e set dispatched_at = pg_catalog.clock_timestamp()
-     where e.event_id = v_event.event_id;
-    v_count := v_count + 1;
-  end loop;
-  return v_count;
+    join ops.webhook_subscriptions s
+      on s.active
+     and (s.event_kinds = '{}' or e.kind = any (s.event_kinds))
+     and (s.project is null or s.project = e.project)
+     and (s.environment is null or s.environment = e.environment)
+    where e.event_id = any (v_events)
+    order by e.created_at, e.event_id, s.subscription_id
+    on conflict (subscription_id, event_id) do nothing
+    returning delivery_id
+  ), specs as (
+    select pg_catalog.array_agg(row('ops_webhook_deliver', pg_catalog.json_build_object('delivery_id', d.delivery_id),
+                                    null, null, p_max_attempts, 'webhook:' || d.delivery_id::text, null, null
+                                   )::graphile_worker.job_spec) as jobs
+    from delivered d
+    having pg_catalog.count(*) > 0
+  )
+  select pg_catalog.count(*) into v_jobs from specs s cross join lateral graphile_worker.add_jobs(s.jobs) j;
+  update ops.outbox_events e set dispatched_at = pg_catalog.clock_timestamp() where e.event_id = any (v_events);
+  return pg_catalog.cardinality(v_events);
 end
 $function$;
 

@@ -11,8 +11,12 @@ import type { WebhookConfig } from './config.js';
 import { attemptDelivery, DeliveryRetry } from './deliver.js';
 
 export const DELIVER_TASK = 'ops_webhook_deliver';
-const DISPATCH_BATCH = 100;
+const DISPATCH_BATCH = 500;
 const DISPATCH_POLL_MS = 5_000;
+// A notification starts a dispatch this long after it arrived, so that the events committed
+// meanwhile go out in the same batch (one transaction for many events under load, instead of one
+// per event competing with the ingest for the same cores).
+const NOTIFY_GATHER_MS = 50;
 const RELISTEN_MS = 2_000;
 
 export interface WebhookWorker {
@@ -123,11 +127,20 @@ export async function startWebhookWorker(options: {
     return running;
   };
 
+  let gathering: NodeJS.Timeout | null = null;
+  const dispatchSoon = () => {
+    if (gathering || stopped) return;
+    gathering = setTimeout(() => {
+      gathering = null;
+      void dispatch();
+    }, NOTIFY_GATHER_MS);
+  };
+
   let listener: pg.Client | null = null;
   const listen = async (): Promise<void> => {
     if (stopped) return;
     const client = new pg.Client({ connectionString: options.connectionString });
-    client.on('notification', () => void dispatch());
+    client.on('notification', dispatchSoon);
     client.on('error', (err) => {
       logger.warn({ err }, 'webhook dispatcher: notification connection lost; listening again');
       client.end().catch(() => {});
@@ -154,6 +167,7 @@ export async function startWebhookWorker(options: {
     async stop() {
       stopped = true;
       clearInterval(poll);
+      if (gathering) clearTimeout(gathering);
       await listener?.end().catch(() => {});
       await running;
       await runner.stop();
