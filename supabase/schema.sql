@@ -5901,17 +5901,20 @@ begin
      and (s.project is null or s.project = e.project)
      and (s.environment is null or s.environment = e.environment)
     where e.event_id = any (v_events)
-    order by e.created_at, e.event_id, s.subscription_id
     on conflict (subscription_id, event_id) do nothing
-    returning delivery_id
+    returning delivery_id, subscription_id, event_id
   ), specs as (
-    select pg_catalog.array_agg(row('ops_webhook_deliver', pg_catalog.json_build_object('delivery_id', d.delivery_id),
-                                    null, null, p_max_attempts, 'webhook:' || d.delivery_id::text, null, null
-                                   )::graphile_worker.job_spec) as jobs
+    select row('ops_webhook_deliver',
+               pg_catalog.json_agg(pg_catalog.json_build_object('delivery_id', d.delivery_id)
+                                   order by e.created_at, e.event_id),
+               null, null, p_max_attempts, null, null, null)::graphile_worker.job_spec as spec
     from delivered d
-    having pg_catalog.count(*) > 0
+    join ops.outbox_events e on e.event_id = d.event_id
+    group by d.subscription_id
+  ), batch as (
+    select pg_catalog.array_agg(s.spec) as jobs from specs s having pg_catalog.count(*) > 0
   )
-  select pg_catalog.count(*) into v_jobs from specs s cross join lateral graphile_worker.add_jobs(s.jobs) j;
+  select pg_catalog.count(*) into v_jobs from batch b cross join lateral graphile_worker.add_jobs(b.jobs) j;
   update ops.outbox_events e set dispatched_at = pg_catalog.clock_timestamp() where e.event_id = any (v_events);
   return pg_catalog.cardinality(v_events);
 end

@@ -12,6 +12,8 @@ import { attemptDelivery, DeliveryRetry } from './deliver.js';
 
 export const DELIVER_TASK = 'ops_webhook_deliver';
 const DISPATCH_BATCH = 500;
+// Deliveries of one batch job sent at once (each is still its own signed request).
+const BATCH_PARALLEL = 8;
 const DISPATCH_POLL_MS = 5_000;
 // A notification starts a dispatch this long after it arrived, so that the events committed
 // meanwhile go out in the same batch (one transaction for many events under load, instead of one
@@ -61,26 +63,52 @@ export async function startWebhookWorker(options: {
   const wlogger = workerLogger(logger);
   await runMigrations({ pgPool, logger: wlogger });
 
-  const deliver: Task = async (payload, helpers) => {
-    const { delivery_id: deliveryId } = payload as { delivery_id: string };
+  const deliverOne = async (deliveryId: string, attempt: number, finalAttempt: boolean): Promise<void> => {
     try {
-      const outcome = await attemptDelivery(
-        pgPool,
-        deliveryId,
-        helpers.job.attempts >= helpers.job.max_attempts,
-        {
-          timeoutMs: config.timeoutMs,
-          maxBytes: config.maxBytes,
-          allowLoopback: config.allowLoopback,
-          allowPrivate: config.allowPrivate,
-        },
-      );
-      logger.info({ deliveryId, outcome, attempt: helpers.job.attempts }, 'webhook delivery');
+      const outcome = await attemptDelivery(pgPool, deliveryId, finalAttempt, {
+        timeoutMs: config.timeoutMs,
+        maxBytes: config.maxBytes,
+        allowLoopback: config.allowLoopback,
+        allowPrivate: config.allowPrivate,
+      });
+      logger.info({ deliveryId, outcome, attempt }, 'webhook delivery');
     } catch (err) {
-      if (err instanceof DeliveryRetry)
-        logger.info({ deliveryId, attempt: helpers.job.attempts }, err.message);
+      if (err instanceof DeliveryRetry) logger.info({ deliveryId, attempt }, err.message);
       throw err;
     }
+  };
+
+  // A job carries one delivery ({delivery_id}) or, as ops.webhook_dispatch adds them, a batch of
+  // them ([{delivery_id}, ...]). For a batch, one settled promise per entry, in order: the job
+  // library retries (with backoff) only the entries whose promise rejected.
+  const deliver: Task = async (payload, helpers) => {
+    const attempt = helpers.job.attempts;
+    const finalAttempt = attempt >= helpers.job.max_attempts;
+    if (!Array.isArray(payload)) {
+      await deliverOne((payload as { delivery_id: string }).delivery_id, attempt, finalAttempt);
+      return;
+    }
+    const entries = payload as { delivery_id: string }[];
+    // At most BATCH_PARALLEL requests of one batch in flight at once.
+    let next = 0;
+    const settled: Promise<void>[] = new Array(entries.length);
+    const gates = entries.map(() => {
+      let open!: () => void;
+      const opened = new Promise<void>((r) => {
+        open = r;
+      });
+      return { open, opened };
+    });
+    const startNext = () => {
+      if (next < entries.length) gates[next++]!.open();
+    };
+    entries.forEach((entry, i) => {
+      settled[i] = gates[i]!.opened.then(() => deliverOne(entry.delivery_id, attempt, finalAttempt)).finally(
+        startNext,
+      );
+    });
+    for (let i = 0; i < Math.min(BATCH_PARALLEL, entries.length); i++) startNext();
+    return settled;
   };
 
   const runner: Runner = await run({
