@@ -8,7 +8,7 @@ import { type Runner, run, runMigrations, type Task, Logger as WorkerLogger } fr
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import type { WebhookConfig } from './config.js';
-import { attemptDelivery, DeliveryRetry } from './deliver.js';
+import { attemptDeliveries, attemptDelivery, DeliveryRetry } from './deliver.js';
 
 export const DELIVER_TASK = 'ops_webhook_deliver';
 const DISPATCH_BATCH = 500;
@@ -79,8 +79,8 @@ export async function startWebhookWorker(options: {
   };
 
   // A job carries one delivery ({delivery_id}) or, as ops.webhook_dispatch adds them, a batch of
-  // them ([{delivery_id}, ...]). For a batch, one settled promise per entry, in order: the job
-  // library retries (with backoff) only the entries whose promise rejected.
+  // them ([{delivery_id}, ...]). For a batch: one promise per entry, in order; the job library
+  // retries (with backoff) only the entries whose promise rejected.
   const deliver: Task = async (payload, helpers) => {
     const attempt = helpers.job.attempts;
     const finalAttempt = attempt >= helpers.job.max_attempts;
@@ -88,27 +88,24 @@ export async function startWebhookWorker(options: {
       await deliverOne((payload as { delivery_id: string }).delivery_id, attempt, finalAttempt);
       return;
     }
-    const entries = payload as { delivery_id: string }[];
-    // At most BATCH_PARALLEL requests of one batch in flight at once.
-    let next = 0;
-    const settled: Promise<void>[] = new Array(entries.length);
-    const gates = entries.map(() => {
-      let open!: () => void;
-      const opened = new Promise<void>((r) => {
-        open = r;
-      });
-      return { open, opened };
+    const ids = (payload as { delivery_id: string }[]).map((e) => e.delivery_id);
+    const results = await attemptDeliveries(pgPool, ids, finalAttempt, {
+      timeoutMs: config.timeoutMs,
+      maxBytes: config.maxBytes,
+      allowLoopback: config.allowLoopback,
+      allowPrivate: config.allowPrivate,
+      parallel: BATCH_PARALLEL,
     });
-    const startNext = () => {
-      if (next < entries.length) gates[next++]!.open();
-    };
-    entries.forEach((entry, i) => {
-      settled[i] = gates[i]!.opened.then(() => deliverOne(entry.delivery_id, attempt, finalAttempt)).finally(
-        startNext,
-      );
+    return results.map((result, i) => {
+      if (result instanceof DeliveryRetry) {
+        logger.info({ deliveryId: ids[i], attempt }, result.message);
+        const failed = Promise.reject(result);
+        failed.catch(() => {}); // settled by the job library (Promise.allSettled), never unhandled
+        return failed;
+      }
+      logger.info({ deliveryId: ids[i], outcome: result, attempt }, 'webhook delivery');
+      return Promise.resolve();
     });
-    for (let i = 0; i < Math.min(BATCH_PARALLEL, entries.length); i++) startNext();
-    return settled;
   };
 
   const runner: Runner = await run({
