@@ -1909,16 +1909,20 @@ CREATE OR REPLACE FUNCTION ops.caller_identity(OUT persona public.ops_persona, O
 AS $function$
 declare
   v_role text := pg_catalog.current_setting('role');
-  v_claims jsonb := ops.current_claims();
+  v_claims jsonb := coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+  v_personas text[];
   v_named text;
 begin
   sub := nullif(v_claims ->> 'sub', '');
-  if v_role is null or not v_role = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+  if v_role is null or v_role = 'none' then
+    return;
+  end if;
+  v_personas := pg_catalog.enum_range(null::public.ops_persona)::text[];
+  if not v_role = any (v_personas) then
     return;
   end if;
   foreach v_named in array array[v_claims ->> 'role', v_claims -> 'app_metadata' ->> 'ops_role'] loop
-    if v_named is distinct from v_role
-       and v_named = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+    if v_named is distinct from v_role and v_named = any (v_personas) then
       raise exception 'the claims name persona %, but the transaction assumed %', v_named, v_role
         using errcode = 'OPS03';
     end if;
