@@ -19,7 +19,16 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Identity } from '../src/auth/jwt.js';
 import { withPersona } from '../src/db/with-persona.js';
-import { benchPool, type LoadResult, machine, ms, openBenchDatabase, runLoad, serverVersion } from './lib.js';
+import {
+  benchPool,
+  createReleases,
+  type LoadResult,
+  machine,
+  ms,
+  openBenchDatabase,
+  runLoad,
+  serverVersion,
+} from './lib.js';
 
 const short = process.argv.includes('--short') || ['1', 'true'].includes(process.env.BENCH_SHORT ?? '');
 const ROWS = Number(process.env.GROWTH_ROWS ?? (short ? 20_000 : 1_000_000));
@@ -55,18 +64,6 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
   } finally {
     await c.end();
   }
-}
-
-async function createReleases(pool: pg.Pool, count: number, project: string): Promise<string[]> {
-  return withPersona(pool, developer, async (c) => {
-    const { rows } = await c.query<{ release_id: string }>(
-      `select (ops.create_release(p_project => $1, p_release_name => $1 || '-' || i,
-                                  p_source_ref => 'refs/heads/main')).release_id
-       from generate_series(1, $2) i`,
-      [project, count],
-    );
-    return rows.map((r) => r.release_id);
-  });
 }
 
 /**
@@ -210,7 +207,7 @@ async function main(): Promise<number> {
         `${(SECONDS / ROUNDS).toFixed(1)} s per database, ${ROWS.toLocaleString('en')} seeded log rows\n` +
         `machine: ${machine()}; PostgreSQL ${await serverVersion(db.adminUrl)} (${db.description})\n`,
     );
-    const seedReleases = await createReleases(pools.grown, SEED_RELEASES, 'growth-seed');
+    const seedReleases = await createReleases(pools.grown, developer, 'growth-seed', SEED_RELEASES);
     const seedSeconds = await seed(grownDb.adminUrl, seedReleases, ROWS);
     const logRows = async (url: string) =>
       withClient(
@@ -219,8 +216,8 @@ async function main(): Promise<number> {
       );
 
     const next = {
-      empty: eventSource('empty', await createReleases(pools.empty, RELEASES, 'growth-bench')),
-      grown: eventSource('grown', await createReleases(pools.grown, RELEASES, 'growth-bench')),
+      empty: eventSource('empty', await createReleases(pools.empty, developer, 'growth-bench', RELEASES)),
+      grown: eventSource('grown', await createReleases(pools.grown, developer, 'growth-bench', RELEASES)),
     };
     const op = (side: 'empty' | 'grown') => async () => {
       const body = next[side]();

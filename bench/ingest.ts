@@ -31,6 +31,7 @@ import { createLogger } from '../src/logger.js';
 import { createServer, INGEST_PATH } from '../src/server.js';
 import {
   benchPool,
+  createReleases,
   type LoadResult,
   machine,
   ms,
@@ -330,20 +331,7 @@ async function main(): Promise<number> {
     );
     // Each phase gets releases of its own: gate evaluation reads every check of a gate, so a phase
     // run on the gates an earlier phase filled would do more work per event.
-    const newReleases = () =>
-      withPersona(pool, developer, async (c) => {
-        const run = randomUUID().slice(0, 8);
-        const ids: string[] = [];
-        for (let i = 0; i < RELEASES; i++) {
-          const { rows } = await c.query<{ release_id: string }>(
-            `select release_id from ops.create_release(p_project => 'bench', p_release_name => $1,
-               p_source_ref => 'refs/heads/main')`,
-            [`bench-${run}-${i}`],
-          );
-          ids.push(rows[0]!.release_id);
-        }
-        return ids;
-      });
+    const newReleases = () => createReleases(pool, developer, `bench-${randomUUID().slice(0, 8)}`, RELEASES);
 
     const version = await serverVersion(db.adminUrl);
     const load = { concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: SECONDS * 1000 };

@@ -6,10 +6,12 @@ import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import type { Identity } from '../src/auth/jwt.js';
 import { type DatabaseTarget, openDatabase } from '../src/db/database.js';
 import { resolveDataRoot } from '../src/db/embedded.js';
 import { projectRoot } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
+import { withPersona } from '../src/db/with-persona.js';
 import { freePort } from '../src/process.js';
 
 export interface LoadOptions {
@@ -193,6 +195,27 @@ export function benchPool(connectionString: string, max: number): pg.Pool {
     max,
     application_name: 'ops-bench',
     connectionTimeoutMillis: 30_000,
+  });
+}
+
+/**
+ * Creates `count` releases of `project` named `<project>-1` … `<project>-<count>`, as `who` (a
+ * developer) through ops.create_release in one statement; returns their ids in that order.
+ */
+export function createReleases(
+  pool: pg.Pool,
+  who: Identity,
+  project: string,
+  count: number,
+): Promise<string[]> {
+  return withPersona(pool, who, async (c) => {
+    const { rows } = await c.query<{ release_id: string }>(
+      `select (ops.create_release(p_project => $1, p_release_name => $1 || '-' || i,
+                                  p_source_ref => 'refs/heads/main')).release_id
+       from generate_series(1, $2) i order by i`,
+      [project, count],
+    );
+    return rows.map((r) => r.release_id);
   });
 }
 

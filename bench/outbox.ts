@@ -22,7 +22,7 @@ import { withPersona } from '../src/db/with-persona.js';
 import { createLogger } from '../src/logger.js';
 import { loadWebhookConfig } from '../src/webhooks/config.js';
 import { startWebhookWorker } from '../src/webhooks/worker.js';
-import { benchPool, machine, openBenchDatabase, runLoad, serverVersion } from './lib.js';
+import { benchPool, createReleases, machine, openBenchDatabase, runLoad, serverVersion } from './lib.js';
 
 const short = process.argv.includes('--short') || ['1', 'true'].includes(process.env.BENCH_SHORT ?? '');
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? (short ? 8 : 20));
@@ -123,17 +123,8 @@ async function main(): Promise<number> {
   const port = delivery.port;
   const received = async () => (await delivery.ask<{ received: number }>('received')).received;
   try {
-    const releases: string[] = [];
     const project = `bench-outbox-${randomUUID().slice(0, 8)}`;
-    for (let i = 0; i < RELEASES; i++) {
-      const r = await withPersona(pool, identity('bench-dev', 'developer'), (c) =>
-        c.query<{ release_id: string }>('select release_id from ops.create_release($1, $2)', [
-          project,
-          `r${i}`,
-        ]),
-      );
-      releases.push(r.rows[0]!.release_id);
-    }
+    const releases = await createReleases(pool, identity('bench-dev', 'developer'), project, RELEASES);
     let n = 0;
     const op = async () => {
       const i = n++;

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { mintToken } from '../src/auth/dev-tokens.js';
 import { createVerifier } from '../src/auth/jwt.js';
 import { withPersona } from '../src/db/with-persona.js';
-import { benchPool, machine, openBenchDatabase, serverVersion } from './lib.js';
+import { benchPool, createReleases, machine, openBenchDatabase, serverVersion } from './lib.js';
 
 const eventsArg = process.argv.indexOf('--events');
 const EVENTS = Number(eventsArg > 0 ? process.argv[eventsArg + 1] : (process.env.PROFILE_EVENTS ?? 400));
@@ -58,18 +58,7 @@ async function main(): Promise<number> {
       `Bearer ${await mintToken({ secret, persona: 'developer', sub: 'profile-developer' })}`,
     );
     const run = randomUUID().slice(0, 8);
-    const releases = await withPersona(pool, developer, async (c) => {
-      const ids: string[] = [];
-      for (let i = 0; i < RELEASES; i++) {
-        const { rows } = await c.query<{ release_id: string }>(
-          `select release_id from ops.create_release(p_project => 'profile', p_release_name => $1,
-             p_source_ref => 'refs/heads/main')`,
-          [`profile-${run}-${i}`],
-        );
-        ids.push(rows[0]!.release_id);
-      }
-      return ids;
-    });
+    const releases = await createReleases(pool, developer, `profile-${run}`, RELEASES);
     const envelope = (i: number) =>
       JSON.stringify({
         schema_version: 'v1.0',
