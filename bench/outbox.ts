@@ -5,13 +5,17 @@
 //   with:    the outbox triggers on, one webhook subscription, the delivery worker running and
 //            delivering every event to a local receiver
 //   without: the outbox triggers off (on this benchmark's own database only), no subscription
-// and the ratio with/without is printed against the target (>= 0.8). Embedded PostgreSQL in
+// and the ratio with/without is printed against the target (>= 0.8). The side that goes first
+// alternates from round to round, and each round starts once the worker has delivered everything
+// written before it (waiting is not measured), so that no round pays for another's deliveries. Embedded PostgreSQL in
 // .data/bench-* (removed after) unless DATABASE_URL is set. --short or BENCH_SHORT=1: a few
 // seconds, and it never fails on a slow machine (only a wrong answer fails it).
 // BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override the defaults.
+import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Identity } from '../src/auth/jwt.js';
 import { withPersona } from '../src/db/with-persona.js';
@@ -35,8 +39,12 @@ const identity = (sub: string, persona: string): Identity => ({
 });
 const ci = identity('bench-ci', 'ci_service_role');
 
-async function main(): Promise<number> {
-  const db = await openBenchDatabase();
+// ---- the delivery side (--deliver): a process of its own, as another API instance would be ----
+// The receiver and the webhook worker run apart from the load generator, so that they compete with
+// the ingest for the machine's cores (the cost measured) but not for the load generator's own event
+// loop (which would slow the sending, not the database). Answers the parent over IPC:
+// {ask: 'received'} -> {received: n}; {ask: 'dispatch'} -> {dispatched: n}; {ask: 'stop'} -> exits.
+async function deliverSide(): Promise<void> {
   const received = { count: 0 };
   const receiver = createServer((req, res) => {
     req.resume();
@@ -47,15 +55,73 @@ async function main(): Promise<number> {
   });
   receiver.listen(0, '127.0.0.1');
   await new Promise((r) => receiver.once('listening', r));
-  const port = (receiver.address() as AddressInfo).port;
+  const worker = await startWebhookWorker({
+    connectionString: process.env.BENCH_ADMIN_URL ?? '',
+    config: loadWebhookConfig({ OPS_WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'test'),
+    logger: createLogger({ level: 'error' }),
+  });
+  process.on('message', async (m: { ask: string }) => {
+    if (m.ask === 'received') process.send!({ received: received.count });
+    else if (m.ask === 'dispatch') process.send!({ dispatched: await worker.dispatch() });
+    else if (m.ask === 'stop') {
+      await worker.stop();
+      receiver.close();
+      process.exit(0);
+    }
+  });
+  process.send!({ port: (receiver.address() as AddressInfo).port });
+}
+
+interface DeliverySide {
+  port: number;
+  ask<T>(what: 'received' | 'dispatch'): Promise<T>;
+  stop(): Promise<void>;
+}
+
+function startDeliverySide(adminUrl: string): Promise<DeliverySide> {
+  const child = fork(fileURLToPath(import.meta.url), ['--deliver'], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_ADMIN_URL: adminUrl },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  // One question at a time: answers come back in order.
+  let queue: Promise<unknown> = Promise.resolve();
+  const ask = <T>(what: 'received' | 'dispatch') => {
+    const answer = queue.then(
+      () =>
+        new Promise<T>((resolve) => {
+          child.once('message', (m) => resolve(m as T));
+          child.send({ ask: what });
+        }),
+    );
+    queue = answer.catch(() => {});
+    return answer;
+  };
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) =>
+      resolve({
+        port: (m as { port: number }).port,
+        ask,
+        stop: async () => {
+          if (child.exitCode !== null) return;
+          const exited = new Promise((r) => child.once('exit', r));
+          child.send({ ask: 'stop' });
+          await exited;
+        },
+      }),
+    );
+    child.once('exit', (code) => reject(new Error(`delivery side exited (${code}) before it was ready`)));
+  });
+}
+
+async function main(): Promise<number> {
+  const db = await openBenchDatabase();
   const pool = benchPool(db.apiUrl, POOL);
   const admin = new pg.Client({ connectionString: db.adminUrl });
   await admin.connect();
-  const worker = await startWebhookWorker({
-    connectionString: db.adminUrl,
-    config: loadWebhookConfig({ OPS_WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'test'),
-    logger: createLogger({ level: 'warn' }),
-  });
+  const delivery = await startDeliverySide(db.adminUrl);
+  const port = delivery.port;
+  const received = async () => (await delivery.ask<{ received: number }>('received')).received;
   try {
     const releases: string[] = [];
     const project = `bench-outbox-${randomUUID().slice(0, 8)}`;
@@ -121,21 +187,46 @@ async function main(): Promise<number> {
       warmupMs: short ? 200 : 1_000,
       durationMs: (SECONDS * 1000) / ROUNDS,
     };
+    const outboxEvents = async () =>
+      (
+        await admin.query<{ n: number }>(
+          'select count(*)::int as n from ops.outbox_events where project = $1',
+          [project],
+        )
+      ).rows[0]!.n;
+    // Before each round, the deliveries of the rounds before have been made (not measured; at most
+    // a few seconds), so no round pays for another's backlog.
+    const caughtUp = async () => {
+      const until = performance.now() + (short ? 3_000 : 15_000);
+      while ((await received()) < (await outboxEvents()) && performance.now() < until) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    let deliveredDuring = 0;
+    let eventsDuring = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      for (const side of ['with', 'without'] as const) {
+      // Alternating which side goes first, so neither always follows the other.
+      const order = round % 2 === 0 ? (['with', 'without'] as const) : (['without', 'with'] as const);
+      for (const side of order) {
         await setOutbox(side === 'with');
         await setSubscription(side === 'with');
+        await caughtUp();
+        const [received0, events0] = [await received(), await outboxEvents()];
         const r = await runLoad(op, load);
         if (r.errors > 0) throw new Error(`wrong answers: ${r.firstError}`);
         sides[side].count += r.count;
         sides[side].seconds += r.seconds;
+        if (side === 'with') {
+          deliveredDuring += (await received()) - received0;
+          eventsDuring += (await outboxEvents()) - events0;
+        }
       }
     }
     await setOutbox(true);
     const rate = (s: { count: number; seconds: number }) => s.count / Math.max(s.seconds, 1e-9);
     const ratio = rate(sides.with) / Math.max(rate(sides.without), 1e-9);
     // Let the worker catch up, to report how many deliveries it made meanwhile (not measured).
-    await worker.dispatch();
+    await delivery.ask('dispatch');
     await new Promise((r) => setTimeout(r, short ? 1_000 : 3_000));
     const events = await admin.query<{ n: number }>(
       'select count(*)::int as n from ops.outbox_events where project = $1',
@@ -145,22 +236,26 @@ async function main(): Promise<number> {
       `  with outbox + 1 webhook subscription: ${rate(sides.with).toFixed(0)} events/s\n` +
         `  without outbox:                       ${rate(sides.without).toFixed(0)} events/s\n` +
         `  ratio ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}; ` +
-        `${events.rows[0]!.n} outbox events, ${received.count} webhooks received so far\n`,
+        `${events.rows[0]!.n} outbox events, ${await received()} webhooks received so far\n` +
+        `  the worker kept up: ${deliveredDuring} webhooks delivered during the rounds with the outbox, which wrote ${eventsDuring} events\n`,
     );
     return 0;
   } finally {
-    await worker.stop();
+    await delivery.stop();
     await admin.end();
     await pool.end();
-    receiver.close();
     await db.close();
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`bench:outbox failed: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  },
-);
+if (process.argv.includes('--deliver')) {
+  await deliverSide();
+} else {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`bench:outbox failed: ${(err as Error).stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}

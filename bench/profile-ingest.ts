@@ -14,6 +14,11 @@ import { benchPool, machine, openBenchDatabase, serverVersion } from './lib.js';
 const eventsArg = process.argv.indexOf('--events');
 const EVENTS = Number(eventsArg > 0 ? process.argv[eventsArg + 1] : (process.env.PROFILE_EVENTS ?? 400));
 const RELEASES = 20;
+// --transitions: every event is a build_complete that flips G1 between passed and failed (the load of
+// bench:outbox), so the gate transitions, their outbox events and blockers show in the profile.
+const TRANSITIONS = process.argv.includes('--transitions');
+// --no-outbox: the outbox triggers off (this database only), to see what the outbox costs an event.
+const NO_OUTBOX = process.argv.includes('--no-outbox');
 
 interface FunctionStat {
   name: string;
@@ -30,6 +35,18 @@ async function main(): Promise<number> {
   try {
     const { rows: dbRows } = await admin.query<{ name: string }>('select current_database() as name');
     await admin.query(`alter database "${dbRows[0]!.name}" set track_functions = 'all'`);
+    if (NO_OUTBOX) {
+      for (const t of [
+        'gate_transitions',
+        'approvals',
+        'exceptions',
+        'deployments',
+        'deployment_transitions',
+        'releases',
+      ]) {
+        await admin.query(`alter table ops.${t} disable trigger outbox_record`);
+      }
+    }
     // Connections opened from here on track functions.
     pool = benchPool(db.apiUrl, 1);
     const secret = randomBytes(32).toString('base64url');
@@ -60,20 +77,25 @@ async function main(): Promise<number> {
         source_system: 'github_actions',
         release_id: releases[i % RELEASES],
         emitted_at: new Date().toISOString(),
-        ...(i % 2 === 0
+        ...(TRANSITIONS
           ? {
               event_type: 'build_complete',
-              payload: {
-                status: 'pass',
-                check_name: `build-${i % 3}`,
-                log_url: `https://ci.example/${run}/${i}`,
-              },
+              payload: { status: Math.floor(i / RELEASES) % 2 === 0 ? 'fail' : 'pass', check_name: 'build' },
             }
-          : {
-              event_type: 'check_result',
-              gate_code: 'G1',
-              payload: { check_name: `suite-${i % 5}`, status: 'pass' },
-            }),
+          : i % 2 === 0
+            ? {
+                event_type: 'build_complete',
+                payload: {
+                  status: 'pass',
+                  check_name: `build-${i % 3}`,
+                  log_url: `https://ci.example/${run}/${i}`,
+                },
+              }
+            : {
+                event_type: 'check_result',
+                gate_code: 'G1',
+                payload: { check_name: `suite-${i % 5}`, status: 'pass' },
+              }),
       });
     // Warm the session's plans, then count from zero.
     for (let i = 0; i < 20; i++) {
@@ -104,7 +126,9 @@ async function main(): Promise<number> {
     }
     const selfSum = stats.reduce((s, r) => s + r.self_ms, 0);
     const out = [
-      `ingest profile: ${EVENTS} events (build_complete and check_result), one client, ${RELEASES} releases`,
+      `ingest profile: ${EVENTS} events (${
+        TRANSITIONS ? 'build_complete, each a G1 transition' : 'build_complete and check_result'
+      }), one client, ${RELEASES} releases${NO_OUTBOX ? ', outbox triggers off' : ''}`,
       `machine: ${machine()}; PostgreSQL ${await serverVersion(db.adminUrl)} (${db.description})`,
       `wall time per event (client, round trips included): ${wallMs.toFixed(2)} ms; SQL functions' own time per event: ${(
         selfSum / EVENTS

@@ -1910,16 +1910,20 @@ CREATE OR REPLACE FUNCTION ops.caller_identity(OUT persona public.ops_persona, O
 AS $function$
 declare
   v_role text := pg_catalog.current_setting('role');
-  v_claims jsonb := ops.current_claims();
+  v_claims jsonb := coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+  v_personas text[];
   v_named text;
 begin
   sub := nullif(v_claims ->> 'sub', '');
-  if v_role is null or not v_role = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+  if v_role is null or v_role = 'none' then
+    return;
+  end if;
+  v_personas := pg_catalog.enum_range(null::public.ops_persona)::text[];
+  if not v_role = any (v_personas) then
     return;
   end if;
   foreach v_named in array array[v_claims ->> 'role', v_claims -> 'app_metadata' ->> 'ops_role'] loop
-    if v_named is distinct from v_role
-       and v_named = any (pg_catalog.enum_range(null::public.ops_persona)::text[]) then
+    if v_named is distinct from v_role and v_named = any (v_personas) then
       raise exception 'the claims name persona %, but the transaction assumed %', v_named, v_role
         using errcode = 'OPS03';
     end if;
@@ -2071,13 +2075,15 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.context_enter(p_name text, p_subject uuid, p_value text)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+begin
   insert into ops.transaction_context (txid, name, subject, value)
   values (pg_catalog.txid_current(), p_name, p_subject, p_value)
   on conflict (txid, name, subject)
-  do update set value = excluded.value, depth = ops.transaction_context.depth + 1
+  do update set value = excluded.value, depth = ops.transaction_context.depth + 1;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.context_leave(p_name text, p_subject uuid)
@@ -2495,13 +2501,15 @@ grant execute on function ops.end_freeze_window(p_window_id uuid, p_reason text)
 
 CREATE OR REPLACE FUNCTION ops.envelope_hash(p_envelope jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((
+begin
+  return pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((
     case when pg_catalog.jsonb_typeof(p_envelope) = 'object' then p_envelope - 'emitted_at' else p_envelope end
-  )::pg_catalog.text, 'UTF8')), 'hex')
+  )::pg_catalog.text, 'UTF8')), 'hex');
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.evaluate_gate(p_gate_id uuid)
@@ -2532,23 +2540,39 @@ CREATE OR REPLACE FUNCTION ops.evaluate_release(p_release_id uuid, p_reason text
 AS $function$
 declare
   c record;
+  v_gates jsonb;
+  v_changed boolean;
+  v_actor text;
   v_status public.ops_release_status;
 begin
   perform 1 from ops.releases r where r.release_id = p_release_id for no key update;
-  perform ops.context_enter('evaluating', p_release_id,
-    coalesce(p_reason, 'recomputed from the gate''s checks, evidence, approvals and exceptions'));
-  for c in select * from ops.compute_release_gates(p_release_id) loop
-    update ops.release_gates g set
-      status = c.status,
-      exception_id = c.exception_id,
-      entered_at = case when c.status <> 'pending' then coalesce(g.entered_at, pg_catalog.clock_timestamp())
-                        else g.entered_at end,
-      resolved_at = case when c.status in ('passed', 'failed', 'bypassed') then pg_catalog.clock_timestamp() end,
-      resolved_by = case when c.status in ('passed', 'failed', 'bypassed') then ops.current_actor() end
-    where g.gate_id = c.gate_id
-      and (g.status is distinct from c.status or g.exception_id is distinct from c.exception_id);
-  end loop;
-  perform ops.context_leave('evaluating', p_release_id);
+  select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('gate_id', x.gate_id, 'gate_code', x.gate_code,
+           'status', x.status, 'reasons', x.reasons, 'exception_id', x.exception_id) order by x.ord),
+         pg_catalog.bool_or(g.status is distinct from x.status or g.exception_id is distinct from x.exception_id)
+    into v_gates, v_changed
+  from ops.compute_release_gates(p_release_id) with ordinality as x(gate_id, gate_code, status, reasons, exception_id, ord)
+  join ops.release_gates g on g.gate_id = x.gate_id;
+  if coalesce(v_changed, false) then
+    v_actor := ops.current_actor();
+    perform ops.context_enter('evaluating', p_release_id,
+      coalesce(p_reason, 'recomputed from the gate''s checks, evidence, approvals and exceptions'));
+    perform ops.context_enter('evaluated_gates', p_release_id, v_gates::text);
+    -- One statement per gate, in the gates' order: the guard reads the predecessor as stored.
+    for c in select * from pg_catalog.jsonb_to_recordset(v_gates)
+                      as y(gate_id uuid, status public.ops_gate_status, exception_id uuid) loop
+      update ops.release_gates g set
+        status = c.status,
+        exception_id = c.exception_id,
+        entered_at = case when c.status <> 'pending' then coalesce(g.entered_at, pg_catalog.clock_timestamp())
+                          else g.entered_at end,
+        resolved_at = case when c.status in ('passed', 'failed', 'bypassed') then pg_catalog.clock_timestamp() end,
+        resolved_by = case when c.status in ('passed', 'failed', 'bypassed') then v_actor end
+      where g.gate_id = c.gate_id
+        and (g.status is distinct from c.status or g.exception_id is distinct from c.exception_id);
+    end loop;
+    perform ops.context_leave('evaluated_gates', p_release_id);
+    perform ops.context_leave('evaluating', p_release_id);
+  end if;
   v_status := ops.derive_release_status(p_release_id);
   update ops.releases r set status = v_status where r.release_id = p_release_id and r.status <> v_status;
 end
@@ -2708,17 +2732,20 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.freeze_findings(p_release_id uuid, p_env public.ops_environment, p_at timestamp with time zone)
  RETURNS TABLE(window_id uuid, reason text, until timestamp with time zone)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select a.window_id,
-         pg_catalog.format('freeze "%s" (%s) is active for %s%s until %s: %s', a.name, a.window_id, a.environment,
-                           coalesce(' of ' || a.project, ''), ops.iso_utc(a.until), a.reason),
-         a.until
-  from ops.releases r
-  cross join lateral ops.freeze_windows_active(p_at) a
-  where r.release_id = p_release_id and a.environment = p_env and (a.project is null or a.project = r.project)
+begin
+  return query
+    select a.window_id,
+           pg_catalog.format('freeze "%s" (%s) is active for %s%s until %s: %s', a.name, a.window_id, a.environment,
+                             coalesce(' of ' || a.project, ''), ops.iso_utc(a.until), a.reason),
+           a.until
+    from ops.releases r
+    cross join lateral ops.freeze_windows_active(p_at) a
+    where r.release_id = p_release_id and a.environment = p_env and (a.project is null or a.project = r.project);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.freeze_guard_deployment()
@@ -2806,17 +2833,20 @@ grant execute on function ops.freeze_occurrences(p_window ops.freeze_windows, p_
 
 CREATE OR REPLACE FUNCTION ops.freeze_windows_active(p_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS TABLE(window_id uuid, name text, environment public.ops_environment, project text, reason text, occurrence_starts_at timestamp with time zone, until timestamp with time zone, created_by text)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select w.window_id, w.name, w.environment, w.project, w.reason, o.starts_at, o.ends_at, w.created_by
-  from ops.freeze_windows w
-  cross join lateral ops.freeze_occurrences(w, coalesce(p_at, pg_catalog.clock_timestamp()),
-                                            coalesce(p_at, pg_catalog.clock_timestamp()) + interval '1 microsecond') o
-  where w.starts_at <= coalesce(p_at, pg_catalog.clock_timestamp())
-    and (w.ended_at is null or w.ended_at > coalesce(p_at, pg_catalog.clock_timestamp()))
-  order by w.environment, o.ends_at, w.window_id
+begin
+  return query
+    select w.window_id, w.name, w.environment, w.project, w.reason, o.starts_at, o.ends_at, w.created_by
+    from ops.freeze_windows w
+    cross join lateral ops.freeze_occurrences(w, coalesce(p_at, pg_catalog.clock_timestamp()),
+                                              coalesce(p_at, pg_catalog.clock_timestamp()) + interval '1 microsecond') o
+    where w.starts_at <= coalesce(p_at, pg_catalog.clock_timestamp())
+      and (w.ended_at is null or w.ended_at > coalesce(p_at, pg_catalog.clock_timestamp()))
+    order by w.environment, o.ends_at, w.window_id;
+end
 $function$;
 grant execute on function ops.freeze_windows_active(p_at timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
@@ -2955,6 +2985,32 @@ begin
     ) s
   ) st on true
   where g.release_id = p_release.release_id;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_blockers(p_release_id uuid, p_gates jsonb)
+ RETURNS TABLE(target_env public.ops_environment, gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return query
+    select x.target_env, x.gate_code, x.status, x.reason from (
+    select q.target_env, c.gate_code, c.status, r.reason, r.n
+    from pg_catalog.jsonb_to_recordset(p_gates)
+           as c(gate_code public.ops_gate_code, status public.ops_gate_status, reasons text[])
+    join ops.gate_requirements q on q.gate_code = c.gate_code
+    cross join lateral pg_catalog.unnest(case when pg_catalog.cardinality(c.reasons) > 0 then c.reasons
+                                   else array[pg_catalog.format('%s is %s', c.gate_code, c.status)] end)
+      with ordinality as r(reason, n)
+    where c.status not in ('passed', 'bypassed')
+    union all
+    select t.target_env, null::public.ops_gate_code, null::public.ops_gate_status, t.reason,
+           1000 + pg_catalog.row_number() over (partition by t.target_env order by t.kind, t.until)
+    from ops.timing_blockers(p_release_id, pg_catalog.clock_timestamp()) t
+    ) x
+    order by x.target_env, x.gate_code nulls last, x.n;
 end
 $function$;
 
@@ -3434,17 +3490,19 @@ grant execute on function ops.ingest_event(p_envelope jsonb) to audit_reader, ci
 
 CREATE OR REPLACE FUNCTION ops.ingest_response(p_log ops.event_ingest_log, p_ingest_id uuid)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select jsonb_build_object(
+begin
+  return pg_catalog.jsonb_build_object(
     'ingest_id', p_ingest_id,
     'attempt_id', p_log.ingest_id,
     'status', p_log.processing_status,
     'http_status', p_log.http_status,
     'detail', case when p_log.processing_status in ('accepted', 'duplicate') then p_log.result
-                   else p_log.error_detail end)
+                   else p_log.error_detail end);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.insert_deployment(p_release_id uuid, p_environment public.ops_environment, p_status public.ops_deployment_status, p_source_ref text, p_rollback_of uuid, p_deployed_at timestamp with time zone)
@@ -3701,21 +3759,25 @@ grant execute on function ops.ledger_checkpoint() to audit_reader, release_manag
 
 CREATE OR REPLACE FUNCTION ops.ledger_content_hash(p_row jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE STRICT
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_strip_nulls(p_row)::text, 'UTF8')), 'hex')
+begin
+  return pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_strip_nulls(p_row)::text, 'UTF8')), 'hex');
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.ledger_entry_hash(p_chain_id uuid, p_seq bigint, p_fact_table text, p_row_id uuid, p_operation text, p_content_hash text, p_prev_hash text)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
-    p_chain_id::text, p_seq::text, p_fact_table, p_row_id::text, p_operation, p_content_hash, p_prev_hash), 'UTF8')), 'hex')
+begin
+  return pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
+    p_chain_id::text, p_seq::text, p_fact_table, p_row_id::text, p_operation, p_content_hash, p_prev_hash), 'UTF8')), 'hex');
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.ledger_findings(p_release_id uuid)
@@ -4094,12 +4156,19 @@ declare
   v_target public.ops_environment;
   v_event_id uuid;
   v_blockers jsonb;
+  v_gates text;
 begin
   select r.project, r.environment_target into v_project, v_target
   from ops.releases r where r.release_id = p_release_id;
   if p_with_blockers then
-    select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::jsonb) into v_blockers
-    from ops.promotion_blockers(p_release_id) b;
+    v_gates := ops.context_value('evaluated_gates', p_release_id);
+    if v_gates is not null then
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::jsonb) into v_blockers
+      from ops.gate_blockers(p_release_id, v_gates::jsonb) b;
+    else
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::jsonb) into v_blockers
+      from ops.promotion_blockers(p_release_id) b;
+    end if;
   end if;
   insert into ops.outbox_events (kind, release_id, project, environment, source_table, source_id,
                                  actor, change, blockers)
@@ -4288,22 +4357,11 @@ AS $function$
 begin
   perform ops.assert_can_read_release(p_release_id);
   return query
-    select x.target_env, x.gate_code, x.status, x.reason from (
-    select q.target_env, c.gate_code, c.status, r.reason, r.n
-    from ops.compute_release_gates(p_release_id) c
-    join ops.gate_requirements q on q.gate_code = c.gate_code
-    cross join lateral unnest(case when cardinality(c.reasons) > 0 then c.reasons
-                                   else array[format('%s is %s', c.gate_code, c.status)] end)
-      with ordinality as r(reason, n)
-    where c.status not in ('passed', 'bypassed')
-    -- timing: freezes and soak time block promotion (no gate, no gate status), unless an approved
-    -- timing_override exception lifts them (ops.timing_blockers, 20261130002100).
-    union all
-    select t.target_env, null::public.ops_gate_code, null::public.ops_gate_status, t.reason,
-           1000 + row_number() over (partition by t.target_env order by t.kind, t.until)
-    from ops.timing_blockers(p_release_id, clock_timestamp()) t
-    ) x
-    order by x.target_env, x.gate_code nulls last, x.n;
+    select b.target_env, b.gate_code, b.status, b.reason
+    from ops.gate_blockers(p_release_id, (
+      select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('gate_code', c.gate_code, 'status', c.status,
+                                                                'reasons', c.reasons))
+      from ops.compute_release_gates(p_release_id) c)) b;
 end
 $function$;
 grant execute on function ops.promotion_blockers(p_release_id uuid) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
@@ -5643,35 +5701,49 @@ grant execute on function ops.submit_approval(p_release_id uuid, p_decision publ
 
 CREATE OR REPLACE FUNCTION ops.timing_blockers(p_release_id uuid, p_at timestamp with time zone)
  RETURNS TABLE(target_env public.ops_environment, kind text, reason text, until timestamp with time zone, window_id uuid)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select x.target_env, x.kind, x.reason, x.until, x.window_id
-  from (
-    select e.env as target_env, 'freeze'::text as kind, f.reason, f.until, f.window_id
-    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
-    cross join lateral ops.freeze_findings(p_release_id, e.env, p_at) f
-    union all
-    select e.env, 'soak', s.reason, s.until, null::uuid
-    from unnest(array['staging', 'production']::public.ops_environment[]) e(env)
-    cross join lateral ops.soak_findings(p_release_id, e.env, p_at) s
-  ) x
-  where (ops.timing_override_active(p_release_id)).exception_id is null
-  order by x.target_env, x.kind, x.until nulls last
+begin
+  if (ops.timing_override_active(p_release_id)).exception_id is not null then
+    return;
+  end if;
+  return query
+    select x.target_env, x.kind, x.reason, x.until, x.window_id
+    from (
+      select e.env as target_env, 'freeze'::text as kind, f.reason, f.until, f.window_id
+      from pg_catalog.unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+      cross join lateral ops.freeze_findings(p_release_id, e.env, p_at) f
+      union all
+      select e.env, 'soak', s.reason, s.until, null::uuid
+      from pg_catalog.unnest(array['staging', 'production']::public.ops_environment[]) e(env)
+      cross join lateral ops.soak_findings(p_release_id, e.env, p_at) s
+    ) x
+    order by x.target_env, x.kind, x.until nulls last;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.timing_override_active(p_release_id uuid)
  RETURNS ops.exceptions
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select e.* from ops.exceptions e join ops.releases r on r.release_id = e.release_id
+declare
+  v_exception ops.exceptions;
+begin
+  select e.* into v_exception
+  from ops.exceptions e join ops.releases r on r.release_id = e.release_id
   where e.release_id = p_release_id and e.exception_type = 'timing_override'
     and ops.exception_is_active(e) and e.revision = r.revision
   order by e.expires_at desc, e.exception_id
-  limit 1
+  limit 1;
+  if not found then
+    return null;
+  end if;
+  return v_exception;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.timing_policies_guard()
@@ -5819,38 +5891,46 @@ CREATE OR REPLACE FUNCTION ops.webhook_dispatch(p_limit integer, p_max_attempts 
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_event record;
-  v_delivery uuid;
-  v_count integer := 0;
+  v_events uuid[];
+  v_jobs bigint;
 begin
-  for v_event in
-    select e.event_id, e.kind, e.project, e.environment
+  select pg_catalog.array_agg(x.event_id order by x.created_at) into v_events
+  from (select e.event_id, e.created_at
+        from ops.outbox_events e
+        where e.dispatched_at is null
+        order by e.created_at
+        limit p_limit
+        for update skip locked) x;
+  if v_events is null then
+    return 0;
+  end if;
+  -- (graphile_worker's types are named only inside statements: its schema is installed at run time.)
+  with delivered as (
+    insert into ops.webhook_deliveries (subscription_id, event_id)
+    select s.subscription_id, e.event_id
     from ops.outbox_events e
-    where e.dispatched_at is null
-    order by e.created_at
-    limit p_limit
-    for update skip locked
-  loop
-    for v_delivery in
-      insert into ops.webhook_deliveries (subscription_id, event_id)
-      select s.subscription_id, v_event.event_id
-      from ops.webhook_subscriptions s
-      where s.active
-        and (s.event_kinds = '{}' or v_event.kind = any (s.event_kinds))
-        and (s.project is null or s.project = v_event.project)
-        and (s.environment is null or s.environment = v_event.environment)
-      on conflict (subscription_id, event_id) do nothing
-      returning delivery_id
-    loop
-      perform graphile_worker.add_job('ops_webhook_deliver',
-        pg_catalog.json_build_object('delivery_id', v_delivery),
-        max_attempts => p_max_attempts, job_key => 'webhook:' || v_delivery::text);
-    end loop;
-    update ops.outbox_events e set dispatched_at = pg_catalog.clock_timestamp()
-     where e.event_id = v_event.event_id;
-    v_count := v_count + 1;
-  end loop;
-  return v_count;
+    join ops.webhook_subscriptions s
+      on s.active
+     and (s.event_kinds = '{}' or e.kind = any (s.event_kinds))
+     and (s.project is null or s.project = e.project)
+     and (s.environment is null or s.environment = e.environment)
+    where e.event_id = any (v_events)
+    on conflict (subscription_id, event_id) do nothing
+    returning delivery_id, subscription_id, event_id
+  ), specs as (
+    select row('ops_webhook_deliver',
+               pg_catalog.json_agg(pg_catalog.json_build_object('delivery_id', d.delivery_id)
+                                   order by e.created_at, e.event_id),
+               null, null, p_max_attempts, null, null, null)::graphile_worker.job_spec as spec
+    from delivered d
+    join ops.outbox_events e on e.event_id = d.event_id
+    group by d.subscription_id
+  ), batch as (
+    select pg_catalog.array_agg(s.spec) as jobs from specs s having pg_catalog.count(*) > 0
+  )
+  select pg_catalog.count(*) into v_jobs from batch b cross join lateral graphile_worker.add_jobs(b.jobs) j;
+  update ops.outbox_events e set dispatched_at = pg_catalog.clock_timestamp() where e.event_id = any (v_events);
+  return pg_catalog.cardinality(v_events);
 end
 $function$;
 

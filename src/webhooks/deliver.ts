@@ -76,38 +76,39 @@ export function post(
   });
 }
 
+/** What one attempt ended with, before it is recorded. */
+interface Attempt {
+  deliveryId: string;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  outcome: Outcome;
+}
+
 /**
- * Runs one attempt of the delivery. `finalAttempt`: no retry follows a failure of this one.
- * Throws DeliveryRetry when the job library should try again later.
+ * Sends one delivery to its target (already read) and says what the attempt ended with; records
+ * nothing. `finalAttempt`: a failure ends the delivery instead of asking for a retry.
  */
-export async function attemptDelivery(
-  pool: pg.Pool,
+async function send(
   deliveryId: string,
+  target: Target,
   finalAttempt: boolean,
   options: DeliveryOptions,
-): Promise<Outcome | 'skipped'> {
-  const { rows } = await pool.query<Target>('select * from ops.webhook_delivery_target($1)', [deliveryId]);
-  const target = rows[0];
-  // Unknown, or already settled by an earlier attempt (at-least-once: a job may run again).
-  if (target?.status !== 'pending') return 'skipped';
+): Promise<Attempt> {
   const startedAt = new Date();
-  const record = (statusCode: number | null, error: string | null, outcome: Outcome) =>
-    pool.query('select ops.webhook_record_attempt($1, $2, $3, $4, $5, $6)', [
-      deliveryId,
-      startedAt,
-      Date.now() - startedAt.getTime(),
-      statusCode,
-      error,
-      outcome,
-    ]);
-  if (target.secret === null) {
-    await record(null, 'the subscription was removed', 'failed');
-    return 'failed';
-  }
+  const ended = (statusCode: number | null, error: string | null, outcome: Outcome): Attempt => ({
+    deliveryId,
+    startedAt,
+    durationMs: Date.now() - startedAt.getTime(),
+    statusCode,
+    error,
+    outcome,
+  });
+  if (target.secret === null) return ended(null, 'the subscription was removed', 'failed');
   const body = JSON.stringify(target.body);
   if (Buffer.byteLength(body) > options.maxBytes) {
-    await record(null, `body of ${Buffer.byteLength(body)} bytes exceeds ${options.maxBytes}`, 'refused');
-    return 'refused';
+    return ended(null, `body of ${Buffer.byteLength(body)} bytes exceeds ${options.maxBytes}`, 'refused');
   }
   const signature = new Webhook(target.secret).sign(deliveryId, startedAt, body);
   const headers = {
@@ -122,21 +123,91 @@ export async function attemptDelivery(
   try {
     status = await post(new URL(target.url), body, headers, options);
   } catch (err) {
-    if (err instanceof RefusedTargetError) {
-      await record(null, `refused target: ${err.message}`, 'refused');
-      return 'refused';
-    }
+    if (err instanceof RefusedTargetError) return ended(null, `refused target: ${err.message}`, 'refused');
     error = (err as Error).message || String(err);
   }
-  if (status !== null && status >= 200 && status < 300) {
-    await record(status, null, 'delivered');
-    return 'delivered';
-  }
-  const why = error ?? `answered ${status}`;
-  if (finalAttempt) {
-    await record(status, why, 'failed');
-    return 'failed';
-  }
-  await record(status, why, 'retry');
-  throw new DeliveryRetry(`delivery ${deliveryId}: ${why}`);
+  if (status !== null && status >= 200 && status < 300) return ended(status, null, 'delivered');
+  return ended(status, error ?? `answered ${status}`, finalAttempt ? 'failed' : 'retry');
+}
+
+/** Records attempts in one statement (one transaction, one commit for all of them). */
+async function record(pool: pg.Pool, attempts: Attempt[]): Promise<void> {
+  if (attempts.length === 0) return;
+  await pool.query(
+    `select ops.webhook_record_attempt(a.delivery_id, a.started_at, a.duration_ms, a.status_code, a.error, a.outcome)
+     from unnest($1::uuid[], $2::timestamptz[], $3::integer[], $4::integer[], $5::text[], $6::text[])
+          with ordinality as a(delivery_id, started_at, duration_ms, status_code, error, outcome, n)
+     order by a.n`,
+    [
+      attempts.map((a) => a.deliveryId),
+      attempts.map((a) => a.startedAt),
+      attempts.map((a) => a.durationMs),
+      attempts.map((a) => a.statusCode),
+      attempts.map((a) => a.error),
+      attempts.map((a) => a.outcome),
+    ],
+  );
+}
+
+const retryError = (a: Attempt) => new DeliveryRetry(`delivery ${a.deliveryId}: ${a.error}`);
+
+/**
+ * Runs one attempt of the delivery. `finalAttempt`: no retry follows a failure of this one.
+ * Throws DeliveryRetry when the job library should try again later.
+ */
+export async function attemptDelivery(
+  pool: pg.Pool,
+  deliveryId: string,
+  finalAttempt: boolean,
+  options: DeliveryOptions,
+): Promise<Outcome | 'skipped'> {
+  const { rows } = await pool.query<Target>('select * from ops.webhook_delivery_target($1)', [deliveryId]);
+  const target = rows[0];
+  // Unknown, or already settled by an earlier attempt (at-least-once: a job may run again).
+  if (target?.status !== 'pending') return 'skipped';
+  const attempt = await send(deliveryId, target, finalAttempt, options);
+  await record(pool, [attempt]);
+  if (attempt.outcome === 'retry') throw retryError(attempt);
+  return attempt.outcome;
+}
+
+/**
+ * Runs one attempt of each delivery of a batch: their targets read in one statement, at most
+ * `parallel` requests in flight, every attempt recorded in one statement once all have ended.
+ * Returns one result per delivery, in order: its outcome, or a DeliveryRetry when the job library
+ * should try that one again later. Throws (everything retried) only when the database fails.
+ */
+export async function attemptDeliveries(
+  pool: pg.Pool,
+  deliveryIds: string[],
+  finalAttempt: boolean,
+  options: DeliveryOptions & { parallel: number },
+): Promise<(Outcome | 'skipped' | DeliveryRetry)[]> {
+  const { rows } = await pool.query<Target & { delivery_id: string }>(
+    `select d.id as delivery_id, t.*
+     from unnest($1::uuid[]) with ordinality as d(id, n)
+     cross join lateral ops.webhook_delivery_target(d.id) t
+     order by d.n`,
+    [deliveryIds],
+  );
+  const targets = new Map(rows.map((r) => [r.delivery_id, r]));
+  const attempts: (Attempt | null)[] = new Array(deliveryIds.length).fill(null);
+  let next = 0;
+  const lane = async () => {
+    while (next < deliveryIds.length) {
+      const i = next++;
+      const target = targets.get(deliveryIds[i]!);
+      // Unknown, or already settled by an earlier attempt (at-least-once: a job may run again).
+      if (target?.status !== 'pending') continue;
+      attempts[i] = await send(deliveryIds[i]!, target, finalAttempt, options);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(options.parallel, deliveryIds.length)) }, lane),
+  );
+  await record(
+    pool,
+    attempts.filter((a): a is Attempt => a !== null),
+  );
+  return attempts.map((a) => (a === null ? 'skipped' : a.outcome === 'retry' ? retryError(a) : a.outcome));
 }

@@ -8,11 +8,17 @@ import { type Runner, run, runMigrations, type Task, Logger as WorkerLogger } fr
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import type { WebhookConfig } from './config.js';
-import { attemptDelivery, DeliveryRetry } from './deliver.js';
+import { attemptDeliveries, attemptDelivery, DeliveryRetry } from './deliver.js';
 
 export const DELIVER_TASK = 'ops_webhook_deliver';
-const DISPATCH_BATCH = 100;
+const DISPATCH_BATCH = 500;
+// Deliveries of one batch job sent at once (each is still its own signed request).
+const BATCH_PARALLEL = 8;
 const DISPATCH_POLL_MS = 5_000;
+// A notification starts a dispatch this long after it arrived, so that the events committed
+// meanwhile go out in the same batch (one transaction for many events under load, instead of one
+// per event competing with the ingest for the same cores).
+const NOTIFY_GATHER_MS = 50;
 const RELISTEN_MS = 2_000;
 
 export interface WebhookWorker {
@@ -57,26 +63,49 @@ export async function startWebhookWorker(options: {
   const wlogger = workerLogger(logger);
   await runMigrations({ pgPool, logger: wlogger });
 
-  const deliver: Task = async (payload, helpers) => {
-    const { delivery_id: deliveryId } = payload as { delivery_id: string };
+  const deliverOne = async (deliveryId: string, attempt: number, finalAttempt: boolean): Promise<void> => {
     try {
-      const outcome = await attemptDelivery(
-        pgPool,
-        deliveryId,
-        helpers.job.attempts >= helpers.job.max_attempts,
-        {
-          timeoutMs: config.timeoutMs,
-          maxBytes: config.maxBytes,
-          allowLoopback: config.allowLoopback,
-          allowPrivate: config.allowPrivate,
-        },
-      );
-      logger.info({ deliveryId, outcome, attempt: helpers.job.attempts }, 'webhook delivery');
+      const outcome = await attemptDelivery(pgPool, deliveryId, finalAttempt, {
+        timeoutMs: config.timeoutMs,
+        maxBytes: config.maxBytes,
+        allowLoopback: config.allowLoopback,
+        allowPrivate: config.allowPrivate,
+      });
+      logger.info({ deliveryId, outcome, attempt }, 'webhook delivery');
     } catch (err) {
-      if (err instanceof DeliveryRetry)
-        logger.info({ deliveryId, attempt: helpers.job.attempts }, err.message);
+      if (err instanceof DeliveryRetry) logger.info({ deliveryId, attempt }, err.message);
       throw err;
     }
+  };
+
+  // A job carries one delivery ({delivery_id}) or, as ops.webhook_dispatch adds them, a batch of
+  // them ([{delivery_id}, ...]). For a batch: one promise per entry, in order; the job library
+  // retries (with backoff) only the entries whose promise rejected.
+  const deliver: Task = async (payload, helpers) => {
+    const attempt = helpers.job.attempts;
+    const finalAttempt = attempt >= helpers.job.max_attempts;
+    if (!Array.isArray(payload)) {
+      await deliverOne((payload as { delivery_id: string }).delivery_id, attempt, finalAttempt);
+      return;
+    }
+    const ids = (payload as { delivery_id: string }[]).map((e) => e.delivery_id);
+    const results = await attemptDeliveries(pgPool, ids, finalAttempt, {
+      timeoutMs: config.timeoutMs,
+      maxBytes: config.maxBytes,
+      allowLoopback: config.allowLoopback,
+      allowPrivate: config.allowPrivate,
+      parallel: BATCH_PARALLEL,
+    });
+    return results.map((result, i) => {
+      if (result instanceof DeliveryRetry) {
+        logger.info({ deliveryId: ids[i], attempt }, result.message);
+        const failed = Promise.reject(result);
+        failed.catch(() => {}); // settled by the job library (Promise.allSettled), never unhandled
+        return failed;
+      }
+      logger.info({ deliveryId: ids[i], outcome: result, attempt }, 'webhook delivery');
+      return Promise.resolve();
+    });
   };
 
   const runner: Runner = await run({
@@ -123,11 +152,20 @@ export async function startWebhookWorker(options: {
     return running;
   };
 
+  let gathering: NodeJS.Timeout | null = null;
+  const dispatchSoon = () => {
+    if (gathering || stopped) return;
+    gathering = setTimeout(() => {
+      gathering = null;
+      void dispatch();
+    }, NOTIFY_GATHER_MS);
+  };
+
   let listener: pg.Client | null = null;
   const listen = async (): Promise<void> => {
     if (stopped) return;
     const client = new pg.Client({ connectionString: options.connectionString });
-    client.on('notification', () => void dispatch());
+    client.on('notification', dispatchSoon);
     client.on('error', (err) => {
       logger.warn({ err }, 'webhook dispatcher: notification connection lost; listening again');
       client.end().catch(() => {});
@@ -154,6 +192,7 @@ export async function startWebhookWorker(options: {
     async stop() {
       stopped = true;
       clearInterval(poll);
+      if (gathering) clearTimeout(gathering);
       await listener?.end().catch(() => {});
       await running;
       await runner.stop();
