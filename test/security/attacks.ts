@@ -25,9 +25,11 @@
 //    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { TABLE_READERS } from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import { payloadHash } from '../../src/ingest/envelope.js';
 import { attemptDelivery } from '../../src/webhooks/deliver.js';
+import { installWorkerSchema } from '../../src/webhooks/worker.js';
 import {
   attachEvidence,
   createRelease,
@@ -68,8 +70,12 @@ export interface AttackContext {
   db: TestDatabase;
   /** The HTTP doors by name (http: the server, deno: the Edge Function, graphql: the server's /graphql). */
   doors: Partial<Record<Door, HttpDoor>>;
-  /** Signs a token with the server's secret; `exp: null` leaves the claim out. */
-  token(persona: Persona, sub: string, opts?: { exp?: number | null }): Promise<string>;
+  /** Signs a token with the server's secret; `exp: null` leaves the claim out; `claims` adds claims. */
+  token(
+    persona: Persona,
+    sub: string,
+    opts?: { exp?: number | null; claims?: Record<string, unknown> },
+  ): Promise<string>;
   /** The production server's GET, for /metrics (no token or a token). */
   productionGet(path: string, token: string | null): Promise<{ status: number }>;
 }
@@ -2078,6 +2084,187 @@ const webhookSsrf: Attack = {
   },
 };
 
+// ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
+
+/** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
+function webhookJobsReached(persona: Persona): Attack {
+  return {
+    kind: 18,
+    door: 'sql',
+    persona,
+    name: 'reach the webhook jobs: read or add graphile_worker jobs, or run ops.webhook_dispatch',
+    async run({ db }) {
+      await installWorkerSchema(db.adminUrl);
+      const delivery = JSON.stringify([{ delivery_id: randomUUID() }]);
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        firstThatWorks(c, [
+          ['select count(*) from graphile_worker.jobs', []],
+          ['select count(*) from graphile_worker._private_jobs', []],
+          [`select graphile_worker.add_job('ops_webhook_deliver', $1::json)`, [delivery]],
+          [
+            `select graphile_worker.add_jobs(array[row('ops_webhook_deliver', $1::json, null, null, 1, null, null,
+               null)::graphile_worker.job_spec])`,
+            [delivery],
+          ],
+          ['select ops.webhook_dispatch(100, 1)', []],
+          [`insert into ops.webhook_deliveries (subscription_id, event_id) values ($1, $1)`, [randomUUID()]],
+        ]),
+      );
+      return out.ok && out.value !== null;
+    },
+  };
+}
+
+/** Subjects a token may carry that mean something to SQL text: quotes, backslashes, dollar quotes, a NUL. */
+const SQL_TEXT_SUBJECTS = [
+  `x'; select set_config('role', 'release_manager', true); select '`,
+  `x\\'; reset role; select \\'`,
+  `E'\\x27'); set local role release_manager; --`,
+  `$$; set role release_manager; $$`,
+  `x\\`,
+  `a'||(select string_agg(release_name, ',') from ops.releases)||'`,
+  `${"'".repeat(2000)}${'\\'.repeat(2000)}`,
+  `nul\u0000'; set role release_manager; --`,
+];
+
+/**
+ * A developer whose token's subject holds SQL text: the read transaction that assumes the persona
+ * in one round trip (settings escaped by the driver) must neither run it, nor take another role or
+ * subject, nor leave its connection to the next request with anything of it.
+ */
+const subjectAsSqlText: Attack = {
+  kind: 2,
+  door: 'graphql',
+  persona: 'developer',
+  name: 'token subjects holding quotes, backslashes, dollar quotes or a NUL: the one-round-trip read transaction',
+  async run(ctx) {
+    const r = await release(ctx.db, 'hidden-owner');
+    const q =
+      'query($id: ID!) { viewer { subject persona } release(id: $id) { releaseName initiatingActor } }';
+    for (const sub of SQL_TEXT_SUBJECTS) {
+      const token = await ctx.token('developer', sub);
+      const res = await ctx.doors.graphql!.graphql!(q, { id: r.release_id }, token);
+      const text = JSON.stringify(res.body ?? {});
+      if (text.includes('hidden-owner') || text.includes(r.release_name)) return true;
+      const viewer = res.body?.data?.viewer;
+      if (viewer && (viewer.subject !== sub || viewer.persona !== 'developer')) return true;
+      // The next requests on the pool (a developer's, a QA tester's) run as themselves only.
+      for (const persona of ['developer', 'qa_tester'] as const) {
+        const next = await ctx.doors.graphql!.graphql!(
+          q,
+          { id: r.release_id },
+          await ctx.token(persona, `atk-${persona}`),
+        );
+        const after = JSON.stringify(next.body ?? {});
+        if (persona === 'developer' && (after.includes('hidden-owner') || after.includes(r.release_name)))
+          return true;
+        if (next.body?.data?.viewer?.subject !== `atk-${persona}`) return true;
+      }
+    }
+    return false;
+  },
+};
+
+/**
+ * A validly signed token whose claims PostgreSQL cannot hold as text or jsonb (a NUL, an unpaired
+ * surrogate, in the subject or any other claim): the caller's bad input, to be refused as such (4xx)
+ * before any transaction, not answered as the database failing (5xx) with the pooled connection
+ * thrown away.
+ */
+function unstorableClaims(door: Door): Attack {
+  return {
+    kind: 17,
+    door,
+    persona: 'ci_service_role',
+    name: 'token claims holding a NUL or an unpaired surrogate: answered as an outage (5xx), not as a bad token',
+    async run(ctx) {
+      const r = await release(ctx.db);
+      const tokens = [
+        await ctx.token('ci_service_role', 'atk-ci\u0000'),
+        await ctx.token('ci_service_role', 'atk-ci\ud800'),
+        await ctx.token('ci_service_role', 'atk-ci', { claims: { note: 'a\u0000b' } }),
+        await ctx.token('ci_service_role', 'atk-ci', {
+          claims: { app_metadata: { ops_role: 'ci_service_role', x: '\udc00' } },
+        }),
+        await ctx.token('ci_service_role', 'atk-ci', { claims: { 'k\u0000': 1 } }),
+      ];
+      for (const token of tokens) {
+        const res =
+          door === 'graphql'
+            ? await ctx.doors.graphql!.graphql!(
+                'query($id: ID!) { release(id: $id) { releaseName } }',
+                { id: r.release_id },
+                token,
+              )
+            : await ctx.doors[door]!.ingest(
+                envelopeOf(r.release_id, 'check_result', {
+                  gate_code: 'G1',
+                  check_name: 'lint',
+                  status: 'pass',
+                }),
+                token,
+              );
+        if (res.status >= 500) return true;
+        if (door === 'graphql' && (res.status === 200 || res.body?.data?.release !== undefined)) {
+          const codes = (res.body?.errors ?? []).map((e: Body) => e?.extensions?.code);
+          if (res.body?.data?.release || codes.some((c: string) => c !== 'UNAUTHENTICATED')) return true;
+        }
+      }
+      return false;
+    },
+  };
+}
+
+/**
+ * The one-statement release read, asked through aliases, fragments and repeated relations by a
+ * persona who may not read a relation (or the release): no row of it may appear, and an error in
+ * one part must not carry another's data.
+ */
+function releaseTreeThroughAliases(persona: 'developer' | 'sre' | 'qa_tester' | 'ci_service_role'): Attack {
+  return {
+    kind: 12,
+    door: 'graphql',
+    persona,
+    name: 'the one-statement release read through aliases, fragments and repeated relations',
+    async run(ctx) {
+      const hidden = await release(ctx.db, 'hidden-owner');
+      await passG1(ctx.db, hidden);
+      await passG2(ctx.db, hidden);
+      const own = await release(ctx.db, `atk-${persona}`);
+      await passG1(ctx.db, own);
+      await passG2(ctx.db, own);
+      const token = await ctx.token(persona, `atk-${persona}`);
+      const query = `query($id: ID!, $own: ID!) {
+        a: release(id: $id) { ...R g: gates { id checks { id checkName } approvals { id approverId } } }
+        b: release(id: $own) { ...R x: approvals { approverId rationaleText } y: exceptions { id reason }
+                               gates { evidence { artifactUrl } transitions { reason actor } } }
+        c: release(id: $own) { gates { status } ... on Release { deployments { id deployedBy } } }
+      }
+      fragment R on Release { releaseName initiatingActor approvals { approverId } evidence { artifactUrl }
+                              exceptions { reason } deployments { deployedBy } revisions { revisedBy } }`;
+      const res = await ctx.doors.graphql!.graphql!(
+        query,
+        { id: hidden.release_id, own: own.release_id },
+        token,
+      );
+      const text = JSON.stringify(res.body ?? {});
+      // A developer's hidden release: nothing of it (the other personas read every release).
+      if (persona === 'developer' && (text.includes('hidden-owner') || text.includes(hidden.release_name)))
+        return true;
+      // Relations the persona may not read: none of their rows reach the answer.
+      const readers = TABLE_READERS as Record<keyof typeof TABLE_READERS, readonly Persona[]>;
+      const leaks = [
+        !readers.approvals.includes(persona) && /"approverId":"[^"]/.test(text),
+        !readers.evidence_artifacts.includes(persona) && /"artifactUrl":"[^"]/.test(text),
+        !readers.gate_transitions.includes(persona) && /"actor":"[^"]/.test(text),
+        !readers.deployments.includes(persona) && /"deployedBy":"[^"]/.test(text),
+        !readers.releases.includes(persona) && text.includes(own.release_name),
+      ];
+      return leaks.some(Boolean);
+    },
+  };
+}
+
 // ---- the matrix ---------------------------------------------------------------------------------
 
 const httpDoors: Door[] = ['http', 'deno', 'graphql'];
@@ -2383,6 +2570,10 @@ const matrix: Attack[] = [
   freezeJudgedAtBegin,
   soakWhileInProgress,
   g4DeadlineWhileInProgress,
+  ...PERSONAS.map(webhookJobsReached),
+  subjectAsSqlText,
+  ...httpDoors.map(unstorableClaims),
+  ...(['developer', 'sre', 'qa_tester', 'ci_service_role'] as const).map(releaseTreeThroughAliases),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
@@ -2392,10 +2583,10 @@ export async function signToken(
   secret: string,
   persona: Persona,
   sub: string,
-  opts: { exp?: number | null } = {},
+  opts: { exp?: number | null; claims?: Record<string, unknown> } = {},
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ role: persona, app_metadata: { ops_role: persona } })
+  const jwt = new SignJWT({ role: persona, app_metadata: { ops_role: persona }, ...opts.claims })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(sub)
     .setIssuedAt(now);
