@@ -25,6 +25,7 @@
 //    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import type pg from 'pg';
 import { TABLE_READERS } from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import { payloadHash } from '../../src/ingest/envelope.js';
@@ -2115,6 +2116,129 @@ function webhookJobsReached(persona: Persona): Attack {
   };
 }
 
+/**
+ * The evaluation's result left in the transaction's context: a persona writing 'evaluated_gates'
+ * (all passed) or 'deferred_evaluation' for a release, or calling the helpers that write or read it,
+ * so that the next gate transition's outbox event carries the blockers the persona chose.
+ */
+function evaluationContextWritten(persona: Persona): Attack {
+  return {
+    kind: 3,
+    door: 'sql',
+    persona,
+    name: "write the evaluation's context ('evaluated_gates', 'deferred_evaluation') or call its helpers",
+    async run({ db }) {
+      const r = await release(db, persona === 'developer' ? `atk-${persona}` : who.dev);
+      const passed = JSON.stringify(
+        ['G1', 'G2', 'G3', 'G4'].map((g) => ({ gate_code: g, status: 'passed', reasons: [] })),
+      );
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        firstThatWorks(c, [
+          [
+            `insert into ops.transaction_context (txid, name, subject, value)
+             values (txid_current(), 'evaluated_gates', $1, $2) returning 1`,
+            [r.release_id, passed],
+          ],
+          [
+            `insert into ops.transaction_context (txid, name, subject, value)
+             values (txid_current(), 'deferred_evaluation', $1, '') returning 1`,
+            [r.release_id],
+          ],
+          [
+            `update ops.transaction_context set value = $1 where name = 'evaluated_gates' returning 1`,
+            [passed],
+          ],
+          [`select ops.context_enter('evaluated_gates', $1, $2)`, [r.release_id, passed]],
+          [`select ops.context_enter('deferred_evaluation', $1, '')`, [r.release_id]],
+          [`select ops.context_leave('evaluating', $1)`, [r.release_id]],
+          [`select ops.context_value('evaluated_gates', $1)`, [r.release_id]],
+          [`select * from ops.gate_blockers($1, $2::jsonb)`, [r.release_id, passed]],
+          [
+            `select ops.outbox_write('gate.transition', $1, null, 'releases', $1, 'atk', '{}'::jsonb, true)`,
+            [r.release_id],
+          ],
+          [
+            `insert into ops.outbox_events (kind, release_id, project, source_table, source_id, actor, change)
+             values ('gate.transition', $1, 'p', 'releases', $1, 'atk', '{}') returning 1`,
+            [r.release_id],
+          ],
+        ]),
+      );
+      return out.ok && out.value !== null;
+    },
+  };
+}
+
+/**
+ * Two releases in one transaction, a savepoint rolled back, and an evaluation that changes
+ * nothing: every blocking transition's event must carry the blockers the rule gives at that moment,
+ * no event may remain of the rolled-back fact, and the stored gates must equal the computed ones.
+ */
+const blockersAcrossReleasesAndSavepoints: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'blockers and events of two releases in one transaction, with a savepoint rolled back',
+  async run({ db }) {
+    const r1 = await release(db);
+    const r2 = await release(db);
+    await passG1(db, r1);
+    await passG1(db, r2);
+    const check = (id: string, name: string, status: string) =>
+      `select ops.record_check(p_release_id => '${id}', p_gate_code => 'G1', p_check_name => '${name}',
+         p_status => '${status}')`;
+    const blockersOf = async (c: pg.ClientBase, id: string) =>
+      (
+        await c.query(
+          `select coalesce(jsonb_agg(to_jsonb(b)), '[]'::jsonb) as b from ops.promotion_blockers($1) b`,
+          [id],
+        )
+      ).rows[0].b;
+    const seen = await asRole(db, 'ci_service_role', claims('ci_service_role', who.ci), async (c) => {
+      await c.query(check(r1.release_id, 'build', 'fail'));
+      const r1Failed = await blockersOf(c, r1.release_id);
+      await c.query('savepoint s');
+      await c.query(check(r2.release_id, 'build', 'fail'));
+      await c.query('rollback to savepoint s');
+      await c.query(check(r1.release_id, 'build', 'pass'));
+      await c.query(check(r1.release_id, 'build', 'pass')); // changes nothing
+      await c.query(check(r2.release_id, 'lint', 'fail'));
+      const r2Failed = await blockersOf(c, r2.release_id);
+      return { r1Failed, r2Failed };
+    });
+    const events = (
+      await db.admin.query(
+        `select release_id, change, blockers from ops.outbox_events
+         where release_id in ($1, $2) and kind = 'gate.transition' and change->>'gate_code' = 'G1'
+         order by created_at, event_id`,
+        [r1.release_id, r2.release_id],
+      )
+    ).rows as { release_id: string; change: Body; blockers: unknown }[];
+    const of = (id: string) => events.filter((e) => e.release_id === id).slice(1); // after passG1's
+    const e1 = of(r1.release_id);
+    const e2 = of(r2.release_id);
+    const left = await adminOne<{ n: number }>(db, 'select count(*)::int as n from ops.transaction_context');
+    const drift = await db.admin.query(
+      `select 1 from ops.releases r cross join lateral ops.compute_release_gates(r.release_id) c
+       join ops.release_gates g on g.gate_id = c.gate_id
+       where r.release_id in ($1, $2) and g.status is distinct from c.status`,
+      [r1.release_id, r2.release_id],
+    );
+    const wrong =
+      e1.length !== 2 ||
+      e1[0]!.change.to_status !== 'failed' ||
+      JSON.stringify(e1[0]!.blockers) !== JSON.stringify(seen.r1Failed) ||
+      e1[1]!.change.to_status !== 'passed' ||
+      e1[1]!.blockers !== null ||
+      e2.length !== 1 ||
+      e2[0]!.change.reason?.includes('"build"') ||
+      JSON.stringify(e2[0]!.blockers) !== JSON.stringify(seen.r2Failed) ||
+      left!.n !== 0 ||
+      drift.rows.length !== 0;
+    return wrong;
+  },
+};
+
 /** Subjects a token may carry that mean something to SQL text: quotes, backslashes, dollar quotes, a NUL. */
 const SQL_TEXT_SUBJECTS = [
   `x'; select set_config('role', 'release_manager', true); select '`,
@@ -2571,6 +2695,8 @@ const matrix: Attack[] = [
   soakWhileInProgress,
   g4DeadlineWhileInProgress,
   ...PERSONAS.map(webhookJobsReached),
+  ...PERSONAS.map(evaluationContextWritten),
+  blockersAcrossReleasesAndSavepoints,
   subjectAsSqlText,
   ...httpDoors.map(unstorableClaims),
   ...(['developer', 'sre', 'qa_tester', 'ci_service_role'] as const).map(releaseTreeThroughAliases),
