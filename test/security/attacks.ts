@@ -2239,6 +2239,61 @@ const blockersAcrossReleasesAndSavepoints: Attack = {
   },
 };
 
+/**
+ * G4 confirmed by a passing health check taken while the rollout was still in progress, through
+ * every ingest door and the SQL door (by payload.deployment_id and by environment): the success
+ * that follows must not stand confirmed by it.
+ */
+function healthPassBeforeSuccess(door: Door, by: 'deployment_id' | 'environment'): Attack {
+  return {
+    kind: 13,
+    door,
+    persona: door === 'sql' ? 'sre' : 'ci_service_role',
+    name: `health_check pass (by ${by}) while the deployment is in progress, then its success: G4 confirmed by it`,
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      await passG3(db, r);
+      const d = await promote(db, r.release_id, 'staging');
+      const payload =
+        by === 'deployment_id'
+          ? { deployment_id: d.deployment_id, status: 'pass' }
+          : { environment: 'staging', status: 'pass' };
+      if (door === 'sql') {
+        await tryAsRole(db, 'sre', claims('sre', who.sre), (c) =>
+          firstThatWorks(c, [
+            [`select ops.record_health_check($1, 'pass')`, [d.deployment_id]],
+            [
+              `select ops.record_health_check(p_deployment_id => $1, p_status => 'pass', p_check_name => 'smoke',
+                 p_source_system => 'monitoring', p_metadata => '{"deployment_status": "succeeded"}')`,
+              [d.deployment_id],
+            ],
+            [
+              `select ops.ingest_event($1::jsonb)`,
+              [JSON.stringify(envelopeOf(r.release_id, 'health_check', payload))],
+            ],
+          ]),
+        );
+      } else {
+        await doorSend(ctx, door)(
+          'ci_service_role',
+          'atk-ci',
+          envelopeOf(r.release_id, 'health_check', payload),
+        );
+      }
+      const early = await adminOne<{ g4: string }>(
+        db,
+        'select g4_status::text as g4 from ops.deployments where deployment_id = $1',
+        [d.deployment_id],
+      );
+      await updateDeployment(db, d.deployment_id, 'succeeded');
+      return early!.g4 === 'passed' || (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+    },
+  };
+}
+
 /** Subjects a token may carry that mean something to SQL text: quotes, backslashes, dollar quotes, a NUL. */
 const SQL_TEXT_SUBJECTS = [
   `x'; select set_config('role', 'release_manager', true); select '`,
@@ -2698,6 +2753,9 @@ const matrix: Attack[] = [
   ...PERSONAS.map(evaluationContextWritten),
   blockersAcrossReleasesAndSavepoints,
   subjectAsSqlText,
+  ...(['sql', 'http', 'deno', 'graphql'] as Door[]).flatMap((d) =>
+    (['deployment_id', 'environment'] as const).map((by) => healthPassBeforeSuccess(d, by)),
+  ),
   ...httpDoors.map(unstorableClaims),
   ...(['developer', 'sre', 'qa_tester', 'ci_service_role'] as const).map(releaseTreeThroughAliases),
 ];
