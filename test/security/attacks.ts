@@ -2294,6 +2294,101 @@ function healthPassBeforeSuccess(door: Door, by: 'deployment_id' | 'environment'
   };
 }
 
+/**
+ * The identity changed under a running session: the persona and claims switched between the rows
+ * of one statement, between PREPARE and EXECUTE, and RESET in the middle of a transaction. Every
+ * call must judge the identity of its own moment: a developer records no check on another's
+ * release, nobody records one after RESET ROLE, and no check is attributed to a subject that did not write it.
+ */
+const identitySwitchedMidSession: Attack = {
+  kind: 2,
+  door: 'sql',
+  persona: 'developer',
+  name: 'persona and claims switched between rows of one statement, between PREPARE and EXECUTE, and by RESET',
+  async run({ db }) {
+    const r = await release(db, 'someone-else'); // a developer records checks only on their own
+    const tag = randomUUID().slice(0, 8);
+    const ci = JSON.stringify(claims('ci_service_role', 'atk-ci'));
+    const dev = JSON.stringify(claims('developer', 'atk-developer'));
+    const prepared = `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2,
+      p_status => 'fail')`;
+    const c = await db.api.connect();
+    try {
+      const attempt = async (sql: string, params: unknown[]) => {
+        await c.query('begin');
+        try {
+          await c.query(sql, params);
+          await c.query('commit');
+        } catch {
+          await c.query('rollback');
+        }
+      };
+      // Rows 1 and 2 of one statement: row 1 as the CI, row 2 as a developer.
+      await attempt(
+        `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2 || x.n,
+           p_status => 'fail')
+         from (select n, set_config('role', case when n = 1 then 'ci_service_role' else 'developer' end, true) as r,
+                      set_config('request.jwt.claims', case when n = 1 then $3 else $4 end, true) as k
+               from generate_series(1, 2) n offset 0) x
+         where x.r is not null and x.k is not null`,
+        [r.release_id, `atk-rows-${tag}-`, ci, dev],
+      );
+      // A statement prepared as the CI, executed as a developer.
+      await c.query('begin');
+      await c.query(
+        `select set_config('role', 'ci_service_role', true), set_config('request.jwt.claims', $1, true)`,
+        [ci],
+      );
+      await c.query({
+        name: `atk_prepared_${tag}`,
+        text: prepared,
+        values: [r.release_id, `atk-warm-${tag}`],
+      });
+      await c.query(
+        `select set_config('role', 'developer', true), set_config('request.jwt.claims', $1, true)`,
+        [dev],
+      );
+      await c.query('savepoint p');
+      await c
+        .query({ name: `atk_prepared_${tag}`, text: prepared, values: [r.release_id, `atk-prepared-${tag}`] })
+        .catch(async () => {
+          await c.query('rollback to savepoint p');
+        });
+      // RESET ROLE: the login itself, with the CI's claims still set.
+      await c.query(`select set_config('request.jwt.claims', $1, true)`, [ci]);
+      await c.query('reset role');
+      await c.query('savepoint q');
+      await c
+        .query(
+          `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2, p_status => 'fail')`,
+          [r.release_id, `atk-reset-${tag}`],
+        )
+        .catch(async () => {
+          await c.query('rollback to savepoint q');
+        });
+      await c.query('commit');
+    } finally {
+      await c.query('rollback').catch(() => {});
+      c.release();
+    }
+    const rows = (
+      await db.admin.query(
+        `select c.check_name, c.created_by, c.created_persona::text as persona
+         from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+         where g.release_id = $1 and c.check_name like $2`,
+        [r.release_id, `atk-%${tag}%`],
+      )
+    ).rows as { check_name: string; created_by: string; persona: string }[];
+    const names = rows.map((x) => x.check_name);
+    if (!names.includes(`atk-warm-${tag}`))
+      throw new Error("the CI's own check is missing: the attempt did not run");
+    return (
+      names.some((n) => n.endsWith(`-${tag}-2`) || n === `atk-prepared-${tag}` || n === `atk-reset-${tag}`) ||
+      rows.some((x) => x.created_by !== 'atk-ci' || x.persona !== 'ci_service_role')
+    );
+  },
+};
+
 /** Subjects a token may carry that mean something to SQL text: quotes, backslashes, dollar quotes, a NUL. */
 const SQL_TEXT_SUBJECTS = [
   `x'; select set_config('role', 'release_manager', true); select '`,
@@ -2753,6 +2848,7 @@ const matrix: Attack[] = [
   ...PERSONAS.map(evaluationContextWritten),
   blockersAcrossReleasesAndSavepoints,
   subjectAsSqlText,
+  identitySwitchedMidSession,
   ...(['sql', 'http', 'deno', 'graphql'] as Door[]).flatMap((d) =>
     (['deployment_id', 'environment'] as const).map((by) => healthPassBeforeSuccess(d, by)),
   ),
