@@ -2389,6 +2389,64 @@ const identitySwitchedMidSession: Attack = {
   },
 };
 
+/**
+ * The caller's temporary schema and settings around the plans the session keeps: plans warmed
+ * first, then pg_temp domains over text and jsonb, pg_temp first on the caller's search_path and
+ * plan_cache_mode forced either way, then a blocking gate transition (the evaluation's context and
+ * ops.gate_blockers), a health check and the evaluation once more. No caller code may run as the
+ * owner, and the outbox must still carry the rule's blockers.
+ */
+function keptPlansWithTemporaryObjects(mode: 'force_generic_plan' | 'force_custom_plan'): Attack {
+  return {
+    kind: 1,
+    door: 'sql',
+    persona: 'ci_service_role',
+    name: `plans kept by the session, then pg_temp domains, pg_temp first and plan_cache_mode ${mode}`,
+    async run({ db }) {
+      const r = await release(db);
+      await passG1(db, r);
+      const check = (name: string, status: string) =>
+        c0(`select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => '${name}',
+              p_status => '${status}')`);
+      const c0 = (sql: string) => [sql, [r.release_id]] as [string, unknown[]];
+      const out = await tryAsRole(
+        db,
+        'ci_service_role',
+        claims('ci_service_role', 'atk-ci'),
+        async (c) => {
+          // Warm: the same paths once, so their plans are kept by this session.
+          for (const [sql, params] of [check('warm', 'fail'), check('warm', 'pass')])
+            await c.query(sql, params);
+          await c.query('select * from ops.promotion_blockers($1)', [r.release_id]);
+          for (const q of hijackSetup) await c.query(q);
+          await c.query(`select set_config('search_path', 'pg_temp, ops, public, pg_catalog', true)`);
+          await c.query(`select set_config('plan_cache_mode', $1, true)`, [mode]);
+          await c.query(...check('atk', 'fail'));
+          const computed = await c.query(
+            `select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::pg_catalog.jsonb) as b
+             from ops.promotion_blockers($1) b`,
+            [r.release_id],
+          );
+          await c.query(...check('atk', 'pass'));
+          const { rows } = await c.query(`select pg_catalog.current_setting('attack.ran_as', true) as v`);
+          return { ranAs: rows[0].v as string | null, blockers: computed.rows[0].b };
+        },
+        { fresh: true },
+      );
+      if (!out.ok) throw new Error(`the attempt did not run: ${out.message}`);
+      const event = await adminOne<{ blockers: unknown }>(
+        db,
+        `select blockers from ops.outbox_events where release_id = $1 and kind = 'gate.transition'
+           and change->>'to_status' = 'failed' and change->>'reason' like '%"atk"%'`,
+        [r.release_id],
+      );
+      return (
+        !!out.value.ranAs || !event || JSON.stringify(event.blockers) !== JSON.stringify(out.value.blockers)
+      );
+    },
+  };
+}
+
 /** Subjects a token may carry that mean something to SQL text: quotes, backslashes, dollar quotes, a NUL. */
 const SQL_TEXT_SUBJECTS = [
   `x'; select set_config('role', 'release_manager', true); select '`,
@@ -2848,6 +2906,8 @@ const matrix: Attack[] = [
   ...PERSONAS.map(evaluationContextWritten),
   blockersAcrossReleasesAndSavepoints,
   subjectAsSqlText,
+  keptPlansWithTemporaryObjects('force_generic_plan'),
+  keptPlansWithTemporaryObjects('force_custom_plan'),
   identitySwitchedMidSession,
   ...(['sql', 'http', 'deno', 'graphql'] as Door[]).flatMap((d) =>
     (['deployment_id', 'environment'] as const).map((by) => healthPassBeforeSuccess(d, by)),
