@@ -2895,13 +2895,9 @@ const matrix: Attack[] = [
   ...PERSONAS.filter((p) => p !== 'release_manager').map(subscribeWithoutBeingReleaseManager),
   developerReadsHiddenEvents,
   webhookSsrf,
-  ...(['sre', 'developer', 'qa_tester', 'ci_service_role', 'audit_reader'] as const).map(freezeEndedByOther),
-  completesDuringFreeze('sre'),
-  completesDuringFreeze('ci_service_role'),
-  selfApprovedOverride,
-  freezeJudgedAtBegin,
-  soakWhileInProgress,
-  g4DeadlineWhileInProgress,
+  // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
+  // in progress whose deadline passes after it, which the drift check of every later test would see
+  // (the stored G4 follows the deadline when the deadline job records it).
   ...PERSONAS.map(webhookJobsReached),
   ...PERSONAS.map(evaluationContextWritten),
   blockersAcrossReleasesAndSavepoints,
@@ -2914,6 +2910,13 @@ const matrix: Attack[] = [
   ),
   ...httpDoors.map(unstorableClaims),
   ...(['developer', 'sre', 'qa_tester', 'ci_service_role'] as const).map(releaseTreeThroughAliases),
+  ...(['sre', 'developer', 'qa_tester', 'ci_service_role', 'audit_reader'] as const).map(freezeEndedByOther),
+  completesDuringFreeze('sre'),
+  completesDuringFreeze('ci_service_role'),
+  selfApprovedOverride,
+  freezeJudgedAtBegin,
+  soakWhileInProgress,
+  g4DeadlineWhileInProgress,
 ];
 
 export { attachEvidence, others, promote, submitApproval };
