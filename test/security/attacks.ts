@@ -25,7 +25,7 @@
 //    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type pg from 'pg';
+import pg from 'pg';
 import { TABLE_READERS } from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import { payloadHash } from '../../src/ingest/envelope.js';
@@ -2447,6 +2447,117 @@ function keptPlansWithTemporaryObjects(mode: 'force_generic_plan' | 'force_custo
   };
 }
 
+/**
+ * The batched dispatcher, run by two workers at once: every delivery must match its subscription's
+ * kinds, project and environment, every matching event must get one (nothing lost), no event may
+ * exist for a rolled-back fact, and each delivery must sit in exactly one job.
+ */
+const dispatchOutsideFilters: Attack = {
+  kind: 18,
+  door: 'owner',
+  persona: 'owner',
+  name: 'batched dispatch by two workers at once: deliveries outside the filters, lost, doubled, or for a rollback',
+  async run({ db }) {
+    await installWorkerSchema(db.adminUrl);
+    const p = `atk-wh-${randomUUID().slice(0, 8)}`;
+    const q = `atk-wh-${randomUUID().slice(0, 8)}`;
+    const subs = await asRole(
+      db,
+      'release_manager',
+      claims('release_manager', 'atk-rm-webhooks'),
+      async (c) => {
+        const add = async (kinds: string, project: string | null, env: string | null) =>
+          (
+            await c.query(`select subscription_id from ops.add_webhook($1, $2::text[], $3, $4, $5)`, [
+              'https://hooks.example.com/ops',
+              kinds,
+              project,
+              env,
+              webhookSecret(),
+            ])
+          ).rows[0].subscription_id as string;
+        return [
+          await add('{gate.transition}', p, null),
+          await add('{}', q, null),
+          await add('{release.status_changed}', p, 'production'),
+          await add('{approval.decided,gate.transition}', p, 'staging'),
+        ];
+      },
+    );
+    const r = await createRelease(db, { project: p, sub: who.dev });
+    const r2 = await createRelease(db, { project: q, sub: who.dev });
+    await passG1(db, r);
+    await passG1(db, r2);
+    await passG2(db, r);
+    await tryAsRole(db, 'ci_service_role', claims('ci_service_role', 'atk-ci'), async (c) => {
+      await c.query(
+        `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => 'atk-rolled-back',
+           p_status => 'fail')`,
+        [r.release_id],
+      );
+      throw Object.assign(new Error('rolled back'), { code: 'ATK00' });
+    });
+    const dispatcher = async () => {
+      const c = new pg.Client({ connectionString: db.adminUrl });
+      await c.connect();
+      try {
+        for (let n = 1; n > 0; ) n = (await c.query('select ops.webhook_dispatch(3, 1) as n')).rows[0].n;
+      } finally {
+        await c.end();
+      }
+    };
+    await Promise.all([dispatcher(), dispatcher()]);
+    const outside = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.webhook_deliveries d
+       join ops.webhook_subscriptions s on s.subscription_id = d.subscription_id
+       join ops.outbox_events e on e.event_id = d.event_id
+       where s.subscription_id = any ($1::uuid[])
+         and not ((s.event_kinds = '{}' or e.kind = any (s.event_kinds))
+                  and (s.project is null or s.project = e.project)
+                  and (s.environment is null or s.environment = e.environment))`,
+      [subs],
+    );
+    const lost = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.outbox_events e
+       join ops.webhook_subscriptions s on s.subscription_id = any ($1::uuid[]) and s.active
+         and (s.event_kinds = '{}' or e.kind = any (s.event_kinds))
+         and (s.project is null or s.project = e.project)
+         and (s.environment is null or s.environment = e.environment)
+       where e.release_id in ($2, $3)
+         and (e.dispatched_at is null
+              or not exists (select 1 from ops.webhook_deliveries d
+                             where d.subscription_id = s.subscription_id and d.event_id = e.event_id))`,
+      [subs, r.release_id, r2.release_id],
+    );
+    const delivered = await adminOne<{ n: number }>(
+      db,
+      'select count(*)::int as n from ops.webhook_deliveries where subscription_id = any ($1::uuid[])',
+      [subs],
+    );
+    const rolledBack = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.outbox_events where release_id = $1 and change::text like '%atk-rolled-back%'`,
+      [r.release_id],
+    );
+    const jobs = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.webhook_deliveries d
+       where d.subscription_id = any ($1::uuid[])
+         and (select count(*) from graphile_worker._private_jobs j
+              join graphile_worker._private_tasks t on t.id = j.task_id
+              cross join json_array_elements(case when json_typeof(j.payload) = 'array' then j.payload
+                                                  else json_build_array(j.payload) end) x
+              where t.identifier = 'ops_webhook_deliver' and x ->> 'delivery_id' = d.delivery_id::text) <> 1`,
+      [subs],
+    );
+    console.log('ATKDBG', outside!.n, lost!.n, rolledBack!.n, jobs!.n, delivered!.n);
+    if (delivered!.n === 0) throw new Error('no delivery at all: the attempt did not run');
+    return outside!.n > 0 || lost!.n > 0 || rolledBack!.n > 0 || jobs!.n > 0;
+  },
+};
+
 /** Subjects a token may carry that mean something to SQL text: quotes, backslashes, dollar quotes, a NUL. */
 const SQL_TEXT_SUBJECTS = [
   `x'; select set_config('role', 'release_manager', true); select '`,
@@ -2902,6 +3013,7 @@ const matrix: Attack[] = [
   ...PERSONAS.map(evaluationContextWritten),
   blockersAcrossReleasesAndSavepoints,
   subjectAsSqlText,
+  dispatchOutsideFilters,
   keptPlansWithTemporaryObjects('force_generic_plan'),
   keptPlansWithTemporaryObjects('force_custom_plan'),
   identitySwitchedMidSession,
