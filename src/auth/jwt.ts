@@ -62,6 +62,34 @@ export function personaFromClaims(claims: Record<string, unknown>): Persona | nu
   return isPersona(claims.role) ? claims.role : null;
 }
 
+/** Text PostgreSQL can hold: no NUL, no unpaired UTF-16 surrogate. */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+function storable(text: string): boolean {
+  return !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
+}
+
+/**
+ * The path of a claim (a key or a string value, at any depth) that is not storable text, or null.
+ * Walked without recursion: a token's nesting is the caller's choice.
+ */
+export function unstorableClaim(claims: unknown): string | null {
+  const pending: [unknown, string][] = [[claims, '$']];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (!storable(value)) return path.slice(0, 100);
+    } else if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) pending.push([v, `${path}[${i}]`]);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (!storable(k)) return `a key of ${path.slice(0, 100)}`;
+        pending.push([v, `${path}.${k}`]);
+      }
+    }
+  }
+  return null;
+}
+
 function invalid(message: string): AuthError {
   return new AuthError(401, 'invalid_token', message);
 }
@@ -125,6 +153,13 @@ export function createVerifier(
     }
     if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('token has no subject');
     const claims = payload as Record<string, unknown>;
+    // The claims become PostgreSQL text and jsonb (request.jwt.claims, the subject): a NUL or an
+    // unpaired surrogate cannot be stored there, and would otherwise fail the request's transaction
+    // as if the database were down (5xx), instead of being the token's fault.
+    const unstorable = unstorableClaim(claims);
+    if (unstorable !== null) {
+      throw invalid(`claim ${unstorable} holds a NUL or an unpaired surrogate, which a claim may not hold`);
+    }
     // The database refuses claims naming a persona other than the one assumed; a token naming two
     // is refused here, before it reaches a transaction.
     const persona = personaFromClaims(claims);

@@ -88,6 +88,26 @@ describe('HS256 verifier', () => {
     await expectRefused(verify(`Bearer ${both}`), 403, 'conflicting_persona', both);
   });
 
+  it('refuses claims PostgreSQL cannot hold (a NUL, an unpaired surrogate), keeps any other text', async () => {
+    const claims: Record<string, unknown>[] = [
+      { sub: 'user\u0000', role: 'developer' },
+      { sub: 'user\ud800', role: 'developer' },
+      { sub: 'user', role: 'developer', note: ['ok', { deep: 'a\udc00' }] },
+      { sub: 'user', role: 'developer', 'k\u0000': 1 },
+    ];
+    for (const c of claims) {
+      const token = await signHs(c);
+      const err = await refusal(verify(`Bearer ${token}`));
+      expect({ status: err.status, code: err.code }).toEqual({ status: 401, code: 'invalid_token' });
+      expect(err.message).toMatch(/NUL or an unpaired surrogate/);
+    }
+    const odd = `x'; \\ $$ E'\\x27' \u{1F600} ${'\u00e9'.repeat(3)}`;
+    const id = await verify(
+      `Bearer ${await signHs({ sub: odd, role: 'developer', nested: [[{ k: odd }]] })}`,
+    );
+    expect(id.subject).toBe(odd);
+  });
+
   it('returns persona null for a valid token without a persona', async () => {
     const token = await signHs({ sub: 'user-3', role: 'authenticated', app_metadata: { provider: 'email' } });
     const id = await verify(`Bearer ${token}`);

@@ -25,9 +25,12 @@
 //    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import pg from 'pg';
+import { TABLE_READERS } from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import { payloadHash } from '../../src/ingest/envelope.js';
 import { attemptDelivery } from '../../src/webhooks/deliver.js';
+import { installWorkerSchema } from '../../src/webhooks/worker.js';
 import {
   attachEvidence,
   createRelease,
@@ -68,8 +71,12 @@ export interface AttackContext {
   db: TestDatabase;
   /** The HTTP doors by name (http: the server, deno: the Edge Function, graphql: the server's /graphql). */
   doors: Partial<Record<Door, HttpDoor>>;
-  /** Signs a token with the server's secret; `exp: null` leaves the claim out. */
-  token(persona: Persona, sub: string, opts?: { exp?: number | null }): Promise<string>;
+  /** Signs a token with the server's secret; `exp: null` leaves the claim out; `claims` adds claims. */
+  token(
+    persona: Persona,
+    sub: string,
+    opts?: { exp?: number | null; claims?: Record<string, unknown> },
+  ): Promise<string>;
   /** The production server's GET, for /metrics (no token or a token). */
   productionGet(path: string, token: string | null): Promise<{ status: number }>;
 }
@@ -2078,6 +2085,629 @@ const webhookSsrf: Attack = {
   },
 };
 
+// ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
+
+/** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
+function webhookJobsReached(persona: Persona): Attack {
+  return {
+    kind: 18,
+    door: 'sql',
+    persona,
+    name: 'reach the webhook jobs: read or add graphile_worker jobs, or run ops.webhook_dispatch',
+    async run({ db }) {
+      await installWorkerSchema(db.adminUrl);
+      const delivery = JSON.stringify([{ delivery_id: randomUUID() }]);
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        firstThatWorks(c, [
+          ['select count(*) from graphile_worker.jobs', []],
+          ['select count(*) from graphile_worker._private_jobs', []],
+          [`select graphile_worker.add_job('ops_webhook_deliver', $1::json)`, [delivery]],
+          [
+            `select graphile_worker.add_jobs(array[row('ops_webhook_deliver', $1::json, null, null, 1, null, null,
+               null)::graphile_worker.job_spec])`,
+            [delivery],
+          ],
+          ['select ops.webhook_dispatch(100, 1)', []],
+          [`insert into ops.webhook_deliveries (subscription_id, event_id) values ($1, $1)`, [randomUUID()]],
+        ]),
+      );
+      return out.ok && out.value !== null;
+    },
+  };
+}
+
+/**
+ * The evaluation's result left in the transaction's context: a persona writing 'evaluated_gates'
+ * (all passed) or 'deferred_evaluation' for a release, or calling the helpers that write or read it,
+ * so that the next gate transition's outbox event carries the blockers the persona chose.
+ */
+function evaluationContextWritten(persona: Persona): Attack {
+  return {
+    kind: 3,
+    door: 'sql',
+    persona,
+    name: "write the evaluation's context ('evaluated_gates', 'deferred_evaluation') or call its helpers",
+    async run({ db }) {
+      const r = await release(db, persona === 'developer' ? `atk-${persona}` : who.dev);
+      const passed = JSON.stringify(
+        ['G1', 'G2', 'G3', 'G4'].map((g) => ({ gate_code: g, status: 'passed', reasons: [] })),
+      );
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        firstThatWorks(c, [
+          [
+            `insert into ops.transaction_context (txid, name, subject, value)
+             values (txid_current(), 'evaluated_gates', $1, $2) returning 1`,
+            [r.release_id, passed],
+          ],
+          [
+            `insert into ops.transaction_context (txid, name, subject, value)
+             values (txid_current(), 'deferred_evaluation', $1, '') returning 1`,
+            [r.release_id],
+          ],
+          [
+            `update ops.transaction_context set value = $1 where name = 'evaluated_gates' returning 1`,
+            [passed],
+          ],
+          [`select ops.context_enter('evaluated_gates', $1, $2)`, [r.release_id, passed]],
+          [`select ops.context_enter('deferred_evaluation', $1, '')`, [r.release_id]],
+          [`select ops.context_leave('evaluating', $1)`, [r.release_id]],
+          [`select ops.context_value('evaluated_gates', $1)`, [r.release_id]],
+          [`select * from ops.gate_blockers($1, $2::jsonb)`, [r.release_id, passed]],
+          [
+            `select ops.outbox_write('gate.transition', $1, null, 'releases', $1, 'atk', '{}'::jsonb, true)`,
+            [r.release_id],
+          ],
+          [
+            `insert into ops.outbox_events (kind, release_id, project, source_table, source_id, actor, change)
+             values ('gate.transition', $1, 'p', 'releases', $1, 'atk', '{}') returning 1`,
+            [r.release_id],
+          ],
+        ]),
+      );
+      return out.ok && out.value !== null;
+    },
+  };
+}
+
+/**
+ * Two releases in one transaction, a savepoint rolled back, and an evaluation that changes
+ * nothing: every blocking transition's event must carry the blockers the rule gives at that moment,
+ * no event may remain of the rolled-back fact, and the stored gates must equal the computed ones.
+ */
+const blockersAcrossReleasesAndSavepoints: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'blockers and events of two releases in one transaction, with a savepoint rolled back',
+  async run({ db }) {
+    const r1 = await release(db);
+    const r2 = await release(db);
+    await passG1(db, r1);
+    await passG1(db, r2);
+    const check = (id: string, name: string, status: string) =>
+      `select ops.record_check(p_release_id => '${id}', p_gate_code => 'G1', p_check_name => '${name}',
+         p_status => '${status}')`;
+    const blockersOf = async (c: pg.ClientBase, id: string) =>
+      (
+        await c.query(
+          `select coalesce(jsonb_agg(to_jsonb(b)), '[]'::jsonb) as b from ops.promotion_blockers($1) b`,
+          [id],
+        )
+      ).rows[0].b;
+    const seen = await asRole(db, 'ci_service_role', claims('ci_service_role', who.ci), async (c) => {
+      await c.query(check(r1.release_id, 'build', 'fail'));
+      const r1Failed = await blockersOf(c, r1.release_id);
+      await c.query('savepoint s');
+      await c.query(check(r2.release_id, 'build', 'fail'));
+      await c.query('rollback to savepoint s');
+      await c.query(check(r1.release_id, 'build', 'pass'));
+      await c.query(check(r1.release_id, 'build', 'pass')); // changes nothing
+      await c.query(check(r2.release_id, 'lint', 'fail'));
+      const r2Failed = await blockersOf(c, r2.release_id);
+      return { r1Failed, r2Failed };
+    });
+    const events = (
+      await db.admin.query(
+        `select release_id, change, blockers from ops.outbox_events
+         where release_id in ($1, $2) and kind = 'gate.transition' and change->>'gate_code' = 'G1'
+         order by created_at, event_id`,
+        [r1.release_id, r2.release_id],
+      )
+    ).rows as { release_id: string; change: Body; blockers: unknown }[];
+    const of = (id: string) => events.filter((e) => e.release_id === id).slice(1); // after passG1's
+    const e1 = of(r1.release_id);
+    const e2 = of(r2.release_id);
+    const left = await adminOne<{ n: number }>(db, 'select count(*)::int as n from ops.transaction_context');
+    const drift = await db.admin.query(
+      `select 1 from ops.releases r cross join lateral ops.compute_release_gates(r.release_id) c
+       join ops.release_gates g on g.gate_id = c.gate_id
+       where r.release_id in ($1, $2) and g.status is distinct from c.status`,
+      [r1.release_id, r2.release_id],
+    );
+    const wrong =
+      e1.length !== 2 ||
+      e1[0]!.change.to_status !== 'failed' ||
+      JSON.stringify(e1[0]!.blockers) !== JSON.stringify(seen.r1Failed) ||
+      e1[1]!.change.to_status !== 'passed' ||
+      e1[1]!.blockers !== null ||
+      e2.length !== 1 ||
+      e2[0]!.change.reason?.includes('"build"') ||
+      JSON.stringify(e2[0]!.blockers) !== JSON.stringify(seen.r2Failed) ||
+      left!.n !== 0 ||
+      drift.rows.length !== 0;
+    return wrong;
+  },
+};
+
+/**
+ * G4 confirmed by a passing health check taken while the rollout was still in progress, through
+ * every ingest door and the SQL door (by payload.deployment_id and by environment): the success
+ * that follows must not stand confirmed by it.
+ */
+function healthPassBeforeSuccess(door: Door, by: 'deployment_id' | 'environment'): Attack {
+  return {
+    kind: 13,
+    door,
+    persona: door === 'sql' ? 'sre' : 'ci_service_role',
+    name: `health_check pass (by ${by}) while the deployment is in progress, then its success: G4 confirmed by it`,
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      await passG3(db, r);
+      const d = await promote(db, r.release_id, 'staging');
+      const payload =
+        by === 'deployment_id'
+          ? { deployment_id: d.deployment_id, status: 'pass' }
+          : { environment: 'staging', status: 'pass' };
+      if (door === 'sql') {
+        await tryAsRole(db, 'sre', claims('sre', who.sre), (c) =>
+          firstThatWorks(c, [
+            [`select ops.record_health_check($1, 'pass')`, [d.deployment_id]],
+            [
+              `select ops.record_health_check(p_deployment_id => $1, p_status => 'pass', p_check_name => 'smoke',
+                 p_source_system => 'monitoring', p_metadata => '{"deployment_status": "succeeded"}')`,
+              [d.deployment_id],
+            ],
+            [
+              `select ops.ingest_event($1::jsonb)`,
+              [JSON.stringify(envelopeOf(r.release_id, 'health_check', payload))],
+            ],
+          ]),
+        );
+      } else {
+        await doorSend(ctx, door)(
+          'ci_service_role',
+          'atk-ci',
+          envelopeOf(r.release_id, 'health_check', payload),
+        );
+      }
+      const early = await adminOne<{ g4: string }>(
+        db,
+        'select g4_status::text as g4 from ops.deployments where deployment_id = $1',
+        [d.deployment_id],
+      );
+      await updateDeployment(db, d.deployment_id, 'succeeded');
+      return early!.g4 === 'passed' || (await gateStatus(db, r.release_id, 'G4')) === 'passed';
+    },
+  };
+}
+
+/**
+ * The identity changed under a running session: the persona and claims switched between the rows
+ * of one statement, between PREPARE and EXECUTE, and RESET in the middle of a transaction. Every
+ * call must judge the identity of its own moment: a developer records no check on another's
+ * release, nobody records one after RESET ROLE, and no check is attributed to a subject that did not write it.
+ */
+const identitySwitchedMidSession: Attack = {
+  kind: 2,
+  door: 'sql',
+  persona: 'developer',
+  name: 'persona and claims switched between rows of one statement, between PREPARE and EXECUTE, and by RESET',
+  async run({ db }) {
+    const r = await release(db, 'someone-else'); // a developer records checks only on their own
+    const tag = randomUUID().slice(0, 8);
+    const ci = JSON.stringify(claims('ci_service_role', 'atk-ci'));
+    const dev = JSON.stringify(claims('developer', 'atk-developer'));
+    const prepared = `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2,
+      p_status => 'fail')`;
+    const c = await db.api.connect();
+    try {
+      const attempt = async (sql: string, params: unknown[]) => {
+        await c.query('begin');
+        try {
+          await c.query(sql, params);
+          await c.query('commit');
+        } catch {
+          await c.query('rollback');
+        }
+      };
+      // Rows 1 and 2 of one statement: row 1 as the CI, row 2 as a developer.
+      await attempt(
+        `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2 || x.n,
+           p_status => 'fail')
+         from (select n, set_config('role', case when n = 1 then 'ci_service_role' else 'developer' end, true) as r,
+                      set_config('request.jwt.claims', case when n = 1 then $3 else $4 end, true) as k
+               from generate_series(1, 2) n offset 0) x
+         where x.r is not null and x.k is not null`,
+        [r.release_id, `atk-rows-${tag}-`, ci, dev],
+      );
+      // A statement prepared as the CI, executed as a developer.
+      await c.query('begin');
+      await c.query(
+        `select set_config('role', 'ci_service_role', true), set_config('request.jwt.claims', $1, true)`,
+        [ci],
+      );
+      await c.query({
+        name: `atk_prepared_${tag}`,
+        text: prepared,
+        values: [r.release_id, `atk-warm-${tag}`],
+      });
+      await c.query(
+        `select set_config('role', 'developer', true), set_config('request.jwt.claims', $1, true)`,
+        [dev],
+      );
+      await c.query('savepoint p');
+      await c
+        .query({ name: `atk_prepared_${tag}`, text: prepared, values: [r.release_id, `atk-prepared-${tag}`] })
+        .catch(async () => {
+          await c.query('rollback to savepoint p');
+        });
+      // RESET ROLE: the login itself, with the CI's claims still set.
+      await c.query(`select set_config('request.jwt.claims', $1, true)`, [ci]);
+      await c.query('reset role');
+      await c.query('savepoint q');
+      await c
+        .query(
+          `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => $2, p_status => 'fail')`,
+          [r.release_id, `atk-reset-${tag}`],
+        )
+        .catch(async () => {
+          await c.query('rollback to savepoint q');
+        });
+      await c.query('commit');
+    } finally {
+      await c.query('rollback').catch(() => {});
+      c.release();
+    }
+    const rows = (
+      await db.admin.query(
+        `select c.check_name, c.created_by, c.created_persona::text as persona
+         from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+         where g.release_id = $1 and c.check_name like $2`,
+        [r.release_id, `atk-%${tag}%`],
+      )
+    ).rows as { check_name: string; created_by: string; persona: string }[];
+    const names = rows.map((x) => x.check_name);
+    if (!names.includes(`atk-warm-${tag}`))
+      throw new Error("the CI's own check is missing: the attempt did not run");
+    return (
+      names.some((n) => n.endsWith(`-${tag}-2`) || n === `atk-prepared-${tag}` || n === `atk-reset-${tag}`) ||
+      rows.some((x) => x.created_by !== 'atk-ci' || x.persona !== 'ci_service_role')
+    );
+  },
+};
+
+/**
+ * The caller's temporary schema and settings around the plans the session keeps: plans warmed
+ * first, then pg_temp domains over text and jsonb, pg_temp first on the caller's search_path and
+ * plan_cache_mode forced either way, then a blocking gate transition (the evaluation's context and
+ * ops.gate_blockers), a health check and the evaluation once more. No caller code may run as the
+ * owner, and the outbox must still carry the rule's blockers.
+ */
+function keptPlansWithTemporaryObjects(mode: 'force_generic_plan' | 'force_custom_plan'): Attack {
+  return {
+    kind: 1,
+    door: 'sql',
+    persona: 'ci_service_role',
+    name: `plans kept by the session, then pg_temp domains, pg_temp first and plan_cache_mode ${mode}`,
+    async run({ db }) {
+      const r = await release(db);
+      await passG1(db, r);
+      const check = (name: string, status: string) =>
+        c0(`select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => '${name}',
+              p_status => '${status}')`);
+      const c0 = (sql: string) => [sql, [r.release_id]] as [string, unknown[]];
+      const out = await tryAsRole(
+        db,
+        'ci_service_role',
+        claims('ci_service_role', 'atk-ci'),
+        async (c) => {
+          // Warm: the same paths once, so their plans are kept by this session.
+          for (const [sql, params] of [check('warm', 'fail'), check('warm', 'pass')])
+            await c.query(sql, params);
+          await c.query('select * from ops.promotion_blockers($1)', [r.release_id]);
+          for (const q of hijackSetup) await c.query(q);
+          await c.query(`select set_config('search_path', 'pg_temp, ops, public, pg_catalog', true)`);
+          await c.query(`select set_config('plan_cache_mode', $1, true)`, [mode]);
+          await c.query(...check('atk', 'fail'));
+          const computed = await c.query(
+            `select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b)), '[]'::pg_catalog.jsonb) as b
+             from ops.promotion_blockers($1) b`,
+            [r.release_id],
+          );
+          await c.query(...check('atk', 'pass'));
+          const { rows } = await c.query(`select pg_catalog.current_setting('attack.ran_as', true) as v`);
+          return { ranAs: rows[0].v as string | null, blockers: computed.rows[0].b };
+        },
+        { fresh: true },
+      );
+      if (!out.ok) throw new Error(`the attempt did not run: ${out.message}`);
+      const event = await adminOne<{ blockers: unknown }>(
+        db,
+        `select blockers from ops.outbox_events where release_id = $1 and kind = 'gate.transition'
+           and change->>'to_status' = 'failed' and change->>'reason' like '%"atk"%'`,
+        [r.release_id],
+      );
+      return (
+        !!out.value.ranAs || !event || JSON.stringify(event.blockers) !== JSON.stringify(out.value.blockers)
+      );
+    },
+  };
+}
+
+/**
+ * The batched dispatcher, run by two workers at once: every delivery must match its subscription's
+ * kinds, project and environment, every matching event must get one (nothing lost), no event may
+ * exist for a rolled-back fact, and each delivery must sit in exactly one job.
+ */
+const dispatchOutsideFilters: Attack = {
+  kind: 18,
+  door: 'owner',
+  persona: 'owner',
+  name: 'batched dispatch by two workers at once: deliveries outside the filters, lost, doubled, or for a rollback',
+  async run({ db }) {
+    await installWorkerSchema(db.adminUrl);
+    const p = `atk-wh-${randomUUID().slice(0, 8)}`;
+    const q = `atk-wh-${randomUUID().slice(0, 8)}`;
+    const subs = await asRole(
+      db,
+      'release_manager',
+      claims('release_manager', 'atk-rm-webhooks'),
+      async (c) => {
+        const add = async (kinds: string, project: string | null, env: string | null) =>
+          (
+            await c.query(`select subscription_id from ops.add_webhook($1, $2::text[], $3, $4, $5)`, [
+              'https://hooks.example.com/ops',
+              kinds,
+              project,
+              env,
+              webhookSecret(),
+            ])
+          ).rows[0].subscription_id as string;
+        return [
+          await add('{gate.transition}', p, null),
+          await add('{}', q, null),
+          await add('{release.status_changed}', p, 'production'),
+          await add('{approval.decided,gate.transition}', p, 'staging'),
+        ];
+      },
+    );
+    const r = await createRelease(db, { project: p, sub: who.dev });
+    const r2 = await createRelease(db, { project: q, sub: who.dev });
+    await passG1(db, r);
+    await passG1(db, r2);
+    await passG2(db, r);
+    await tryAsRole(db, 'ci_service_role', claims('ci_service_role', 'atk-ci'), async (c) => {
+      await c.query(
+        `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => 'atk-rolled-back',
+           p_status => 'fail')`,
+        [r.release_id],
+      );
+      throw Object.assign(new Error('rolled back'), { code: 'ATK00' });
+    });
+    const dispatcher = async () => {
+      const c = new pg.Client({ connectionString: db.adminUrl });
+      await c.connect();
+      try {
+        for (let n = 1; n > 0; ) n = (await c.query('select ops.webhook_dispatch(3, 1) as n')).rows[0].n;
+      } finally {
+        await c.end();
+      }
+    };
+    await Promise.all([dispatcher(), dispatcher()]);
+    const outside = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.webhook_deliveries d
+       join ops.webhook_subscriptions s on s.subscription_id = d.subscription_id
+       join ops.outbox_events e on e.event_id = d.event_id
+       where s.subscription_id = any ($1::uuid[])
+         and not ((s.event_kinds = '{}' or e.kind = any (s.event_kinds))
+                  and (s.project is null or s.project = e.project)
+                  and (s.environment is null or s.environment = e.environment))`,
+      [subs],
+    );
+    const lost = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.outbox_events e
+       join ops.webhook_subscriptions s on s.subscription_id = any ($1::uuid[]) and s.active
+         and (s.event_kinds = '{}' or e.kind = any (s.event_kinds))
+         and (s.project is null or s.project = e.project)
+         and (s.environment is null or s.environment = e.environment)
+       where e.release_id in ($2, $3)
+         and (e.dispatched_at is null
+              or not exists (select 1 from ops.webhook_deliveries d
+                             where d.subscription_id = s.subscription_id and d.event_id = e.event_id))`,
+      [subs, r.release_id, r2.release_id],
+    );
+    const delivered = await adminOne<{ n: number }>(
+      db,
+      'select count(*)::int as n from ops.webhook_deliveries where subscription_id = any ($1::uuid[])',
+      [subs],
+    );
+    const rolledBack = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.outbox_events where release_id = $1 and change::text like '%atk-rolled-back%'`,
+      [r.release_id],
+    );
+    const jobs = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.webhook_deliveries d
+       where d.subscription_id = any ($1::uuid[])
+         and (select count(*) from graphile_worker._private_jobs j
+              join graphile_worker._private_tasks t on t.id = j.task_id
+              cross join json_array_elements(case when json_typeof(j.payload) = 'array' then j.payload
+                                                  else json_build_array(j.payload) end) x
+              where t.identifier = 'ops_webhook_deliver' and x ->> 'delivery_id' = d.delivery_id::text) <> 1`,
+      [subs],
+    );
+    console.log('ATKDBG', outside!.n, lost!.n, rolledBack!.n, jobs!.n, delivered!.n);
+    if (delivered!.n === 0) throw new Error('no delivery at all: the attempt did not run');
+    return outside!.n > 0 || lost!.n > 0 || rolledBack!.n > 0 || jobs!.n > 0;
+  },
+};
+
+/** Subjects a token may carry that mean something to SQL text: quotes, backslashes, dollar quotes, a NUL. */
+const SQL_TEXT_SUBJECTS = [
+  `x'; select set_config('role', 'release_manager', true); select '`,
+  `x\\'; reset role; select \\'`,
+  `E'\\x27'); set local role release_manager; --`,
+  `$$; set role release_manager; $$`,
+  `x\\`,
+  `a'||(select string_agg(release_name, ',') from ops.releases)||'`,
+  `${"'".repeat(2000)}${'\\'.repeat(2000)}`,
+  `nul\u0000'; set role release_manager; --`,
+];
+
+/**
+ * A developer whose token's subject holds SQL text: the read transaction that assumes the persona
+ * in one round trip (settings escaped by the driver) must neither run it, nor take another role or
+ * subject, nor leave its connection to the next request with anything of it.
+ */
+const subjectAsSqlText: Attack = {
+  kind: 2,
+  door: 'graphql',
+  persona: 'developer',
+  name: 'token subjects holding quotes, backslashes, dollar quotes or a NUL: the one-round-trip read transaction',
+  async run(ctx) {
+    const r = await release(ctx.db, 'hidden-owner');
+    const q =
+      'query($id: ID!) { viewer { subject persona } release(id: $id) { releaseName initiatingActor } }';
+    for (const sub of SQL_TEXT_SUBJECTS) {
+      const token = await ctx.token('developer', sub);
+      const res = await ctx.doors.graphql!.graphql!(q, { id: r.release_id }, token);
+      const text = JSON.stringify(res.body ?? {});
+      if (text.includes('hidden-owner') || text.includes(r.release_name)) return true;
+      const viewer = res.body?.data?.viewer;
+      if (viewer && (viewer.subject !== sub || viewer.persona !== 'developer')) return true;
+      // The next requests on the pool (a developer's, a QA tester's) run as themselves only.
+      for (const persona of ['developer', 'qa_tester'] as const) {
+        const next = await ctx.doors.graphql!.graphql!(
+          q,
+          { id: r.release_id },
+          await ctx.token(persona, `atk-${persona}`),
+        );
+        const after = JSON.stringify(next.body ?? {});
+        if (persona === 'developer' && (after.includes('hidden-owner') || after.includes(r.release_name)))
+          return true;
+        if (next.body?.data?.viewer?.subject !== `atk-${persona}`) return true;
+      }
+    }
+    return false;
+  },
+};
+
+/**
+ * A validly signed token whose claims PostgreSQL cannot hold as text or jsonb (a NUL, an unpaired
+ * surrogate, in the subject or any other claim): the caller's bad input, to be refused as such (4xx)
+ * before any transaction, not answered as the database failing (5xx) with the pooled connection
+ * thrown away.
+ */
+function unstorableClaims(door: Door): Attack {
+  return {
+    kind: 17,
+    door,
+    persona: 'ci_service_role',
+    name: 'token claims holding a NUL or an unpaired surrogate: answered as an outage (5xx), not as a bad token',
+    async run(ctx) {
+      const r = await release(ctx.db);
+      const tokens = [
+        await ctx.token('ci_service_role', 'atk-ci\u0000'),
+        await ctx.token('ci_service_role', 'atk-ci\ud800'),
+        await ctx.token('ci_service_role', 'atk-ci', { claims: { note: 'a\u0000b' } }),
+        await ctx.token('ci_service_role', 'atk-ci', {
+          claims: { app_metadata: { ops_role: 'ci_service_role', x: '\udc00' } },
+        }),
+        await ctx.token('ci_service_role', 'atk-ci', { claims: { 'k\u0000': 1 } }),
+      ];
+      for (const token of tokens) {
+        const res =
+          door === 'graphql'
+            ? await ctx.doors.graphql!.graphql!(
+                'query($id: ID!) { release(id: $id) { releaseName } }',
+                { id: r.release_id },
+                token,
+              )
+            : await ctx.doors[door]!.ingest(
+                envelopeOf(r.release_id, 'check_result', {
+                  gate_code: 'G1',
+                  check_name: 'lint',
+                  status: 'pass',
+                }),
+                token,
+              );
+        if (res.status >= 500) return true;
+        if (door === 'graphql' && (res.status === 200 || res.body?.data?.release !== undefined)) {
+          const codes = (res.body?.errors ?? []).map((e: Body) => e?.extensions?.code);
+          if (res.body?.data?.release || codes.some((c: string) => c !== 'UNAUTHENTICATED')) return true;
+        }
+      }
+      return false;
+    },
+  };
+}
+
+/**
+ * The one-statement release read, asked through aliases, fragments and repeated relations by a
+ * persona who may not read a relation (or the release): no row of it may appear, and an error in
+ * one part must not carry another's data.
+ */
+function releaseTreeThroughAliases(persona: 'developer' | 'sre' | 'qa_tester' | 'ci_service_role'): Attack {
+  return {
+    kind: 12,
+    door: 'graphql',
+    persona,
+    name: 'the one-statement release read through aliases, fragments and repeated relations',
+    async run(ctx) {
+      const hidden = await release(ctx.db, 'hidden-owner');
+      await passG1(ctx.db, hidden);
+      await passG2(ctx.db, hidden);
+      const own = await release(ctx.db, `atk-${persona}`);
+      await passG1(ctx.db, own);
+      await passG2(ctx.db, own);
+      const token = await ctx.token(persona, `atk-${persona}`);
+      const query = `query($id: ID!, $own: ID!) {
+        a: release(id: $id) { ...R g: gates { id checks { id checkName } approvals { id approverId } } }
+        b: release(id: $own) { ...R x: approvals { approverId rationaleText } y: exceptions { id reason }
+                               gates { evidence { artifactUrl } transitions { reason actor } } }
+        c: release(id: $own) { gates { status } ... on Release { deployments { id deployedBy } } }
+      }
+      fragment R on Release { releaseName initiatingActor approvals { approverId } evidence { artifactUrl }
+                              exceptions { reason } deployments { deployedBy } revisions { revisedBy } }`;
+      const res = await ctx.doors.graphql!.graphql!(
+        query,
+        { id: hidden.release_id, own: own.release_id },
+        token,
+      );
+      const text = JSON.stringify(res.body ?? {});
+      // A developer's hidden release: nothing of it (the other personas read every release).
+      if (persona === 'developer' && (text.includes('hidden-owner') || text.includes(hidden.release_name)))
+        return true;
+      // Relations the persona may not read: none of their rows reach the answer.
+      const readers = TABLE_READERS as Record<keyof typeof TABLE_READERS, readonly Persona[]>;
+      const leaks = [
+        !readers.approvals.includes(persona) && /"approverId":"[^"]/.test(text),
+        !readers.evidence_artifacts.includes(persona) && /"artifactUrl":"[^"]/.test(text),
+        !readers.gate_transitions.includes(persona) && /"actor":"[^"]/.test(text),
+        !readers.deployments.includes(persona) && /"deployedBy":"[^"]/.test(text),
+        !readers.releases.includes(persona) && text.includes(own.release_name),
+      ];
+      return leaks.some(Boolean);
+    },
+  };
+}
+
 // ---- the matrix ---------------------------------------------------------------------------------
 
 const httpDoors: Door[] = ['http', 'deno', 'graphql'];
@@ -2376,6 +3006,22 @@ const matrix: Attack[] = [
   ...PERSONAS.filter((p) => p !== 'release_manager').map(subscribeWithoutBeingReleaseManager),
   developerReadsHiddenEvents,
   webhookSsrf,
+  // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
+  // in progress whose deadline passes after it, which the drift check of every later test would see
+  // (the stored G4 follows the deadline when the deadline job records it).
+  ...PERSONAS.map(webhookJobsReached),
+  ...PERSONAS.map(evaluationContextWritten),
+  blockersAcrossReleasesAndSavepoints,
+  subjectAsSqlText,
+  dispatchOutsideFilters,
+  keptPlansWithTemporaryObjects('force_generic_plan'),
+  keptPlansWithTemporaryObjects('force_custom_plan'),
+  identitySwitchedMidSession,
+  ...(['sql', 'http', 'deno', 'graphql'] as Door[]).flatMap((d) =>
+    (['deployment_id', 'environment'] as const).map((by) => healthPassBeforeSuccess(d, by)),
+  ),
+  ...httpDoors.map(unstorableClaims),
+  ...(['developer', 'sre', 'qa_tester', 'ci_service_role'] as const).map(releaseTreeThroughAliases),
   ...(['sre', 'developer', 'qa_tester', 'ci_service_role', 'audit_reader'] as const).map(freezeEndedByOther),
   completesDuringFreeze('sre'),
   completesDuringFreeze('ci_service_role'),
@@ -2392,10 +3038,10 @@ export async function signToken(
   secret: string,
   persona: Persona,
   sub: string,
-  opts: { exp?: number | null } = {},
+  opts: { exp?: number | null; claims?: Record<string, unknown> } = {},
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ role: persona, app_metadata: { ops_role: persona } })
+  const jwt = new SignJWT({ role: persona, app_metadata: { ops_role: persona }, ...opts.claims })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(sub)
     .setIssuedAt(now);
