@@ -2862,8 +2862,12 @@ async function verdictBeforeSuccess(
   const verdict = await tryAsRole(db, 'sre', claims('sre', who.sre), (c) =>
     c.query(`select ops.record_health_check($1, 'pass')`, [d.deployment_id]),
   );
-  // Refused (a pass confirms a deployment that has succeeded): nothing to exploit.
-  if (!verdict.ok) return null;
+  // Refused (a pass confirms a deployment that has succeeded): nothing to exploit. The deployment is
+  // reported failed, so no G4 deadline is left running for the tests after this one.
+  if (!verdict.ok) {
+    await updateDeployment(db, d.deployment_id, 'failed');
+    return null;
+  }
   await new Promise((done) => setTimeout(done, holdMs));
   await updateDeployment(db, d.deployment_id, 'succeeded');
   return r;
