@@ -39,8 +39,10 @@ function workerLogger(logger: Logger): WorkerLogger {
 /** Installs (or brings up to date) the job library's schema; idempotent. */
 export async function installWorkerSchema(connectionString: string): Promise<void> {
   const pgPool = new pg.Pool({ connectionString, max: 1 });
-  // An idle connection the server ends (it stops or restarts) must not end the process.
+  // An idle connection the server ends (it stops or restarts) must not end the process, nor a
+  // checked-out one (the job library checks for both listeners).
   pgPool.on('error', () => {});
+  pgPool.on('connect', (client) => client.on('error', () => {}));
   try {
     await runMigrations({ pgPool, logger: new WorkerLogger(() => () => {}) });
   } finally {

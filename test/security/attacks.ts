@@ -2552,7 +2552,6 @@ const dispatchOutsideFilters: Attack = {
               where t.identifier = 'ops_webhook_deliver' and x ->> 'delivery_id' = d.delivery_id::text) <> 1`,
       [subs],
     );
-    console.log('ATKDBG', outside!.n, lost!.n, rolledBack!.n, jobs!.n, delivered!.n);
     if (delivered!.n === 0) throw new Error('no delivery at all: the attempt did not run');
     return outside!.n > 0 || lost!.n > 0 || rolledBack!.n > 0 || jobs!.n > 0;
   },
