@@ -1275,18 +1275,9 @@ create view ops.v_exception_status with (security_invoker=true) as
     r.release_name,
     e.exception_type,
     e.impacted_gates,
-        CASE
-            WHEN ops.exception_is_active(e.*) THEN 'active'::text
-            WHEN e.expires_at <= clock_timestamp() THEN 'expired'::text
-            WHEN e.approver_id IS NOT NULL AND e.approver_id <> e.requested_by AND e.effective_from > clock_timestamp() THEN 'scheduled'::text
-            WHEN e.approver_id IS NOT NULL AND e.approver_id <> e.requested_by THEN 'active'::text
-            ELSE 'pending_approval'::text
-        END AS state,
+    ops.exception_state(e.*) AS state,
     e.post_review_status,
-        CASE
-            WHEN ops.exception_is_active(e.*) THEN e.expires_at - clock_timestamp()
-            ELSE NULL::interval
-        END AS time_left,
+    ops.exception_time_left(e.*) AS time_left,
     e.requested_by,
     e.approver_id,
     e.approved_at,
@@ -2619,6 +2610,45 @@ AS $function$
      and pg_catalog.clock_timestamp() < e.expires_at
 $function$;
 grant execute on function ops.exception_is_active(e ops.exceptions) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.exception_state(e ops.exceptions)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_at timestamptz;
+begin
+  if ops.exception_is_active(e) then
+    return 'active';
+  end if;
+  -- Read after exception_is_active read it: a window that closed in between is past here too.
+  v_at := pg_catalog.clock_timestamp();
+  if e.expires_at <= v_at then
+    return 'expired';
+  elsif e.approver_id is not null and e.approver_id <> e.requested_by then
+    return case when e.effective_from > v_at then 'scheduled' else 'active' end;
+  end if;
+  return 'pending_approval';
+end
+$function$;
+grant execute on function ops.exception_state(e ops.exceptions) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.exception_time_left(e ops.exceptions)
+ RETURNS interval
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if ops.exception_is_active(e) then
+    return e.expires_at - pg_catalog.clock_timestamp();
+  end if;
+  return null;
+end
+$function$;
+grant execute on function ops.exception_time_left(e ops.exceptions) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.exceptions_guard()
  RETURNS trigger

@@ -52,6 +52,9 @@ const INTENDED: Record<string, string[]> = {
   'ops.ingest_event(jsonb)': ALL,
   'ops.record_rejected_ingest(jsonb,integer,jsonb)': ALL,
   'ops.gate_evidence(uuid)': READERS,
+  // Read only the row they are given (ops.v_exception_status calls them as its reader).
+  'ops.exception_state(ops.exceptions)': READERS,
+  'ops.exception_time_left(ops.exceptions)': READERS,
   // Invoker's rights, read under the caller's RLS through ops.gate_evidence.
   'ops.counted_revisions(uuid)': READERS,
   'ops.release_gate_evidence(uuid,integer[])': READERS,
