@@ -3060,11 +3060,17 @@ begin
                      where cr.project = p_release.project and cr.gate_code = g.gate_code), '{}') as required_names
     from ops.release_gates g where g.release_id = p_release.release_id
   ),
+  -- Per gate, through gate_checks_gate (gate, name, newest first): the cost follows the release's
+  -- checks, whatever the table holds.
   latest as (
-    select distinct on (c.gate_id, c.check_name) c.gate_id, c.check_name, c.status, c.required
-    from gates g join ops.gate_checks c on c.gate_id = g.gate_id
-    where c.revision = any (p_revisions)
-    order by c.gate_id, c.check_name, c.created_at desc, c.check_id desc
+    select g.gate_id, l.check_name, l.status, l.required
+    from gates g
+    cross join lateral (
+      select distinct on (c.check_name) c.check_name, c.status, c.required
+      from ops.gate_checks c
+      where c.gate_id = g.gate_id and c.revision = any (p_revisions)
+      order by c.check_name, c.created_at desc, c.check_id desc
+    ) l
   )
   select g.gate_id,
          f.blocking is not true and (g.gate_code <> 'G1' or f.any_required is true) and s.reasons is null,
@@ -4954,10 +4960,16 @@ begin
       where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
         and a.revision = any (p_revisions)
       union
+      -- Fenced (offset 0): looked up per check through its index. Unfenced, with the artifact-type
+      -- condition pushed in and no statistics yet, the generic plan read every artifact of the
+      -- type and filtered them per check: a cost that grew with the whole table, not the release.
       select a.artifact_id, a.artifact_type from ops.gate_checks c
-      join ops.evidence_artifacts a on a.check_id = c.check_id
+      cross join lateral (
+        select a1.artifact_id, a1.artifact_type from ops.evidence_artifacts a1
+        where a1.check_id = c.check_id and a1.revision = any (p_revisions)
+        offset 0
+      ) a
       where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
-        and a.revision = any (p_revisions)
       union
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
