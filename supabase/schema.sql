@@ -3259,10 +3259,16 @@ begin
     group by e.gate_id
   )
   select g.gate_id, u.gate_id is null, false,
-         exists (select 1 from ops.evidence_artifacts a where a.gate_id = g.gate_id and a.revision = any (p_revisions)),
+         x.any_evidence is not null,
          coalesce(u.reasons, '{}')
   from ops.release_gates g
   left join unmet u on u.gate_id = g.gate_id
+  -- Per gate through evidence_artifacts_gate: as an EXISTS, PostgreSQL may hash the whole table.
+  left join lateral (
+    select true as any_evidence from ops.evidence_artifacts a
+    where a.gate_id = g.gate_id and a.revision = any (p_revisions)
+    limit 1
+  ) x on true
   where g.release_id = p_release.release_id;
 end
 $function$;

@@ -14,6 +14,9 @@
 -- The check part, analysed or not, read every check of the table (a hash join over a sequential
 -- scan, 2.6 ms at 7,800 checks, growing with the table until the planner would switch): the latest
 -- result per check name is now read per gate, through the gate's index. Same rows, same rule.
+--
+-- The evidence findings' "has the gate any evidence" was an EXISTS that PostgreSQL may run as a
+-- hashed subplan over every artifact of the table: now a lookup per gate.
 
 -- Each evidence requirement of each gate of a release (ops.gate_evidence_requirements) and the
 -- artifacts of the given revisions that meet it. Takes a release id and the revisions whose facts
@@ -174,5 +177,51 @@ begin
       order by c.check_name, c.created_at desc, c.check_id desc
     ) st
   ) s on true;
+end
+$$;
+
+-- Evidence, per gate of the release: each blocking requirement with no artifact among the counted
+-- revisions holds the gate and is named (ops.release_gate_evidence); whether the gate has any
+-- evidence at all counts as input. Takes the release row and its counted revisions; returns one row
+-- per gate. Internal (the gate rule's owner). Rule: DESIGN section 4 (evidence per gate). Raises
+-- nothing.
+create or replace function ops.gate_evidence_findings(p_release ops.releases, p_revisions integer[])
+returns table (gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+#variable_conflict use_column
+begin
+  return query
+  with unmet as (
+    select e.gate_id,
+           pg_catalog.array_agg(case
+             when e.attached_to <> 'latest_deployment' then
+               pg_catalog.format('%s: no %s evidence attached', g.gate_code,
+                                 pg_catalog.array_to_string(e.artifact_types, ' or '))
+             else
+               pg_catalog.format('%s: no %s evidence for the %s deployment', g.gate_code,
+                                 pg_catalog.array_to_string(e.artifact_types, ' or '), e.deployment_environment)
+           end order by e.ordinality) filter (where e.attached_to <> 'latest_deployment' or e.deployment_id is not null)
+             as reasons
+    from ops.release_gate_evidence(p_release.release_id, p_revisions) with ordinality e
+    join ops.release_gates g on g.gate_id = e.gate_id
+    -- Without a deployment G4's deployment finding already says so; the gate is still held.
+    where e.blocking and pg_catalog.cardinality(e.artifact_ids) = 0
+    group by e.gate_id
+  )
+  select g.gate_id, u.gate_id is null, false,
+         x.any_evidence is not null,
+         coalesce(u.reasons, '{}')
+  from ops.release_gates g
+  left join unmet u on u.gate_id = g.gate_id
+  -- Per gate through evidence_artifacts_gate: as an EXISTS, PostgreSQL may hash the whole table.
+  left join lateral (
+    select true as any_evidence from ops.evidence_artifacts a
+    where a.gate_id = g.gate_id and a.revision = any (p_revisions)
+    limit 1
+  ) x on true
+  where g.release_id = p_release.release_id;
 end
 $$;
