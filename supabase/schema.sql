@@ -705,8 +705,10 @@ create unlogged table ops.ledger_pending (
   row_id uuid not null,
   operation text not null,
   content_hash text not null,
+  xact xid8 default pg_current_xact_id() not null,
   constraint ledger_pending_pkey PRIMARY KEY (ord)
-);
+) with (autovacuum_vacuum_scale_factor=0, autovacuum_vacuum_threshold=1000);
+CREATE INDEX ledger_pending_xact ON ops.ledger_pending USING btree (xact, chain_id, ord);
 CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_link_pending();
 alter table ops.ledger_pending enable row level security;
 create policy ledger_pending_read_all on ops.ledger_pending for select to audit_reader, release_manager using (true);
@@ -1104,7 +1106,7 @@ create table ops.transaction_context (
   value text,
   depth integer default 1 not null,
   constraint transaction_context_pkey PRIMARY KEY (txid, name, subject)
-);
+) with (autovacuum_vacuum_scale_factor=0, autovacuum_vacuum_threshold=1000);
 alter table ops.transaction_context enable row level security;
 create policy transaction_context_read_all on ops.transaction_context for select to audit_reader, release_manager using (true);
 grant select on table ops.transaction_context to audit_reader, release_manager;
@@ -3925,6 +3927,7 @@ CREATE OR REPLACE FUNCTION ops.ledger_link_pending()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  v_xact xid8 := pg_catalog.pg_current_xact_id();
   v_chain uuid;
   v_seq bigint;
   v_hash text;
@@ -3933,7 +3936,7 @@ begin
   if not exists (select 1 from ops.ledger_pending q where q.ord = new.ord) then
     return null;
   end if;
-  for v_chain in select distinct q.chain_id from ops.ledger_pending q order by q.chain_id loop
+  for v_chain in select distinct q.chain_id from ops.ledger_pending q where q.xact = v_xact order by q.chain_id loop
     select c.head_seq, c.head_hash into v_seq, v_hash
     from ops.ledger_chains c where c.chain_id = v_chain for update;
     if not found then
@@ -3944,7 +3947,7 @@ begin
       from ops.ledger_chains c where c.chain_id = v_chain for update;
     end if;
     for p in select q.fact_table, q.row_id, q.operation, q.content_hash
-             from ops.ledger_pending q where q.chain_id = v_chain order by q.ord loop
+             from ops.ledger_pending q where q.xact = v_xact and q.chain_id = v_chain order by q.ord loop
       v_seq := v_seq + 1;
       insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
       values (v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash,
@@ -3954,7 +3957,7 @@ begin
     update ops.ledger_chains set head_seq = v_seq, head_hash = v_hash, updated_at = pg_catalog.clock_timestamp()
     where chain_id = v_chain;
   end loop;
-  delete from ops.ledger_pending;
+  delete from ops.ledger_pending q where q.xact = v_xact;
   return null;
 end
 $function$;
