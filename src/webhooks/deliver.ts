@@ -38,6 +38,26 @@ export class DeliveryRetry extends Error {
   }
 }
 
+/**
+ * Keep-alive connection pools, one pair per target policy (an options object). A connection is
+ * checked against the policy when it is opened (guardedLookup, below); a reused one goes on to the
+ * address checked then, so a later DNS answer cannot redirect it. Idle connections do not keep the
+ * process alive.
+ */
+const pools = new WeakMap<DeliveryOptions, { 'http:': http.Agent; 'https:': https.Agent }>();
+
+function poolFor(protocol: string, options: DeliveryOptions): http.Agent {
+  let pool = pools.get(options);
+  if (!pool) {
+    pool = {
+      'http:': new http.Agent({ keepAlive: true, maxSockets: 32 }),
+      'https:': new https.Agent({ keepAlive: true, maxSockets: 32 }),
+    };
+    pools.set(options, pool);
+  }
+  return protocol === 'https:' ? pool['https:'] : pool['http:'];
+}
+
 /** POSTs body to url; resolves with the HTTP status, rejects on a refused target, timeout or network error. */
 export function post(
   url: URL,
@@ -56,7 +76,7 @@ export function post(
       method: 'POST',
       headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       lookup: guardedLookup(options) as never,
-      agent: false,
+      agent: poolFor(url.protocol, options),
       signal: AbortSignal.timeout(options.timeoutMs),
     });
     req.on('error', (err) =>
