@@ -30,6 +30,8 @@ const arg = (name: string, fallback: string) => {
 const REQUESTS = Number(arg('--requests', '1500'));
 const QUERY = arg('--query', 'release') as 'release' | 'typename' | 'baseline';
 const WRITE = arg('--write', '');
+// --compare: no profiler; the three kinds of request alternate, and their median wall times print.
+const COMPARE = process.argv.includes('--compare');
 const SECRET = randomBytes(32).toString('hex');
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -137,14 +139,14 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
     const token = await mintToken({ secret: SECRET, persona: 'release_manager', sub: 'rm-profile' });
-    const one = async (i: number) => {
+    const one = async (i: number, query = QUERY) => {
       const id = ids[i % ids.length];
       const [url, body] =
-        QUERY === 'baseline'
+        query === 'baseline'
           ? [`${base}/bench/baseline`, { kind: 'release', arg: id }]
           : [
               `${base}/graphql`,
-              QUERY === 'typename' ? { query: '{ __typename }' } : { query: ONE_RELEASE, variables: { id } },
+              query === 'typename' ? { query: '{ __typename }' } : { query: ONE_RELEASE, variables: { id } },
             ];
       const response = await fetch(url, {
         method: 'POST',
@@ -155,6 +157,25 @@ async function main(): Promise<void> {
       if (response.status !== 200 || answer.errors) throw new Error(JSON.stringify(answer));
     };
     for (let i = 0; i < 200; i++) await one(i);
+    if (COMPARE) {
+      const kinds = ['release', 'baseline', 'typename'] as const;
+      const times = new Map<string, number[]>(kinds.map((k) => [k, []]));
+      for (let i = 0; i < REQUESTS; i++) {
+        for (let k = 0; k < kinds.length; k++) {
+          const kind = kinds[(i + k) % kinds.length]!;
+          const t0 = performance.now();
+          await one(i, kind);
+          times.get(kind)!.push(performance.now() - t0);
+        }
+      }
+      const median = (t: number[]) => [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)]!;
+      log(`${REQUESTS} requests of each kind, alternating; machine: ${machine()}`);
+      for (const [kind, t] of times) log(`  ${kind.padEnd(10)} p50 ${median(t).toFixed(3)} ms`);
+      log(
+        `  baseline/release ${(median(times.get('baseline')!) / median(times.get('release')!)).toFixed(2)}`,
+      );
+      return;
+    }
     session.connect();
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: 100 });
