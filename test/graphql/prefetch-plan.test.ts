@@ -75,7 +75,8 @@ describe('the planned one-release statement', () => {
     for (let round = 0; round < 2; round++) {
       const rm = await run(WITH_GATES, { id: releaseId }, 'release_manager');
       expect(rm.result.errors).toBeUndefined();
-      const gates = (rm.result.data?.release as { gates: { gateCode: string; checks: unknown[] }[] }).gates;
+      const gates = ((rm.result.data as Data).release as { gates: { gateCode: string; checks: unknown[] }[] })
+        .gates;
       expect(gates.find((g) => g.gateCode === 'G1')?.checks).toEqual([
         { checkName: 'build', status: 'pass' },
       ]);
@@ -85,7 +86,7 @@ describe('the planned one-release statement', () => {
       // The same document as the developer who made the release: the release, and the gates refused.
       const dev = await run(WITH_GATES, { id: releaseId }, 'developer');
       expect(dev.result.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
-      expect((dev.result.data?.release as { releaseName: string }).releaseName).toBe('planned');
+      expect(((dev.result.data as Data).release as { releaseName: string }).releaseName).toBe('planned');
       expect(dev.statements[1]).toMatch(/from ops\.releases t0/);
       expect(dev.statements[1]).not.toMatch(/release_gates/);
     }
@@ -95,7 +96,7 @@ describe('the planned one-release statement', () => {
     for (const gates of [false, true, false, true]) {
       const { result, statements } = await run(MAYBE_GATES, { id: releaseId, gates }, 'release_manager');
       expect(result.errors).toBeUndefined();
-      const release = result.data?.release as { id: string; gates?: { gateCode: string }[] };
+      const release = (result.data as Data).release as { id: string; gates?: { gateCode: string }[] };
       expect(release.id).toBe(releaseId);
       if (gates) {
         expect(release.gates?.map((g) => g.gateCode)).toEqual(['G1', 'G2', 'G3', 'G4']);
