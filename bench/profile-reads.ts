@@ -100,10 +100,17 @@ function summarise(profile: Profile, requests: number): void {
 
 async function main(): Promise<void> {
   const dataDir = path.join(projectRoot, '.data', `bench-profile-reads-${process.pid}`);
+  const remove = () => {
+    rmSync(resolveDataRoot(dataDir), { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   const db = await openDatabase({
     dataDir,
     embeddedPort: 30000 + Math.floor(Math.random() * 20000),
     databaseName: 'ops_profile',
+  }).catch((err: unknown) => {
+    remove(); // a cluster that did not start leaves nothing behind either
+    throw err;
   });
   const pool = benchPool(db.apiUrl, 4);
   const baseline: Route[] = [
@@ -196,8 +203,7 @@ async function main(): Promise<void> {
     await app.close();
     await pool.end();
     await db.stop();
-    rmSync(resolveDataRoot(dataDir), { recursive: true, force: true });
-    rmSync(dataDir, { recursive: true, force: true });
+    remove();
   }
 }
 
