@@ -65,7 +65,7 @@ const BASELINE_LIST_SQL = `
         from ops.v_promotion_eligibility v order by v.created_at desc, v.release_id desc limit $1) p`;
 
 /** One release with its gates, their checks, approvals and evidence (ONE_RELEASE below). */
-const BASELINE_RELEASE_SQL = `
+export const BASELINE_RELEASE_SQL = `
   select json_build_object('id', r.release_id, 'project', r.project, 'releaseName', r.release_name,
            'status', r.status, 'gates', (
              select json_agg(json_build_object('gateCode', g.gate_code, 'status', g.status,
@@ -78,7 +78,7 @@ const BASELINE_RELEASE_SQL = `
              order by g.gate_code) from ops.release_gates g where g.release_id = r.release_id)) as release
   from ops.releases r where r.release_id = $1`;
 
-const ONE_RELEASE = `query OneRelease($id: ID!) {
+export const ONE_RELEASE = `query OneRelease($id: ID!) {
   release(id: $id) {
     id project releaseName status
     gates { gateCode status checks { checkName status } approvals { approverId decision } evidence { artifactType } }

@@ -100,7 +100,17 @@ export function createVerifier(
   if (!config.jwtSecret && !config.jwksUrl) {
     throw new Error('auth config needs jwtSecret and/or jwksUrl');
   }
-  const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : null;
+  // The secret as a CryptoKey, imported once: given raw bytes, jose imports them again on every
+  // verification. Usable for HMAC-SHA-256 verification only (HS256, the one algorithm it serves).
+  const secret = config.jwtSecret
+    ? crypto.subtle.importKey(
+        'raw',
+        new TextEncoder().encode(config.jwtSecret),
+        { name: 'HMAC', hash: 'SHA-256' },
+        false,
+        ['verify'],
+      )
+    : null;
   // One resolver per verifier so the JWKS is cached between requests.
   const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : null;
   const maxLifetime = config.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
@@ -126,7 +136,7 @@ export function createVerifier(
     let payload: JWTPayload;
     try {
       if (alg === 'HS256' && secret) {
-        ({ payload } = await jwtVerify(token, secret, { ...claimOpts, algorithms: SECRET_ALGS }));
+        ({ payload } = await jwtVerify(token, await secret, { ...claimOpts, algorithms: SECRET_ALGS }));
       } else if (typeof alg === 'string' && JWKS_ALGS.includes(alg) && jwks) {
         ({ payload } = await jwtVerify(token, jwks, { ...claimOpts, algorithms: JWKS_ALGS }));
       } else {

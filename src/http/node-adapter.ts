@@ -15,6 +15,7 @@ import { requestInfo } from '../context.js';
 import { RETRY_AFTER_SECONDS } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { limitRejections } from '../metrics.js';
+import { markBodyBounded } from './body-limit.js';
 import type { Router } from './router.js';
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
@@ -119,6 +120,13 @@ export function createNodeAdapter(deps: { config: Config; logger: Logger; router
     const cookies = response.headers.getSetCookie?.() ?? [];
     if (cookies.length) res.setHeader('set-cookie', cookies);
     if (closing) res.setHeader('connection', 'close');
+    // Yoga's responses (@whatwg-node/node-fetch) keep a string body as given: written as it is,
+    // rather than encoded into a stream and read back chunk by chunk.
+    const { bodyType, bodyInit } = response as unknown as { bodyType?: unknown; bodyInit?: unknown };
+    if (method !== 'HEAD' && bodyType === 'String' && typeof bodyInit === 'string' && !response.bodyUsed) {
+      res.end(bodyInit);
+      return;
+    }
     if (!response.body || method === 'HEAD') {
       res.end();
       return;
@@ -184,6 +192,8 @@ export function createNodeAdapter(deps: { config: Config; logger: Logger; router
       if (!res.writableFinished) abort.abort();
     });
     const request = requestFromNode(req, body, abort.signal);
+    // The whole body is in memory and within the limit: Yoga need not count it again.
+    markBodyBounded(request);
     if (isLoopbackAddress(req.socket.remoteAddress)) router.markLoopback(request);
     const info = requestInfo(request);
     // Handling is bounded too: past OPS_HTTP_HANDLER_TIMEOUT_MS the client gets a 503 it may retry

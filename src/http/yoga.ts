@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import { type Context, useRequestAuth, type Verifier } from '../context.js';
 import type { Logger } from '../logger.js';
 import { registry } from '../metrics.js';
+import { useBodyLimit } from './body-limit.js';
 import { graphiqlOptions } from './graphiql.js';
 import { useIntrospectionPolicy } from './introspection-policy.js';
 import { GRAPHQL_LIMITS, useDocumentLimits } from './limits.js';
@@ -42,7 +43,8 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
     landingPage: false,
     // Same-origin only: GraphiQL is served from here; agents and the CLI are not browsers.
     cors: false,
-    maxRequestBodySize: config.maxBodyBytes,
+    // The body limit is useBodyLimit below (body-limit.ts): once, not again for a body already read.
+    maxRequestBodySize: false,
     maskedErrors: { maskError: maskErrors(isDev), isDev },
     // Rejected documents are not remembered, so every rejection is counted and logged.
     parserAndValidationCache: { errorCache: { get: () => undefined, set: () => {} } },
@@ -83,10 +85,22 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
       // (4) Masked errors: configured above (maskedErrors).
       // (5) Prometheus metrics at /metrics, in the registry the control plane's counters share.
       //     The URL would carry GET query strings into label values.
-      usePrometheus({ endpoint: METRICS_PATH, registry, labels: { url: false } }),
+      //     Two of its defaults are off, as they cost each request and add nothing here: the
+      //     deprecated-field counter walks every document with type info and the schema deprecates
+      //     no field; the request-time summary repeats graphql_envelop_request_duration (a
+      //     histogram) and keeps a sliding quantile window on every request.
+      usePrometheus({
+        endpoint: METRICS_PATH,
+        registry,
+        labels: { url: false },
+        metrics: { graphql_envelop_deprecated_field: false, graphql_envelop_request_time_summary: false },
+      }),
       // (6) One log line per request.
       useRequestLog(logger),
       ...(deps.plugins ?? []),
+      // (7) The body limit, after every request parser (Yoga's and any plugin's) so it wraps the
+      //     one chosen.
+      useBodyLimit(config.maxBodyBytes),
     ],
   });
 }

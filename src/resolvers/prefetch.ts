@@ -16,6 +16,7 @@ import {
   type FieldNode,
   type GraphQLObjectType,
   type GraphQLResolveInfo,
+  type GraphQLSchema,
   Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
@@ -266,6 +267,63 @@ function prime(ctx: Context, planned: readonly Planned[], row: Row): void {
   }
 }
 
+/** A planned statement and what it was planned from: the same inputs always give the same text. */
+interface Statement {
+  schema: GraphQLSchema;
+  operation: OperationDefinitionNode;
+  fieldNodes: readonly FieldNode[];
+  persona: Persona | null;
+  condition: string;
+  sql: string;
+  planned: Planned[];
+}
+
+/**
+ * Planned statements, by the first field node of the selection they were planned for (documents
+ * are parsed once and cached by Yoga, so a repeated query finds its plan here). An entry is used
+ * only when every input matches by identity: the schema, the operation (its fragments decide the
+ * columns), every field node merged into the selection (@include/@skip may change them with the
+ * variables), the persona (it decides the relations) and the condition. A few per node at most.
+ */
+const statements = new WeakMap<FieldNode, Statement[]>();
+const STATEMENTS_PER_NODE = 8;
+
+function statementFor(
+  info: GraphQLResolveInfo,
+  persona: Persona | null,
+  condition: string,
+): { sql: string; planned: Planned[] } {
+  const first = info.fieldNodes[0]!;
+  const known = statements.get(first) ?? [];
+  const found = known.find(
+    (s) =>
+      s.schema === info.schema &&
+      s.operation === info.operation &&
+      s.persona === persona &&
+      s.condition === condition &&
+      s.fieldNodes.length === info.fieldNodes.length &&
+      s.fieldNodes.every((f, i) => f === info.fieldNodes[i]),
+  );
+  if (found) return found;
+  const sets = info.fieldNodes.flatMap((f: FieldNode) => (f.selectionSet ? [f.selectionSet] : []));
+  const planned = persona ? plan(info, persona, RELEASE_FIELDS, sets) : [];
+  const sql = `select ${[
+    ...columnsFor(info, 'Release', RELEASE, ['release_id']).map((c) => `t0.${c}`),
+    ...planned.map((p) => `${relationSql(info, p, 't0', 1)} as "@${p.field}"`),
+  ].join(', ')} from ops.releases t0 where ${condition}`;
+  const entry: Statement = {
+    schema: info.schema,
+    operation: info.operation,
+    fieldNodes: [...info.fieldNodes],
+    persona,
+    condition,
+    sql,
+    planned,
+  };
+  statements.set(first, [entry, ...known].slice(0, STATEMENTS_PER_NODE));
+  return entry;
+}
+
 /**
  * The release matching `condition` (on alias t0, with its parameters), or null when none is
  * visible to the caller, with every relation the field's selection asks for loaded in the same
@@ -278,16 +336,8 @@ export async function readReleaseTree(
   params: unknown[],
 ): Promise<ReleaseRow | null> {
   const persona = ctx.identity?.persona;
-  const sets = info.fieldNodes.flatMap((f: FieldNode) => (f.selectionSet ? [f.selectionSet] : []));
-  const planned = isPersona(persona) ? plan(info, persona, RELEASE_FIELDS, sets) : [];
-  const rows = await readRows<Row>(
-    ctx,
-    `select ${[
-      ...columnsFor(info, 'Release', RELEASE, ['release_id']).map((c) => `t0.${c}`),
-      ...planned.map((p) => `${relationSql(info, p, 't0', 1)} as "@${p.field}"`),
-    ].join(', ')} from ops.releases t0 where ${condition}`,
-    params,
-  );
+  const { sql, planned } = statementFor(info, isPersona(persona) ? persona : null, condition);
+  const rows = await readRows<Row>(ctx, sql, params);
   const row = rows[0];
   if (!row) return null;
   prime(ctx, planned, row);
