@@ -1,10 +1,8 @@
 // The Releases list with its gates, checks and approvals costs the same number of SQL statements
 // for 5 releases as for 50: one batch per relation (dataloaders), whatever the number of parents.
-import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Persona } from '../../src/auth/personas.js';
 import { ReleasesDocument } from '../../src/gql/graphql.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { actAs, inTransaction, type TestDatabase, useTestDatabase } from '../support/db.js';
 import { createTestApi, expectData, type TestApi } from './client.js';
 
 let db: TestDatabase;
@@ -16,42 +14,28 @@ let api: TestApi;
  * sign-off, and a release manager's G3 approval on each.
  */
 async function seed(project: string, n: number): Promise<void> {
-  const c = await db.admin.connect();
-  const as = (client: pg.PoolClient, persona: Persona, sub: string) =>
-    // The persona is the role the transaction assumes; the claims say who.
-    client.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
-      JSON.stringify({ sub, role: persona }),
-      persona,
-    ]);
   const each = `from ops.releases r where r.project = $1`;
-  try {
-    await c.query('begin');
-    await as(c, 'developer', 'dev-seed');
+  await inTransaction(db.admin, async (c) => {
+    await actAs(c, 'developer', 'dev-seed');
     await c.query(`select ops.create_release($1, 'rel-' || i) from generate_series(1, $2::int) i`, [
       project,
       n,
     ]);
-    await as(c, 'ci_service_role', 'ci-seed');
+    await actAs(c, 'ci_service_role', 'ci-seed');
     await c.query(
       `select ops.record_check(r.release_id, 'G1', n.name, 'pass')
        from ops.releases r cross join unnest(array['build', 'lint']) n(name) where r.project = $1`,
       [project],
     );
-    await as(c, 'qa_tester', 'qa-seed');
+    await actAs(c, 'qa_tester', 'qa-seed');
     await c.query(
       `select ops.attach_evidence(r.release_id, 'test_result', 'https://ci.example/' || r.release_name, 'G2') ${each}`,
       [project],
     );
     await c.query(`select ops.submit_approval(r.release_id, 'approved', 'G2') ${each}`, [project]);
-    await as(c, 'release_manager', 'rm-seed');
+    await actAs(c, 'release_manager', 'rm-seed');
     await c.query(`select ops.submit_approval(r.release_id, 'approved', 'G3') ${each}`, [project]);
-    await c.query('commit');
-  } catch (err) {
-    await c.query('rollback');
-    throw err;
-  } finally {
-    c.release();
-  }
+  });
 }
 
 beforeAll(async () => {

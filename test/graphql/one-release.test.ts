@@ -5,11 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { parse } from 'graphql';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Persona } from '../../src/auth/personas.js';
 import { CreateReleaseDocument } from '../../src/gql/graphql.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { actAs, inTransaction, type TestDatabase, useTestDatabase } from '../support/db.js';
 import { createTestApi, expectData, expectTypename, type TestApi } from './client.js';
 
 let db: TestDatabase;
@@ -46,16 +45,9 @@ const LIST = doc(`query List($project: String!) {
 
 /** As the superuser in one transaction through the governance functions, each step as its persona. */
 async function seed(): Promise<void> {
-  const c = await db.admin.connect();
-  const as = (client: pg.PoolClient, persona: Persona, sub: string) =>
-    client.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
-      JSON.stringify({ sub, role: persona }),
-      persona,
-    ]);
-  const one = async (sql: string, params: unknown[]) => (await c.query(sql, params)).rows[0] as Data;
-  try {
-    await c.query('begin');
-    await as(c, 'developer', 'dev-ada');
+  await inTransaction(db.admin, async (c) => {
+    const one = async (sql: string, params: unknown[]) => (await c.query(sql, params)).rows[0] as Data;
+    await actAs(c, 'developer', 'dev-ada');
     ids.small = String(
       (await one(`select (ops.create_release($1, 'small')).release_id as id`, [project])).id,
     );
@@ -65,11 +57,11 @@ async function seed(): Promise<void> {
     await c.query(`select ops.revise_release($1, 'refs/tags/large-2', null, 'rebuilt from the fixed tag')`, [
       ids.large,
     ]);
-    await as(c, 'developer', 'dev-bea');
+    await actAs(c, 'developer', 'dev-bea');
     ids.hidden = String(
       (await one(`select (ops.create_release($1, 'hidden')).release_id as id`, [project])).id,
     );
-    await as(c, 'ci_service_role', 'ci-seed');
+    await actAs(c, 'ci_service_role', 'ci-seed');
     await c.query(`select ops.record_check($1, 'G1', 'build', 'pass')`, [ids.small]);
     await c.query(
       `select ops.record_check(r.id, 'G1', 'check-' || i, (case when i % 7 = 0 then 'fail' else 'pass' end)::public.ops_check_status,
@@ -77,7 +69,7 @@ async function seed(): Promise<void> {
        from (values ($1::uuid), ($2::uuid)) r(id) cross join generate_series(1, 30) i`,
       [ids.large, ids.hidden],
     );
-    await as(c, 'qa_tester', 'qa-seed');
+    await actAs(c, 'qa_tester', 'qa-seed');
     for (const id of [ids.large, ids.hidden]) {
       await c.query(
         `select ops.attach_evidence($1::uuid, 'test_result', 'https://ci.example/' || $1::text, 'G2')`,
@@ -85,15 +77,9 @@ async function seed(): Promise<void> {
       );
       await c.query(`select ops.submit_approval($1, 'approved', 'G2')`, [id]);
     }
-    await as(c, 'release_manager', 'rm-seed');
+    await actAs(c, 'release_manager', 'rm-seed');
     await c.query(`select ops.submit_approval($1, 'approved', 'G3')`, [ids.large]);
-    await c.query('commit');
-  } catch (err) {
-    await c.query('rollback');
-    throw err;
-  } finally {
-    c.release();
-  }
+  });
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Persona } from '../../src/auth/personas.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { actAs, inTransaction, type TestDatabase, useTestDatabase } from '../support/db.js';
 import { createTestApi, type TestApi } from './client.js';
 
 let db: TestDatabase;
@@ -29,15 +29,8 @@ const MAYBE_GATES = doc(`query PlanByVariables($id: ID!, $gates: Boolean!) {
 beforeAll(async () => {
   db = await useTestDatabase();
   api = createTestApi(db);
-  const c = await db.admin.connect();
-  const as = (persona: Persona, sub: string) =>
-    c.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
-      JSON.stringify({ sub, role: persona }),
-      persona,
-    ]);
-  try {
-    await c.query('begin');
-    await as('developer', 'dev-plan');
+  await inTransaction(db.admin, async (c) => {
+    await actAs(c, 'developer', 'dev-plan');
     releaseId = String(
       (
         await c.query(`select (ops.create_release($1, 'planned')).release_id as id`, [
@@ -45,15 +38,9 @@ beforeAll(async () => {
         ])
       ).rows[0].id,
     );
-    await as('ci_service_role', 'ci-plan');
+    await actAs(c, 'ci_service_role', 'ci-plan');
     await c.query(`select ops.record_check($1, 'G1', 'build', 'pass')`, [releaseId]);
-    await c.query('commit');
-  } catch (err) {
-    await c.query('rollback');
-    throw err;
-  } finally {
-    c.release();
-  }
+  });
 });
 
 afterAll(async () => {

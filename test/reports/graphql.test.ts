@@ -2,7 +2,6 @@
 // database), keyset pages that neither skip nor repeat rows (releases created in one statement
 // share milliseconds), filters, and a dashboard page whose SQL statement count does not grow with
 // the page.
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_FUNCTION_CALLERS, VIEW_READERS } from '../../src/auth/access.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
@@ -18,7 +17,7 @@ import {
   ReleaseTimelineDocument,
 } from '../../src/gql/graphql.js';
 import { createTestApi, expectData, type TestApi } from '../graphql/client.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { actAs, inTransaction, type TestDatabase, useTestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -30,27 +29,19 @@ let someRelease: string;
  * a staging deployment; every third an exception.
  */
 async function seed(project: string, n: number, developer = 'dev-seed'): Promise<void> {
-  const c = await db.admin.connect();
-  const as = (client: pg.PoolClient, persona: Persona, sub: string) =>
-    // The persona is the role the transaction assumes; the claims say who.
-    client.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
-      JSON.stringify({ sub, role: persona }),
-      persona,
-    ]);
-  try {
-    await c.query('begin');
-    await as(c, 'developer', developer);
+  await inTransaction(db.admin, async (c) => {
+    await actAs(c, 'developer', developer);
     await c.query(`select ops.create_release($1, 'rel-' || i) from generate_series(1, $2::int) i`, [
       project,
       n,
     ]);
-    await as(c, 'ci_service_role', 'ci-seed');
+    await actAs(c, 'ci_service_role', 'ci-seed');
     await c.query(
       `select ops.record_check(r.release_id, 'G1', 'build', 'pass') from ops.releases r where project = $1`,
       [project],
     );
     const even = `from ops.releases r where r.project = $1 and substring(r.release_name from 5)::int % 2 = 0`;
-    await as(c, 'qa_tester', 'qa-seed');
+    await actAs(c, 'qa_tester', 'qa-seed');
     await c.query(
       `select ops.attach_evidence(r.release_id, 'test_result', 'https://ci.example/t', 'G2') ${even}`,
       [project],
@@ -58,24 +49,18 @@ async function seed(project: string, n: number, developer = 'dev-seed'): Promise
     await c.query(`select ops.submit_approval(r.release_id, 'approved', 'G2') ${even}`, [project]);
     // An sre reads no releases: the ids are read first (as qa_tester), then promoted as sre.
     const { rows: evenIds } = await c.query(`select r.release_id ${even}`, [project]);
-    await as(c, 'sre', 'sre-seed');
+    await actAs(c, 'sre', 'sre-seed');
     await c.query(`select ops.promote_release(id, 'staging') from unnest($1::uuid[]) id`, [
       evenIds.map((r) => r.release_id),
     ]);
-    await as(c, 'release_manager', 'rm-seed');
+    await actAs(c, 'release_manager', 'rm-seed');
     await c.query(
       `select ops.request_exception(r.release_id, 'timing_override', '{G4}', 'freeze', 'low',
          now() + (substring(r.release_name from 5)::int || ' hours')::interval)
        from ops.releases r where r.project = $1 and substring(r.release_name from 5)::int % 3 = 0`,
       [project],
     );
-    await c.query('commit');
-  } catch (err) {
-    await c.query('rollback');
-    throw err;
-  } finally {
-    c.release();
-  }
+  });
 }
 
 beforeAll(async () => {

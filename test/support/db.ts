@@ -58,3 +58,30 @@ export async function useTestDatabase(): Promise<TestDatabase> {
     as: (persona, sub, fn) => withPersona(api, identity(persona, sub), fn),
   };
 }
+
+/** Runs fn in one transaction on a client of the pool: committed, or rolled back and rethrown. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('begin');
+    const result = await fn(c);
+    await c.query('commit');
+    return result;
+  } catch (err) {
+    await c.query('rollback');
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+/**
+ * Inside a superuser's transaction: from here on acts as the persona (the role the transaction
+ * assumes) with claims that say who (sub), as the API would.
+ */
+export function actAs(client: pg.ClientBase, persona: Persona, sub: string): Promise<unknown> {
+  return client.query(`select set_config('role', $2, true), set_config('request.jwt.claims', $1, true)`, [
+    JSON.stringify({ sub, role: persona }),
+    persona,
+  ]);
+}
