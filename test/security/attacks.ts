@@ -24,6 +24,8 @@
 // 19 timing: a freeze ended, dodged or rewritten by someone who may not, an override without a
 //    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { TABLE_READERS } from '../../src/auth/access.js';
@@ -2085,6 +2087,161 @@ const webhookSsrf: Attack = {
   },
 };
 
+// ---- pooled webhook connections ---------------------------------------------------------------
+
+/** A receiver that never closes an idle connection; counts the connections it was opened. */
+async function holdingReceiver(): Promise<{
+  url: (host: string) => string;
+  connections: () => number;
+  requests: () => number;
+  close(): Promise<void>;
+}> {
+  let connections = 0;
+  let requests = 0;
+  const server = createHttpServer((req, res) => {
+    requests++;
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  // 0: idle connections are kept for as long as the client keeps them.
+  server.keepAliveTimeout = 0;
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: (host) => `http://${host}:${port}/hook`,
+    connections: () => connections,
+    requests: () => requests,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A delivery of the release's first outbox event to a new subscription of url (as the owner queues one). */
+async function deliveryTo(db: TestDatabase, url: string): Promise<string> {
+  const r = await release(db, 'atk-pooled-owner');
+  await recordCheck(db, r.release_id, 'G1', 'build', 'pass');
+  const id = await webhookAsRm(db, url);
+  const delivery = await adminOne<{ delivery_id: string }>(
+    db,
+    `insert into ops.webhook_deliveries (subscription_id, event_id)
+     select $1, e.event_id from ops.outbox_events e where e.release_id = $2 limit 1
+     returning delivery_id`,
+    [id, r.release_id],
+  );
+  return delivery!.delivery_id;
+}
+
+/**
+ * A release manager's receiver keeps every idle connection open. The worker passes a new policy
+ * object to each delivery, as the worker does: pools per object opened (and left open) one
+ * connection per delivery, so a subscriber could take the worker's sockets one delivery at a time.
+ */
+const pooledConnectionPerDelivery: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'a receiver that keeps idle connections gets a new, never-closed connection of the worker per delivery',
+  async run({ db }) {
+    const receiver = await holdingReceiver();
+    try {
+      const outcomes: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const id = await deliveryTo(db, receiver.url('localhost'));
+        // A new options object per delivery, as src/webhooks/worker.ts builds them.
+        outcomes.push(
+          await attemptDelivery(db.admin, id, true, {
+            timeoutMs: 10_000,
+            maxBytes: 65_536,
+            allowLoopback: true,
+            allowPrivate: false,
+          }),
+        );
+      }
+      if (outcomes.some((o) => o !== 'delivered')) throw new Error(`not delivered: ${outcomes.join(', ')}`);
+      return receiver.connections() > 1;
+    } finally {
+      await receiver.close();
+    }
+  },
+};
+
+/**
+ * A connection opened under a lenient policy (loopback allowed) is held open by the receiver; a
+ * delivery under the production policy to the same host and port, by the same name, another name
+ * or an address literal, must not ride it.
+ */
+const pooledConnectionAcrossPolicies: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'reach a refused target over a pooled connection a lenient policy opened to the same host and port',
+  async run({ db }) {
+    const receiver = await holdingReceiver();
+    try {
+      const lenient = { timeoutMs: 10_000, maxBytes: 65_536, allowLoopback: true, allowPrivate: false };
+      const first = await attemptDelivery(
+        db.admin,
+        await deliveryTo(db, receiver.url('localhost')),
+        true,
+        lenient,
+      );
+      if (first !== 'delivered') throw new Error(`the lenient delivery was ${first}`);
+      const before = receiver.requests();
+      const outcomes: string[] = [];
+      for (const host of ['localhost', 'LocalHost', 'localhost.', '127.0.0.1', '[::ffff:127.0.0.1]']) {
+        // Truthy settings that are not `true` are the same policy to the checks and to the pools.
+        for (const allowLoopback of [false, 0 as unknown as boolean]) {
+          outcomes.push(
+            await attemptDelivery(db.admin, await deliveryTo(db, receiver.url(host)), true, {
+              ...lenient,
+              allowLoopback,
+            }),
+          );
+        }
+      }
+      // A name that does not resolve fails; only a request that arrived, or a delivery, is the attack.
+      return receiver.requests() > before || outcomes.includes('delivered');
+    } finally {
+      await receiver.close();
+    }
+  },
+};
+
+/** A release manager points a subscription elsewhere after its deliveries were queued. */
+const subscriptionUrlRewritten: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'change a subscription URL (or its secret) after deliveries were queued, so they go to another target',
+  async run({ db }) {
+    const id = await deliveryTo(db, 'https://hooks.example.com/ops');
+    const sub = await adminOne<{ subscription_id: string }>(
+      db,
+      'select subscription_id from ops.webhook_deliveries where delivery_id = $1',
+      [id],
+    );
+    let changed = false;
+    for (const sql of [
+      `update ops.webhook_subscriptions set url = 'http://127.0.0.1:9/x' where subscription_id = $1`,
+      `update ops.webhook_secrets set secret = 'whsec_AAAA' where subscription_id = $1`,
+      `update ops.webhook_deliveries set subscription_id = (select s.subscription_id from ops.webhook_subscriptions s
+         where s.subscription_id <> $1 limit 1) where subscription_id = $1`,
+    ]) {
+      const out = await tryAsRole(db, 'release_manager', claims('release_manager', 'atk-rm-webhooks'), (c) =>
+        c.query(sql, [sub!.subscription_id]),
+      );
+      if (out.ok && (out.value.rowCount ?? 0) > 0) changed = true;
+    }
+    const after = await adminOne<{ url: string }>(db, 'select url from ops.webhook_delivery_target($1)', [
+      id,
+    ]);
+    return changed || after?.url !== 'https://hooks.example.com/ops';
+  },
+};
+
 // ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
 
 /** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
@@ -3009,6 +3166,9 @@ const matrix: Attack[] = [
   ...PERSONAS.filter((p) => p !== 'release_manager').map(subscribeWithoutBeingReleaseManager),
   developerReadsHiddenEvents,
   webhookSsrf,
+  pooledConnectionPerDelivery,
+  pooledConnectionAcrossPolicies,
+  subscriptionUrlRewritten,
   // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
   // in progress whose deadline passes after it, which the drift check of every later test would see
   // (the stored G4 follows the deadline when the deadline job records it).
