@@ -24,6 +24,7 @@
 // 19 timing: a freeze ended, dodged or rewritten by someone who may not, an override without a
 //    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
@@ -34,6 +35,7 @@ import { payloadHash } from '../../src/ingest/envelope.js';
 import { attemptDelivery } from '../../src/webhooks/deliver.js';
 import { installWorkerSchema } from '../../src/webhooks/worker.js';
 import {
+  approveException,
   attachEvidence,
   createRelease,
   passAll,
@@ -2242,6 +2244,267 @@ const subscriptionUrlRewritten: Attack = {
   },
 };
 
+// ---- the gate rule's rewritten parts mean what they meant --------------------------------------
+
+const MIGRATIONS = new URL('../../supabase/migrations/', import.meta.url);
+
+/** The SQL text of `create [or replace] function <name>(` up to its closing `$$;`, from a migration. */
+function functionText(file: string, name: string): string {
+  const text = readFileSync(new URL(file, MIGRATIONS), 'utf8');
+  const start = text.search(new RegExp(`create (or replace )?function ${name.replace('.', '\\.')}\\(`));
+  if (start < 0) throw new Error(`${name} not in ${file}`);
+  const body = text.indexOf('$$', start);
+  const end = text.indexOf('$$;', body + 2);
+  return text.slice(start, end + 3);
+}
+
+/**
+ * The definitions before 20261202000100 (check part: 20261130001000; evidence: 20261130001200),
+ * created under another schema, calling each other there.
+ */
+function previousGateParts(schema: string): string[] {
+  const moved = (sql: string) =>
+    sql
+      .replace(/^create (or replace )?function ops\./, `create function ${schema}.`)
+      .replaceAll('ops.release_gate_evidence(', `${schema}.release_gate_evidence(`);
+  return [
+    moved(functionText('20261130001000_ops_gate_rule_in_parts.sql', 'ops.gate_check_findings')),
+    moved(functionText('20261130001200_ops_gate_rule_plans.sql', 'ops.release_gate_evidence')),
+    moved(functionText('20261130001200_ops_gate_rule_plans.sql', 'ops.gate_evidence_findings')),
+  ];
+}
+
+/** A small seeded generator, so that a difference found is found again. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/**
+ * Generated scenarios (checks of several names, required or not, on G1-G3 across revisions;
+ * evidence on the gate, on a check, on the release and on the latest deployment; deployments;
+ * revisions away from and back to a source; evidence waivers and bypasses; sign-offs), written
+ * through the personas' entry points. After every step, for the counted revisions and for other
+ * sets of revisions, the rewritten check and evidence parts of the gate rule must answer exactly
+ * what the previous definitions answer (created under a scratch schema by the owner, rolled back
+ * afterwards), and the stored gate status must be the computed one.
+ */
+const gatePartsDiffer: Attack = {
+  kind: 12,
+  door: 'owner',
+  persona: 'owner',
+  name: 'a sequence of checks, evidence, deployments, revisions and waivers where the rewritten gate parts differ from the previous rule',
+  async run({ db }) {
+    const seed = Number(process.env.ATTACK_SEED ?? 20261202);
+    const rnd = seeded(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const scratch = `atk_prev_${randomBytes(4).toString('hex')}`;
+    const owner = await db.admin.connect();
+    const differences: string[] = [];
+    try {
+      await owner.query('begin');
+      await owner.query(`create schema ${scratch}`);
+      for (const sql of previousGateParts(scratch)) await owner.query(sql);
+
+      const compare = async (releaseId: string, step: string) => {
+        const { rows } = await owner.query<{ revisions: number[]; counted: number[] }>(
+          `select r.revision as top, ops.counted_revisions(r.release_id) as counted,
+                  array(select v.revision from ops.release_revisions v where v.release_id = r.release_id
+                        order by v.revision) as revisions
+           from ops.releases r where r.release_id = $1`,
+          [releaseId],
+        );
+        const { counted, revisions } = rows[0]!;
+        const sets = [counted, revisions, revisions.filter(() => rnd() < 0.5), [pick(revisions)]];
+        for (const set of sets) {
+          const { rows: cmp } = await owner.query(
+            `select
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ops.gate_check_findings(r, $2::integer[]) t) as new_checks,
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ${scratch}.gate_check_findings(r, $2::integer[]) t) as old_checks,
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ops.gate_evidence_findings(r, $2::integer[]) t) as new_evidence,
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ${scratch}.gate_evidence_findings(r, $2::integer[]) t) as old_evidence,
+               (select coalesce(json_agg(t)::text, '') from ops.release_gate_evidence(r.release_id, $2::integer[]) t) as new_requirements,
+               (select coalesce(json_agg(t)::text, '') from ${scratch}.release_gate_evidence(r.release_id, $2::integer[]) t) as old_requirements
+             from ops.releases r where r.release_id = $1`,
+            [releaseId, set],
+          );
+          const c = cmp[0]!;
+          for (const part of ['checks', 'evidence', 'requirements']) {
+            if (c[`new_${part}`] !== c[`old_${part}`]) {
+              differences.push(
+                `seed ${seed}, ${step}, revisions {${set}}: ${part}\n now ${c[`new_${part}`]}\n was ${c[`old_${part}`]}`,
+              );
+            }
+          }
+        }
+        const drift = await owner.query(
+          `select c.gate_code::text, g.status::text as stored, c.status::text as computed
+           from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
+           where g.status is distinct from c.status`,
+          [releaseId],
+        );
+        for (const d of drift.rows)
+          differences.push(`seed ${seed}, ${step}: ${JSON.stringify(d)} stored vs computed`);
+      };
+
+      const withRequirements = `atk-diff-req-${randomBytes(3).toString('hex')}`;
+      await db.admin.query(
+        `insert into ops.check_requirements (project, gate_code, check_name) values
+           ($1, 'G1', 'build'), ($1, 'G2', 'e2e'), ($1, 'G2', 'lint'), ($1, 'G3', 'sbom')`,
+        [withRequirements],
+      );
+      const projects = [withRequirements, `atk-diff-${randomBytes(3).toString('hex')}`];
+      const names = ['build', 'lint', 'e2e', 'sbom'] as const;
+      const types = ['build_log', 'test_result', 'uat_summary', 'rollback_plan', 'health_check'] as const;
+      const gates = ['G1', 'G2', 'G3'] as const;
+      // Refusals (a rule saying no to a step) are part of the scenario; anything else is not.
+      const done = new Map<string, number>();
+      const tryStep = async (what: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+          done.set(what, (done.get(what) ?? 0) + 1);
+        } catch (err) {
+          if (typeof (err as { code?: unknown }).code !== 'string') throw err;
+        }
+      };
+      const evidence = (
+        releaseId: string,
+        type: string,
+        gate: string | null,
+        checkId: string | null,
+        deploymentId: string | null,
+        persona = pick(['release_manager', 'qa_tester', 'ci_service_role', 'sre'] as const),
+      ) =>
+        tryStep(
+          `evidence on ${deploymentId ? 'deployment' : checkId ? 'check' : gate ? 'gate' : 'release'}`,
+          () =>
+            asRole(db, persona, { sub: `atk-${persona}`, role: persona }, (c) =>
+              c.query(
+                `select ops.attach_evidence(p_release_id => $1, p_artifact_type => $2::public.ops_artifact_type,
+                 p_artifact_url => $3, p_gate_code => $4::public.ops_gate_code, p_check_id => $5, p_deployment_id => $6)`,
+                [releaseId, type, `https://evidence.example/${randomUUID()}`, gate, checkId, deploymentId],
+              ),
+            ),
+        );
+
+      for (let n = 0; n < 6; n++) {
+        const r = await createRelease(db, { project: projects[n % 2], sub: who.dev });
+        await compare(r.release_id, `release ${n} created`);
+        for (let i = 0; i < 16; i++) {
+          const op = Math.floor(rnd() * 11);
+          let step = `release ${n} step ${i} op ${op}`;
+          if (op <= 2) {
+            const [gate, name, status, required] = [
+              pick(gates),
+              pick(names),
+              pick(['pass', 'pass', 'fail', 'warning', 'skipped'] as const),
+              rnd() < 0.7,
+            ];
+            step += ` check ${gate} ${name} ${status}${required ? '' : ' optional'}`;
+            await tryStep('check', () => recordCheck(db, r.release_id, gate, name, status, { required }));
+          } else if (op === 3) {
+            const [type, gate] = [pick(types), pick([...gates, null])];
+            step += ` evidence ${type} on ${gate ?? 'the release'}`;
+            await evidence(r.release_id, type, gate, null, null);
+          } else if (op === 4) {
+            const check = await adminOne<{ check_id: string; gate_code: string }>(
+              db,
+              `select c.check_id, g.gate_code::text from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+               where g.release_id = $1 order by random() limit 1`,
+              [r.release_id],
+            );
+            const type = pick(types);
+            step += ` evidence ${type} on a check`;
+            if (check)
+              await evidence(r.release_id, type, rnd() < 0.5 ? check.gate_code : null, check.check_id, null);
+          } else if (op === 5) {
+            const dep = await adminOne<{ deployment_id: string }>(
+              db,
+              'select deployment_id from ops.deployments where release_id = $1 order by created_at desc limit 1',
+              [r.release_id],
+            );
+            const type = pick(['health_check', 'health_check', 'build_log'] as const);
+            step += ` evidence ${type} on the latest deployment`;
+            if (dep) await evidence(r.release_id, type, null, null, dep.deployment_id);
+          } else if (op === 6 || op === 10) {
+            const outcome = pick(['succeeded', 'failed', 'in_progress'] as const);
+            // Half the time the release is first made ready (every check passing, G2 and G3 evidence
+            // and sign-offs), so that deployments happen at all.
+            const ready = op === 10 || rnd() < 0.5;
+            step += `${ready ? ' made ready,' : ''} deployment to staging ${outcome}`;
+            if (ready) {
+              for (const gate of gates) {
+                for (const name of names)
+                  await tryStep('check', () => recordCheck(db, r.release_id, gate, name, 'pass'));
+              }
+              await evidence(r.release_id, 'test_result', 'G2', null, null, 'qa_tester');
+              await evidence(r.release_id, 'rollback_plan', 'G3', null, null, 'release_manager');
+              await tryStep('sign-off', () => submitApproval(db, 'qa_tester', who.qa, r.release_id, 'G2'));
+              await tryStep('sign-off', () =>
+                submitApproval(db, 'release_manager', who.rm, r.release_id, 'G3'),
+              );
+            }
+            await tryStep('deployment', async () => {
+              const d = await promote(db, r.release_id, 'staging');
+              if (outcome !== 'in_progress') await updateDeployment(db, d.deployment_id, outcome);
+            });
+          } else if (op === 7) {
+            const ref = pick(['refs/heads/main', 'refs/heads/hotfix', 'refs/heads/main']);
+            step += ` revised to ${ref}`;
+            await tryStep('revision', () => reviseRelease(db, r.release_id, ref, 'scenario revision'));
+          } else if (op === 8) {
+            const [type, gate] = [
+              pick(['evidence_waiver', 'evidence_waiver', 'gate_bypass'] as const),
+              pick(gates),
+            ];
+            step += ` ${type} of ${gate}`;
+            await tryStep(type, async () => {
+              const e = await requestException(db, r.release_id, [gate], { type });
+              await approveException(db, e.exception_id);
+            });
+          } else {
+            const gate = pick(['G2', 'G3'] as const);
+            step += ` sign-off of ${gate}`;
+            await tryStep('sign-off', () =>
+              gate === 'G2'
+                ? submitApproval(db, 'qa_tester', who.qa, r.release_id, 'G2')
+                : submitApproval(db, 'release_manager', who.rm, r.release_id, 'G3'),
+            );
+          }
+          await compare(r.release_id, step);
+        }
+      }
+      // The scenarios must have reached every place a fact can hang, or the comparison proves little.
+      for (const what of [
+        'check',
+        'evidence on gate',
+        'evidence on check',
+        'evidence on release',
+        'evidence on deployment',
+        'deployment',
+        'revision',
+        'evidence_waiver',
+        'gate_bypass',
+        'sign-off',
+      ]) {
+        if (!done.has(what))
+          throw new Error(`seed ${seed}: no ${what} was accepted (${JSON.stringify([...done])})`);
+      }
+    } finally {
+      await owner.query('rollback').catch(() => {});
+      owner.release();
+    }
+    if (differences.length > 0) console.error(differences.slice(0, 5).join('\n'));
+    return differences.length > 0;
+  },
+};
+
 // ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
 
 /** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
@@ -3169,6 +3432,7 @@ const matrix: Attack[] = [
   pooledConnectionPerDelivery,
   pooledConnectionAcrossPolicies,
   subscriptionUrlRewritten,
+  gatePartsDiffer,
   // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
   // in progress whose deadline passes after it, which the drift check of every later test would see
   // (the stored G4 follows the deadline when the deadline job records it).
