@@ -2505,6 +2505,250 @@ const gatePartsDiffer: Attack = {
   },
 };
 
+// ---- the ledger's per-transaction queue --------------------------------------------------------
+
+/** One transaction on its own connection, as a persona with claims, driven statement by statement. */
+async function openAs(db: TestDatabase, persona: Persona, sub: string): Promise<pg.PoolClient> {
+  const c = await db.api.connect();
+  await c.query('begin');
+  await c.query(`select set_config('role', $1, true)`, [persona]);
+  await c.query(`select set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims(persona, sub))]);
+  return c;
+}
+
+const checkSql = `select check_id from ops.record_check(p_release_id => $1, p_gate_code => 'G1',
+  p_check_name => $2, p_status => 'pass'::public.ops_check_status)`;
+
+/** What the ledger holds of the given fact rows: entries per row, and each row's seq in its chain. */
+async function ledgerOf(
+  db: TestDatabase,
+  rowIds: string[],
+): Promise<Map<string, { n: number; seq: number }>> {
+  const { rows } = await db.admin.query<{ row_id: string; n: number; seq: number }>(
+    `select e.row_id, count(*)::int as n, min(e.seq)::int as seq from ops.ledger_entries e
+     where e.row_id = any ($1::uuid[]) and e.operation = 'insert' group by e.row_id`,
+    [rowIds],
+  );
+  return new Map(rows.map((r) => [r.row_id, { n: r.n, seq: r.seq }]));
+}
+
+async function ledgerVerified(db: TestDatabase, releaseIds: string[]): Promise<boolean> {
+  return asRole(db, 'audit_reader', claims('audit_reader', who.auditor), async (c) => {
+    for (const id of releaseIds) {
+      const { rows } = await c.query('select ops.verify_ledger($1) as r', [id]);
+      if (rows[0].r.ok !== true) return false;
+    }
+    return true;
+  });
+}
+
+/**
+ * Facts of two releases in one transaction: one written in a savepoint rolled back, the queue
+ * linked midway by SET CONSTRAINTS ALL IMMEDIATE, and a concurrent transaction writing to the same
+ * release that commits while the first is still open (or waits for it). Every fact that committed
+ * must be in its release's chain exactly once, in the order written; the rolled-back one nowhere;
+ * nothing left queued; both chains verified.
+ */
+const ledgerAcrossTransactions: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'ledger: facts of two releases, a savepoint rolled back, SET CONSTRAINTS ALL IMMEDIATE and a concurrent writer',
+  async run({ db }) {
+    const r1 = await release(db);
+    const r2 = await release(db);
+    const a = await openAs(db, 'ci_service_role', who.ci);
+    let b: pg.PoolClient | null = null;
+    const ids: Record<string, string> = {};
+    const write = async (c: pg.ClientBase, key: string, releaseId: string) => {
+      ids[key] = (await c.query(checkSql, [releaseId, `ledger-${key}`])).rows[0].check_id;
+    };
+    try {
+      await write(a, 'a1', r1.release_id);
+      await write(a, 'a2', r2.release_id);
+      await a.query('savepoint s');
+      await write(a, 'rolled_back', r1.release_id);
+      await a.query('rollback to savepoint s');
+      await a.query('set constraints all immediate');
+      await write(a, 'a3', r2.release_id);
+      await a.query('set constraints all deferred');
+      await write(a, 'a4', r1.release_id);
+      // Another transaction about r1 (it may wait for a's per-release lock: not awaited yet).
+      b = await openAs(db, 'ci_service_role', who.ci);
+      const bc = b;
+      const other = (async () => {
+        await write(bc, 'b1', r1.release_id);
+        await bc.query('commit');
+      })();
+      await write(a, 'a5', r2.release_id);
+      await a.query('commit');
+      await other;
+    } finally {
+      a.release();
+      b?.release();
+    }
+    const held = await ledgerOf(db, Object.values(ids));
+    const once = ['a1', 'a2', 'a3', 'a4', 'a5', 'b1'].every((k) => held.get(ids[k]!)?.n === 1);
+    const ordered =
+      held.get(ids.a1!)!.seq < held.get(ids.a4!)!.seq &&
+      held.get(ids.a2!)!.seq < held.get(ids.a3!)!.seq &&
+      held.get(ids.a3!)!.seq < held.get(ids.a5!)!.seq;
+    const queued = await adminOne<{ n: number }>(
+      db,
+      'select count(*)::int as n from ops.ledger_pending where row_id = any ($1::uuid[])',
+      [Object.values(ids)],
+    );
+    const chains = await adminOne<{ ok: boolean }>(
+      db,
+      `select bool_and(e.chain_id = case when e.row_id = any ($1::uuid[]) then $2::uuid else $3::uuid end) as ok
+       from ops.ledger_entries e where e.row_id = any ($4::uuid[])`,
+      [
+        [ids.a1, ids.a4, ids.b1],
+        r1.release_id,
+        r2.release_id,
+        Object.values(ids).filter((v) => v !== ids.rolled_back),
+      ],
+    );
+    return (
+      !once ||
+      !ordered ||
+      held.has(ids.rolled_back!) ||
+      queued!.n !== 0 ||
+      chains?.ok !== true ||
+      !(await ledgerVerified(db, [r1.release_id, r2.release_id]))
+    );
+  },
+};
+
+/**
+ * The same facts through ops.ingest_event, whose refusals roll back a subtransaction: an accepted
+ * event, its duplicate, a refused one (the attempt logged, its fact rolled back) in one transaction,
+ * and a prepared transaction where the server allows them. Each log row and fact once, verified.
+ */
+const ledgerThroughIngestSubtransactions: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'ledger: accepted, duplicate and refused ingest attempts in one transaction, and a prepared transaction',
+  async run({ db }) {
+    const r = await release(db);
+    const ok = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+    const refused = envelopeOf(r.release_id, 'build_complete', { status: 'exploded' });
+    await asRole(db, 'ci_service_role', claims('ci_service_role', who.ci), async (c) => {
+      for (const env of [ok, ok, refused]) {
+        await firstThatWorks(c, [
+          ['select ops.ingest_event($1::jsonb)', [JSON.stringify(env)]],
+          ['select ops.ingest_event($1::jsonb, $2)', [JSON.stringify(env), sha(env)]],
+        ]);
+      }
+    });
+    // Prepared: linked before PREPARE (deferred triggers fire then), committed from another session.
+    const gid = `atk-ledger-${randomUUID()}`;
+    let preparedCheck: string | null = null;
+    const p = await openAs(db, 'ci_service_role', who.ci);
+    try {
+      preparedCheck = (await p.query(checkSql, [r.release_id, 'ledger-prepared'])).rows[0].check_id;
+      await p.query(`prepare transaction '${gid}'`);
+    } catch {
+      preparedCheck = null; // max_prepared_transactions = 0: refused, rolled back
+      await p.query('rollback').catch(() => {});
+    } finally {
+      p.release();
+    }
+    if (preparedCheck) await db.admin.query(`commit prepared '${gid}'`);
+    const logs = await db.admin.query<{ ingest_id: string }>(
+      'select l.ingest_id from ops.event_ingest_log l where l.release_id = $1',
+      [r.release_id],
+    );
+    const facts = await db.admin.query<{ check_id: string }>(
+      `select c.check_id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+       where g.release_id = $1`,
+      [r.release_id],
+    );
+    const rowIds = [...logs.rows.map((l) => l.ingest_id), ...facts.rows.map((f) => f.check_id)];
+    const held = await ledgerOf(db, rowIds);
+    const queued = await adminOne<{ n: number }>(db, 'select count(*)::int as n from ops.ledger_pending');
+    return (
+      facts.rows.length === 0 ||
+      rowIds.some((id) => held.get(id)?.n !== 1) ||
+      queued!.n !== 0 ||
+      !(await ledgerVerified(db, [r.release_id]))
+    );
+  },
+};
+
+// ---- exception state at the read ------------------------------------------------------------
+
+/**
+ * ops.exception_state and ops.exception_time_left take any row a caller builds. They read nothing
+ * but the row and the clock, so a forged row teaches nothing hidden; their answer must still be the
+ * rule's (approved by someone else and inside the window: active; past expiry: expired; approved,
+ * window ahead: scheduled; otherwise pending approval; time left only while active, never
+ * negative). The personas they are not granted to are refused.
+ */
+function exceptionStateForged(persona: Persona): Attack {
+  return {
+    kind: persona === 'release_manager' || persona === 'audit_reader' ? 16 : 8,
+    door: 'sql',
+    persona,
+    name: 'exception_state / exception_time_left on forged exception rows answer other than the rule',
+    async run({ db }) {
+      // [approver, requester, effective_from, expires_at] as SQL, the rule's state, whether time is left.
+      const cases: [string, string, string, string, string, boolean][] = [
+        [`'rm-b'`, `'rm-a'`, `now() - interval '1 hour'`, `now() + interval '1 hour'`, 'active', true],
+        [
+          `'rm-a'`,
+          `'rm-a'`,
+          `now() - interval '1 hour'`,
+          `now() + interval '1 hour'`,
+          'pending_approval',
+          false,
+        ],
+        [
+          'null',
+          `'rm-a'`,
+          `now() - interval '1 hour'`,
+          `now() + interval '1 hour'`,
+          'pending_approval',
+          false,
+        ],
+        [`'rm-b'`, `'rm-a'`, `now() + interval '1 hour'`, `now() + interval '2 hours'`, 'scheduled', false],
+        [`'rm-b'`, `'rm-a'`, `now() - interval '2 hours'`, `now() - interval '1 hour'`, 'expired', false],
+        ['null', `'rm-a'`, `now() - interval '2 hours'`, `now() - interval '1 hour'`, 'expired', false],
+        // Expiring at the start of the transaction (now()), read later: expired at the read.
+        [`'rm-b'`, `'rm-a'`, `now() - interval '1 hour'`, 'now()', 'expired', false],
+      ];
+      const out = await tryAsRole(db, persona, claims(persona), async (c) => {
+        await c.query('select pg_sleep(0.01)');
+        const wrong: string[] = [];
+        for (const [approver, requester, from, until, state, timeLeft] of cases) {
+          // Any row the caller builds: only the named fields set, the rest null.
+          const { rows } = await c.query(
+            `with f as (
+               select pg_catalog.jsonb_populate_record(null::ops.exceptions, pg_catalog.jsonb_build_object(
+                 'exception_id', gen_random_uuid(), 'release_id', gen_random_uuid(), 'approver_id', ${approver}::text,
+                 'requested_by', ${requester}::text, 'effective_from', ${from}, 'expires_at', ${until})) as e
+             )
+             select ops.exception_state(f.e) as state, ops.exception_time_left(f.e) as time_left,
+                    ops.exception_time_left(f.e) < interval '0' as negative
+             from f`,
+          );
+          const row = rows[0] as { state: string; time_left: unknown; negative: boolean | null };
+          const what = `${approver}/${requester} ${from} .. ${until}`;
+          if (row.state !== state) wrong.push(`${what}: ${row.state}, not ${state}`);
+          if ((row.time_left !== null) !== timeLeft || row.negative)
+            wrong.push(`${what}: time left ${JSON.stringify(row.time_left)}`);
+        }
+        return wrong;
+      });
+      if (persona !== 'release_manager' && persona !== 'audit_reader') return out.ok;
+      if (!out.ok) throw new Error(`${persona} could not call them: ${out.message}`);
+      if (out.value.length > 0) console.error(out.value.join('\n'));
+      return out.value.length > 0;
+    },
+  };
+}
+
 // ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
 
 /** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
@@ -3433,6 +3677,9 @@ const matrix: Attack[] = [
   pooledConnectionAcrossPolicies,
   subscriptionUrlRewritten,
   gatePartsDiffer,
+  ledgerAcrossTransactions,
+  ledgerThroughIngestSubtransactions,
+  ...PERSONAS.map(exceptionStateForged),
   // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
   // in progress whose deadline passes after it, which the drift check of every later test would see
   // (the stored G4 follows the deadline when the deadline job records it).
