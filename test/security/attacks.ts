@@ -2749,6 +2749,65 @@ function exceptionStateForged(persona: Persona): Attack {
   };
 }
 
+/**
+ * Exception states through GraphQL. The personas the view is not for read nothing of it; its
+ * readers see the rule's state at the read: an exception that expired a moment ago (inside the
+ * request's transaction, after its start) is expired with no time left, one not approved pending
+ * approval, one approved with its window ahead scheduled (approved by the requester itself: the
+ * forged-row attack above).
+ */
+function exceptionStatusThroughGraphql(persona: Persona): Attack {
+  const reader = persona === 'release_manager' || persona === 'audit_reader';
+  return {
+    kind: reader ? 4 : 18,
+    door: 'graphql',
+    persona,
+    name: reader
+      ? 'GraphQL exceptionStatus says other than the rule for just-expired, unapproved and scheduled exceptions'
+      : 'GraphQL exceptionStatus or exceptions read by a persona they are not for',
+    async run(ctx) {
+      const r = await release(ctx.db, 'atk-exc-status-owner');
+      const expiring = await requestException(ctx.db, r.release_id, ['G3'], { type: 'gate_bypass' });
+      await approveException(ctx.db, expiring.exception_id);
+      const pending = await requestException(ctx.db, r.release_id, ['G2'], { type: 'evidence_waiver' });
+      const later = await requestException(ctx.db, r.release_id, ['G1'], { type: 'evidence_waiver' });
+      await approveException(ctx.db, later.exception_id);
+      await ctx.db.admin.query(
+        `update ops.exceptions set
+           expires_at = case when exception_id = $1 then clock_timestamp() + interval '300 milliseconds' else expires_at end,
+           effective_from = case when exception_id = $3 then clock_timestamp() + interval '1 hour' else effective_from end
+         where exception_id in ($1, $2, $3)`,
+        [expiring.exception_id, pending.exception_id, later.exception_id],
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const token = await ctx.token(persona, `atk-${persona}`);
+      const res = await ctx.doors.graphql!.graphql!(
+        `query($id: ID!) {
+           exceptionStatus(filter: { releaseId: $id }, first: 50) { nodes { exceptionId state timeLeftSeconds } }
+           exceptions(releaseId: $id) { __typename }
+         }`,
+        { id: r.release_id },
+        token,
+      );
+      const nodes = (res.body?.data?.exceptionStatus?.nodes ?? []) as {
+        exceptionId: string;
+        state: string;
+        timeLeftSeconds: number | null;
+      }[];
+      if (!reader) return nodes.length > 0 || (res.body?.data?.exceptions ?? []).length > 0;
+      const of = (id: string) => nodes.find((n) => n.exceptionId === id);
+      const wrong =
+        of(expiring.exception_id)?.state !== 'expired' ||
+        of(expiring.exception_id)?.timeLeftSeconds !== null ||
+        of(pending.exception_id)?.state !== 'pending_approval' ||
+        of(later.exception_id)?.state !== 'scheduled' ||
+        of(later.exception_id)?.timeLeftSeconds !== null;
+      if (wrong) console.error(JSON.stringify(res.body));
+      return wrong;
+    },
+  };
+}
+
 // ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
 
 /** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
@@ -3680,6 +3739,7 @@ const matrix: Attack[] = [
   ledgerAcrossTransactions,
   ledgerThroughIngestSubtransactions,
   ...PERSONAS.map(exceptionStateForged),
+  ...PERSONAS.map(exceptionStatusThroughGraphql),
   // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
   // in progress whose deadline passes after it, which the drift check of every later test would see
   // (the stored G4 follows the deadline when the deadline job records it).
