@@ -2677,6 +2677,55 @@ const ledgerThroughIngestSubtransactions: Attack = {
   },
 };
 
+/**
+ * The same envelope sent eight times at once through a door, with a refused one among them: one
+ * fact, each attempt's log row in the release's chain exactly once, nothing left queued, the chain
+ * verified.
+ */
+function ledgerConcurrentDuplicates(door: Door): Attack {
+  return {
+    kind: 9,
+    door,
+    persona: 'ci_service_role',
+    name: 'ledger: one envelope sent eight times at once, with a refused one among them',
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      const send = door === 'sql' ? sqlSend(db) : doorSend(ctx, door);
+      const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+      const bad = envelopeOf(r.release_id, 'build_complete', { status: 'exploded' });
+      const answers = await Promise.all([
+        ...Array.from({ length: 8 }, () => send('ci_service_role', 'atk-ci', env)),
+        send('ci_service_role', 'atk-ci', bad),
+      ]);
+      const accepted = answers.filter((a) => a.status === 'accepted').length;
+      const logs = await db.admin.query<{ ingest_id: string }>(
+        'select ingest_id from ops.event_ingest_log where release_id = $1',
+        [r.release_id],
+      );
+      const facts = await db.admin.query<{ check_id: string }>(
+        `select c.check_id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+         where g.release_id = $1`,
+        [r.release_id],
+      );
+      const rowIds = [...logs.rows.map((l) => l.ingest_id), ...facts.rows.map((f) => f.check_id)];
+      const held = await ledgerOf(db, rowIds);
+      const queued = await adminOne<{ n: number }>(
+        db,
+        'select count(*)::int as n from ops.ledger_pending where row_id = any ($1::uuid[])',
+        [rowIds],
+      );
+      return (
+        accepted !== 1 ||
+        facts.rows.length !== 1 ||
+        rowIds.some((id) => held.get(id)?.n !== 1) ||
+        queued!.n !== 0 ||
+        !(await ledgerVerified(db, [r.release_id]))
+      );
+    },
+  };
+}
+
 // ---- exception state at the read ------------------------------------------------------------
 
 /**
@@ -3738,6 +3787,7 @@ const matrix: Attack[] = [
   gatePartsDiffer,
   ledgerAcrossTransactions,
   ledgerThroughIngestSubtransactions,
+  ...(['sql', 'http', 'deno', 'graphql'] as Door[]).map(ledgerConcurrentDuplicates),
   ...PERSONAS.map(exceptionStateForged),
   ...PERSONAS.map(exceptionStatusThroughGraphql),
   // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
