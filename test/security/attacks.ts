@@ -2857,6 +2857,64 @@ function exceptionStatusThroughGraphql(persona: Persona): Attack {
   };
 }
 
+/**
+ * A bypass approved with its window opening later: the gate is not bypassed at approval, and the
+ * rule bypasses it once the window opens. Nothing is written then, so unless the deadline sweep
+ * (the job every API instance runs) re-evaluates the release when the window opens, the stored
+ * gate stays pending while the rule says bypassed: the stored and computed status drift, and no
+ * transition (nor its event) says the gate moved.
+ */
+const bypassTakingEffectLater: Attack = {
+  kind: 19,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'an approved bypass whose window opens later: the stored gate never follows the rule',
+  async run({ db }) {
+    const r = await release(db);
+    await passG1(db, r);
+    await passG2(db, r);
+    const e = await asRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
+      const { rows } = await c.query(
+        `select exception_id from ops.request_exception(p_release_id => $1, p_exception_type => 'gate_bypass',
+           p_impacted_gates => '{G3}', p_reason => 'hotfix for a customer outage', p_risk_statement => 'low',
+           p_expires_at => clock_timestamp() + interval '1 day',
+           p_effective_from => clock_timestamp() + interval '1500 milliseconds')`,
+        [r.release_id],
+      );
+      return rows[0].exception_id as string;
+    });
+    await approveException(db, e);
+    const before = await gateStatus(db, r.release_id, 'G3');
+    if (before === 'bypassed') return true; // bypassed before its window opened
+    // Past the window's opening, the deadline job's sweep runs (as it does every few seconds).
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const open = await adminOne<{ open: boolean }>(
+        db,
+        'select effective_from <= clock_timestamp() as open from ops.exceptions where exception_id = $1',
+        [e],
+      );
+      if (open!.open || Date.now() > until) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await db.admin.query('select ops.record_deadline_transitions()');
+    const drift = await db.admin.query(
+      `select c.gate_code from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
+       where g.status is distinct from c.status`,
+      [r.release_id],
+    );
+    const moved = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
+       where g.release_id = $1 and g.gate_code = 'G3' and t.to_status = 'bypassed'`,
+      [r.release_id],
+    );
+    return (
+      drift.rows.length > 0 || (await gateStatus(db, r.release_id, 'G3')) !== 'bypassed' || moved!.n !== 1
+    );
+  },
+};
+
 // ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
 
 /** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
@@ -3813,6 +3871,7 @@ const matrix: Attack[] = [
   freezeJudgedAtBegin,
   soakWhileInProgress,
   g4DeadlineWhileInProgress,
+  bypassTakingEffectLater,
 ];
 
 export { attachEvidence, others, promote, submitApproval };
