@@ -2864,56 +2864,91 @@ function exceptionStatusThroughGraphql(persona: Persona): Attack {
  * gate stays pending while the rule says bypassed: the stored and computed status drift, and no
  * transition (nor its event) says the gate moved.
  */
-const bypassTakingEffectLater: Attack = {
-  kind: 19,
-  door: 'sql',
-  persona: 'release_manager',
-  name: 'an approved bypass whose window opens later: the stored gate never follows the rule',
-  async run({ db }) {
-    const r = await release(db);
-    await passG1(db, r);
-    await passG2(db, r);
-    const e = await asRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
-      const { rows } = await c.query(
-        `select exception_id from ops.request_exception(p_release_id => $1, p_exception_type => 'gate_bypass',
-           p_impacted_gates => '{G3}', p_reason => 'hotfix for a customer outage', p_risk_statement => 'low',
-           p_expires_at => clock_timestamp() + interval '1 day',
-           p_effective_from => clock_timestamp() + interval '1500 milliseconds')`,
+function bypassTakingEffectLater(door: 'sql' | 'graphql'): Attack {
+  return {
+    kind: 19,
+    door,
+    persona: 'release_manager',
+    name: 'an approved bypass whose window opens later: the stored gate never follows the rule',
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      let e: string;
+      if (door === 'sql') {
+        e = await asRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
+          const { rows } = await c.query(
+            `select exception_id from ops.request_exception(p_release_id => $1, p_exception_type => 'gate_bypass',
+             p_impacted_gates => '{G3}', p_reason => 'hotfix for a customer outage', p_risk_statement => 'low',
+             p_expires_at => clock_timestamp() + interval '1 day',
+             p_effective_from => clock_timestamp() + interval '1500 milliseconds')`,
+            [r.release_id],
+          );
+          return rows[0].exception_id as string;
+        });
+        await approveException(db, e);
+      } else {
+        const gql = ctx.doors.graphql!.graphql!;
+        const requested = await gql(
+          `mutation($input: RequestExceptionInput!) { requestException(input: $input) {
+           __typename ... on RequestExceptionSuccess { data { id } } ... on Error { message } } }`,
+          {
+            input: {
+              releaseId: r.release_id,
+              exceptionType: 'gate_bypass',
+              impactedGates: ['G3'],
+              reason: 'hotfix for a customer outage',
+              riskStatement: 'low',
+              effectiveFrom: new Date(Date.now() + 1_500).toISOString(),
+              expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+            },
+          },
+          await ctx.token('release_manager', who.rm2),
+        );
+        e = requested.body?.data?.requestException?.data?.id;
+        if (!e) throw new Error(`not requested: ${JSON.stringify(requested.body)}`);
+        const approved = await gql(
+          `mutation($input: ApproveExceptionInput!) { approveException(input: $input) {
+           __typename ... on Error { message } } }`,
+          { input: { exceptionId: e, rationale: 'risk accepted' } },
+          await ctx.token('release_manager', who.rm3),
+        );
+        if (approved.body?.data?.approveException?.__typename !== 'ApproveExceptionSuccess') {
+          throw new Error(`not approved: ${JSON.stringify(approved.body)}`);
+        }
+      }
+      const before = await gateStatus(db, r.release_id, 'G3');
+      if (before === 'bypassed') return true; // bypassed before its window opened
+      // Past the window's opening, the deadline job's sweep runs (as it does every few seconds).
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const open = await adminOne<{ open: boolean }>(
+          db,
+          'select effective_from <= clock_timestamp() as open from ops.exceptions where exception_id = $1',
+          [e],
+        );
+        if (open!.open || Date.now() > until) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await db.admin.query('select ops.record_deadline_transitions()');
+      const drift = await db.admin.query(
+        `select c.gate_code from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
+       where g.status is distinct from c.status`,
         [r.release_id],
       );
-      return rows[0].exception_id as string;
-    });
-    await approveException(db, e);
-    const before = await gateStatus(db, r.release_id, 'G3');
-    if (before === 'bypassed') return true; // bypassed before its window opened
-    // Past the window's opening, the deadline job's sweep runs (as it does every few seconds).
-    const until = Date.now() + 30_000;
-    for (;;) {
-      const open = await adminOne<{ open: boolean }>(
+      const moved = await adminOne<{ n: number }>(
         db,
-        'select effective_from <= clock_timestamp() as open from ops.exceptions where exception_id = $1',
-        [e],
-      );
-      if (open!.open || Date.now() > until) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await db.admin.query('select ops.record_deadline_transitions()');
-    const drift = await db.admin.query(
-      `select c.gate_code from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
-       where g.status is distinct from c.status`,
-      [r.release_id],
-    );
-    const moved = await adminOne<{ n: number }>(
-      db,
-      `select count(*)::int as n from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
+        `select count(*)::int as n from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
        where g.release_id = $1 and g.gate_code = 'G3' and t.to_status = 'bypassed'`,
-      [r.release_id],
-    );
-    return (
-      drift.rows.length > 0 || (await gateStatus(db, r.release_id, 'G3')) !== 'bypassed' || moved!.n !== 1
-    );
-  },
-};
+        [r.release_id],
+      );
+      return (
+        drift.rows.length > 0 || (await gateStatus(db, r.release_id, 'G3')) !== 'bypassed' || moved!.n !== 1
+      );
+    },
+  };
+}
 
 // ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
 
@@ -3871,7 +3906,8 @@ const matrix: Attack[] = [
   freezeJudgedAtBegin,
   soakWhileInProgress,
   g4DeadlineWhileInProgress,
-  bypassTakingEffectLater,
+  bypassTakingEffectLater('sql'),
+  bypassTakingEffectLater('graphql'),
 ];
 
 export { attachEvidence, others, promote, submitApproval };
