@@ -148,7 +148,7 @@ create table ops.deadline_transitions (
   constraint deadline_transitions_pkey PRIMARY KEY (transition_id),
   constraint deadline_transitions_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
   constraint deadline_transitions_subject_kind_check CHECK ((subject_kind = ANY (ARRAY['approval_request'::text, 'deployment_g4'::text, 'exception'::text]))),
-  constraint deadline_transitions_to_state_check CHECK ((to_state = ANY (ARRAY['expired'::text, 'failed'::text])))
+  constraint deadline_transitions_to_state_check CHECK ((to_state = ANY (ARRAY['expired'::text, 'failed'::text, 'effective'::text])))
 );
 CREATE INDEX deadline_transitions_release ON ops.deadline_transitions USING btree (release_id, created_at);
 CREATE TRIGGER deadline_transitions_append_only BEFORE DELETE OR UPDATE ON ops.deadline_transitions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
@@ -404,6 +404,7 @@ comment on column ops.exceptions.revision is 'The release revision this exceptio
 CREATE INDEX exceptions_expires ON ops.exceptions USING btree (expires_at);
 CREATE INDEX exceptions_expires_id ON ops.exceptions USING btree (expires_at, exception_id);
 CREATE INDEX exceptions_release ON ops.exceptions USING btree (release_id);
+CREATE INDEX exceptions_window_ahead ON ops.exceptions USING btree (effective_from) WHERE ((approved_at IS NOT NULL) AND (effective_from > approved_at));
 CREATE TRIGGER exceptions_future_expiry BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_refuse_past_expiry();
 CREATE TRIGGER exceptions_guard BEFORE INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_guard();
 CREATE TRIGGER exceptions_no_delete BEFORE DELETE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
@@ -4178,6 +4179,9 @@ begin
     perform ops.outbox_write('approval.requested', new.release_id, null, tg_table_name, new.request_id,
       new.requested_by, pg_catalog.jsonb_build_object('request_id', new.request_id, 'gate_code', new.gate_code,
         'revision', new.revision, 'due_at', new.due_at, 'note', new.note), false);
+  elsif new.to_state = 'effective' then
+    -- An exception's window opening: the gate transitions it causes carry it (gate.transition).
+    return null;
   else
     perform ops.outbox_write(case when new.subject_kind = 'exception' then 'exception.expired'
                                   else 'deadline.passed' end,
@@ -4461,6 +4465,7 @@ declare
   q record;
   d record;
   x record;
+  w record;
 begin
   for q in
     select r.*, rel.project from ops.timing_approval_requests r join ops.releases rel on rel.release_id = r.release_id
@@ -4508,7 +4513,7 @@ begin
     from ops.exceptions e
     where e.approved_at is not null and e.expires_at <= pg_catalog.clock_timestamp()
       and not exists (select 1 from ops.deadline_transitions t
-                      where t.subject_kind = 'exception' and t.subject_id = e.exception_id)
+                      where t.subject_kind = 'exception' and t.subject_id = e.exception_id and t.to_state = 'expired')
     order by e.expires_at, e.exception_id
   loop
     insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
@@ -4522,6 +4527,33 @@ begin
       v_count := v_count + 1;
       perform ops.evaluate_release(x.release_id,
         pg_catalog.format('the %s exception %s expired', x.exception_type, x.exception_id));
+    end if;
+  end loop;
+
+  -- Approved exceptions whose window opened after their approval (the approval's evaluation found
+  -- them not yet in force) and that are in force now: the window's opening, once each.
+  for w in
+    select e.exception_id, e.release_id, e.exception_type, e.effective_from,
+           (select pg_catalog.min(g) from pg_catalog.unnest(e.impacted_gates) g) as gate_code,
+           pg_catalog.array_to_string(e.impacted_gates, ', ') as gates
+    from ops.exceptions e
+    where e.approved_at is not null and e.effective_from > e.approved_at
+      and e.effective_from <= pg_catalog.clock_timestamp() and ops.exception_is_active(e)
+      and not exists (select 1 from ops.deadline_transitions t
+                      where t.subject_kind = 'exception' and t.subject_id = e.exception_id and t.to_state = 'effective')
+    order by e.effective_from, e.exception_id
+  loop
+    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+    values ('exception', w.exception_id, w.release_id, w.gate_code, 'effective',
+            pg_catalog.format('the %s exception %s for %s took effect at %s', w.exception_type, w.exception_id, w.gates,
+                              ops.iso_utc(w.effective_from)),
+            w.effective_from)
+    on conflict on constraint deadline_transitions_once do nothing;
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+      v_count := v_count + 1;
+      perform ops.evaluate_release(w.release_id,
+        pg_catalog.format('the %s exception %s took effect', w.exception_type, w.exception_id));
     end if;
   end loop;
   return v_count;

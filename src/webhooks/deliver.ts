@@ -39,21 +39,28 @@ export class DeliveryRetry extends Error {
 }
 
 /**
- * Keep-alive connection pools, one pair per target policy (an options object). A connection is
- * checked against the policy when it is opened (guardedLookup, below); a reused one goes on to the
- * address checked then, so a later DNS answer cannot redirect it. Idle connections do not keep the
- * process alive.
+ * Keep-alive connection pools, one pair per target policy: per pair of its settings (allowLoopback,
+ * allowPrivate), the only things a connection's check depends on, not per options object: the
+ * worker passes a new object to every delivery and batch, and pools per object opened a connection
+ * per delivery that stayed open as long as the receiver kept it (a receiver that never closes idle
+ * connections took one socket of the worker per delivery). A connection is checked against the
+ * policy when it is opened (guardedLookup, below); a reused one goes on to the address checked
+ * then, so a later DNS answer cannot redirect it. An idle connection is closed after IDLE_MS and
+ * does not keep the process alive.
  */
-const pools = new WeakMap<DeliveryOptions, { 'http:': http.Agent; 'https:': https.Agent }>();
+const IDLE_MS = 5_000;
+const pools = new Map<string, { 'http:': http.Agent; 'https:': https.Agent }>();
 
-function poolFor(protocol: string, options: DeliveryOptions): http.Agent {
-  let pool = pools.get(options);
+function poolFor(protocol: string, policy: TargetPolicy): http.Agent {
+  // As the checks read them (truthiness), so a connection only ever serves the policy it was checked for.
+  const key = `${Boolean(policy.allowLoopback)}/${Boolean(policy.allowPrivate)}`;
+  let pool = pools.get(key);
   if (!pool) {
     pool = {
-      'http:': new http.Agent({ keepAlive: true, maxSockets: 32 }),
-      'https:': new https.Agent({ keepAlive: true, maxSockets: 32 }),
+      'http:': new http.Agent({ keepAlive: true, maxSockets: 32, timeout: IDLE_MS }),
+      'https:': new https.Agent({ keepAlive: true, maxSockets: 32, timeout: IDLE_MS }),
     };
-    pools.set(options, pool);
+    pools.set(key, pool);
   }
   return protocol === 'https:' ? pool['https:'] : pool['http:'];
 }

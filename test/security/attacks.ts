@@ -24,6 +24,9 @@
 // 19 timing: a freeze ended, dodged or rewritten by someone who may not, an override without a
 //    second release manager, a freeze judged at the start of the transaction
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { TABLE_READERS } from '../../src/auth/access.js';
@@ -32,6 +35,7 @@ import { payloadHash } from '../../src/ingest/envelope.js';
 import { attemptDelivery } from '../../src/webhooks/deliver.js';
 import { installWorkerSchema } from '../../src/webhooks/worker.js';
 import {
+  approveException,
   attachEvidence,
   createRelease,
   passAll,
@@ -2085,6 +2089,867 @@ const webhookSsrf: Attack = {
   },
 };
 
+// ---- pooled webhook connections ---------------------------------------------------------------
+
+/** A receiver that never closes an idle connection; counts the connections it was opened. */
+async function holdingReceiver(): Promise<{
+  url: (host: string) => string;
+  connections: () => number;
+  requests: () => number;
+  close(): Promise<void>;
+}> {
+  let connections = 0;
+  let requests = 0;
+  const server = createHttpServer((req, res) => {
+    requests++;
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  // 0: idle connections are kept for as long as the client keeps them.
+  server.keepAliveTimeout = 0;
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: (host) => `http://${host}:${port}/hook`,
+    connections: () => connections,
+    requests: () => requests,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A delivery of the release's first outbox event to a new subscription of url (as the owner queues one). */
+async function deliveryTo(db: TestDatabase, url: string): Promise<string> {
+  const r = await release(db, 'atk-pooled-owner');
+  await recordCheck(db, r.release_id, 'G1', 'build', 'pass');
+  const id = await webhookAsRm(db, url);
+  const delivery = await adminOne<{ delivery_id: string }>(
+    db,
+    `insert into ops.webhook_deliveries (subscription_id, event_id)
+     select $1, e.event_id from ops.outbox_events e where e.release_id = $2 limit 1
+     returning delivery_id`,
+    [id, r.release_id],
+  );
+  return delivery!.delivery_id;
+}
+
+/**
+ * A release manager's receiver keeps every idle connection open. The worker passes a new policy
+ * object to each delivery, as the worker does: pools per object opened (and left open) one
+ * connection per delivery, so a subscriber could take the worker's sockets one delivery at a time.
+ */
+const pooledConnectionPerDelivery: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'a receiver that keeps idle connections gets a new, never-closed connection of the worker per delivery',
+  async run({ db }) {
+    const receiver = await holdingReceiver();
+    try {
+      const outcomes: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const id = await deliveryTo(db, receiver.url('localhost'));
+        // A new options object per delivery, as src/webhooks/worker.ts builds them.
+        outcomes.push(
+          await attemptDelivery(db.admin, id, true, {
+            timeoutMs: 10_000,
+            maxBytes: 65_536,
+            allowLoopback: true,
+            allowPrivate: false,
+          }),
+        );
+      }
+      if (outcomes.some((o) => o !== 'delivered')) throw new Error(`not delivered: ${outcomes.join(', ')}`);
+      return receiver.connections() > 1;
+    } finally {
+      await receiver.close();
+    }
+  },
+};
+
+/**
+ * A connection opened under a lenient policy (loopback allowed) is held open by the receiver; a
+ * delivery under the production policy to the same host and port, by the same name, another name
+ * or an address literal, must not ride it.
+ */
+const pooledConnectionAcrossPolicies: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'reach a refused target over a pooled connection a lenient policy opened to the same host and port',
+  async run({ db }) {
+    const receiver = await holdingReceiver();
+    try {
+      const lenient = { timeoutMs: 10_000, maxBytes: 65_536, allowLoopback: true, allowPrivate: false };
+      const first = await attemptDelivery(
+        db.admin,
+        await deliveryTo(db, receiver.url('localhost')),
+        true,
+        lenient,
+      );
+      if (first !== 'delivered') throw new Error(`the lenient delivery was ${first}`);
+      const before = receiver.requests();
+      const outcomes: string[] = [];
+      for (const host of ['localhost', 'LocalHost', 'localhost.', '127.0.0.1', '[::ffff:127.0.0.1]']) {
+        // Truthy settings that are not `true` are the same policy to the checks and to the pools.
+        for (const allowLoopback of [false, 0 as unknown as boolean]) {
+          outcomes.push(
+            await attemptDelivery(db.admin, await deliveryTo(db, receiver.url(host)), true, {
+              ...lenient,
+              allowLoopback,
+            }),
+          );
+        }
+      }
+      // A name that does not resolve fails; only a request that arrived, or a delivery, is the attack.
+      return receiver.requests() > before || outcomes.includes('delivered');
+    } finally {
+      await receiver.close();
+    }
+  },
+};
+
+/** A release manager points a subscription elsewhere after its deliveries were queued. */
+const subscriptionUrlRewritten: Attack = {
+  kind: 18,
+  door: 'sql',
+  persona: 'release_manager',
+  name: 'change a subscription URL (or its secret) after deliveries were queued, so they go to another target',
+  async run({ db }) {
+    const id = await deliveryTo(db, 'https://hooks.example.com/ops');
+    const sub = await adminOne<{ subscription_id: string }>(
+      db,
+      'select subscription_id from ops.webhook_deliveries where delivery_id = $1',
+      [id],
+    );
+    let changed = false;
+    for (const sql of [
+      `update ops.webhook_subscriptions set url = 'http://127.0.0.1:9/x' where subscription_id = $1`,
+      `update ops.webhook_secrets set secret = 'whsec_AAAA' where subscription_id = $1`,
+      `update ops.webhook_deliveries set subscription_id = (select s.subscription_id from ops.webhook_subscriptions s
+         where s.subscription_id <> $1 limit 1) where subscription_id = $1`,
+    ]) {
+      const out = await tryAsRole(db, 'release_manager', claims('release_manager', 'atk-rm-webhooks'), (c) =>
+        c.query(sql, [sub!.subscription_id]),
+      );
+      if (out.ok && (out.value.rowCount ?? 0) > 0) changed = true;
+    }
+    const after = await adminOne<{ url: string }>(db, 'select url from ops.webhook_delivery_target($1)', [
+      id,
+    ]);
+    return changed || after?.url !== 'https://hooks.example.com/ops';
+  },
+};
+
+// ---- the gate rule's rewritten parts mean what they meant --------------------------------------
+
+const MIGRATIONS = new URL('../../supabase/migrations/', import.meta.url);
+
+/** The SQL text of `create [or replace] function <name>(` up to its closing `$$;`, from a migration. */
+function functionText(file: string, name: string): string {
+  const text = readFileSync(new URL(file, MIGRATIONS), 'utf8');
+  const start = text.search(new RegExp(`create (or replace )?function ${name.replace('.', '\\.')}\\(`));
+  if (start < 0) throw new Error(`${name} not in ${file}`);
+  const body = text.indexOf('$$', start);
+  const end = text.indexOf('$$;', body + 2);
+  return text.slice(start, end + 3);
+}
+
+/**
+ * The definitions before 20261202000100 (check part: 20261130001000; evidence: 20261130001200),
+ * created under another schema, calling each other there.
+ */
+function previousGateParts(schema: string): string[] {
+  const moved = (sql: string) =>
+    sql
+      .replace(/^create (or replace )?function ops\./, `create function ${schema}.`)
+      .replaceAll('ops.release_gate_evidence(', `${schema}.release_gate_evidence(`);
+  return [
+    moved(functionText('20261130001000_ops_gate_rule_in_parts.sql', 'ops.gate_check_findings')),
+    moved(functionText('20261130001200_ops_gate_rule_plans.sql', 'ops.release_gate_evidence')),
+    moved(functionText('20261130001200_ops_gate_rule_plans.sql', 'ops.gate_evidence_findings')),
+  ];
+}
+
+/** A small seeded generator, so that a difference found is found again. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/**
+ * Generated scenarios (checks of several names, required or not, on G1-G3 across revisions;
+ * evidence on the gate, on a check, on the release and on the latest deployment; deployments;
+ * revisions away from and back to a source; evidence waivers and bypasses; sign-offs), written
+ * through the personas' entry points. After every step, for the counted revisions and for other
+ * sets of revisions, the rewritten check and evidence parts of the gate rule must answer exactly
+ * what the previous definitions answer (created under a scratch schema by the owner, rolled back
+ * afterwards), and the stored gate status must be the computed one.
+ */
+const gatePartsDiffer: Attack = {
+  kind: 12,
+  door: 'owner',
+  persona: 'owner',
+  name: 'a sequence of checks, evidence, deployments, revisions and waivers where the rewritten gate parts differ from the previous rule',
+  async run({ db }) {
+    const seed = Number(process.env.ATTACK_SEED ?? 20261202);
+    const rnd = seeded(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const scratch = `atk_prev_${randomBytes(4).toString('hex')}`;
+    const owner = await db.admin.connect();
+    const differences: string[] = [];
+    try {
+      await owner.query('begin');
+      await owner.query(`create schema ${scratch}`);
+      for (const sql of previousGateParts(scratch)) await owner.query(sql);
+
+      const compare = async (releaseId: string, step: string) => {
+        const { rows } = await owner.query<{ revisions: number[]; counted: number[] }>(
+          `select r.revision as top, ops.counted_revisions(r.release_id) as counted,
+                  array(select v.revision from ops.release_revisions v where v.release_id = r.release_id
+                        order by v.revision) as revisions
+           from ops.releases r where r.release_id = $1`,
+          [releaseId],
+        );
+        const { counted, revisions } = rows[0]!;
+        const sets = [counted, revisions, revisions.filter(() => rnd() < 0.5), [pick(revisions)]];
+        for (const set of sets) {
+          const { rows: cmp } = await owner.query(
+            `select
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ops.gate_check_findings(r, $2::integer[]) t) as new_checks,
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ${scratch}.gate_check_findings(r, $2::integer[]) t) as old_checks,
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ops.gate_evidence_findings(r, $2::integer[]) t) as new_evidence,
+               (select coalesce(json_agg(t order by t.gate_id)::text, '') from ${scratch}.gate_evidence_findings(r, $2::integer[]) t) as old_evidence,
+               (select coalesce(json_agg(t)::text, '') from ops.release_gate_evidence(r.release_id, $2::integer[]) t) as new_requirements,
+               (select coalesce(json_agg(t)::text, '') from ${scratch}.release_gate_evidence(r.release_id, $2::integer[]) t) as old_requirements
+             from ops.releases r where r.release_id = $1`,
+            [releaseId, set],
+          );
+          const c = cmp[0]!;
+          for (const part of ['checks', 'evidence', 'requirements']) {
+            if (c[`new_${part}`] !== c[`old_${part}`]) {
+              differences.push(
+                `seed ${seed}, ${step}, revisions {${set}}: ${part}\n now ${c[`new_${part}`]}\n was ${c[`old_${part}`]}`,
+              );
+            }
+          }
+        }
+        const drift = await owner.query(
+          `select c.gate_code::text, g.status::text as stored, c.status::text as computed
+           from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
+           where g.status is distinct from c.status`,
+          [releaseId],
+        );
+        for (const d of drift.rows)
+          differences.push(`seed ${seed}, ${step}: ${JSON.stringify(d)} stored vs computed`);
+      };
+
+      const withRequirements = `atk-diff-req-${randomBytes(3).toString('hex')}`;
+      await db.admin.query(
+        `insert into ops.check_requirements (project, gate_code, check_name) values
+           ($1, 'G1', 'build'), ($1, 'G2', 'e2e'), ($1, 'G2', 'lint'), ($1, 'G3', 'sbom')`,
+        [withRequirements],
+      );
+      const projects = [withRequirements, `atk-diff-${randomBytes(3).toString('hex')}`];
+      const names = ['build', 'lint', 'e2e', 'sbom'] as const;
+      const types = ['build_log', 'test_result', 'uat_summary', 'rollback_plan', 'health_check'] as const;
+      const gates = ['G1', 'G2', 'G3'] as const;
+      // Refusals (a rule saying no to a step) are part of the scenario; anything else is not.
+      const done = new Map<string, number>();
+      const tryStep = async (what: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+          done.set(what, (done.get(what) ?? 0) + 1);
+        } catch (err) {
+          if (typeof (err as { code?: unknown }).code !== 'string') throw err;
+        }
+      };
+      const evidence = (
+        releaseId: string,
+        type: string,
+        gate: string | null,
+        checkId: string | null,
+        deploymentId: string | null,
+        persona = pick(['release_manager', 'qa_tester', 'ci_service_role', 'sre'] as const),
+      ) =>
+        tryStep(
+          `evidence on ${deploymentId ? 'deployment' : checkId ? 'check' : gate ? 'gate' : 'release'}`,
+          () =>
+            asRole(db, persona, { sub: `atk-${persona}`, role: persona }, (c) =>
+              c.query(
+                `select ops.attach_evidence(p_release_id => $1, p_artifact_type => $2::public.ops_artifact_type,
+                 p_artifact_url => $3, p_gate_code => $4::public.ops_gate_code, p_check_id => $5, p_deployment_id => $6)`,
+                [releaseId, type, `https://evidence.example/${randomUUID()}`, gate, checkId, deploymentId],
+              ),
+            ),
+        );
+
+      for (let n = 0; n < 6; n++) {
+        const r = await createRelease(db, { project: projects[n % 2], sub: who.dev });
+        await compare(r.release_id, `release ${n} created`);
+        for (let i = 0; i < 16; i++) {
+          const op = Math.floor(rnd() * 11);
+          let step = `release ${n} step ${i} op ${op}`;
+          if (op <= 2) {
+            const [gate, name, status, required] = [
+              pick(gates),
+              pick(names),
+              pick(['pass', 'pass', 'fail', 'warning', 'skipped'] as const),
+              rnd() < 0.7,
+            ];
+            step += ` check ${gate} ${name} ${status}${required ? '' : ' optional'}`;
+            await tryStep('check', () => recordCheck(db, r.release_id, gate, name, status, { required }));
+          } else if (op === 3) {
+            const [type, gate] = [pick(types), pick([...gates, null])];
+            step += ` evidence ${type} on ${gate ?? 'the release'}`;
+            await evidence(r.release_id, type, gate, null, null);
+          } else if (op === 4) {
+            const check = await adminOne<{ check_id: string; gate_code: string }>(
+              db,
+              `select c.check_id, g.gate_code::text from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+               where g.release_id = $1 order by random() limit 1`,
+              [r.release_id],
+            );
+            const type = pick(types);
+            step += ` evidence ${type} on a check`;
+            if (check)
+              await evidence(r.release_id, type, rnd() < 0.5 ? check.gate_code : null, check.check_id, null);
+          } else if (op === 5) {
+            const dep = await adminOne<{ deployment_id: string }>(
+              db,
+              'select deployment_id from ops.deployments where release_id = $1 order by created_at desc limit 1',
+              [r.release_id],
+            );
+            const type = pick(['health_check', 'health_check', 'build_log'] as const);
+            step += ` evidence ${type} on the latest deployment`;
+            if (dep) await evidence(r.release_id, type, null, null, dep.deployment_id);
+          } else if (op === 6 || op === 10) {
+            const outcome = pick(['succeeded', 'failed', 'in_progress'] as const);
+            // Half the time the release is first made ready (every check passing, G2 and G3 evidence
+            // and sign-offs), so that deployments happen at all.
+            const ready = op === 10 || rnd() < 0.5;
+            step += `${ready ? ' made ready,' : ''} deployment to staging ${outcome}`;
+            if (ready) {
+              for (const gate of gates) {
+                for (const name of names)
+                  await tryStep('check', () => recordCheck(db, r.release_id, gate, name, 'pass'));
+              }
+              await evidence(r.release_id, 'test_result', 'G2', null, null, 'qa_tester');
+              await evidence(r.release_id, 'rollback_plan', 'G3', null, null, 'release_manager');
+              await tryStep('sign-off', () => submitApproval(db, 'qa_tester', who.qa, r.release_id, 'G2'));
+              await tryStep('sign-off', () =>
+                submitApproval(db, 'release_manager', who.rm, r.release_id, 'G3'),
+              );
+            }
+            await tryStep('deployment', async () => {
+              const d = await promote(db, r.release_id, 'staging');
+              if (outcome !== 'in_progress') await updateDeployment(db, d.deployment_id, outcome);
+            });
+          } else if (op === 7) {
+            const ref = pick(['refs/heads/main', 'refs/heads/hotfix', 'refs/heads/main']);
+            step += ` revised to ${ref}`;
+            await tryStep('revision', () => reviseRelease(db, r.release_id, ref, 'scenario revision'));
+          } else if (op === 8) {
+            const [type, gate] = [
+              pick(['evidence_waiver', 'evidence_waiver', 'gate_bypass'] as const),
+              pick(gates),
+            ];
+            step += ` ${type} of ${gate}`;
+            await tryStep(type, async () => {
+              const e = await requestException(db, r.release_id, [gate], { type });
+              await approveException(db, e.exception_id);
+            });
+          } else {
+            const gate = pick(['G2', 'G3'] as const);
+            step += ` sign-off of ${gate}`;
+            await tryStep('sign-off', () =>
+              gate === 'G2'
+                ? submitApproval(db, 'qa_tester', who.qa, r.release_id, 'G2')
+                : submitApproval(db, 'release_manager', who.rm, r.release_id, 'G3'),
+            );
+          }
+          await compare(r.release_id, step);
+        }
+      }
+      // The scenarios must have reached every place a fact can hang, or the comparison proves little.
+      for (const what of [
+        'check',
+        'evidence on gate',
+        'evidence on check',
+        'evidence on release',
+        'evidence on deployment',
+        'deployment',
+        'revision',
+        'evidence_waiver',
+        'gate_bypass',
+        'sign-off',
+      ]) {
+        if (!done.has(what))
+          throw new Error(`seed ${seed}: no ${what} was accepted (${JSON.stringify([...done])})`);
+      }
+    } finally {
+      await owner.query('rollback').catch(() => {});
+      owner.release();
+    }
+    if (differences.length > 0) console.error(differences.slice(0, 5).join('\n'));
+    return differences.length > 0;
+  },
+};
+
+// ---- the ledger's per-transaction queue --------------------------------------------------------
+
+/** One transaction on its own connection, as a persona with claims, driven statement by statement. */
+async function openAs(db: TestDatabase, persona: Persona, sub: string): Promise<pg.PoolClient> {
+  const c = await db.api.connect();
+  await c.query('begin');
+  await c.query(`select set_config('role', $1, true)`, [persona]);
+  await c.query(`select set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims(persona, sub))]);
+  return c;
+}
+
+const checkSql = `select check_id from ops.record_check(p_release_id => $1, p_gate_code => 'G1',
+  p_check_name => $2, p_status => 'pass'::public.ops_check_status)`;
+
+/** What the ledger holds of the given fact rows: entries per row, and each row's seq in its chain. */
+async function ledgerOf(
+  db: TestDatabase,
+  rowIds: string[],
+): Promise<Map<string, { n: number; seq: number }>> {
+  const { rows } = await db.admin.query<{ row_id: string; n: number; seq: number }>(
+    `select e.row_id, count(*)::int as n, min(e.seq)::int as seq from ops.ledger_entries e
+     where e.row_id = any ($1::uuid[]) and e.operation = 'insert' group by e.row_id`,
+    [rowIds],
+  );
+  return new Map(rows.map((r) => [r.row_id, { n: r.n, seq: r.seq }]));
+}
+
+async function ledgerVerified(db: TestDatabase, releaseIds: string[]): Promise<boolean> {
+  return asRole(db, 'audit_reader', claims('audit_reader', who.auditor), async (c) => {
+    for (const id of releaseIds) {
+      const { rows } = await c.query('select ops.verify_ledger($1) as r', [id]);
+      if (rows[0].r.ok !== true) return false;
+    }
+    return true;
+  });
+}
+
+/**
+ * Facts of two releases in one transaction: one written in a savepoint rolled back, the queue
+ * linked midway by SET CONSTRAINTS ALL IMMEDIATE, and a concurrent transaction writing to the same
+ * release that commits while the first is still open (or waits for it). Every fact that committed
+ * must be in its release's chain exactly once, in the order written; the rolled-back one nowhere;
+ * nothing left queued; both chains verified.
+ */
+const ledgerAcrossTransactions: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'ledger: facts of two releases, a savepoint rolled back, SET CONSTRAINTS ALL IMMEDIATE and a concurrent writer',
+  async run({ db }) {
+    const r1 = await release(db);
+    const r2 = await release(db);
+    const a = await openAs(db, 'ci_service_role', who.ci);
+    let b: pg.PoolClient | null = null;
+    const ids: Record<string, string> = {};
+    const write = async (c: pg.ClientBase, key: string, releaseId: string) => {
+      ids[key] = (await c.query(checkSql, [releaseId, `ledger-${key}`])).rows[0].check_id;
+    };
+    try {
+      await write(a, 'a1', r1.release_id);
+      await write(a, 'a2', r2.release_id);
+      await a.query('savepoint s');
+      await write(a, 'rolled_back', r1.release_id);
+      await a.query('rollback to savepoint s');
+      await a.query('set constraints all immediate');
+      await write(a, 'a3', r2.release_id);
+      await a.query('set constraints all deferred');
+      await write(a, 'a4', r1.release_id);
+      // Another transaction about r1 (it may wait for a's per-release lock: not awaited yet).
+      b = await openAs(db, 'ci_service_role', who.ci);
+      const bc = b;
+      const other = (async () => {
+        await write(bc, 'b1', r1.release_id);
+        await bc.query('commit');
+      })();
+      await write(a, 'a5', r2.release_id);
+      await a.query('commit');
+      await other;
+    } finally {
+      a.release();
+      b?.release();
+    }
+    const held = await ledgerOf(db, Object.values(ids));
+    const once = ['a1', 'a2', 'a3', 'a4', 'a5', 'b1'].every((k) => held.get(ids[k]!)?.n === 1);
+    const ordered =
+      held.get(ids.a1!)!.seq < held.get(ids.a4!)!.seq &&
+      held.get(ids.a2!)!.seq < held.get(ids.a3!)!.seq &&
+      held.get(ids.a3!)!.seq < held.get(ids.a5!)!.seq;
+    const queued = await adminOne<{ n: number }>(
+      db,
+      'select count(*)::int as n from ops.ledger_pending where row_id = any ($1::uuid[])',
+      [Object.values(ids)],
+    );
+    const chains = await adminOne<{ ok: boolean }>(
+      db,
+      `select bool_and(e.chain_id = case when e.row_id = any ($1::uuid[]) then $2::uuid else $3::uuid end) as ok
+       from ops.ledger_entries e where e.row_id = any ($4::uuid[])`,
+      [
+        [ids.a1, ids.a4, ids.b1],
+        r1.release_id,
+        r2.release_id,
+        Object.values(ids).filter((v) => v !== ids.rolled_back),
+      ],
+    );
+    return (
+      !once ||
+      !ordered ||
+      held.has(ids.rolled_back!) ||
+      queued!.n !== 0 ||
+      chains?.ok !== true ||
+      !(await ledgerVerified(db, [r1.release_id, r2.release_id]))
+    );
+  },
+};
+
+/**
+ * The same facts through ops.ingest_event, whose refusals roll back a subtransaction: an accepted
+ * event, its duplicate, a refused one (the attempt logged, its fact rolled back) in one transaction,
+ * and a prepared transaction where the server allows them. Each log row and fact once, verified.
+ */
+const ledgerThroughIngestSubtransactions: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'ledger: accepted, duplicate and refused ingest attempts in one transaction, and a prepared transaction',
+  async run({ db }) {
+    const r = await release(db);
+    const ok = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+    const refused = envelopeOf(r.release_id, 'build_complete', { status: 'exploded' });
+    await asRole(db, 'ci_service_role', claims('ci_service_role', who.ci), async (c) => {
+      for (const env of [ok, ok, refused]) {
+        await firstThatWorks(c, [
+          ['select ops.ingest_event($1::jsonb)', [JSON.stringify(env)]],
+          ['select ops.ingest_event($1::jsonb, $2)', [JSON.stringify(env), sha(env)]],
+        ]);
+      }
+    });
+    // Prepared: linked before PREPARE (deferred triggers fire then), committed from another session.
+    const gid = `atk-ledger-${randomUUID()}`;
+    let preparedCheck: string | null = null;
+    const p = await openAs(db, 'ci_service_role', who.ci);
+    try {
+      preparedCheck = (await p.query(checkSql, [r.release_id, 'ledger-prepared'])).rows[0].check_id;
+      await p.query(`prepare transaction '${gid}'`);
+    } catch {
+      preparedCheck = null; // max_prepared_transactions = 0: refused, rolled back
+      await p.query('rollback').catch(() => {});
+    } finally {
+      p.release();
+    }
+    if (preparedCheck) await db.admin.query(`commit prepared '${gid}'`);
+    const logs = await db.admin.query<{ ingest_id: string }>(
+      'select l.ingest_id from ops.event_ingest_log l where l.release_id = $1',
+      [r.release_id],
+    );
+    const facts = await db.admin.query<{ check_id: string }>(
+      `select c.check_id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+       where g.release_id = $1`,
+      [r.release_id],
+    );
+    const rowIds = [...logs.rows.map((l) => l.ingest_id), ...facts.rows.map((f) => f.check_id)];
+    const held = await ledgerOf(db, rowIds);
+    const queued = await adminOne<{ n: number }>(db, 'select count(*)::int as n from ops.ledger_pending');
+    return (
+      facts.rows.length === 0 ||
+      rowIds.some((id) => held.get(id)?.n !== 1) ||
+      queued!.n !== 0 ||
+      !(await ledgerVerified(db, [r.release_id]))
+    );
+  },
+};
+
+/**
+ * The same envelope sent eight times at once through a door, with a refused one among them: one
+ * fact, each attempt's log row in the release's chain exactly once, nothing left queued, the chain
+ * verified.
+ */
+function ledgerConcurrentDuplicates(door: Door): Attack {
+  return {
+    kind: 9,
+    door,
+    persona: 'ci_service_role',
+    name: 'ledger: one envelope sent eight times at once, with a refused one among them',
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      const send = door === 'sql' ? sqlSend(db) : doorSend(ctx, door);
+      const env = envelopeOf(r.release_id, 'build_complete', { status: 'pass' });
+      const bad = envelopeOf(r.release_id, 'build_complete', { status: 'exploded' });
+      const answers = await Promise.all([
+        ...Array.from({ length: 8 }, () => send('ci_service_role', 'atk-ci', env)),
+        send('ci_service_role', 'atk-ci', bad),
+      ]);
+      const accepted = answers.filter((a) => a.status === 'accepted').length;
+      const logs = await db.admin.query<{ ingest_id: string }>(
+        'select ingest_id from ops.event_ingest_log where release_id = $1',
+        [r.release_id],
+      );
+      const facts = await db.admin.query<{ check_id: string }>(
+        `select c.check_id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
+         where g.release_id = $1`,
+        [r.release_id],
+      );
+      const rowIds = [...logs.rows.map((l) => l.ingest_id), ...facts.rows.map((f) => f.check_id)];
+      const held = await ledgerOf(db, rowIds);
+      const queued = await adminOne<{ n: number }>(
+        db,
+        'select count(*)::int as n from ops.ledger_pending where row_id = any ($1::uuid[])',
+        [rowIds],
+      );
+      return (
+        accepted !== 1 ||
+        facts.rows.length !== 1 ||
+        rowIds.some((id) => held.get(id)?.n !== 1) ||
+        queued!.n !== 0 ||
+        !(await ledgerVerified(db, [r.release_id]))
+      );
+    },
+  };
+}
+
+// ---- exception state at the read ------------------------------------------------------------
+
+/**
+ * ops.exception_state and ops.exception_time_left take any row a caller builds. They read nothing
+ * but the row and the clock, so a forged row teaches nothing hidden; their answer must still be the
+ * rule's (approved by someone else and inside the window: active; past expiry: expired; approved,
+ * window ahead: scheduled; otherwise pending approval; time left only while active, never
+ * negative). The personas they are not granted to are refused.
+ */
+function exceptionStateForged(persona: Persona): Attack {
+  return {
+    kind: persona === 'release_manager' || persona === 'audit_reader' ? 16 : 8,
+    door: 'sql',
+    persona,
+    name: 'exception_state / exception_time_left on forged exception rows answer other than the rule',
+    async run({ db }) {
+      // [approver, requester, effective_from, expires_at] as SQL, the rule's state, whether time is left.
+      const cases: [string, string, string, string, string, boolean][] = [
+        [`'rm-b'`, `'rm-a'`, `now() - interval '1 hour'`, `now() + interval '1 hour'`, 'active', true],
+        [
+          `'rm-a'`,
+          `'rm-a'`,
+          `now() - interval '1 hour'`,
+          `now() + interval '1 hour'`,
+          'pending_approval',
+          false,
+        ],
+        [
+          'null',
+          `'rm-a'`,
+          `now() - interval '1 hour'`,
+          `now() + interval '1 hour'`,
+          'pending_approval',
+          false,
+        ],
+        [`'rm-b'`, `'rm-a'`, `now() + interval '1 hour'`, `now() + interval '2 hours'`, 'scheduled', false],
+        [`'rm-b'`, `'rm-a'`, `now() - interval '2 hours'`, `now() - interval '1 hour'`, 'expired', false],
+        ['null', `'rm-a'`, `now() - interval '2 hours'`, `now() - interval '1 hour'`, 'expired', false],
+        // Expiring at the start of the transaction (now()), read later: expired at the read.
+        [`'rm-b'`, `'rm-a'`, `now() - interval '1 hour'`, 'now()', 'expired', false],
+      ];
+      const out = await tryAsRole(db, persona, claims(persona), async (c) => {
+        await c.query('select pg_sleep(0.01)');
+        const wrong: string[] = [];
+        for (const [approver, requester, from, until, state, timeLeft] of cases) {
+          // Any row the caller builds: only the named fields set, the rest null.
+          const { rows } = await c.query(
+            `with f as (
+               select pg_catalog.jsonb_populate_record(null::ops.exceptions, pg_catalog.jsonb_build_object(
+                 'exception_id', gen_random_uuid(), 'release_id', gen_random_uuid(), 'approver_id', ${approver}::text,
+                 'requested_by', ${requester}::text, 'effective_from', ${from}, 'expires_at', ${until})) as e
+             )
+             select ops.exception_state(f.e) as state, ops.exception_time_left(f.e) as time_left,
+                    ops.exception_time_left(f.e) < interval '0' as negative
+             from f`,
+          );
+          const row = rows[0] as { state: string; time_left: unknown; negative: boolean | null };
+          const what = `${approver}/${requester} ${from} .. ${until}`;
+          if (row.state !== state) wrong.push(`${what}: ${row.state}, not ${state}`);
+          if ((row.time_left !== null) !== timeLeft || row.negative)
+            wrong.push(`${what}: time left ${JSON.stringify(row.time_left)}`);
+        }
+        return wrong;
+      });
+      if (persona !== 'release_manager' && persona !== 'audit_reader') return out.ok;
+      if (!out.ok) throw new Error(`${persona} could not call them: ${out.message}`);
+      if (out.value.length > 0) console.error(out.value.join('\n'));
+      return out.value.length > 0;
+    },
+  };
+}
+
+/**
+ * Exception states through GraphQL. The personas the view is not for read nothing of it; its
+ * readers see the rule's state at the read: an exception that expired a moment ago (inside the
+ * request's transaction, after its start) is expired with no time left, one not approved pending
+ * approval, one approved with its window ahead scheduled (approved by the requester itself: the
+ * forged-row attack above).
+ */
+function exceptionStatusThroughGraphql(persona: Persona): Attack {
+  const reader = persona === 'release_manager' || persona === 'audit_reader';
+  return {
+    kind: reader ? 4 : 18,
+    door: 'graphql',
+    persona,
+    name: reader
+      ? 'GraphQL exceptionStatus says other than the rule for just-expired, unapproved and scheduled exceptions'
+      : 'GraphQL exceptionStatus or exceptions read by a persona they are not for',
+    async run(ctx) {
+      const r = await release(ctx.db, 'atk-exc-status-owner');
+      const expiring = await requestException(ctx.db, r.release_id, ['G3'], { type: 'gate_bypass' });
+      await approveException(ctx.db, expiring.exception_id);
+      const pending = await requestException(ctx.db, r.release_id, ['G2'], { type: 'evidence_waiver' });
+      const later = await requestException(ctx.db, r.release_id, ['G1'], { type: 'evidence_waiver' });
+      await approveException(ctx.db, later.exception_id);
+      await ctx.db.admin.query(
+        `update ops.exceptions set
+           expires_at = case when exception_id = $1 then clock_timestamp() + interval '300 milliseconds' else expires_at end,
+           effective_from = case when exception_id = $3 then clock_timestamp() + interval '1 hour' else effective_from end
+         where exception_id in ($1, $2, $3)`,
+        [expiring.exception_id, pending.exception_id, later.exception_id],
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const token = await ctx.token(persona, `atk-${persona}`);
+      const res = await ctx.doors.graphql!.graphql!(
+        `query($id: ID!) {
+           exceptionStatus(filter: { releaseId: $id }, first: 50) { nodes { exceptionId state timeLeftSeconds } }
+           exceptions(releaseId: $id) { __typename }
+         }`,
+        { id: r.release_id },
+        token,
+      );
+      const nodes = (res.body?.data?.exceptionStatus?.nodes ?? []) as {
+        exceptionId: string;
+        state: string;
+        timeLeftSeconds: number | null;
+      }[];
+      if (!reader) return nodes.length > 0 || (res.body?.data?.exceptions ?? []).length > 0;
+      const of = (id: string) => nodes.find((n) => n.exceptionId === id);
+      const wrong =
+        of(expiring.exception_id)?.state !== 'expired' ||
+        of(expiring.exception_id)?.timeLeftSeconds !== null ||
+        of(pending.exception_id)?.state !== 'pending_approval' ||
+        of(later.exception_id)?.state !== 'scheduled' ||
+        of(later.exception_id)?.timeLeftSeconds !== null;
+      if (wrong) console.error(JSON.stringify(res.body));
+      return wrong;
+    },
+  };
+}
+
+/**
+ * A bypass approved with its window opening later: the gate is not bypassed at approval, and the
+ * rule bypasses it once the window opens. Nothing is written then, so unless the deadline sweep
+ * (the job every API instance runs) re-evaluates the release when the window opens, the stored
+ * gate stays pending while the rule says bypassed: the stored and computed status drift, and no
+ * transition (nor its event) says the gate moved.
+ */
+function bypassTakingEffectLater(door: 'sql' | 'graphql'): Attack {
+  return {
+    kind: 19,
+    door,
+    persona: 'release_manager',
+    name: 'an approved bypass whose window opens later: the stored gate never follows the rule',
+    async run(ctx) {
+      const { db } = ctx;
+      const r = await release(db);
+      await passG1(db, r);
+      await passG2(db, r);
+      let e: string;
+      if (door === 'sql') {
+        e = await asRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
+          const { rows } = await c.query(
+            `select exception_id from ops.request_exception(p_release_id => $1, p_exception_type => 'gate_bypass',
+             p_impacted_gates => '{G3}', p_reason => 'hotfix for a customer outage', p_risk_statement => 'low',
+             p_expires_at => clock_timestamp() + interval '1 day',
+             p_effective_from => clock_timestamp() + interval '1500 milliseconds')`,
+            [r.release_id],
+          );
+          return rows[0].exception_id as string;
+        });
+        await approveException(db, e);
+      } else {
+        const gql = ctx.doors.graphql!.graphql!;
+        const requested = await gql(
+          `mutation($input: RequestExceptionInput!) { requestException(input: $input) {
+           __typename ... on RequestExceptionSuccess { data { id } } ... on Error { message } } }`,
+          {
+            input: {
+              releaseId: r.release_id,
+              exceptionType: 'gate_bypass',
+              impactedGates: ['G3'],
+              reason: 'hotfix for a customer outage',
+              riskStatement: 'low',
+              effectiveFrom: new Date(Date.now() + 1_500).toISOString(),
+              expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+            },
+          },
+          await ctx.token('release_manager', who.rm2),
+        );
+        e = requested.body?.data?.requestException?.data?.id;
+        if (!e) throw new Error(`not requested: ${JSON.stringify(requested.body)}`);
+        const approved = await gql(
+          `mutation($input: ApproveExceptionInput!) { approveException(input: $input) {
+           __typename ... on Error { message } } }`,
+          { input: { exceptionId: e, rationale: 'risk accepted' } },
+          await ctx.token('release_manager', who.rm3),
+        );
+        if (approved.body?.data?.approveException?.__typename !== 'ApproveExceptionSuccess') {
+          throw new Error(`not approved: ${JSON.stringify(approved.body)}`);
+        }
+      }
+      const before = await gateStatus(db, r.release_id, 'G3');
+      if (before === 'bypassed') return true; // bypassed before its window opened
+      // Past the window's opening, the deadline job's sweep runs (as it does every few seconds).
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const open = await adminOne<{ open: boolean }>(
+          db,
+          'select effective_from <= clock_timestamp() as open from ops.exceptions where exception_id = $1',
+          [e],
+        );
+        if (open!.open || Date.now() > until) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await db.admin.query('select ops.record_deadline_transitions()');
+      const drift = await db.admin.query(
+        `select c.gate_code from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
+       where g.status is distinct from c.status`,
+        [r.release_id],
+      );
+      const moved = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
+       where g.release_id = $1 and g.gate_code = 'G3' and t.to_status = 'bypassed'`,
+        [r.release_id],
+      );
+      return (
+        drift.rows.length > 0 || (await gateStatus(db, r.release_id, 'G3')) !== 'bypassed' || moved!.n !== 1
+      );
+    },
+  };
+}
+
 // ---- the fast paths: batched dispatch, one-round-trip persona, one-statement release ---------------
 
 /** The job library's tables and functions, and the dispatcher: a persona queuing, reading or dispatching deliveries. */
@@ -3009,6 +3874,15 @@ const matrix: Attack[] = [
   ...PERSONAS.filter((p) => p !== 'release_manager').map(subscribeWithoutBeingReleaseManager),
   developerReadsHiddenEvents,
   webhookSsrf,
+  pooledConnectionPerDelivery,
+  pooledConnectionAcrossPolicies,
+  subscriptionUrlRewritten,
+  gatePartsDiffer,
+  ledgerAcrossTransactions,
+  ledgerThroughIngestSubtransactions,
+  ...(['sql', 'http', 'deno', 'graphql'] as Door[]).map(ledgerConcurrentDuplicates),
+  ...PERSONAS.map(exceptionStateForged),
+  ...PERSONAS.map(exceptionStatusThroughGraphql),
   // The fast paths' attacks run before the timing ones: the G4 deadline attack leaves a deployment
   // in progress whose deadline passes after it, which the drift check of every later test would see
   // (the stored G4 follows the deadline when the deadline job records it).
@@ -3032,6 +3906,8 @@ const matrix: Attack[] = [
   freezeJudgedAtBegin,
   soakWhileInProgress,
   g4DeadlineWhileInProgress,
+  bypassTakingEffectLater('sql'),
+  bypassTakingEffectLater('graphql'),
 ];
 
 export { attachEvidence, others, promote, submitApproval };

@@ -43,8 +43,36 @@ describe('webhook connections', () => {
     );
     expect(requests).toBe(3);
 
-    // Another policy object, as lenient: its own pool, so one more connection.
+    // Another policy object with the same settings (the worker makes one per delivery): the same
+    // pool, so the same connection.
     expect(await post(new URL(`http://localhost:${port}/hook`), '{}', {}, { ...lenient })).toBe(204);
-    expect(connections).toBe(2);
+    expect(connections).toBe(1);
+  });
+
+  it('are closed by the sender once idle, even when the receiver would keep them', async () => {
+    const held = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    held.keepAliveTimeout = 0; // the receiver never closes an idle connection
+    let open = 0;
+    held.on('connection', (socket) => {
+      open++;
+      socket.on('close', () => open--);
+    });
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(`http://localhost:${(held.address() as AddressInfo).port}/hook`);
+      const policy = { timeoutMs: 5_000, maxBytes: 1024, allowLoopback: true, allowPrivate: false };
+      expect(await post(url, '{}', {}, policy)).toBe(204);
+      expect(open).toBe(1);
+      // Polled, not timed: closed some seconds later by the sender's idle timeout.
+      const until = Date.now() + 60_000;
+      while (open > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+      expect(open).toBe(0);
+    } finally {
+      held.closeAllConnections();
+      await new Promise((resolve) => held.close(resolve));
+    }
   });
 });
