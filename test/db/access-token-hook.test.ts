@@ -8,7 +8,7 @@ import { SignJWT } from 'jose';
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier } from '../../src/auth/jwt.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { inTransaction, type TestDatabase, useTestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -65,20 +65,11 @@ async function hook(
 }
 
 /** Runs fn as the given role in one transaction (the owner's pool, SET LOCAL ROLE). */
-async function asRole<T>(role: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const c = await db.admin.connect();
-  try {
-    await c.query('begin');
+function asRole<T>(role: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(db.admin, async (c) => {
     await c.query(`set local role ${role}`);
-    const result = await fn(c);
-    await c.query('commit');
-    return result;
-  } catch (err) {
-    await c.query('rollback');
-    throw err;
-  } finally {
-    c.release();
-  }
+    return fn(c);
+  });
 }
 
 const sqlState = (p: Promise<unknown>) =>
