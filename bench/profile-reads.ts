@@ -8,20 +8,16 @@
 // `--write FILE` also saves the .cpuprofile (open it in Chrome DevTools or speedscope).
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { mintToken } from '../src/auth/dev-tokens.js';
-import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
 import { resolveDataRoot } from '../src/db/embedded.js';
 import { projectRoot } from '../src/db/migrate.js';
-import { createLogger } from '../src/logger.js';
-import { createServer, type Route } from '../src/server.js';
 import { benchPool, machine } from './lib.js';
-import { BASELINE_RELEASE_SQL, ONE_RELEASE, seed } from './reads.js';
+import { ONE_RELEASE, readsServer, seed } from './reads.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
@@ -113,25 +109,8 @@ async function main(): Promise<void> {
     throw err;
   });
   const pool = benchPool(db.apiUrl, 4);
-  const baseline: Route[] = [
-    {
-      method: 'POST',
-      path: '/bench/baseline',
-      handler: async (request, ctx) => {
-        const { arg: id } = (await request.json()) as { arg: unknown };
-        const data = await ctx.withPersona(async (c) => (await c.query(BASELINE_RELEASE_SQL, [id])).rows[0]);
-        return new Response(JSON.stringify({ data }), { headers: { 'content-type': 'application/json' } });
-      },
-    },
-  ];
-  const http = createHttpServer();
-  const app = createServer({
-    config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' }),
-    pool,
-    logger: createLogger({ level: 'silent' }),
-    routes: baseline,
-  });
-  http.on('request', app.handle);
+  const server = readsServer(pool, SECRET);
+  const http = server.http;
   const session = new Session();
   try {
     await seed(db.adminUrl, 200);
@@ -197,10 +176,7 @@ async function main(): Promise<void> {
     summarise(profile, REQUESTS);
   } finally {
     session.disconnect();
-    const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-    http.closeAllConnections();
-    await closed;
-    await app.close();
+    await server.close();
     await pool.end();
     await db.stop();
     remove();

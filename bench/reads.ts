@@ -14,7 +14,7 @@
 // named bench-<run>-*). No assertion here: the numbers are printed for people to read.
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -99,6 +99,32 @@ const baselineRoutes: Route[] = [
     },
   },
 ];
+
+/**
+ * The API server the read benchmarks measure, on the given pool, with tokens signed by `secret`,
+ * logging nothing, and the hand-written baseline route at /bench/baseline (`{ kind, arg }`: 'list'
+ * a page size, 'release' a release id). Returns the Node HTTP server, not yet listening, and
+ * close(), which ends its connections and the server (not the pool).
+ */
+export function readsServer(pool: pg.Pool, secret: string): { http: HttpServer; close: () => Promise<void> } {
+  const app = createServer({
+    config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: secret, LOG_LEVEL: 'silent' }),
+    pool,
+    logger: createLogger({ level: 'silent' }),
+    routes: baselineRoutes,
+  });
+  const http = createHttpServer();
+  http.on('request', app.handle);
+  return {
+    http,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections();
+      await closed;
+      await app.close();
+    },
+  };
+}
 
 // ---- Seeding: bulk SQL as the owner, triggers off, then plausible gate states -------------------
 
@@ -349,14 +375,8 @@ async function main(): Promise<void> {
       return query(...args);
     };
   });
-  const http = createHttpServer();
-  const app = createServer({
-    config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' }),
-    pool,
-    logger: createLogger({ level: 'silent' }),
-    routes: baselineRoutes,
-  });
-  http.on('request', app.handle);
+  const server = readsServer(pool, SECRET);
+  const http = server.http;
   try {
     const seedStart = performance.now();
     await seed(db.adminUrl, RELEASES);
@@ -517,10 +537,7 @@ async function main(): Promise<void> {
       log(`${unanswered} requests got no answer in time (busy machine); left out of the figures`);
     log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } finally {
-    const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-    http.closeAllConnections();
-    await closed;
-    await app.close();
+    await server.close();
     await pool.end();
     await db.stop();
     if (!external) {
@@ -588,20 +605,12 @@ async function growth(): Promise<void> {
     const token = await mintToken({ secret: SECRET, persona: 'release_manager', sub: 'rm-dashboard' });
     const serve = async (apiUrl: string) => {
       const pool = benchPool(apiUrl, 4);
-      const http = createHttpServer();
-      const app = createServer({
-        config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET, LOG_LEVEL: 'silent' }),
-        pool,
-        logger: createLogger({ level: 'silent' }),
-      });
-      http.on('request', app.handle);
+      const server = readsServer(pool, SECRET);
+      const http = server.http;
       await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
       servers.push({
         close: async () => {
-          const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-          http.closeAllConnections();
-          await closed;
-          await app.close();
+          await server.close();
           await pool.end();
         },
       });
