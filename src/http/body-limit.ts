@@ -7,6 +7,7 @@
 // a counter that stops at the limit.
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { limitRejections } from '../metrics.js';
+import { BodyTooLarge, readBodyWithin } from './bounded-body.js';
 
 const boundedRequests = new WeakSet<Request>();
 
@@ -24,22 +25,11 @@ function tooLarge(limit: number) {
 
 /** The body read through a counter: refused with 413 as soon as it passes `limit` bytes. */
 async function readBounded(request: Request, limit: number): Promise<Request> {
-  const reader = request.body!.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (let next = await reader.read(); !next.done; next = await reader.read()) {
-    size += next.value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
-    }
-    chunks.push(next.value);
-  }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
+  let body: Uint8Array<ArrayBuffer>;
+  try {
+    body = await readBodyWithin(request.body, limit);
+  } catch (err) {
+    throw err instanceof BodyTooLarge ? tooLarge(limit) : err;
   }
   return new Request(request.url, {
     method: request.method,

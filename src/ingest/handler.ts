@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.ts';
 import { withPersona } from '../db/with-persona.ts';
 import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.ts';
+import { BodyTooLarge, readBodyWithin } from '../http/bounded-body.ts';
 import type { ProcessingStatusValue } from '../vocabulary.ts';
 import { checkEnvelope, storableJson } from './envelope.ts';
 
@@ -128,8 +129,6 @@ function json(status: number, body: unknown, extra: Record<string, string> = {})
   });
 }
 
-class BodyTooLarge extends Error {}
-
 /**
  * The body must be JSON and say so: `application/json` or a `+json` type, with no charset other
  * than UTF-8 (RFC 8259). Anything else (text/plain, a form, none at all) is a 415, so a body sent
@@ -155,28 +154,9 @@ class InvalidUtf8 extends Error {}
 async function readBody(req: Request, limit: number): Promise<string> {
   const declared = Number(req.headers.get('content-length') ?? '0');
   if (declared > limit) throw new BodyTooLarge();
-  if (!req.body) return '';
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new BodyTooLarge();
-    }
-    chunks.push(value);
-  }
+  const bytes = await readBodyWithin(req.body, limit);
   try {
-    const all = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) {
-      all.set(c, at);
-      at += c.byteLength;
-    }
-    return utf8.decode(all);
+    return utf8.decode(bytes);
   } catch {
     throw new InvalidUtf8();
   }
