@@ -12,6 +12,9 @@
 // and whether c >= 0.6 x min(a, b) and p99(c) <= 50 ms. Then the cost of the tamper-evident ledger:
 //   (d) the ledger's cost: (a)'s load with the ledger, then with its triggers disabled on the fact
 //       tables of this benchmark's own database, in interleaved rounds; with/without >= 0.8
+//   (e) a/r with parts off: (r) alternating with ops.ingest_event with the gate rule a no-op, and with
+//       the rule and the ledger both off (embedded database only): how far a/r could rise if a part
+//       cost nothing
 // and the time ops.verify_ledger takes for one release with 1,000 facts, and for everything. The server runs in a process of its own
 // (this file with --serve), the load comes from this one over fetch (undici, keep-alive).
 // Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set.
@@ -449,6 +452,78 @@ async function main(): Promise<number> {
       })\n`,
     );
 
+    // (e) where a/r's ceiling lies: the minimal RPC in rounds alternating with ops.ingest_event with
+    // the gate rule off (ops.evaluate_release made a no-op, so no gate changes and no outbox events
+    // either), and with the rule and the ledger both off. Only on the embedded database this run
+    // created and removes (never a DATABASE_URL one: it rewrites a function), each side on releases
+    // of its own. A part made free could lift a/r at most to what its line prints.
+    const ceiling = db.description === 'embedded' ? await measureCeiling() : null;
+    async function measureCeiling() {
+      const admin = new pg.Client({ connectionString: db.adminUrl });
+      await admin.connect();
+      const {
+        rows: [rule],
+      } = await admin.query<{ def: string }>(
+        "select pg_get_functiondef('ops.evaluate_release(uuid, text)'::regprocedure) as def",
+      );
+      const setRule = (on: boolean) =>
+        admin.query(
+          on
+            ? rule!.def
+            : `create or replace function ops.evaluate_release(p_release_id uuid, p_reason text default null)
+               returns void language plpgsql security definer set search_path = pg_catalog, pg_temp
+               as $$ begin return; end $$`,
+        );
+      const cRounds = short ? 1 : BASELINE_ROUNDS;
+      const cLoad = { ...load, warmupMs: short ? 300 : 1_000, durationMs: (SECONDS * 1000) / cRounds };
+      const nextNoRule = eventSource('n', await newReleases());
+      const bareReleases = await newReleases();
+      const nextBare = eventSource('m', bareReleases);
+      const cr = tally();
+      const crReleases = await newReleases();
+      await seedBaselineGates(db.adminUrl, crReleases);
+      const nextCr = eventSource('q', crReleases);
+      const ratios = { noRule: [] as number[], bare: [] as number[] };
+      let errors = 0;
+      try {
+        for (let round = 0; round < cRounds; round++) {
+          const base = await runLoad(rpc('bench_baseline.ingest_event', nextCr, cr), cLoad);
+          await setRule(false);
+          const noRule = await runLoad(ingestOp(nextNoRule, tally()), cLoad);
+          await setLedger(false);
+          let bare: LoadResult;
+          try {
+            bare = await runLoad(ingestOp(nextBare, tally()), cLoad);
+          } finally {
+            await setLedger(true);
+          }
+          ratios.noRule.push(noRule.rate / base.rate);
+          ratios.bare.push(bare.rate / base.rate);
+          errors += base.errors + noRule.errors + bare.errors;
+        }
+      } finally {
+        await setRule(true);
+        await admin.end();
+      }
+      return {
+        noRule: median(ratios.noRule),
+        bare: median(ratios.bare),
+        rounds: ratios,
+        errors,
+        bareReleases,
+      };
+    }
+    if (ceiling) {
+      process.stdout.write(
+        `${'(e) a/r with parts off, alternating with (r)'.padEnd(44)} without the gate rule ${ceiling.noRule.toFixed(2)}, ` +
+          `without the rule and the ledger ${ceiling.bare.toFixed(2)}   (medians of ${ceiling.rounds.bare.length} round${ceiling.rounds.bare.length > 1 ? 's' : ''})\n`,
+      );
+    } else {
+      process.stdout.write(
+        `${'(e) a/r with parts off'.padEnd(44)} skipped (only on an embedded database of its own)\n`,
+      );
+    }
+
     const started2 = await startServerProcess(db.apiUrl, secret);
     server = started2.child;
     const base = started2.base;
@@ -540,8 +615,9 @@ async function main(): Promise<number> {
     };
     const one = await timeVerify('select ops.verify_ledger($1) as r', [factRelease]);
     const all = await timeVerify('select ops.verify_ledger() as r', []);
-    // Phase (d)'s releases were written with the ledger off: found by design; anything else is a fault.
-    const foreign = all.report.findings.filter((f) => !f.release_id || !dReleases.includes(f.release_id));
+    // Phases (d) and (e) wrote some releases' facts with the ledger off: found by design.
+    const unledgered = new Set([...dReleases, ...(ceiling?.bareReleases ?? [])]);
+    const foreign = all.report.findings.filter((f) => !f.release_id || !unledgered.has(f.release_id));
     const ledgerRatio = withRate / withoutRate;
     const ledgerMeasured = sides.with.count > 0 && sides.without.count > 0;
     const ledgerMet = ledgerMeasured && ledgerRatio >= TARGET_LEDGER_RATIO;
@@ -583,8 +659,8 @@ async function main(): Promise<number> {
           all.report.findings.length
         } findings, ${
           foreign.length
-            ? `${foreign.length} OUTSIDE the releases of phase (d)`
-            : 'all on the releases phase (d) wrote with the ledger off, as they must be'
+            ? `${foreign.length} OUTSIDE the releases phases (d) and (e) wrote with the ledger off`
+            : 'all on the releases phases (d) and (e) wrote with the ledger off, as they must be'
         })`,
         `BENCH_RESULT ${JSON.stringify({
           short,
@@ -599,6 +675,7 @@ async function main(): Promise<number> {
           c: ingestResult,
           d: { with: { ...sides.with, rate: withRate }, without: { ...sides.without, rate: withoutRate } },
           ratios: { ca, caRounds: caPerRound, cb, ar, arRounds: perRound, ledger: ledgerRatio },
+          ceiling: ceiling && { noRule: ceiling.noRule, bare: ceiling.bare, rounds: ceiling.rounds },
           met: { throughput: throughputMet, p99: latencyMet, ledger: ledgerMet },
           verifyMs: {
             release: one.ms,
@@ -619,7 +696,8 @@ async function main(): Promise<number> {
       ingestResult.errors +
       acRounds.reduce((n, x) => n + x.errors, 0) +
       sides.with.errors +
-      sides.without.errors >
+      sides.without.errors +
+      (ceiling?.errors ?? 0) >
       0 ||
       !one.report.ok ||
       foreign.length > 0
