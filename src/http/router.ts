@@ -18,6 +18,7 @@ import { createIngestHandler, type IngestReply, type IngestRequest } from '../in
 import type { Logger } from '../logger.js';
 import { ingestOutcomes } from '../metrics.js';
 import { logRequest, logRouteRequest, tagRequestId } from './request-log.js';
+import { rememberVerified } from './verified-tokens.js';
 import { METRICS_PATH, type OpsYoga } from './yoga.js';
 
 export const INGEST_PATH = '/functions/v1/ops-event-ingest';
@@ -84,7 +85,10 @@ export interface RouterDeps {
 }
 
 export function createRouter(deps: RouterDeps): Router {
-  const { config, pool, logger, verify, yoga, attestation } = deps;
+  const { config, pool, logger, yoga, attestation } = deps;
+  // The routes' token check (the ingest's above all) remembers verified tokens for a short while
+  // (src/http/verified-tokens.ts); GraphQL checks its own.
+  const verify = rememberVerified(deps.verify);
 
   const readiness = async (): Promise<Response> => {
     let timer: NodeJS.Timeout | undefined;
