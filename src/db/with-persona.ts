@@ -49,7 +49,7 @@ export async function beginAsPersona(client: pg.ClientBase, identity: Identity):
 
 /**
  * `fn` in one transaction as the identity's persona, committed when it resolves and rolled back
- * when it throws: three round trips around fn's own statements (begin with the persona, fn, commit).
+ * when it throws: one round trip before fn's own statements (begin with the persona), one after (commit).
  */
 export async function withPersona<T>(
   pool: pg.Pool,
