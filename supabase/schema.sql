@@ -6,7 +6,7 @@
 -- schema ops
 
 create schema ops;
-grant usage on schema ops to audit_reader, ci_service_role, developer, ops_persona_admin, qa_tester, release_manager, sre;
+grant usage on schema ops to audit_reader, authenticator, ci_service_role, developer, ops_persona_admin, qa_tester, release_manager, sre;
 
 create extension plpgsql with schema pg_catalog;
 
@@ -740,12 +740,15 @@ create table ops.outbox_events (
   blockers jsonb,
   created_at timestamp with time zone default clock_timestamp() not null,
   dispatched_at timestamp with time zone,
+  announced_at timestamp with time zone,
   constraint outbox_events_kind_check CHECK ((kind = ANY (ops.outbox_event_kinds()))),
   constraint outbox_events_pkey PRIMARY KEY (event_id),
   constraint outbox_events_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
+comment on column ops.outbox_events.announced_at is 'When ops.outbox_announce notified channel ops_outbox of the event; null until then.';
 comment on table ops.outbox_events is 'One row per fact worth telling the outside world about, written in the fact''s own transaction.';
 CREATE INDEX outbox_events_release ON ops.outbox_events USING btree (release_id, created_at);
+CREATE INDEX outbox_events_unannounced ON ops.outbox_events USING btree (created_at) WHERE (announced_at IS NULL);
 CREATE INDEX outbox_events_undispatched ON ops.outbox_events USING btree (created_at) WHERE (dispatched_at IS NULL);
 CREATE TRIGGER outbox_events_no_delete BEFORE DELETE ON ops.outbox_events FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER outbox_events_no_truncate BEFORE TRUNCATE ON ops.outbox_events FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
@@ -4061,6 +4064,45 @@ CREATE OR REPLACE FUNCTION ops.max_exception_window()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select interval '30 days' $function$;
 
+CREATE OR REPLACE FUNCTION ops.outbox_announce(p_limit integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_events uuid[];
+  v_notice text;
+begin
+  if p_limit is null or p_limit < 1 then
+    raise exception 'batch size must be at least 1' using errcode = 'OPS22';
+  end if;
+  select pg_catalog.array_agg(x.event_id order by x.created_at, x.event_id) into v_events
+  from (select e.event_id, e.created_at
+        from ops.outbox_events e
+        where e.announced_at is null
+        order by e.created_at
+        limit least(p_limit, 1000)
+        for update skip locked) x;
+  if v_events is null then
+    return 0;
+  end if;
+  for v_notice in
+    select pg_catalog.json_build_object('event_id', e.event_id, 'release_id', e.release_id,
+                                        'project', e.project, 'kind', e.kind)::text
+    from pg_catalog.unnest(v_events) with ordinality as a(event_id, n)
+    join ops.outbox_events e on e.event_id = a.event_id
+    order by a.n
+  loop
+    perform pg_catalog.pg_notify('ops_outbox', v_notice);
+  end loop;
+  update ops.outbox_events e set announced_at = pg_catalog.clock_timestamp()
+  where e.event_id = any (v_events);
+  return pg_catalog.cardinality(v_events);
+end
+$function$;
+grant execute on function ops.outbox_announce(p_limit integer) to authenticator;
+
 CREATE OR REPLACE FUNCTION ops.outbox_event_kinds()
  RETURNS text[]
  LANGUAGE sql
@@ -4203,7 +4245,6 @@ AS $function$
 declare
   v_project text;
   v_target public.ops_environment;
-  v_event_id uuid;
   v_blockers jsonb;
   v_gates text;
 begin
@@ -4222,10 +4263,7 @@ begin
   insert into ops.outbox_events (kind, release_id, project, environment, source_table, source_id,
                                  actor, change, blockers)
   values (p_kind, p_release_id, v_project, coalesce(p_environment, v_target), p_source_table,
-          p_source_id, coalesce(p_actor, ''), p_change, v_blockers)
-  returning event_id into v_event_id;
-  perform pg_catalog.pg_notify('ops_outbox', pg_catalog.json_build_object(
-    'event_id', v_event_id, 'release_id', p_release_id, 'project', v_project, 'kind', p_kind)::text);
+          p_source_id, coalesce(p_actor, ''), p_change, v_blockers);
 end
 $function$;
 

@@ -1,11 +1,12 @@
 // The webhook delivery worker: graphile-worker (its schema installed here, by its own migrations,
 // on whatever database this process uses) runs one job per delivery; a dispatcher fans new
-// outbox events out to deliveries, woken by the outbox's NOTIFY and, for anything a lost
-// notification missed, every DISPATCH_POLL_MS. Any number of processes may run it against one
+// outbox events out to deliveries, woken by the outbox's announcements (which it makes itself too,
+// src/events/listener.ts) and, for anything a lost notification missed, every DISPATCH_POLL_MS. Any number of processes may run it against one
 // database: ops.webhook_dispatch takes each event once (SKIP LOCKED) and the job library runs
 // each job on one worker at a time. Connects as the owner (the delivery path reads secrets).
 import { type Runner, run, runMigrations, type Task, Logger as WorkerLogger } from 'graphile-worker';
 import pg from 'pg';
+import { OutboxListener } from '../events/listener.js';
 import type { Logger } from '../logger.js';
 import type { WebhookConfig } from './config.js';
 import { attemptDeliveries, attemptDelivery, DeliveryRetry } from './deliver.js';
@@ -163,25 +164,21 @@ export async function startWebhookWorker(options: {
     }, NOTIFY_GATHER_MS);
   };
 
-  let listener: pg.Client | null = null;
+  // The outbox channel, as every API instance listens to it; listening also announces newly
+  // committed events (ops.outbox_announce), so deliveries start even where no API instance listens.
+  const listener = new OutboxListener({
+    connectionString: options.connectionString,
+    application_name: 'ops-release-gates-webhooks',
+  });
+  listener.on('notice', dispatchSoon);
   const listen = async (): Promise<void> => {
     if (stopped) return;
-    const client = new pg.Client({ connectionString: options.connectionString });
-    client.on('notification', dispatchSoon);
-    client.on('error', (err) => {
-      logger.warn({ err }, 'webhook dispatcher: notification connection lost; listening again');
-      client.end().catch(() => {});
-      if (listener === client) listener = null;
-      setTimeout(() => void listen().catch(() => {}), RELISTEN_MS).unref();
-    });
     try {
-      await client.connect();
-      await client.query('listen ops_outbox');
-      listener = client;
+      await listener.ready();
     } catch (err) {
+      if (stopped) return;
       logger.warn({ err }, 'webhook dispatcher: cannot listen; polling meanwhile');
-      client.end().catch(() => {});
-      setTimeout(() => void listen().catch(() => {}), RELISTEN_MS).unref();
+      setTimeout(() => void listen(), RELISTEN_MS).unref();
     }
   };
   await listen();
@@ -195,7 +192,7 @@ export async function startWebhookWorker(options: {
       stopped = true;
       clearInterval(poll);
       if (gathering) clearTimeout(gathering);
-      await listener?.end().catch(() => {});
+      await listener.close();
       await running;
       await runner.stop();
       await pgPool.end();
