@@ -84,11 +84,15 @@ export function post(
       headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       lookup: guardedLookup(options) as never,
       agent: poolFor(url.protocol, options),
-      signal: AbortSignal.timeout(options.timeoutMs),
     });
-    req.on('error', (err) =>
-      reject(err.name === 'AbortError' ? new Error(`no answer within ${options.timeoutMs} ms`) : err),
+    // The whole attempt (connecting, sending, the answer) within timeoutMs: one timer, cleared when
+    // the request ends (an AbortSignal per request cost more than the rest of the request's setup).
+    const deadline = setTimeout(
+      () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
     );
+    req.once('close', () => clearTimeout(deadline));
+    req.on('error', reject);
     req.on('response', (res) => {
       let read = 0;
       res.on('data', (chunk: Buffer) => {

@@ -18,8 +18,12 @@ const BATCH_PARALLEL = 8;
 const DISPATCH_POLL_MS = 5_000;
 // A notification starts a dispatch this long after it arrived, so that the events committed
 // meanwhile go out in the same batch (one transaction for many events under load, instead of one
-// per event competing with the ingest for the same cores).
+// per event competing with the ingest for the same cores). When the last dispatch took at least
+// BUSY_EVENTS events, the window is BUSY_GATHER_MS: fewer, larger batches (dispatch transactions,
+// jobs, target reads and attempt records) while events keep coming, for a little more latency.
 const NOTIFY_GATHER_MS = 50;
+const BUSY_EVENTS = 8;
+const BUSY_GATHER_MS = 250;
 const RELISTEN_MS = 2_000;
 
 export interface WebhookWorker {
@@ -123,6 +127,7 @@ export async function startWebhookWorker(options: {
   let stopped = false;
   let running: Promise<number> | null = null;
   let again = false;
+  let lastDispatched = 0;
   const dispatchOnce = async (): Promise<number> => {
     let total = 0;
     for (;;) {
@@ -141,6 +146,10 @@ export async function startWebhookWorker(options: {
       return running;
     }
     running = dispatchOnce()
+      .then((n) => {
+        lastDispatched = n;
+        return n;
+      })
       .catch((err) => {
         if (!stopped) logger.warn({ err }, 'webhook dispatch failed; retried at the next poll');
         return 0;
@@ -158,10 +167,13 @@ export async function startWebhookWorker(options: {
   let gathering: NodeJS.Timeout | null = null;
   const dispatchSoon = () => {
     if (gathering || stopped) return;
-    gathering = setTimeout(() => {
-      gathering = null;
-      void dispatch();
-    }, NOTIFY_GATHER_MS);
+    gathering = setTimeout(
+      () => {
+        gathering = null;
+        void dispatch();
+      },
+      lastDispatched >= BUSY_EVENTS ? BUSY_GATHER_MS : NOTIFY_GATHER_MS,
+    );
   };
 
   // The outbox channel, as every API instance listens to it; listening also announces newly
