@@ -1,6 +1,6 @@
 // The outbox's notifications come after the fact's commit, not from inside it (a NOTIFY in the
 // fact's transaction would serialise every commit behind a database-wide lock): the commit notifies
-// nobody; ops.outbox_announce then notifies channel 'ops_outbox' once per committed event, oldest
+// nobody; ops.outbox_announce (public.ops_outbox_announce for the API's login) then notifies channel 'ops_outbox' once per committed event, oldest
 // first, with the row's own payload; concurrent announcers never announce an event twice; an
 // announcer that rolls back leaves its events to the next one; a rolled-back fact is never
 // announced; and an events listener announces by itself, so a change made by direct SQL still
@@ -41,7 +41,7 @@ async function settle(): Promise<void> {
 }
 
 const announce = async (pool: pg.Pool | pg.PoolClient, limit = 100) =>
-  (await pool.query<{ n: number }>('select ops.outbox_announce($1) as n', [limit])).rows[0]!.n;
+  (await pool.query<{ n: number }>('select public.ops_outbox_announce($1) as n', [limit])).rows[0]!.n;
 
 const events = async (releaseIds: string[]) =>
   (
