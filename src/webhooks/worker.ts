@@ -1,9 +1,9 @@
 // The webhook delivery worker: graphile-worker (its schema installed here, by its own migrations,
 // on whatever database this process uses) runs one job per delivery; a dispatcher fans new
 // outbox events out to deliveries, woken by the outbox's announcements (which it makes itself too,
-// src/events/listener.ts) and, for anything a lost notification missed, every DISPATCH_POLL_MS. Any number of processes may run it against one
-// database: ops.webhook_dispatch takes each event once (SKIP LOCKED) and the job library runs
-// each job on one worker at a time. Connects as the owner (the delivery path reads secrets).
+// src/events/listener.ts) and, for anything a lost notification missed, every DISPATCH_POLL_MS.
+// Any number of processes may run it against one database: ops.webhook_dispatch takes each event
+// once (SKIP LOCKED) and the job library runs each job on one worker at a time. Connects as the owner (the delivery path reads secrets).
 import { type Runner, run, runMigrations, type Task, Logger as WorkerLogger } from 'graphile-worker';
 import pg from 'pg';
 import { OutboxListener } from '../events/listener.js';
