@@ -7,12 +7,19 @@
 //   without: the outbox triggers off (on this benchmark's own database only), no subscription
 // and the ratio with/without is printed against the target (>= 0.8). The side that goes first
 // alternates from round to round, and each round starts once the worker has delivered everything
-// written before it (waiting is not measured), so that no round pays for another's deliveries. Embedded PostgreSQL in
+// written before it (waiting is not measured), so that no round pays for another's deliveries. An
+// unmeasured warm-up of each side comes first, then an ANALYZE, so that the side of the first round
+// does not pay alone for the new database's first statistics, plans and caches. Besides the rates it
+// prints the CPU time per event of PostgreSQL (its server processes, read from /proc when the
+// database runs on this machine), the delivery process and the load generator, per side: on a
+// machine shared with other work the rates move with that work, the CPU an event costs much less.
+// Embedded PostgreSQL in
 // .data/bench-* (removed after) unless DATABASE_URL is set. --short or BENCH_SHORT=1: a few
 // seconds, and it never fails on a slow machine (only a wrong answer fails it).
 // BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override the defaults.
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +50,8 @@ const ci = identity('bench-ci', 'ci_service_role');
 // The receiver and the webhook worker run apart from the load generator, so that they compete with
 // the ingest for the machine's cores (the cost measured) but not for the load generator's own event
 // loop (which would slow the sending, not the database). Answers the parent over IPC:
-// {ask: 'received'} -> {received: n}; {ask: 'dispatch'} -> {dispatched: n}; {ask: 'stop'} -> exits.
+// {ask: 'received'} -> {received: n}; {ask: 'dispatch'} -> {dispatched: n}; {ask: 'cpu'} -> {cpu: s}
+// (its CPU time so far, seconds); {ask: 'stop'} -> exits.
 async function deliverSide(): Promise<void> {
   const received = { count: 0 };
   const receiver = createServer((req, res) => {
@@ -62,7 +70,10 @@ async function deliverSide(): Promise<void> {
   });
   process.on('message', async (m: { ask: string }) => {
     if (m.ask === 'received') process.send!({ received: received.count });
-    else if (m.ask === 'dispatch') process.send!({ dispatched: await worker.dispatch() });
+    else if (m.ask === 'cpu') {
+      const u = process.cpuUsage();
+      process.send!({ cpu: (u.user + u.system) / 1e6 });
+    } else if (m.ask === 'dispatch') process.send!({ dispatched: await worker.dispatch() });
     else if (m.ask === 'stop') {
       await worker.stop();
       receiver.close();
@@ -72,9 +83,11 @@ async function deliverSide(): Promise<void> {
   process.send!({ port: (receiver.address() as AddressInfo).port });
 }
 
+type Question = 'received' | 'dispatch' | 'cpu';
+
 interface DeliverySide {
   port: number;
-  ask<T>(what: 'received' | 'dispatch'): Promise<T>;
+  ask<T>(what: Question): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -86,7 +99,7 @@ function startDeliverySide(adminUrl: string): Promise<DeliverySide> {
   });
   // One question at a time: answers come back in order.
   let queue: Promise<unknown> = Promise.resolve();
-  const ask = <T>(what: 'received' | 'dispatch') => {
+  const ask = <T>(what: Question) => {
     const answer = queue.then(
       () =>
         new Promise<T>((resolve) => {
@@ -193,6 +206,42 @@ async function main(): Promise<number> {
         await new Promise((r) => setTimeout(r, 100));
       }
     };
+    // CPU seconds so far: PostgreSQL's server processes (null when /proc does not show them: a
+    // database elsewhere), the delivery process, this process.
+    const postgresCpu = async (): Promise<number | null> => {
+      const { rows } = await admin.query<{ pid: number }>('select pid from pg_stat_activity');
+      let seconds = 0;
+      for (const { pid } of rows) {
+        try {
+          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          seconds += (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in ticks of 10 ms
+        } catch {
+          return null;
+        }
+      }
+      return seconds;
+    };
+    const cpuNow = async () => ({
+      postgres: await postgresCpu(),
+      delivery: (await delivery.ask<{ cpu: number }>('cpu')).cpu,
+      load: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    });
+    const cpu = {
+      with: { postgres: 0 as number | null, delivery: 0, load: 0 },
+      without: { postgres: 0 as number | null, delivery: 0, load: 0 },
+    };
+
+    // Unmeasured: each side once, the deliveries made, then statistics for every table.
+    for (const side of ['with', 'without'] as const) {
+      await setOutbox(side === 'with');
+      await setSubscription(side === 'with');
+      await runLoad(op, { ...load, warmupMs: 0, durationMs: short ? 1_000 : 4_000 });
+    }
+    await setOutbox(true);
+    await setSubscription(true);
+    await caughtUp();
+    await admin.query('analyze');
+
     let deliveredDuring = 0;
     let eventsDuring = 0;
     for (let round = 0; round < ROUNDS; round++) {
@@ -203,10 +252,22 @@ async function main(): Promise<number> {
         await setSubscription(side === 'with');
         await caughtUp();
         const [received0, events0] = [await received(), await outboxEvents()];
+        const cpu0 = await cpuNow();
         const r = await runLoad(op, load);
+        const cpu1 = await cpuNow();
         if (r.errors > 0) throw new Error(`wrong answers: ${r.firstError}`);
         sides[side].count += r.count;
         sides[side].seconds += r.seconds;
+        const c = cpu[side];
+        c.postgres =
+          c.postgres === null || cpu0.postgres === null || cpu1.postgres === null
+            ? null
+            : c.postgres + cpu1.postgres - cpu0.postgres;
+        c.delivery += cpu1.delivery - cpu0.delivery;
+        c.load += cpu1.load - cpu0.load;
+        process.stdout.write(
+          `    round ${round + 1} ${side.padEnd(7)} ${r.rate.toFixed(0).padStart(4)} events/s, p50 ${r.p50.toFixed(0)} ms\n`,
+        );
         if (side === 'with') {
           deliveredDuring += (await received()) - received0;
           eventsDuring += (await outboxEvents()) - events0;
@@ -230,6 +291,15 @@ async function main(): Promise<number> {
         `${events.rows[0]!.n} outbox events, ${await received()} webhooks received so far\n` +
         `  the worker kept up: ${deliveredDuring} webhooks delivered during the rounds with the outbox, which wrote ${eventsDuring} events\n`,
     );
+    // Per event measured (the warm-up of each round included on both sides alike).
+    const perEvent = (seconds: number | null, side: 'with' | 'without') =>
+      seconds === null ? 'n/a' : `${((seconds * 1000) / Math.max(sides[side].count, 1)).toFixed(2)} ms`;
+    for (const side of ['with', 'without'] as const) {
+      process.stdout.write(
+        `  CPU per event ${side.padEnd(7)}: PostgreSQL ${perEvent(cpu[side].postgres, side)}, ` +
+          `delivery process ${perEvent(cpu[side].delivery, side)}, load generator ${perEvent(cpu[side].load, side)}\n`,
+      );
+    }
     return 0;
   } finally {
     await delivery.stop();
