@@ -16,13 +16,17 @@
 //       the rule and the ledger both off (embedded database only): how far a/r could rise if a part
 //       cost nothing
 // and the time ops.verify_ledger takes for one release with 1,000 facts, and for everything. The server runs in a process of its own
-// (this file with --serve), the load comes from this one over fetch (undici, keep-alive).
+// (this file with --serve), the load comes from this one over node:http with a keep-alive Agent of
+// CONCURRENCY sockets, for (b) and (c) alike. Not the global fetch: profiled, undici's fetch (Fetch
+// objects and web streams per request) took about as much CPU in this process as the server spent
+// on the route, on the same 2 cores as the server and PostgreSQL, so it weighed on (c) against (a)
+// with a cost that is the load generator's, not the route's (docs/profiling.md).
 // Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set.
 // --short or BENCH_SHORT=1: a few seconds (CI runs it so the benchmark cannot rot).
 // BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override the defaults.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer as createHttpServer } from 'node:http';
+import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -174,11 +178,18 @@ async function serve(): Promise<void> {
 }
 
 function startServerProcess(apiUrl: string, secret: string): Promise<{ base: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], {
-    cwd: projectRoot,
-    env: { ...process.env, BENCH_API_URL: apiUrl, BENCH_JWT_SECRET: secret, BENCH_POOL: String(POOL) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the server process, e.g. `--cpu-prof --cpu-prof-dir=…`
+  // to profile the route under load (docs/profiling.md).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', fileURLToPath(import.meta.url), '--serve'],
+    {
+      cwd: projectRoot,
+      env: { ...process.env, BENCH_API_URL: apiUrl, BENCH_JWT_SECRET: secret, BENCH_POOL: String(POOL) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stderr!.on('data', (d) => process.stderr.write(`[bench server] ${d}`));
   return new Promise((resolve, reject) => {
     let out = '';
@@ -188,6 +199,31 @@ function startServerProcess(apiUrl: string, secret: string): Promise<{ base: str
       if (m) resolve({ base: `http://127.0.0.1:${m[1]}`, child });
     });
     child.once('exit', (code) => reject(new Error(`bench server exited (${code}) before listening: ${out}`)));
+  });
+}
+
+/**
+ * One POST over a keep-alive connection of `agent`: the status and the body as text. A socket error
+ * rejects like fetch does (asUnanswered maps ECONNRESET and the like to "unanswered").
+ */
+function post(
+  agent: Agent,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', agent, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    req.end(body);
   });
 }
 
@@ -528,16 +564,18 @@ async function main(): Promise<number> {
     server = started2.child;
     const base = started2.base;
 
-    // (b) the HTTP stack alone: router, token check, Node adapter, no database.
+    // (b) the HTTP stack alone: router, token check, Node adapter, no database. (b) and (c) share
+    // one client: keep-alive connections, as many as callers.
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const headersOf = (ev: BenchEvent) => ({
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(ev.body)),
+      authorization: `Bearer ${tokens[ev.persona]}`,
+    });
     const nextB = eventSource('b', await newReleases());
     const httpResult = await runLoad(async () => {
       const ev = nextB();
-      const res = await fetch(`${base}${NOOP_PATH}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[ev.persona]}` },
-        body: ev.body,
-      });
-      await res.arrayBuffer();
+      const res = await post(agent, `${base}${NOOP_PATH}`, headersOf(ev), ev.body);
       throwIfUnanswered(res.status, 'noop');
       if (res.status !== 200) throw new Error(`noop answered ${res.status}`);
     }, load);
@@ -552,14 +590,9 @@ async function main(): Promise<number> {
     const nextAAgain = eventSource('A', await newReleases());
     const route = async () => {
       const ev = nextC();
-      const res = await fetch(`${base}${INGEST_PATH}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[ev.persona]}` },
-        body: ev.body,
-      });
-      const text = await res.text();
-      throwIfUnanswered(res.status, 'ingest');
-      if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${text.slice(0, 300)}`);
+      const { status, text } = await post(agent, `${base}${INGEST_PATH}`, headersOf(ev), ev.body);
+      throwIfUnanswered(status, 'ingest');
+      if (status !== 200) throw new Error(`ingest answered ${status}: ${text.slice(0, 300)}`);
       c.check((JSON.parse(text) as { status?: string }).status, () => text);
     };
     const cRounds: LoadResult[] = [];
@@ -574,6 +607,7 @@ async function main(): Promise<number> {
         cRounds.push(await runLoad(route, roundOf));
       }
     }
+    agent.destroy();
     const ingestResult = merged(cRounds);
     const caPerRound = cRounds.map((x, i) => x.rate / acRounds[i]!.rate);
     process.stdout.write(

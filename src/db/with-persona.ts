@@ -29,6 +29,28 @@ export async function assumePersona(client: Queryable, identity: Identity): Prom
   );
 }
 
+/**
+ * Opens a transaction on `client` and assumes the identity's persona in one round trip: the same
+ * settings as assumePersona, transaction-local, their values quoted by the driver (escapeLiteral)
+ * since a simple query with two statements takes no parameters (as src/db/request-transaction.ts
+ * does for reads). A token naming no persona is refused (403) before anything is sent.
+ */
+export async function beginAsPersona(client: pg.ClientBase, identity: Identity): Promise<void> {
+  const persona = personaOf(identity);
+  const literal = (value: string) => client.escapeLiteral(value);
+  await client.query(
+    `begin;
+     select set_config('role', ${literal(persona)}, true),
+            set_config('request.jwt.claims', ${literal(JSON.stringify(identity.claims))}, true),
+            set_config('request.jwt.claim.sub', ${literal(identity.subject)}, true),
+            set_config('request.jwt.claim.role', ${literal(persona)}, true)`,
+  );
+}
+
+/**
+ * `fn` in one transaction as the identity's persona, committed when it resolves and rolled back
+ * when it throws: three round trips around fn's own statements (begin with the persona, fn, commit).
+ */
 export async function withPersona<T>(
   pool: pg.Pool,
   identity: Identity,
@@ -43,8 +65,7 @@ export async function withPersona<T>(
   client.on('error', ignoreConnectionError);
   let released = false;
   try {
-    await client.query('begin');
-    await assumePersona(client, identity);
+    await beginAsPersona(client, identity);
     const result = await fn(client);
     await client.query('commit');
     return result;

@@ -3,6 +3,10 @@
 // tracking for a graceful close, and the Node server with its connection bounds. Written here
 // rather than taken from @whatwg-node/server's adapter because the body limit must act before the
 // body is read and hand an oversized ingest to its route (the ingest logs the refused attempt).
+// The ingest route is answered directly (router.directRoute): its handler gets the body already
+// read here and its reply is written as it is, without a Fetch Request, Headers, URL, AbortSignal,
+// Response or web stream per event (docs/profiling.md, "The ingest route").
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import {
   createServer as createHttpServer,
@@ -11,12 +15,14 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { type Config, HTTP_TIMEOUT_CHECK_INTERVAL_MS } from '../config.js';
-import { requestInfo } from '../context.js';
+import { type RequestInfo, requestInfo } from '../context.js';
 import { RETRY_AFTER_SECONDS } from '../errors.js';
+import type { IngestReply, IngestRequest } from '../ingest/handler.js';
 import type { Logger } from '../logger.js';
 import { limitRejections } from '../metrics.js';
 import { markBodyBounded } from './body-limit.js';
-import type { Router } from './router.js';
+import { BodyTooLarge } from './bounded-body.js';
+import type { DirectRoute, Router } from './router.js';
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
 export function isLoopbackAddress(address: string | undefined): boolean {
@@ -60,6 +66,38 @@ function requestFromNode(req: IncomingMessage, body: Buffer | undefined, signal:
     body: method === 'GET' || method === 'HEAD' || !body ? undefined : new Uint8Array(body),
     signal,
   });
+}
+
+// What Fetch's Headers strips from either end of a value (HTTP whitespace).
+const HTTP_WHITESPACE_EDGES = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+/**
+ * A header of a Node request as Fetch's Headers gives it: every occurrence of the name (in any
+ * case), trimmed, joined with ", " (req.headers instead keeps only the first Authorization or
+ * Content-Type, which would let a request with two be read differently by the two entries).
+ */
+export function rawHeader(rawHeaders: readonly string[], name: string): string | null {
+  let value: string | null = null;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    const v = rawHeaders[i + 1]!.replace(HTTP_WHITESPACE_EDGES, '');
+    value = value === null ? v : `${value}, ${v}`;
+  }
+  return value;
+}
+
+/** A Node request whose body has been read (within the limit) as the ingest reads a request. */
+function ingestRequestFromNode(req: IncomingMessage, body: Buffer): IngestRequest {
+  return {
+    method: req.method ?? 'GET',
+    header: (name) => rawHeader(req.rawHeaders, name),
+    bytes: async (limit) => {
+      if (body.length > limit) throw new BodyTooLarge();
+      return body;
+    },
+    discard: async () => {},
+  };
 }
 
 /**
@@ -187,6 +225,10 @@ export function createNodeAdapter(deps: { config: Config; logger: Logger; router
     if (body === 'too_large') return refuseTooLarge(req, res);
     if (body === 'aborted') return;
 
+    const path = (req.url ?? '/').split('?')[0]!;
+    const direct = router.directRoute(method, path);
+    if (direct) return answerDirect(req, res, direct, body ?? Buffer.alloc(0), path);
+
     const abort = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
@@ -196,28 +238,63 @@ export function createNodeAdapter(deps: { config: Config; logger: Logger; router
     markBodyBounded(request);
     if (isLoopbackAddress(req.socket.remoteAddress)) router.markLoopback(request);
     const info = requestInfo(request);
-    // Handling is bounded too: past OPS_HTTP_HANDLER_TIMEOUT_MS the client gets a 503 it may retry
-    // (an ingest retried with its key is idempotent) and the work is told to stop.
-    const timer = setTimeout(() => {
-      if (res.headersSent || res.destroyed) return;
-      logger.warn(
-        { requestId: info.requestId, method, path: request.url && new URL(request.url).pathname },
-        'request handling timed out',
-      );
-      res.statusCode = 503;
-      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.setHeader('x-request-id', info.requestId);
-      res.setHeader('connection', 'close');
-      res.end(JSON.stringify({ error: 'handler_timeout', requestId: info.requestId }));
-      abort.abort();
-    }, config.http.handlerTimeoutMs);
+    const timer = handlerTimer(res, info, method, new URL(request.url).pathname, () => abort.abort());
     try {
       const response = await router.fetch(request);
       await writeResponse(res, response, method);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Handling is bounded too: past OPS_HTTP_HANDLER_TIMEOUT_MS the client gets a 503 it may retry
+   * (an ingest retried with its key is idempotent) and the work is told to stop.
+   */
+  function handlerTimer(
+    res: ServerResponse,
+    info: RequestInfo,
+    method: string,
+    path: string,
+    stop: () => void,
+  ): NodeJS.Timeout {
+    return setTimeout(() => {
+      if (res.headersSent || res.destroyed) return;
+      logger.warn({ requestId: info.requestId, method, path }, 'request handling timed out');
+      res.statusCode = 503;
+      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.setHeader('x-request-id', info.requestId);
+      res.setHeader('connection', 'close');
+      res.end(JSON.stringify({ error: 'handler_timeout', requestId: info.requestId }));
+      stop();
+    }, config.http.handlerTimeoutMs);
+  }
+
+  /** A route answered without Fetch objects: the body as read above, the reply written as it is. */
+  async function answerDirect(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: DirectRoute,
+    body: Buffer,
+    path: string,
+  ): Promise<void> {
+    const method = req.method ?? 'GET';
+    const info: RequestInfo = { requestId: randomUUID(), startedAt: performance.now() };
+    const timer = handlerTimer(res, info, method, path, () => {});
+    let reply: IngestReply;
+    try {
+      reply = await route(ingestRequestFromNode(req, body), info);
+    } finally {
+      clearTimeout(timer);
+    }
+    // Already answered (the handler timeout) or the client is gone.
+    if (res.headersSent || res.destroyed) return;
+    res.statusCode = reply.status;
+    for (const name in reply.headers) res.setHeader(name, reply.headers[name]!);
+    if (closing) res.setHeader('connection', 'close');
+    if (reply.body === null) res.end();
+    else res.end(reply.body);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {

@@ -30,10 +30,22 @@ export function logRequest(
   info: RequestInfo,
   quiet = false,
 ) {
+  logRouteRequest(logger, request.method, new URL(request.url).pathname, status, info, quiet);
+}
+
+/** logRequest for a request the Node adapter answered without a Fetch Request (the ingest route). */
+export function logRouteRequest(
+  logger: Logger,
+  method: string,
+  path: string,
+  status: number,
+  info: RequestInfo,
+  quiet = false,
+) {
   const line = {
     requestId: info.requestId,
-    method: request.method,
-    path: new URL(request.url).pathname,
+    method,
+    path,
     status,
     outcome: outcomeOf(status, info),
     durationMs: Math.round((performance.now() - info.startedAt) * 10) / 10,

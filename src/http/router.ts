@@ -5,12 +5,20 @@ import { timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
 import { ATTESTATION_KEYS_PATH, type AttestationSigner } from '../attestation/dsse.js';
 import type { Config } from '../config.js';
-import { authenticate, type Context, createContext, requestInfo, type Verifier } from '../context.js';
+import {
+  authenticate,
+  type Context,
+  createContext,
+  type RequestInfo,
+  requestInfo,
+  type Verifier,
+} from '../context.js';
 import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.js';
-import { createIngestHandler } from '../ingest/handler.js';
+import { createIngestHandler, type IngestReply, type IngestRequest } from '../ingest/handler.js';
 import type { Logger } from '../logger.js';
 import { ingestOutcomes } from '../metrics.js';
-import { logRequest, tagRequestId } from './request-log.js';
+import { logRequest, logRouteRequest, tagRequestId } from './request-log.js';
+import { rememberVerified } from './verified-tokens.js';
 import { METRICS_PATH, type OpsYoga } from './yoga.js';
 
 export const INGEST_PATH = '/functions/v1/ops-event-ingest';
@@ -30,6 +38,13 @@ export interface Route {
   onBodyTooLarge?: (request: Request, ctx: RouteContext) => Promise<Response>;
 }
 
+/**
+ * A route the Node adapter answers without Fetch objects: the request as the ingest reads it (its
+ * body already read within the limit) and its request info; the reply carries x-request-id and is
+ * logged like any route's.
+ */
+export type DirectRoute = (request: IngestRequest, info: RequestInfo) => Promise<IngestReply>;
+
 export interface Router {
   /** Routes, then Yoga, at the Fetch level. */
   fetch: (request: Request) => Promise<Response>;
@@ -39,6 +54,11 @@ export interface Router {
   runRoute: (handler: Route['handler'], request: Request) => Promise<Response>;
   /** Marks a request as coming from this machine's loopback (for /metrics in production). */
   markLoopback: (request: Request) => void;
+  /**
+   * The direct entry of the route at exactly this method and path (the ingest's POST and OPTIONS),
+   * or undefined: the request then goes through `fetch`.
+   */
+  directRoute: (method: string, path: string) => DirectRoute | undefined;
 }
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
@@ -65,7 +85,10 @@ export interface RouterDeps {
 }
 
 export function createRouter(deps: RouterDeps): Router {
-  const { config, pool, logger, verify, yoga, attestation } = deps;
+  const { config, pool, logger, yoga, attestation } = deps;
+  // The routes' token check (the ingest's above all) remembers verified tokens for a short while
+  // (src/http/verified-tokens.ts); GraphQL checks its own.
+  const verify = rememberVerified(deps.verify);
 
   const readiness = async (): Promise<Response> => {
     let timer: NodeJS.Timeout | undefined;
@@ -113,6 +136,24 @@ export function createRouter(deps: RouterDeps): Router {
   }));
   const extraRoutes = [...ingestRoutes, ...(deps.routes ?? [])];
 
+  /** A route handler that threw: 503 with retry-after for a lost database, else a 500 naming nothing. */
+  function failure(
+    err: unknown,
+    requestId: string,
+    path: string,
+  ): { status: number; body: unknown; headers: Record<string, string> } {
+    if (isConnectionError(err)) {
+      logger.warn({ reason: (err as Error).message, requestId }, 'database unavailable');
+      return {
+        status: 503,
+        body: { error: 'database_unavailable', requestId },
+        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      };
+    }
+    logger.error({ err, requestId, path }, 'route handler failed');
+    return { status: 500, body: { error: 'internal_error', requestId }, headers: {} };
+  }
+
   async function runRoute(handler: Route['handler'], request: Request): Promise<Response> {
     const info = requestInfo(request);
     try {
@@ -122,21 +163,31 @@ export function createRouter(deps: RouterDeps): Router {
       info.authError = auth.authError;
       return await handler(request, { ...createContext(pool, info), logger, config });
     } catch (err) {
-      if (isConnectionError(err)) {
-        logger.warn({ reason: (err as Error).message, requestId: info.requestId }, 'database unavailable');
-        return json(
-          503,
-          { error: 'database_unavailable', requestId: info.requestId },
-          { 'retry-after': String(RETRY_AFTER_SECONDS) },
-        );
-      }
-      logger.error(
-        { err, requestId: info.requestId, path: new URL(request.url).pathname },
-        'route handler failed',
-      );
-      return json(500, { error: 'internal_error', requestId: info.requestId });
+      const f = failure(err, info.requestId, new URL(request.url).pathname);
+      return json(f.status, f.body, f.headers);
     }
   }
+
+  // The ingest's direct entry: what runRoute and fetch do for it, on an IngestRequest.
+  const ingestDirect: DirectRoute = async (request, info) => {
+    let reply: IngestReply;
+    try {
+      const auth = await authenticate(verify, request.header('authorization'));
+      info.identity = auth.identity;
+      info.authError = auth.authError;
+      reply = await ingest.reply(request, auth);
+    } catch (err) {
+      const f = failure(err, info.requestId, INGEST_PATH);
+      reply = {
+        status: f.status,
+        headers: { 'content-type': 'application/json; charset=utf-8', ...f.headers },
+        body: JSON.stringify(f.body),
+      };
+    }
+    reply.headers['x-request-id'] = info.requestId;
+    logRouteRequest(logger, request.method, INGEST_PATH, reply.status, info, false);
+    return reply;
+  };
 
   // In production the metrics (request counts, ingest outcomes, pool figures) are for the operator's
   // scraper only: a bearer OPS_METRICS_TOKEN, or a client on this machine's loopback.
@@ -185,5 +236,7 @@ export function createRouter(deps: RouterDeps): Router {
     tooLargeHandler: (method, path) =>
       extraRoutes.find((r) => r.path === path && r.method === method && r.onBodyTooLarge)?.onBodyTooLarge,
     markLoopback: (request) => loopbackRequests.add(request),
+    directRoute: (method, path) =>
+      path === INGEST_PATH && (method === 'POST' || method === 'OPTIONS') ? ingestDirect : undefined,
   };
 }

@@ -1,5 +1,8 @@
 // POST /functions/v1/ops-event-ingest: the same handler behind the project's server and the
-// Supabase Edge Function (Deno), written against the Fetch API so it runs on both.
+// Supabase Edge Function (Deno). One core works on an IngestRequest and answers an IngestReply;
+// two thin entries carry it: the Fetch API (`handle`, the Edge Function and any Fetch caller) and
+// the Node server's adapter (`reply`, src/http/node-adapter.ts, which has already read the body
+// within the limit and writes the reply without building Fetch objects).
 import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.ts';
 import { withPersona } from '../db/with-persona.ts';
@@ -7,6 +10,7 @@ import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { BodyTooLarge, readBodyWithin } from '../http/bounded-body.ts';
 import type { ProcessingStatusValue } from '../vocabulary.ts';
 import { checkEnvelope, storableJson } from './envelope.ts';
+import { numbersAsWritten } from './json-text.ts';
 
 export interface IngestOutcome {
   status: 'accepted' | 'duplicate' | 'rejected' | 'error' | 'unauthenticated';
@@ -55,11 +59,16 @@ export async function submitRefusal(
 /**
  * Validates a parsed envelope and hands it to ops.ingest_event; shared by the HTTP route, the
  * Edge Function and the GraphQL ingestEvent mutation. Every call leaves exactly one log row.
+ * `text`: the JSON text `body` was parsed from, when there is one (the HTTP route). It is sent as
+ * it is when it says to PostgreSQL exactly what `body` re-serialised would (the same jsonb, so the
+ * same log row and content hash), which spares stringifying the body again; otherwise, and always
+ * when something had to be rewritten to be storable, the body is serialised as before.
  */
 export async function submitEnvelope(
   pool: pg.Pool,
   identity: Identity,
   body: unknown,
+  text?: string,
 ): Promise<IngestResult> {
   // What Postgres cannot hold (NUL, unpaired surrogates, absurd nesting) is the producer's
   // mistake like any malformed field: a 400 naming it, logged with a copy the log can keep.
@@ -79,9 +88,11 @@ export async function submitEnvelope(
   return withPersona(pool, identity, async (c) => {
     // The body as sent, not the parsed copy: nothing a producer sent is dropped from the log. The
     // database computes its content hash (ops.envelope_hash) and scopes its key to the caller.
-    const { rows } = await c.query<{ r: IngestResult }>('select ops.ingest_event($1::jsonb) as r', [
-      JSON.stringify(body),
-    ]);
+    // jsonb keeps the last of duplicate keys as JSON.parse does and ignores whitespace and key
+    // order; numbers are the one thing it keeps as written (1.50 stays 1.50, JSON.stringify writes
+    // 1.5), so the text goes as it is only when each number is written as JSON.stringify would.
+    const sent = text !== undefined && numbersAsWritten(text) ? text : JSON.stringify(body);
+    const { rows } = await c.query<{ r: IngestResult }>('select ops.ingest_event($1::jsonb) as r', [sent]);
     return rows[0]!.r;
   });
 }
@@ -106,7 +117,7 @@ async function failed(deps: IngestHandlerDeps, identity: Identity, err: unknown)
   return { ingest_id: logged?.ingest_id, status: 'error', http_status: 500, detail };
 }
 
-function respond(result: IngestResult): Response {
+function respond(result: IngestResult): IngestReply {
   const { http_status, ...body } = result;
   const error = (body.detail as { error?: string } | null)?.error;
   return json(
@@ -122,11 +133,49 @@ const CORS = {
   'access-control-allow-methods': 'POST, OPTIONS',
 };
 
-function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
+/** What the ingest reads of a request, whichever server carries it. */
+export interface IngestRequest {
+  method: string;
+  /** A header by its lower-case name, repeated values joined with ", " as Fetch's Headers does; null when absent. */
+  header: (name: string) => string | null;
+  /** The whole body; BodyTooLarge as soon as it passes `limit` bytes (the rest is never read). */
+  bytes: (limit: number) => Promise<Uint8Array>;
+  /** The body is not wanted: stop reading it. */
+  discard: () => Promise<void>;
+}
+
+/** The ingest's answer, before it becomes a Response (Fetch) or is written to a Node response. */
+export interface IngestReply {
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  /** JSON text; null for no body (the CORS preflight). */
+  body: string | null;
+}
+
+function json(status: number, body: unknown, extra: Record<string, string> = {}): IngestReply {
+  return {
     status,
     headers: { 'content-type': 'application/json', ...CORS, ...extra },
-  });
+    body: JSON.stringify(body),
+  };
+}
+
+/** A Fetch request as the ingest reads it. */
+export function ingestRequestOf(req: Request): IngestRequest {
+  return {
+    method: req.method,
+    header: (name) => req.headers.get(name),
+    bytes: (limit) => readBodyWithin(req.body, limit),
+    discard: async () => {
+      await req.body?.cancel().catch(() => {});
+    },
+  };
+}
+
+/** The reply as a Fetch Response. */
+export function responseOf(reply: IngestReply): Response {
+  return new Response(reply.body, { status: reply.status, headers: reply.headers });
 }
 
 /**
@@ -151,10 +200,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 class InvalidUtf8 extends Error {}
 
 /** Reads the body, refusing it as soon as it exceeds the limit (without buffering the rest). */
-async function readBody(req: Request, limit: number): Promise<string> {
-  const declared = Number(req.headers.get('content-length') ?? '0');
+async function readBody(req: IngestRequest, limit: number): Promise<string> {
+  const declared = Number(req.header('content-length') ?? '0');
   if (declared > limit) throw new BodyTooLarge();
-  const bytes = await readBodyWithin(req.body, limit);
+  const bytes = await req.bytes(limit);
   try {
     return utf8.decode(bytes);
   } catch {
@@ -169,21 +218,23 @@ export interface PreVerified {
 }
 
 export interface IngestHandler {
-  /** The whole route: method, token, body, envelope, ops.ingest_event. */
+  /** The whole route on a Fetch Request: method, token, body, envelope, ops.ingest_event. */
   handle: (req: Request, auth?: PreVerified) => Promise<Response>;
   /** A body over the limit, refused by the server before it was read: logged as a 413 attempt. */
   tooLarge: (req: Request, auth?: PreVerified) => Promise<Response>;
+  /** The same route as `handle` on an IngestRequest, answered as an IngestReply (the Node entry). */
+  reply: (req: IngestRequest, auth?: PreVerified) => Promise<IngestReply>;
 }
 
 export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
   const report = (outcome: IngestOutcome) => deps.onOutcome?.(outcome);
 
-  /** The caller's identity, or the response that refuses the attempt (counted, never logged). */
-  async function identify(req: Request, auth?: PreVerified): Promise<Identity | Response> {
+  /** The caller's identity, or the reply that refuses the attempt (counted, never logged). */
+  async function identify(req: IngestRequest, auth?: PreVerified): Promise<Identity | IngestReply> {
     let identity: Identity;
     try {
       if (auth?.authError) throw auth.authError;
-      identity = auth?.identity ?? (await deps.verify(req.headers.get('authorization')));
+      identity = auth?.identity ?? (await deps.verify(req.header('authorization')));
     } catch (err) {
       if (err instanceof AuthError) {
         // Unauthenticated attempts are counted, not logged: anonymous traffic cannot fill the table.
@@ -202,7 +253,7 @@ export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
     return identity;
   }
 
-  async function finish(identity: Identity, work: Promise<IngestResult>): Promise<Response> {
+  async function finish(identity: Identity, work: Promise<IngestResult>): Promise<IngestReply> {
     const result = await work.catch((e) => failed(deps, identity, e));
     report({ status: result.status, httpStatus: result.http_status });
     return respond(result);
@@ -218,44 +269,50 @@ export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
       message: `the body exceeds ${deps.maxBodyBytes} bytes`,
     });
 
-  return {
-    async handle(req, auth) {
-      if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS });
-      if (req.method !== 'POST') {
-        return json(405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST' });
-      }
-      const identity = await identify(req, auth);
-      if (identity instanceof Response) return identity;
+  async function reply(req: IngestRequest, auth?: PreVerified): Promise<IngestReply> {
+    if (req.method === 'OPTIONS') return { status: 204, headers: { ...CORS }, body: null };
+    if (req.method !== 'POST') {
+      return json(405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST' });
+    }
+    const identity = await identify(req, auth);
+    if (!isIdentity(identity)) return identity;
 
-      if (!isJsonContentType(req.headers.get('content-type'))) {
-        await req.body?.cancel().catch(() => {});
-        return refuse(identity, 415, {
-          error: 'unsupported_media_type',
-          message: 'send the event as JSON with Content-Type: application/json',
-        });
+    if (!isJsonContentType(req.header('content-type'))) {
+      await req.discard();
+      return refuse(identity, 415, {
+        error: 'unsupported_media_type',
+        message: 'send the event as JSON with Content-Type: application/json',
+      });
+    }
+    let raw: string;
+    try {
+      raw = await readBody(req, deps.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) return refuseTooLarge(identity);
+      if (err instanceof InvalidUtf8) {
+        return refuse(identity, 400, { error: 'invalid_utf8', message: 'the body is not valid UTF-8' });
       }
-      let raw: string;
-      try {
-        raw = await readBody(req, deps.maxBodyBytes);
-      } catch (err) {
-        if (err instanceof BodyTooLarge) return refuseTooLarge(identity);
-        if (err instanceof InvalidUtf8) {
-          return refuse(identity, 400, { error: 'invalid_utf8', message: 'the body is not valid UTF-8' });
-        }
-        throw err;
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(raw);
-      } catch {
-        return refuse(identity, 400, { error: 'invalid_json', message: 'the body is not valid JSON' });
-      }
-      return finish(identity, submitEnvelope(deps.pool, identity, body));
-    },
+      throw err;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return refuse(identity, 400, { error: 'invalid_json', message: 'the body is not valid JSON' });
+    }
+    return finish(identity, submitEnvelope(deps.pool, identity, body, raw));
+  }
+
+  return {
+    reply,
+    handle: async (req, auth) => responseOf(await reply(ingestRequestOf(req), auth)),
     async tooLarge(req, auth) {
-      const identity = await identify(req, auth);
-      if (identity instanceof Response) return identity;
-      return refuseTooLarge(identity);
+      const identity = await identify(ingestRequestOf(req), auth);
+      return responseOf(isIdentity(identity) ? await refuseTooLarge(identity) : identity);
     },
   };
+}
+
+function isIdentity(x: Identity | IngestReply): x is Identity {
+  return 'claims' in x;
 }
