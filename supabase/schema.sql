@@ -6,7 +6,7 @@
 -- schema ops
 
 create schema ops;
-grant usage on schema ops to audit_reader, ci_service_role, developer, ops_persona_admin, qa_tester, release_manager, sre;
+grant usage on schema ops to audit_reader, authenticator, ci_service_role, developer, ops_persona_admin, qa_tester, release_manager, sre;
 
 create extension plpgsql with schema pg_catalog;
 
@@ -740,12 +740,15 @@ create table ops.outbox_events (
   blockers jsonb,
   created_at timestamp with time zone default clock_timestamp() not null,
   dispatched_at timestamp with time zone,
+  announced_at timestamp with time zone,
   constraint outbox_events_kind_check CHECK ((kind = ANY (ops.outbox_event_kinds()))),
   constraint outbox_events_pkey PRIMARY KEY (event_id),
   constraint outbox_events_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
+comment on column ops.outbox_events.announced_at is 'When ops.outbox_announce notified channel ops_outbox of the event; null until then.';
 comment on table ops.outbox_events is 'One row per fact worth telling the outside world about, written in the fact''s own transaction.';
 CREATE INDEX outbox_events_release ON ops.outbox_events USING btree (release_id, created_at);
+CREATE INDEX outbox_events_unannounced ON ops.outbox_events USING btree (created_at) WHERE (announced_at IS NULL);
 CREATE INDEX outbox_events_undispatched ON ops.outbox_events USING btree (created_at) WHERE (dispatched_at IS NULL);
 CREATE TRIGGER outbox_events_no_delete BEFORE DELETE ON ops.outbox_events FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER outbox_events_no_truncate BEFORE TRUNCATE ON ops.outbox_events FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
@@ -4061,6 +4064,45 @@ CREATE OR REPLACE FUNCTION ops.max_exception_window()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select interval '30 days' $function$;
 
+CREATE OR REPLACE FUNCTION ops.outbox_announce(p_limit integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_events uuid[];
+  v_notice text;
+begin
+  if p_limit is null or p_limit < 1 then
+    raise exception 'batch size must be at least 1' using errcode = 'OPS22';
+  end if;
+  select pg_catalog.array_agg(x.event_id order by x.created_at, x.event_id) into v_events
+  from (select e.event_id, e.created_at
+        from ops.outbox_events e
+        where e.announced_at is null
+        order by e.created_at
+        limit least(p_limit, 1000)
+        for update skip locked) x;
+  if v_events is null then
+    return 0;
+  end if;
+  for v_notice in
+    select pg_catalog.json_build_object('event_id', e.event_id, 'release_id', e.release_id,
+                                        'project', e.project, 'kind', e.kind)::text
+    from pg_catalog.unnest(v_events) with ordinality as a(event_id, n)
+    join ops.outbox_events e on e.event_id = a.event_id
+    order by a.n
+  loop
+    perform pg_catalog.pg_notify('ops_outbox', v_notice);
+  end loop;
+  update ops.outbox_events e set announced_at = pg_catalog.clock_timestamp()
+  where e.event_id = any (v_events);
+  return pg_catalog.cardinality(v_events);
+end
+$function$;
+grant execute on function ops.outbox_announce(p_limit integer) to authenticator;
+
 CREATE OR REPLACE FUNCTION ops.outbox_event_kinds()
  RETURNS text[]
  LANGUAGE sql
@@ -4203,7 +4245,6 @@ AS $function$
 declare
   v_project text;
   v_target public.ops_environment;
-  v_event_id uuid;
   v_blockers jsonb;
   v_gates text;
 begin
@@ -4222,10 +4263,7 @@ begin
   insert into ops.outbox_events (kind, release_id, project, environment, source_table, source_id,
                                  actor, change, blockers)
   values (p_kind, p_release_id, v_project, coalesce(p_environment, v_target), p_source_table,
-          p_source_id, coalesce(p_actor, ''), p_change, v_blockers)
-  returning event_id into v_event_id;
-  perform pg_catalog.pg_notify('ops_outbox', pg_catalog.json_build_object(
-    'event_id', v_event_id, 'release_id', p_release_id, 'project', v_project, 'kind', p_kind)::text);
+          p_source_id, coalesce(p_actor, ''), p_change, v_blockers);
 end
 $function$;
 
@@ -5967,6 +6005,28 @@ AS $function$
   where d.delivery_id = p_delivery_id
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.webhook_delivery_targets(p_delivery_ids uuid[])
+ RETURNS TABLE(delivery_id uuid, url text, secret text, status text, attempts integer, body text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select d.delivery_id, s.url, k.secret, d.status, d.attempts,
+         pg_catalog.jsonb_build_object(
+           'type', e.kind,
+           'timestamp', pg_catalog.to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           'data', pg_catalog.jsonb_build_object(
+             'event_id', e.event_id, 'release_id', e.release_id, 'project', e.project,
+             'environment', e.environment, 'actor', e.actor, 'change', e.change,
+             'blockers', e.blockers))::text
+  from pg_catalog.unnest(p_delivery_ids) with ordinality as i(delivery_id, n)
+  join ops.webhook_deliveries d on d.delivery_id = i.delivery_id
+  join ops.webhook_subscriptions s on s.subscription_id = d.subscription_id
+  join ops.outbox_events e on e.event_id = d.event_id
+  left join ops.webhook_secrets k on k.subscription_id = d.subscription_id
+  order by i.n
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.webhook_dispatch(p_limit integer, p_max_attempts integer)
  RETURNS integer
  LANGUAGE plpgsql
@@ -6043,5 +6103,63 @@ begin
   values (p_delivery_id, v_attempt, p_started_at, p_duration_ms, p_status_code,
           pg_catalog.left(p_error, 1000), p_outcome);
   return v_attempt;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.webhook_record_attempts(p_delivery_ids uuid[], p_started_at timestamp with time zone[], p_duration_ms integer[], p_status_codes integer[], p_errors text[], p_outcomes text[])
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_count integer := coalesce(pg_catalog.cardinality(p_delivery_ids), 0);
+  v_recorded integer;
+begin
+  if v_count = 0 then
+    return 0;
+  end if;
+  if coalesce(pg_catalog.cardinality(p_started_at), 0) <> v_count
+     or coalesce(pg_catalog.cardinality(p_duration_ms), 0) <> v_count
+     or coalesce(pg_catalog.cardinality(p_status_codes), 0) <> v_count
+     or coalesce(pg_catalog.cardinality(p_errors), 0) <> v_count
+     or coalesce(pg_catalog.cardinality(p_outcomes), 0) <> v_count then
+    raise exception 'one started_at, duration, status code, error and outcome per delivery'
+      using errcode = 'OPS22';
+  end if;
+  if exists (select 1 from pg_catalog.unnest(p_outcomes) o
+             where o is null or o not in ('delivered', 'retry', 'failed', 'refused')) then
+    raise exception 'outcome must be delivered, retry, failed or refused' using errcode = 'OPS22';
+  end if;
+  if (select pg_catalog.count(distinct x) from pg_catalog.unnest(p_delivery_ids) x) <> v_count then
+    raise exception 'a delivery is named twice or is null' using errcode = 'OPS22';
+  end if;
+  with a as (
+    select * from rows from (pg_catalog.unnest(p_delivery_ids), pg_catalog.unnest(p_started_at),
+                             pg_catalog.unnest(p_duration_ms), pg_catalog.unnest(p_status_codes),
+                             pg_catalog.unnest(p_errors), pg_catalog.unnest(p_outcomes)) with ordinality
+      as a(delivery_id, started_at, duration_ms, status_code, error, outcome, n)
+  ), counted as (
+    update ops.webhook_deliveries d
+       set attempts = d.attempts + 1,
+           last_attempt_at = a.started_at,
+           status = case a.outcome when 'retry' then 'pending' else a.outcome end,
+           delivered_at = case when a.outcome = 'delivered' then pg_catalog.clock_timestamp()
+                               else d.delivered_at end
+      from a
+     where d.delivery_id = a.delivery_id
+    returning d.delivery_id, d.attempts
+  )
+  insert into ops.webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, outcome)
+  select a.delivery_id, c.attempts, a.started_at, a.duration_ms, a.status_code, pg_catalog.left(a.error, 1000),
+         a.outcome
+  from a join counted c on c.delivery_id = a.delivery_id
+  order by a.n;
+  get diagnostics v_recorded = row_count;
+  if v_recorded <> v_count then
+    raise exception 'no webhook delivery for % of the % attempts', v_count - v_recorded, v_count
+      using errcode = 'OPS04';
+  end if;
+  return v_recorded;
 end
 $function$;

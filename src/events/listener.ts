@@ -2,11 +2,20 @@
 // whatever door wrote its fact (this instance, another one, the Edge Function, direct SQL), is
 // announced to the subscriptions of this process. Notifications carry ids only; each subscription
 // re-reads the event as its caller's persona (src/events/stream.ts).
+//
+// A fact's transaction does not notify (a NOTIFY serialises commits database-wide): while it
+// listens, the same connection also announces, every ANNOUNCE_MS, the events committed since
+// (ops.outbox_announce: one notification per event, each event announced once by whichever
+// announcer takes it, received by the listeners of every instance).
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
 export const OUTBOX_CHANNEL = 'ops_outbox';
 const RELISTEN_MS = 1_000;
+/** How often a listening process announces newly committed outbox events, ms. */
+export const ANNOUNCE_MS = 100;
+/** Events announced in one transaction at most (a full batch is followed by the next at once). */
+const ANNOUNCE_BATCH = 500;
 
 export interface OutboxNotice {
   event_id: string;
@@ -35,6 +44,7 @@ export class OutboxListener extends EventEmitter {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
+  private announcing: NodeJS.Timeout | null = null;
 
   constructor(private readonly clientConfig: pg.ClientConfig) {
     super();
@@ -78,6 +88,31 @@ export class OutboxListener extends EventEmitter {
       throw new Error('the outbox listener is closed');
     }
     this.client = client;
+    this.announceFrom(client);
+  }
+
+  /**
+   * Announces on this connection until it is no longer the listener's: one batch, then the next
+   * at once when it was full, else after ANNOUNCE_MS. A failed batch is left to the next round
+   * (the events stay unannounced; a lost connection is replaced by the error handler).
+   */
+  private announceFrom(client: pg.Client): void {
+    const round = async () => {
+      if (this.closed || this.client !== client) return;
+      let full = false;
+      try {
+        const { rows } = await client.query<{ n: number }>('select ops.outbox_announce($1) as n', [
+          ANNOUNCE_BATCH,
+        ]);
+        full = rows[0]!.n >= ANNOUNCE_BATCH;
+      } catch {
+        // Connection trouble is the error handler's; anything else is retried next round.
+      }
+      if (this.closed || this.client !== client) return;
+      this.announcing = setTimeout(() => void round(), full ? 0 : ANNOUNCE_MS);
+      this.announcing.unref();
+    };
+    void round();
   }
 
   async close(): Promise<void> {
@@ -85,6 +120,7 @@ export class OutboxListener extends EventEmitter {
     // Live streams end (their requests then finish), before the notices stop.
     this.emit('close');
     this.removeAllListeners();
+    if (this.announcing) clearTimeout(this.announcing);
     await this.connecting?.catch(() => {});
     const client = this.client;
     this.client = null;

@@ -24,11 +24,13 @@ export interface DeliveryOptions extends TargetPolicy {
 export type Outcome = 'delivered' | 'retry' | 'failed' | 'refused';
 
 interface Target {
+  delivery_id: string;
   url: string;
   secret: string | null;
   status: string;
   attempts: number;
-  body: unknown;
+  /** The message as signed and sent (JSON text). */
+  body: string;
 }
 
 export class DeliveryRetry extends Error {
@@ -84,11 +86,15 @@ export function post(
       headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       lookup: guardedLookup(options) as never,
       agent: poolFor(url.protocol, options),
-      signal: AbortSignal.timeout(options.timeoutMs),
     });
-    req.on('error', (err) =>
-      reject(err.name === 'AbortError' ? new Error(`no answer within ${options.timeoutMs} ms`) : err),
+    // The whole attempt (connecting, sending, the answer) within timeoutMs: one timer, cleared when
+    // the request ends (an AbortSignal per request cost more than the rest of the request's setup).
+    const deadline = setTimeout(
+      () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
     );
+    req.once('close', () => clearTimeout(deadline));
+    req.on('error', reject);
     req.on('response', (res) => {
       let read = 0;
       res.on('data', (chunk: Buffer) => {
@@ -133,7 +139,7 @@ async function send(
     outcome,
   });
   if (target.secret === null) return ended(null, 'the subscription was removed', 'failed');
-  const body = JSON.stringify(target.body);
+  const body = target.body;
   if (Buffer.byteLength(body) > options.maxBytes) {
     return ended(null, `body of ${Buffer.byteLength(body)} bytes exceeds ${options.maxBytes}`, 'refused');
   }
@@ -160,20 +166,22 @@ async function send(
 /** Records attempts in one statement (one transaction, one commit for all of them). */
 async function record(pool: pg.Pool, attempts: Attempt[]): Promise<void> {
   if (attempts.length === 0) return;
-  await pool.query(
-    `select ops.webhook_record_attempt(a.delivery_id, a.started_at, a.duration_ms, a.status_code, a.error, a.outcome)
-     from unnest($1::uuid[], $2::timestamptz[], $3::integer[], $4::integer[], $5::text[], $6::text[])
-          with ordinality as a(delivery_id, started_at, duration_ms, status_code, error, outcome, n)
-     order by a.n`,
-    [
-      attempts.map((a) => a.deliveryId),
-      attempts.map((a) => a.startedAt),
-      attempts.map((a) => a.durationMs),
-      attempts.map((a) => a.statusCode),
-      attempts.map((a) => a.error),
-      attempts.map((a) => a.outcome),
-    ],
-  );
+  await pool.query('select ops.webhook_record_attempts($1, $2, $3, $4, $5, $6)', [
+    attempts.map((a) => a.deliveryId),
+    attempts.map((a) => a.startedAt),
+    attempts.map((a) => a.durationMs),
+    attempts.map((a) => a.statusCode),
+    attempts.map((a) => a.error),
+    attempts.map((a) => a.outcome),
+  ]);
+}
+
+/** The deliveries' targets, read in one statement; a delivery that does not exist is absent. */
+async function targetsOf(pool: pg.Pool, deliveryIds: string[]): Promise<Map<string, Target>> {
+  const { rows } = await pool.query<Target>('select * from ops.webhook_delivery_targets($1::uuid[])', [
+    deliveryIds,
+  ]);
+  return new Map(rows.map((r) => [r.delivery_id, r]));
 }
 
 const retryError = (a: Attempt) => new DeliveryRetry(`delivery ${a.deliveryId}: ${a.error}`);
@@ -188,8 +196,7 @@ export async function attemptDelivery(
   finalAttempt: boolean,
   options: DeliveryOptions,
 ): Promise<Outcome | 'skipped'> {
-  const { rows } = await pool.query<Target>('select * from ops.webhook_delivery_target($1)', [deliveryId]);
-  const target = rows[0];
+  const target = (await targetsOf(pool, [deliveryId])).get(deliveryId);
   // Unknown, or already settled by an earlier attempt (at-least-once: a job may run again).
   if (target?.status !== 'pending') return 'skipped';
   const attempt = await send(deliveryId, target, finalAttempt, options);
@@ -210,14 +217,7 @@ export async function attemptDeliveries(
   finalAttempt: boolean,
   options: DeliveryOptions & { parallel: number },
 ): Promise<(Outcome | 'skipped' | DeliveryRetry)[]> {
-  const { rows } = await pool.query<Target & { delivery_id: string }>(
-    `select d.id as delivery_id, t.*
-     from unnest($1::uuid[]) with ordinality as d(id, n)
-     cross join lateral ops.webhook_delivery_target(d.id) t
-     order by d.n`,
-    [deliveryIds],
-  );
-  const targets = new Map(rows.map((r) => [r.delivery_id, r]));
+  const targets = await targetsOf(pool, deliveryIds);
   const attempts: (Attempt | null)[] = new Array(deliveryIds.length).fill(null);
   let next = 0;
   const lane = async () => {

@@ -1,11 +1,12 @@
 // The webhook delivery worker: graphile-worker (its schema installed here, by its own migrations,
 // on whatever database this process uses) runs one job per delivery; a dispatcher fans new
-// outbox events out to deliveries, woken by the outbox's NOTIFY and, for anything a lost
-// notification missed, every DISPATCH_POLL_MS. Any number of processes may run it against one
+// outbox events out to deliveries, woken by the outbox's announcements (which it makes itself too,
+// src/events/listener.ts) and, for anything a lost notification missed, every DISPATCH_POLL_MS. Any number of processes may run it against one
 // database: ops.webhook_dispatch takes each event once (SKIP LOCKED) and the job library runs
 // each job on one worker at a time. Connects as the owner (the delivery path reads secrets).
 import { type Runner, run, runMigrations, type Task, Logger as WorkerLogger } from 'graphile-worker';
 import pg from 'pg';
+import { OutboxListener } from '../events/listener.js';
 import type { Logger } from '../logger.js';
 import type { WebhookConfig } from './config.js';
 import { attemptDeliveries, attemptDelivery, DeliveryRetry } from './deliver.js';
@@ -17,8 +18,12 @@ const BATCH_PARALLEL = 8;
 const DISPATCH_POLL_MS = 5_000;
 // A notification starts a dispatch this long after it arrived, so that the events committed
 // meanwhile go out in the same batch (one transaction for many events under load, instead of one
-// per event competing with the ingest for the same cores).
+// per event competing with the ingest for the same cores). When the last dispatch took at least
+// BUSY_EVENTS events, the window is BUSY_GATHER_MS: fewer, larger batches (dispatch transactions,
+// jobs, target reads and attempt records) while events keep coming, for a little more latency.
 const NOTIFY_GATHER_MS = 50;
+const BUSY_EVENTS = 8;
+const BUSY_GATHER_MS = 250;
 const RELISTEN_MS = 2_000;
 
 export interface WebhookWorker {
@@ -122,6 +127,7 @@ export async function startWebhookWorker(options: {
   let stopped = false;
   let running: Promise<number> | null = null;
   let again = false;
+  let lastDispatched = 0;
   const dispatchOnce = async (): Promise<number> => {
     let total = 0;
     for (;;) {
@@ -140,6 +146,10 @@ export async function startWebhookWorker(options: {
       return running;
     }
     running = dispatchOnce()
+      .then((n) => {
+        lastDispatched = n;
+        return n;
+      })
       .catch((err) => {
         if (!stopped) logger.warn({ err }, 'webhook dispatch failed; retried at the next poll');
         return 0;
@@ -157,31 +167,30 @@ export async function startWebhookWorker(options: {
   let gathering: NodeJS.Timeout | null = null;
   const dispatchSoon = () => {
     if (gathering || stopped) return;
-    gathering = setTimeout(() => {
-      gathering = null;
-      void dispatch();
-    }, NOTIFY_GATHER_MS);
+    gathering = setTimeout(
+      () => {
+        gathering = null;
+        void dispatch();
+      },
+      lastDispatched >= BUSY_EVENTS ? BUSY_GATHER_MS : NOTIFY_GATHER_MS,
+    );
   };
 
-  let listener: pg.Client | null = null;
+  // The outbox channel, as every API instance listens to it; listening also announces newly
+  // committed events (ops.outbox_announce), so deliveries start even where no API instance listens.
+  const listener = new OutboxListener({
+    connectionString: options.connectionString,
+    application_name: 'ops-release-gates-webhooks',
+  });
+  listener.on('notice', dispatchSoon);
   const listen = async (): Promise<void> => {
     if (stopped) return;
-    const client = new pg.Client({ connectionString: options.connectionString });
-    client.on('notification', dispatchSoon);
-    client.on('error', (err) => {
-      logger.warn({ err }, 'webhook dispatcher: notification connection lost; listening again');
-      client.end().catch(() => {});
-      if (listener === client) listener = null;
-      setTimeout(() => void listen().catch(() => {}), RELISTEN_MS).unref();
-    });
     try {
-      await client.connect();
-      await client.query('listen ops_outbox');
-      listener = client;
+      await listener.ready();
     } catch (err) {
+      if (stopped) return;
       logger.warn({ err }, 'webhook dispatcher: cannot listen; polling meanwhile');
-      client.end().catch(() => {});
-      setTimeout(() => void listen().catch(() => {}), RELISTEN_MS).unref();
+      setTimeout(() => void listen(), RELISTEN_MS).unref();
     }
   };
   await listen();
@@ -195,7 +204,7 @@ export async function startWebhookWorker(options: {
       stopped = true;
       clearInterval(poll);
       if (gathering) clearTimeout(gathering);
-      await listener?.end().catch(() => {});
+      await listener.close();
       await running;
       await runner.stop();
       await pgPool.end();
