@@ -17,6 +17,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Identity } from '../../src/auth/jwt.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
+import { createRequestTransaction } from '../../src/db/request-transaction.js';
 import { withPersona } from '../../src/db/with-persona.js';
 import { OUTBOX_CHANNEL, type OutboxNotice } from '../../src/events/listener.js';
 import { rememberVerified } from '../../src/http/verified-tokens.js';
@@ -393,6 +394,9 @@ const hostileValues = [
   "x\\\\'\\",
   "x$$; reset role; $$'",
   "é\\'; commit; set role release_manager; --",
+  // A character whose last byte in BIG5 pairs with the backslash the quoting doubled (U+4865 is
+  // E4 A1 A5 in UTF-8; A5 5C is one BIG5 character), leaving a backslash to escape the closing quote.
+  "\u4865\\', true), pg_catalog.set_config($q$role$q$, $q$release_manager$q$, true), pg_catalog.set_config($q$attack.ran$q$, $q$yes$q$, false), --",
 ];
 
 function injectedOverHttp(persona: Persona): RouteAttack {
@@ -413,6 +417,9 @@ function injectedOverHttp(persona: Persona): RouteAttack {
   };
 }
 
+const HEX_OF = (expr: string) => `pg_catalog.encode(pg_catalog.convert_to(${expr}, 'UTF8'), 'hex')`;
+const hexOf = (text: string) => Buffer.from(text, 'utf8').toString('hex');
+
 /** withPersona on connections set up as `setup` says: a value breaking out, or the switch leaking. */
 function injectedWithSessionSettings(setup: string, what: string): RouteAttack {
   return {
@@ -432,14 +439,26 @@ function injectedWithSessionSettings(setup: string, what: string): RouteAttack {
             };
             const seen = await withPersona(pool, identity, async (c) => {
               const { rows } = await c.query<{ u: string; sub: string; claims: string; ran: string | null }>(
-                `select current_user::text as u, current_setting('request.jwt.claim.sub') as sub,
-                        current_setting('request.jwt.claims') as claims,
+                // In hex: the session's client encoding may not hold every character of the value.
+                `select current_user::text as u, ${HEX_OF("current_setting('request.jwt.claim.sub')")} as sub,
+                        ${HEX_OF("current_setting('request.jwt.claims')")} as claims,
                         current_setting('attack.ran', true) as ran`,
               );
               return rows[0]!;
             });
-            if (seen.u !== persona || seen.sub !== v || seen.ran === 'yes') return true;
-            if (JSON.stringify(JSON.parse(seen.claims)) !== JSON.stringify(identity.claims)) return true;
+            if (seen.u !== persona || seen.sub !== hexOf(v) || seen.ran === 'yes') return true;
+            if (seen.claims !== hexOf(JSON.stringify(identity.claims))) return true;
+            // The same through a GraphQL request's read transaction.
+            const tx = createRequestTransaction(pool, identity, { snapshot: () => true });
+            const read = await tx.run(async (c) => {
+              const { rows } = await c.query<{ u: string; sub: string; ran: string | null }>(
+                `select current_user::text as u, ${HEX_OF("current_setting('request.jwt.claim.sub')")} as sub,
+                        current_setting('attack.ran', true) as ran`,
+              );
+              return rows[0]!;
+            });
+            await tx.finish('commit');
+            if (read.u !== persona || read.sub !== hexOf(v) || read.ran === 'yes') return true;
           }
         }
         // The connection afterwards: outside any transaction, as the login itself.
