@@ -698,6 +698,26 @@ const sharedIdentityMutated: RouteAttack = {
   },
 };
 
+const memoryGrowth: RouteAttack = {
+  door: 'http',
+  persona: 'anyone',
+  name: 'unique valid tokens, one after another, growing the remembered set without bound',
+  async run() {
+    let verified = 0;
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const verify = rememberVerified(async (header) => {
+      verified++;
+      return { subject: String(header), persona: 'developer', claims: { sub: String(header), exp } };
+    });
+    for (let i = 0; i < 5_000; i++) await verify(`Bearer t${i}`);
+    // The first ones were dropped to make room (checked anew), the latest are still remembered.
+    const before = verified;
+    await verify('Bearer t0');
+    await verify('Bearer t4999');
+    return verified - before !== 1;
+  },
+};
+
 const loginBeyondAnnounce: RouteAttack = {
   door: 'authenticator',
   persona: 'authenticator',
@@ -779,6 +799,7 @@ const routeAttacks: RouteAttack[] = [
   ...PERSONAS.flatMap(tokenMemory),
   ...PERSONAS.map(personaSeenAnew),
   sharedIdentityMutated,
+  memoryGrowth,
   ...PERSONAS.flatMap((p) => [spelling('http', p), spelling('deno', p)]),
   rpcSpelling,
   rpcTrailingZeros,
