@@ -31,16 +31,21 @@ export async function assumePersona(client: Queryable, identity: Identity): Prom
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const utf8 = new TextEncoder();
+const PLAIN_ASCII = /^[\x20-\x26\x28-\x5b\x5d-\x7e]*$/;
 
 /**
- * A text as a SQL expression written in ASCII letters, digits and punctuation only: its UTF-8 bytes
- * in hex, decoded by the server. Unlike a quoted literal, nothing in it can be read differently by
+ * A text as a SQL expression written in ASCII letters, digits and punctuation only: a plain literal
+ * when the text is printable ASCII with neither quote nor backslash, else its UTF-8 bytes in hex,
+ * decoded by the server. Unlike a literal escaped by doubling, nothing in it is read differently by
  * the session's settings: a client encoding whose multi-byte characters may end in the byte of a
  * backslash (BIG5, GBK, SJIS) with backslash_quote on, or standard_conforming_strings off, turned
  * a claim ending in such a character into one that closed its literal early and ran SQL of its own
  * (assuming another persona) when values were quoted with escapeLiteral.
  */
 export function sqlText(value: string): string {
+  // Printable ASCII with neither quote nor backslash (most claims) reads the same as a plain
+  // literal under every setting and encoding: no byte of it can belong to a multi-byte character.
+  if (PLAIN_ASCII.test(value)) return `'${value}'`;
   let hex = '';
   for (const byte of utf8.encode(value)) hex += HEX[byte];
   return `pg_catalog.convert_from(pg_catalog.decode('${hex}', 'hex'), 'UTF8')`;
