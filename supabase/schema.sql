@@ -6,7 +6,7 @@
 -- schema ops
 
 create schema ops;
-grant usage on schema ops to audit_reader, authenticator, ci_service_role, developer, ops_persona_admin, qa_tester, release_manager, sre;
+grant usage on schema ops to audit_reader, ci_service_role, developer, ops_persona_admin, qa_tester, release_manager, sre;
 
 create extension plpgsql with schema pg_catalog;
 
@@ -4101,7 +4101,6 @@ begin
   return pg_catalog.cardinality(v_events);
 end
 $function$;
-grant execute on function ops.outbox_announce(p_limit integer) to authenticator;
 
 CREATE OR REPLACE FUNCTION ops.outbox_event_kinds()
  RETURNS text[]
@@ -6163,3 +6162,13 @@ begin
   return v_recorded;
 end
 $function$;
+
+CREATE OR REPLACE FUNCTION public.ops_outbox_announce(p_limit integer)
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select ops.outbox_announce(p_limit)
+$function$;
+grant execute on function public.ops_outbox_announce(p_limit integer) to authenticator;

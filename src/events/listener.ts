@@ -5,7 +5,7 @@
 //
 // A fact's transaction does not notify (a NOTIFY serialises commits database-wide): while it
 // listens, the same connection also announces, every ANNOUNCE_MS, the events committed since
-// (ops.outbox_announce: one notification per event, each event announced once by whichever
+// (public.ops_outbox_announce: one notification per event, each event announced once by whichever
 // announcer takes it, received by the listeners of every instance).
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
@@ -101,7 +101,7 @@ export class OutboxListener extends EventEmitter {
       if (this.closed || this.client !== client) return;
       let full = false;
       try {
-        const { rows } = await client.query<{ n: number }>('select ops.outbox_announce($1) as n', [
+        const { rows } = await client.query<{ n: number }>('select public.ops_outbox_announce($1) as n', [
           ANNOUNCE_BATCH,
         ]);
         full = rows[0]!.n >= ANNOUNCE_BATCH;

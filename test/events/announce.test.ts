@@ -41,7 +41,7 @@ async function settle(): Promise<void> {
 }
 
 const announce = async (pool: pg.Pool | pg.PoolClient, limit = 100) =>
-  (await pool.query<{ n: number }>('select ops.outbox_announce($1) as n', [limit])).rows[0]!.n;
+  (await pool.query<{ n: number }>('select public.ops_outbox_announce($1) as n', [limit])).rows[0]!.n;
 
 const events = async (releaseIds: string[]) =>
   (

@@ -87,8 +87,9 @@ const INTENDED: Record<string, string[]> = {
   // grants and RLS (invoker's rights; the outbox_events policy calls it).
   'ops.outbox_event_visible(text,uuid)': ALL,
   // Announcing committed outbox events on the channel (each instance's events listener, as the
-  // API's login): the payload comes from the committed row, each event is announced once.
-  'ops.outbox_announce(integer)': ['authenticator'],
+  // API's login, which holds nothing in ops itself): the payload comes from the committed row, each
+  // event is announced once.
+  'ops_outbox_announce(integer)': ['authenticator'],
   // Webhook subscriptions are managed by release managers; the worker's functions (dispatch,
   // delivery target with the secret, attempt record) are the owner's alone.
   'ops.add_webhook(text,text[],text,text,text)': ['release_manager'],
