@@ -6,7 +6,7 @@
 // of their own per call (withPersona).
 import type pg from 'pg';
 import type { Identity } from '../auth/jwt.ts';
-import { personaOf } from './with-persona.ts';
+import { assumePersonaSql, personaOf } from './with-persona.ts';
 
 export interface RequestTransaction {
   run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
@@ -28,21 +28,16 @@ export function createRequestTransaction(
 
   function begin(): Promise<pg.PoolClient> {
     return (async () => {
-      const persona = personaOf(identity);
+      personaOf(identity);
       const client = await pool.connect();
       client.on('error', ignoreConnectionError);
       try {
         // A query sees one snapshot for the whole request; a mutation's reads see each write.
         // The transaction opens and assumes the persona in one round trip: the same settings as
-        // assumePersona (with-persona.ts), transaction-local, their values quoted by the driver
-        // (escapeLiteral) since a simple query with two statements takes no parameters.
-        const literal = (value: string) => client.escapeLiteral(value);
+        // assumePersona (with-persona.ts), transaction-local, their values written as sqlText
+        // (hex, never a quoted literal) since a simple query with two statements takes no parameters.
         await client.query(
-          `${options.snapshot() ? 'begin isolation level repeatable read' : 'begin'};
-           select set_config('role', ${literal(persona)}, true),
-                  set_config('request.jwt.claims', ${literal(JSON.stringify(identity.claims))}, true),
-                  set_config('request.jwt.claim.sub', ${literal(identity.subject)}, true),
-                  set_config('request.jwt.claim.role', ${literal(persona)}, true)`,
+          `${options.snapshot() ? 'begin isolation level repeatable read' : 'begin'};\n${assumePersonaSql(identity)}`,
         );
         return client;
       } catch (err) {

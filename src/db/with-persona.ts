@@ -29,22 +29,50 @@ export async function assumePersona(client: Queryable, identity: Identity): Prom
   );
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const utf8 = new TextEncoder();
+const PLAIN_ASCII = /^[\x20-\x26\x28-\x5b\x5d-\x7e]*$/;
+
+/**
+ * A text as a SQL expression written in ASCII letters, digits and punctuation only: a plain literal
+ * when the text is printable ASCII with neither quote nor backslash, else its UTF-8 bytes in hex,
+ * decoded by the server. Unlike a literal escaped by doubling, nothing in it is read differently by
+ * the session's settings: a client encoding whose multi-byte characters may end in the byte of a
+ * backslash (BIG5, GBK, SJIS) with backslash_quote on, or standard_conforming_strings off, turned
+ * a claim ending in such a character into one that closed its literal early and ran SQL of its own
+ * (assuming another persona) when values were quoted with escapeLiteral.
+ */
+export function sqlText(value: string): string {
+  // Printable ASCII with neither quote nor backslash (most claims) reads the same as a plain
+  // literal under every setting and encoding: no byte of it can belong to a multi-byte character.
+  if (PLAIN_ASCII.test(value)) return `'${value}'`;
+  let hex = '';
+  for (const byte of utf8.encode(value)) hex += HEX[byte];
+  return `pg_catalog.convert_from(pg_catalog.decode('${hex}', 'hex'), 'UTF8')`;
+}
+
+/**
+ * The statement that assumes the identity's persona and publishes its claims, transaction-local,
+ * with no parameters (it follows `begin` in one simple query): the same settings as assumePersona.
+ * Each column answers whether its setting is null (never): the values themselves are not sent back.
+ */
+export function assumePersonaSql(identity: Identity): string {
+  const persona = sqlText(personaOf(identity));
+  return `select pg_catalog.set_config('role', ${persona}, true) is null,
+            pg_catalog.set_config('request.jwt.claims', ${sqlText(JSON.stringify(identity.claims))}, true) is null,
+            pg_catalog.set_config('request.jwt.claim.sub', ${sqlText(identity.subject)}, true) is null,
+            pg_catalog.set_config('request.jwt.claim.role', ${persona}, true) is null`;
+}
+
 /**
  * Opens a transaction on `client` and assumes the identity's persona in one round trip: the same
- * settings as assumePersona, transaction-local, their values quoted by the driver (escapeLiteral)
- * since a simple query with two statements takes no parameters (as src/db/request-transaction.ts
- * does for reads). A token naming no persona is refused (403) before anything is sent.
+ * settings as assumePersona, transaction-local, their values written as sqlText (a simple query
+ * with two statements takes no parameters), as src/db/request-transaction.ts does for reads. A
+ * token naming no persona is refused (403) before anything is sent.
  */
 export async function beginAsPersona(client: pg.ClientBase, identity: Identity): Promise<void> {
-  const persona = personaOf(identity);
-  const literal = (value: string) => client.escapeLiteral(value);
-  await client.query(
-    `begin;
-     select set_config('role', ${literal(persona)}, true),
-            set_config('request.jwt.claims', ${literal(JSON.stringify(identity.claims))}, true),
-            set_config('request.jwt.claim.sub', ${literal(identity.subject)}, true),
-            set_config('request.jwt.claim.role', ${literal(persona)}, true)`,
-  );
+  const statement = assumePersonaSql(identity);
+  await client.query(`begin;\n${statement}`);
 }
 
 /**

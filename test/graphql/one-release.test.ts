@@ -113,7 +113,7 @@ describe('one release in one statement', () => {
     expect(large.statements).toHaveLength(small.statements.length);
     expect(large.statements).toHaveLength(3);
     expect(large.statements[0]).toMatch(
-      /^begin isolation level repeatable read;\s+select set_config\('role', 'release_manager', true\)/,
+      /^begin isolation level repeatable read;\s+select pg_catalog\.set_config\('role', 'release_manager', true\)/,
     );
     expect(large.statements[1]).toMatch(/^select .* from ops\.releases t0 where/s);
     expect(large.statements[2]).toBe('commit');
@@ -186,7 +186,7 @@ describe('RLS stays the backstop of the one-statement path', () => {
       sub,
     );
     expect(mine.data).toEqual({ release: { id: release.id, createdBy: sub } });
-    expect(mine.statements[0]).toContain("set_config('role', 'developer', true)");
+    expect(mine.statements[0]).toContain("pg_catalog.set_config('role', 'developer', true)");
   });
 
   it('the very statement the release manager ran returns nothing of it as another developer', async () => {
