@@ -15,6 +15,18 @@ import {
 } from '../errors.js';
 
 /**
+ * Whether a resolver's error is the caller's (a refused token or persona, a forbidden field, an
+ * invalid or conflicting input, something not found) rather than the server's: it is answered with
+ * its code and worth a line in the log, not an error with a stack. A database that cannot be reached
+ * is the server's.
+ */
+export function isCallersError(error: unknown): boolean {
+  const raw = (error as { originalError?: unknown } | null)?.originalError ?? error;
+  if (raw instanceof AuthError) return true;
+  return raw instanceof BaseError && !(raw instanceof ServiceUnavailableError);
+}
+
+/**
  * Errors are made with Yoga's createGraphQLError and recognised by shape, never with graphql's
  * instanceof, so they stay GraphQL errors whichever copy of graphql a caller loaded.
  */

@@ -14,7 +14,7 @@ import { useBodyLimit } from './body-limit.js';
 import { graphiqlOptions } from './graphiql.js';
 import { useIntrospectionPolicy } from './introspection-policy.js';
 import { GRAPHQL_LIMITS, useDocumentLimits } from './limits.js';
-import { maskErrors } from './mask-errors.js';
+import { isCallersError, maskErrors } from './mask-errors.js';
 import { useRequestLog } from './request-log.js';
 import { useRequestTransaction } from './request-transaction.js';
 
@@ -55,6 +55,13 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
       warn: (...args) => logger.warn({ detail: args.map(String) }, 'yoga'),
       error: (...args) => {
         const err = args.find((a) => a instanceof Error);
+        // Yoga logs every error it masks, the caller's own too (a persona refused a field): those
+        // are answered with their code, and the request log counts them; no stack, no error level.
+        if (err && isCallersError(err)) {
+          const { code } = ((err as { originalError?: unknown }).originalError ?? err) as { code?: string };
+          logger.info({ code, message: err.message }, 'graphql error answered to the caller');
+          return;
+        }
         logger.error(err ? { err } : { detail: args.map(String) }, 'yoga error');
       },
     },

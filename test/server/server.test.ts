@@ -657,6 +657,21 @@ describe('request log', () => {
     expect(logLines.join('\n')).not.toContain(token.split('.')[2]);
   });
 
+  it("logs a field the persona may not read as the caller's error, not the server's", async () => {
+    const token = await tokenFor('sre', 'sam');
+    const res = await graphql('query Refused { releases(first: 1) { nodes { id } } }', { token });
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const lines = logLines.map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.msg === 'yoga error')).toEqual([]);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        msg: 'graphql error answered to the caller',
+        code: 'FORBIDDEN',
+      }),
+    );
+  });
+
   it('redacts credentials a log call is handed by mistake', () => {
     const lines: string[] = [];
     const logger = createLogger({ destination: { write: (l: string) => lines.push(l) } });
