@@ -6,18 +6,7 @@
 // --from/--to keep that window; --events turns the busy time into milliseconds per event.
 // The recipe for the ingest route is in docs/profiling.md ("The ingest route").
 import { readFileSync } from 'node:fs';
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
+import type { CpuProfile as Profile, ProfileNode } from './lib.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {

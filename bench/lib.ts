@@ -236,3 +236,17 @@ export function machine(): string {
 }
 
 export const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} ms` : 'n/a');
+
+/** A V8 CPU profile as `node --cpu-prof` and `node:inspector` write it (the parts the summaries read). */
+export interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+export type ProfileNode = CpuProfile['nodes'][number];

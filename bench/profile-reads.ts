@@ -16,7 +16,7 @@ import { mintToken } from '../src/auth/dev-tokens.js';
 import { openDatabase } from '../src/db/database.js';
 import { resolveDataRoot } from '../src/db/embedded.js';
 import { projectRoot } from '../src/db/migrate.js';
-import { benchPool, machine } from './lib.js';
+import { benchPool, machine, type CpuProfile as Profile } from './lib.js';
 import { ONE_RELEASE, readsServer, seed } from './reads.js';
 
 const arg = (name: string, fallback: string) => {
@@ -30,19 +30,6 @@ const WRITE = arg('--write', '');
 const COMPARE = process.argv.includes('--compare');
 const SECRET = randomBytes(32).toString('hex');
 const log = (line: string) => process.stdout.write(`${line}\n`);
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-  endTime: number;
-}
 
 /** node_modules/<package>, node:<internal>, or the project's file. */
 function groupOf(url: string): string {
