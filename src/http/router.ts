@@ -18,7 +18,6 @@ import { createIngestHandler, type IngestReply, type IngestRequest } from '../in
 import type { Logger } from '../logger.js';
 import { ingestOutcomes } from '../metrics.js';
 import { logRequest, logRouteRequest, tagRequestId } from './request-log.js';
-import { rememberVerified } from './verified-tokens.js';
 import { METRICS_PATH, type OpsYoga } from './yoga.js';
 
 export const INGEST_PATH = '/functions/v1/ops-event-ingest';
@@ -85,10 +84,9 @@ export interface RouterDeps {
 }
 
 export function createRouter(deps: RouterDeps): Router {
-  const { config, pool, logger, yoga, attestation } = deps;
-  // The routes' token check (the ingest's above all) remembers verified tokens for a short while
-  // (src/http/verified-tokens.ts); GraphQL checks its own.
-  const verify = rememberVerified(deps.verify);
+  // deps.verify is the server's one token check, shared with GraphQL (it remembers verified tokens
+  // for a short while: src/http/verified-tokens.ts, wrapped in src/server.ts).
+  const { config, pool, logger, yoga, attestation, verify } = deps;
 
   const readiness = async (): Promise<Response> => {
     let timer: NodeJS.Timeout | undefined;
