@@ -32,7 +32,7 @@ import {
   type Reply,
   SECRET,
 } from '../ingest/support.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { actAs, type TestDatabase, useTestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
 let http: IngestTarget;
@@ -544,11 +544,7 @@ const uncommittedAnnounced: RouteAttack = {
     let ids: string[] = [];
     try {
       await client.query('begin');
-      await client.query(
-        `select set_config('role', 'ci_service_role', true),
-                                 set_config('request.jwt.claims', $1, true)`,
-        [JSON.stringify({ sub: who.ci, role: 'ci_service_role' })],
-      );
+      await actAs(client, 'ci_service_role', who.ci);
       await client.query(
         `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => 'build',
            p_status => 'fail', p_required => true)`,
@@ -582,11 +578,7 @@ const announcedTwiceOrLost: RouteAttack = {
     const slow = await db.api.connect();
     try {
       await slow.query('begin');
-      await slow.query(
-        `select set_config('role', 'ci_service_role', true),
-                               set_config('request.jwt.claims', $1, true)`,
-        [JSON.stringify({ sub: who.ci, role: 'ci_service_role' })],
-      );
+      await actAs(slow, 'ci_service_role', who.ci);
       await slow.query(
         `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => 'build',
            p_status => 'pass', p_required => true)`,
