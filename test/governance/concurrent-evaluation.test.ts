@@ -48,3 +48,68 @@ describe('concurrent facts of one release', () => {
     expect(await storedStatusDrift(db)).toEqual([]);
   });
 });
+
+describe('a fact written under REPEATABLE READ', () => {
+  // The raw SQL door chooses its isolation. Under REPEATABLE READ the release row lock of a
+  // transaction that only locked it (no release status change) lets a later one through with its
+  // old snapshot: its evaluation sees neither the other's fact nor its stored change and stores
+  // nothing, which would leave `passed` over a failing required check. What refuses it is the
+  // ledger: every fact moves its release's chain head at commit, so the later transaction's commit
+  // fails with a serialization error (40001) and writes nothing.
+  it('never leaves a stored status the rule does not compute over every committed fact', async () => {
+    const r = await createRelease(db, { project: uniqueName('race-rr') });
+    const a = `unit-${randomUUID().slice(0, 6)}`;
+    const b = `lint-${randomUUID().slice(0, 6)}`;
+    const claims = JSON.stringify({
+      sub: who.ci,
+      role: 'ci_service_role',
+      app_metadata: { ops_role: 'ci_service_role' },
+    });
+    const check = (name: string, status: string) =>
+      `select ops.record_check(p_release_id => '${r.release_id}', p_gate_code => 'G1', p_check_name => '${name}',
+         p_status => '${status}', p_required => true)`;
+    const admin = await db.api.connect();
+    try {
+      await admin.query('begin');
+      await admin.query(`select set_config('role', 'ci_service_role', true)`);
+      await admin.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
+      await admin.query(check(a, 'fail'));
+      await admin.query('commit');
+    } finally {
+      admin.release();
+    }
+    expect((await storedGates(db, r.release_id)).G1).toBe('failed');
+    const c1 = await db.api.connect();
+    const c2 = await db.api.connect();
+    let secondError: string | undefined;
+    try {
+      await c2.query('begin isolation level repeatable read');
+      await c2.query(`select set_config('role', 'ci_service_role', true)`);
+      await c2.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
+      await c2.query('select count(*) from ops.releases'); // the snapshot is taken here
+      await c1.query('begin isolation level read committed');
+      await c1.query(`select set_config('role', 'ci_service_role', true)`);
+      await c1.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
+      // The first: the failing check rerun and passing; G1 passes, the release stays in_progress.
+      await c1.query(check(a, 'pass'));
+      // The second, on its old snapshot: another required check failing, waiting for the first.
+      const second = c2
+        .query(check(b, 'fail'))
+        .then(() => c2.query('commit'))
+        .catch(async (e: Error) => {
+          secondError = e.message;
+          await c2.query('rollback');
+        });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await c1.query('commit');
+      await second;
+    } finally {
+      c1.release();
+      c2.release();
+    }
+    const drift = await storedStatusDrift(db);
+    expect(drift.filter((d) => JSON.stringify(d).includes(r.release_id))).toEqual([]);
+    expect(secondError).toMatch(/could not serialize/);
+    expect((await storedGates(db, r.release_id)).G1).toBe('passed');
+  });
+});
