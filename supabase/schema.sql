@@ -2509,6 +2509,18 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.envelope_same_event(p_original ops.event_ingest_log, p_envelope jsonb, p_hash text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return p_original.payload_hash = p_hash
+      or (p_original.envelope - 'emitted_at'::text) = (p_envelope - 'emitted_at'::text);
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.evaluate_gate(p_gate_id uuid)
  RETURNS public.ops_gate_status
  LANGUAGE plpgsql
@@ -3466,7 +3478,7 @@ begin
       format('persona %s may not send %s events for this %s', v_persona, v_type,
              case when v_type = 'gate_signoff' then 'gate (' || coalesce(v_gate, 'none') || ')' else 'release' end));
   elsif v_original.ingest_id is not null then
-    if v_original.payload_hash is distinct from v_hash then
+    if not ops.envelope_same_event(v_original, p_envelope, v_hash) then
       v_status := 'rejected';
       v_http := 409;
       v_error := jsonb_build_object('error', 'idempotency_key_conflict', 'message',
@@ -3498,6 +3510,25 @@ begin
         select * into v_original from ops.event_ingest_log l
           where l.created_by = v_actor and l.source_system = v_source and l.idempotency_key = v_key
             and l.processing_status = 'accepted';
+        if v_original.ingest_id is null then
+          -- The accepted attempt committed after this transaction's snapshot was taken (REPEATABLE
+          -- READ or SERIALIZABLE, chosen through the raw SQL door): whether this one is its
+          -- duplicate cannot be judged from here.
+          raise exception 'idempotency_key % was accepted by a transaction this one cannot see yet; retry', v_key
+            using errcode = '40001';
+        end if;
+        if not ops.envelope_same_event(v_original, p_envelope, v_hash) then
+          insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id,
+                                            gate_code, payload_hash, envelope, processing_status, http_status,
+                                            error_detail)
+          values (p_envelope ->> 'source_system', v_type, v_key, 'v1.0', v_release, v_gate, v_hash, p_envelope,
+                  'rejected', 409, jsonb_build_object('error', 'idempotency_key_conflict', 'message',
+                    format('idempotency_key %s was already used for a different payload (ingest %s)', v_key,
+                           v_original.ingest_id),
+                    'original_ingest_id', v_original.ingest_id))
+          returning * into v_log;
+          return ops.ingest_response(v_log, v_log.ingest_id);
+        end if;
         insert into ops.event_ingest_log (source_system, event_type, idempotency_key, schema_version, release_id,
                                           gate_code, payload_hash, envelope, processing_status, http_status, result,
                                           duplicate_of)

@@ -770,11 +770,7 @@ const announcementsWithheld: RouteAttack = {
 const rpcTrailingZeros: RouteAttack = {
   door: 'rpc',
   persona: 'ci_service_role',
-  name: 'an envelope accepted over HTTP retried by RPC with a number spelt 1.50 for 1.5: judged a conflict',
-  open:
-    'RPC keeps numbers as written (jsonb numeric scale) and ops.envelope_hash hashes jsonb text, while ' +
-    'the HTTP doors parse numbers as doubles; canonicalising the hash would change the stored hashes of ' +
-    'the append-only log',
+  name: 'an envelope accepted over HTTP retried by RPC with numbers spelt 1.50, 15e-1 or 100.0: judged a conflict',
   async run() {
     const r = await createRelease(db, { project: uniqueName('spell-rpc-zeros') });
     const env = envelope('build_complete', r.release_id, canonicalPayload, {
@@ -783,8 +779,17 @@ const rpcTrailingZeros: RouteAttack = {
     const text = JSON.stringify(env);
     const first = await http.post(text, { authorization: `Bearer ${await sign('ci_service_role', who.ci)}` });
     expect(first.body.status, first.text).toBe('accepted');
-    const again = await rpcIngest('ci_service_role', who.ci, text.replace('"ratio":1.5', '"ratio":1.50'));
-    return (again.body as { status?: string }).status !== 'duplicate';
+    for (const respelt of [
+      text.replace('"ratio":1.5', '"ratio":1.50'),
+      text.replace('"ratio":1.5', '"ratio":15e-1'),
+      text.replace('"count":100', '"count":100.0'),
+    ]) {
+      const again = await rpcIngest('ci_service_role', who.ci, respelt);
+      if ((again.body as { status?: string }).status !== 'duplicate') return true;
+    }
+    // A different value under the same key stays a conflict.
+    const other = await rpcIngest('ci_service_role', who.ci, text.replace('"ratio":1.5', '"ratio":1.51'));
+    return (other.body as { detail?: { error?: string } }).detail?.error !== 'idempotency_key_conflict';
   },
 };
 
