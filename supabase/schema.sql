@@ -337,12 +337,9 @@ CREATE INDEX evidence_artifacts_deployment ON ops.evidence_artifacts USING btree
 CREATE INDEX evidence_artifacts_gate ON ops.evidence_artifacts USING btree (gate_id, artifact_type);
 CREATE INDEX evidence_artifacts_release ON ops.evidence_artifacts USING btree (release_id);
 CREATE TRIGGER evidence_artifacts_append_only BEFORE DELETE OR UPDATE ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
-CREATE TRIGGER evidence_artifacts_consistent_links BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_consistent_links();
 CREATE TRIGGER evidence_artifacts_no_truncate BEFORE TRUNCATE ON ops.evidence_artifacts FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER evidence_artifacts_reevaluate AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
-CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-CREATE TRIGGER evidence_artifacts_stamp_ingest BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
-CREATE TRIGGER evidence_artifacts_stamp_revision BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_stamp_insert();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('artifact_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.evidence_artifacts FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('artifact_id');
 alter table ops.evidence_artifacts enable row level security;
@@ -492,12 +489,9 @@ create table ops.gate_checks (
 comment on column ops.gate_checks.revision is 'The release revision this result was reported for (stamped at insert).';
 CREATE INDEX gate_checks_gate ON ops.gate_checks USING btree (gate_id, check_name, created_at DESC);
 CREATE TRIGGER gate_checks_append_only BEFORE DELETE OR UPDATE ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
-CREATE TRIGGER gate_checks_developer_own_checks BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.gate_checks_developer_own_checks();
 CREATE TRIGGER gate_checks_no_truncate BEFORE TRUNCATE ON ops.gate_checks FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER gate_checks_reevaluate AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
-CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-CREATE TRIGGER gate_checks_stamp_ingest BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
-CREATE TRIGGER gate_checks_stamp_revision BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.gate_checks_stamp_insert();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('check_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.gate_checks FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('check_id');
 alter table ops.gate_checks enable row level security;
@@ -2575,7 +2569,7 @@ begin
 end
 $function$;
 
-CREATE OR REPLACE FUNCTION ops.evidence_artifacts_consistent_links()
+CREATE OR REPLACE FUNCTION ops.evidence_artifacts_stamp_insert()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -2583,6 +2577,7 @@ CREATE OR REPLACE FUNCTION ops.evidence_artifacts_consistent_links()
 AS $function$
 declare
   v_releases uuid[];
+  v_caller record;
 begin
   select pg_catalog.array_agg(distinct x.release_id) into v_releases
   from (
@@ -2600,6 +2595,23 @@ begin
     raise exception 'evidence links name different releases (%): its release, gate, check and deployment must belong to one release',
       pg_catalog.array_to_string(v_releases, ', ') using errcode = 'OPS22';
   end if;
+  v_caller := ops.caller_identity();
+  if v_caller.persona is not null and v_caller.sub is null then
+    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+  end if;
+  new.created_at := pg_catalog.clock_timestamp();
+  new.created_by := coalesce(v_caller.sub, 'db:' || session_user);
+  new.created_persona := v_caller.persona;
+  new.ingest_id := (select c.value::uuid from ops.transaction_context c
+                    where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'ingest'
+                      and c.subject = '00000000-0000-0000-0000-000000000000');
+  new.revision := coalesce(
+    (select d.revision from ops.deployments d where d.deployment_id = new.deployment_id),
+    (select c.revision from ops.gate_checks c where c.check_id = new.check_id),
+    (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
+      where g.gate_id = new.gate_id),
+    (select r.revision from ops.releases r where r.release_id = new.release_id),
+    1);
   return new;
 end
 $function$;
@@ -3137,19 +3149,34 @@ begin
 end
 $function$;
 
-CREATE OR REPLACE FUNCTION ops.gate_checks_developer_own_checks()
+CREATE OR REPLACE FUNCTION ops.gate_checks_stamp_insert()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_caller record := ops.caller_identity();
+  v_actor text;
 begin
-  if ops.current_persona() = 'developer' and exists (
+  if v_caller.persona is not null and v_caller.sub is null then
+    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+  end if;
+  v_actor := coalesce(v_caller.sub, 'db:' || session_user);
+  if v_caller.persona = 'developer' and exists (
       select 1 from ops.gate_checks c
-      where c.gate_id = new.gate_id and c.check_name = new.check_name and c.created_by <> ops.current_actor()) then
+      where c.gate_id = new.gate_id and c.check_name = new.check_name and c.created_by <> v_actor) then
     raise exception 'check "%" of this gate is reported by another producer; a developer does not overwrite its result',
       new.check_name using errcode = 'OPS03';
   end if;
+  new.created_at := pg_catalog.clock_timestamp();
+  new.created_by := v_actor;
+  new.created_persona := v_caller.persona;
+  new.ingest_id := (select c.value::uuid from ops.transaction_context c
+                    where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'ingest'
+                      and c.subject = '00000000-0000-0000-0000-000000000000');
+  new.revision := (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
+                   where g.gate_id = new.gate_id);
   return new;
 end
 $function$;
@@ -4815,7 +4842,8 @@ begin
   if v_release is null then
     return null;
   end if;
-  v_what := pg_catalog.format('%s by %s', v_what, ops.current_actor());
+  v_what := pg_catalog.format('%s by %s', v_what,
+                              case when tg_op = 'INSERT' then new.created_by else ops.current_actor() end);
   -- Inside an ingest event of this release: kept for the event's one evaluation.
   update ops.transaction_context c
     set value = case when c.value = '' or v_rank < pg_catalog.split_part(c.value, ':', 1)::integer
