@@ -701,10 +701,11 @@ create unlogged table ops.ledger_pending (
   operation text not null,
   content_hash text not null,
   xact xid8 default pg_current_xact_id() not null,
+  carries_link boolean default true not null,
   constraint ledger_pending_pkey PRIMARY KEY (ord)
 ) with (autovacuum_vacuum_scale_factor=0, autovacuum_vacuum_threshold=1000);
 CREATE INDEX ledger_pending_xact ON ops.ledger_pending USING btree (xact, chain_id, ord);
-CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_link_pending();
+CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (new.carries_link) EXECUTE FUNCTION ops.ledger_link_pending();
 alter table ops.ledger_pending enable row level security;
 create policy ledger_pending_read_all on ops.ledger_pending for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_pending to audit_reader, release_manager;
@@ -3962,6 +3963,13 @@ declare
   v_chain uuid;
   v_seq bigint;
   v_hash text;
+  v_seqs bigint[];
+  v_tables text[];
+  v_rows uuid[];
+  v_ops text[];
+  v_contents text[];
+  v_prevs text[];
+  v_hashes text[];
   p record;
 begin
   if not exists (select 1 from ops.ledger_pending q where q.ord = new.ord) then
@@ -3977,14 +3985,32 @@ begin
       select c.head_seq, c.head_hash into v_seq, v_hash
       from ops.ledger_chains c where c.chain_id = v_chain for update;
     end if;
+    v_seqs := '{}';
+    v_tables := '{}';
+    v_rows := '{}';
+    v_ops := '{}';
+    v_contents := '{}';
+    v_prevs := '{}';
+    v_hashes := '{}';
     for p in select q.fact_table, q.row_id, q.operation, q.content_hash
              from ops.ledger_pending q where q.xact = v_xact and q.chain_id = v_chain order by q.ord loop
       v_seq := v_seq + 1;
-      insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
-      values (v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash,
-              ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash))
-      returning entry_hash into v_hash;
+      v_seqs := v_seqs || v_seq;
+      v_tables := v_tables || p.fact_table;
+      v_rows := v_rows || p.row_id;
+      v_ops := v_ops || p.operation;
+      v_contents := v_contents || p.content_hash;
+      v_prevs := v_prevs || v_hash;
+      v_hash := ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash);
+      v_hashes := v_hashes || v_hash;
     end loop;
+    insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+    select v_chain, e.seq, e.fact_table, e.row_id, e.operation, e.content_hash, e.prev_hash, e.entry_hash
+    from rows from (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_tables), pg_catalog.unnest(v_rows),
+                    pg_catalog.unnest(v_ops), pg_catalog.unnest(v_contents), pg_catalog.unnest(v_prevs),
+                    pg_catalog.unnest(v_hashes))
+      as e(seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+    order by e.seq;
     update ops.ledger_chains set head_seq = v_seq, head_hash = v_hash, updated_at = pg_catalog.clock_timestamp()
     where chain_id = v_chain;
   end loop;
@@ -4004,9 +4030,10 @@ AS $function$
 declare
   v_row jsonb := pg_catalog.to_jsonb(new);
 begin
-  insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash)
+  insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash, carries_link)
   values (ops.ledger_chain_of(tg_table_name, v_row), tg_table_name, (v_row->>tg_argv[0])::uuid,
-          pg_catalog.lower(tg_op), ops.ledger_content_hash(v_row));
+          pg_catalog.lower(tg_op), ops.ledger_content_hash(v_row),
+          not exists (select 1 from ops.ledger_pending q where q.xact = pg_catalog.pg_current_xact_id()));
   return null;
 end
 $function$;
