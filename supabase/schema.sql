@@ -3286,7 +3286,7 @@ begin
                                  pg_catalog.array_to_string(e.artifact_types, ' or '), e.deployment_environment)
            end order by e.ordinality) filter (where e.attached_to <> 'latest_deployment' or e.deployment_id is not null)
              as reasons
-    from ops.release_gate_evidence(p_release.release_id, p_revisions) with ordinality e
+    from ops.release_gate_evidence_up_to(p_release.release_id, p_revisions, 1) with ordinality e
     join ops.release_gates g on g.gate_id = e.gate_id
     -- Without a deployment G4's deployment finding already says so; the gate is still held.
     where e.blocking and pg_catalog.cardinality(e.artifact_ids) = 0
@@ -5069,6 +5069,18 @@ CREATE OR REPLACE FUNCTION ops.release_gate_evidence(p_release_id uuid, p_revisi
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return query select * from ops.release_gate_evidence_up_to(p_release_id, p_revisions, null);
+end
+$function$;
+grant execute on function ops.release_gate_evidence(p_release_id uuid, p_revisions integer[]) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.release_gate_evidence_up_to(p_release_id uuid, p_revisions integer[], p_limit integer)
+ RETURNS TABLE(gate_id uuid, requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 #variable_conflict use_column
@@ -5085,14 +5097,17 @@ begin
     order by d.deployed_at desc, d.created_at desc limit 1
   ) dep on true
   left join lateral (
-    select pg_catalog.array_agg(m.artifact_id order by m.artifact_id) as artifact_ids,
+    select pg_catalog.array_agg(distinct m.artifact_id order by m.artifact_id) as artifact_ids,
            pg_catalog.array_agg(distinct m.artifact_type order by m.artifact_type) as present_types
     from (
-      -- One index-friendly branch per place evidence can hang.
+      select u.artifact_id, u.artifact_type
+      from (
+      -- One index-friendly branch per place evidence can hang; an artifact found through two
+      -- branches is counted once by the aggregates above.
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
         and a.revision = any (p_revisions)
-      union
+      union all
       -- Fenced (offset 0): looked up per check through its index. Unfenced, with the artifact-type
       -- condition pushed in and no statistics yet, the generic plan read every artifact of the
       -- type and filtered them per check: a cost that grew with the whole table, not the release.
@@ -5103,21 +5118,24 @@ begin
         offset 0
       ) a
       where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
-      union
+      union all
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
         and a.revision = any (p_revisions)
-      union
+      union all
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
+      ) u
+      where u.artifact_type = any (q.artifact_types)
+      -- NULL: every artifact. The gate rule asks for one: whether the requirement is met.
+      limit p_limit
     ) m
-    where m.artifact_type = any (q.artifact_types)
   ) ev on true
   where g.release_id = p_release_id
   order by q.gate_code, pg_catalog.array_to_string(q.artifact_types, ',');
 end
 $function$;
-grant execute on function ops.release_gate_evidence(p_release_id uuid, p_revisions integer[]) to audit_reader, release_manager;
+grant execute on function ops.release_gate_evidence_up_to(p_release_id uuid, p_revisions integer[], p_limit integer) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.release_gates_guard()
  RETURNS trigger
