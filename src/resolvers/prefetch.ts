@@ -252,7 +252,9 @@ function relationSql(info: GraphQLResolveInfo, p: Planned, parent: string, depth
 function prime(ctx: Context, planned: readonly Planned[], row: Row): void {
   for (const p of planned) {
     const value = row[`@${p.field}`];
-    delete row[`@${p.field}`];
+    // Emptied, not deleted: a deleted property turns the row into a slow dictionary object for
+    // every field read after.
+    row[`@${p.field}`] = undefined;
     const relation = RELATIONS[p.node.relation];
     const rows = ((value ?? []) as Row[]).map((v) => rowFromJson<Row>(relation.shape, v));
     for (const child of rows) {
