@@ -1,4 +1,4 @@
-// `npm run bench:profile-reads [-- --requests N] [-- --query release|typename|baseline]`: where the
+// `npm run bench:profile-reads [-- --requests N] [-- --query release|minimal|typename|baseline]`: where the
 // server's CPU goes for one GraphQL request. Seeds a small database (bench/reads.ts), starts the
 // server on loopback as bench/reads.ts does, sends N one-release requests one at a time, and profiles
 // only that loop with the V8 sampling profiler (node:inspector). Prints the time per request, then
@@ -24,9 +24,12 @@ const arg = (name: string, fallback: string) => {
   return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 };
 const REQUESTS = Number(arg('--requests', '1500'));
-const QUERY = arg('--query', 'release') as 'release' | 'typename' | 'baseline';
+const QUERY = arg('--query', 'release') as 'release' | 'minimal' | 'typename' | 'baseline';
+// The release by id with no field under it: the read's whole path (transaction, persona switch, one
+// statement) through the GraphQL pipeline, without the nested fields' execution.
+const MINIMAL = 'query MinimalRelease($id: ID!) { release(id: $id) { id } }';
 const WRITE = arg('--write', '');
-// --compare: no profiler; the three kinds of request alternate, and their median wall times print.
+// --compare: no profiler; the four kinds of request alternate, and their median wall times print.
 const COMPARE = process.argv.includes('--compare');
 const SECRET = randomBytes(32).toString('hex');
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -119,7 +122,9 @@ async function main(): Promise<void> {
           ? [`${base}/bench/baseline`, { kind: 'release', arg: id }]
           : [
               `${base}/graphql`,
-              query === 'typename' ? { query: '{ __typename }' } : { query: ONE_RELEASE, variables: { id } },
+              query === 'typename'
+                ? { query: '{ __typename }' }
+                : { query: query === 'minimal' ? MINIMAL : ONE_RELEASE, variables: { id } },
             ];
       const response = await fetch(url, {
         method: 'POST',
@@ -131,19 +136,28 @@ async function main(): Promise<void> {
     };
     for (let i = 0; i < 200; i++) await one(i);
     if (COMPARE) {
-      const kinds = ['release', 'baseline', 'typename'] as const;
+      const kinds = ['release', 'baseline', 'minimal', 'typename'] as const;
       const times = new Map<string, number[]>(kinds.map((k) => [k, []]));
+      // This process's CPU (server and client, user and system) per request: one request runs at a
+      // time, so it is the request's own; steadier than wall time on a machine others load.
+      const cpu = new Map<string, number[]>(kinds.map((k) => [k, []]));
       for (let i = 0; i < REQUESTS; i++) {
         for (let k = 0; k < kinds.length; k++) {
           const kind = kinds[(i + k) % kinds.length]!;
+          const c0 = process.cpuUsage();
           const t0 = performance.now();
           await one(i, kind);
           times.get(kind)!.push(performance.now() - t0);
+          const c = process.cpuUsage(c0);
+          cpu.get(kind)!.push((c.user + c.system) / 1000);
         }
       }
       const median = (t: number[]) => [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)]!;
       log(`${REQUESTS} requests of each kind, alternating; machine: ${machine()}`);
-      for (const [kind, t] of times) log(`  ${kind.padEnd(10)} p50 ${median(t).toFixed(3)} ms`);
+      for (const [kind, t] of times)
+        log(
+          `  ${kind.padEnd(10)} p50 ${median(t).toFixed(3)} ms, CPU p50 ${median(cpu.get(kind)!).toFixed(3)} ms`,
+        );
       log(
         `  baseline/release ${(median(times.get('baseline')!) / median(times.get('release')!)).toFixed(2)}`,
       );

@@ -41,6 +41,21 @@ export function forbiddenError(coordinate: string, failure: AuthFailure): Forbid
 
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
+function scopeMap(persona: string | null, authenticated: boolean): Readonly<AuthScopes> {
+  const scopes = Object.fromEntries(PERSONAS.map((p) => [p, persona === p])) as PersonaScopes;
+  return Object.freeze({ ...scopes, authenticated });
+}
+
+const PERSONA_SCOPES = new Map(PERSONAS.map((p) => [p as string, scopeMap(p, true)]));
+const NO_PERSONA = scopeMap(null, true);
+const ANONYMOUS = scopeMap(null, false);
+
+/** The scopes of a caller: its persona's alone (a token naming none is authenticated, nothing more). */
+export function scopesOf(identity: Context['identity']): Readonly<AuthScopes> {
+  if (!identity) return ANONYMOUS;
+  return PERSONA_SCOPES.get(identity.persona as string) ?? NO_PERSONA;
+}
+
 export const builder = new SchemaBuilder<{
   Context: Context;
   AuthScopes: AuthScopes;
@@ -61,12 +76,9 @@ export const builder = new SchemaBuilder<{
     defaultUnionOptions: { name: ({ fieldName }) => `${capitalize(fieldName)}Result` },
   },
   scopeAuth: {
-    // Scopes are plain booleans from the verified token: computing them costs nothing.
-    authScopes: (context) => {
-      const persona = context.identity?.persona ?? null;
-      const scopes = Object.fromEntries(PERSONAS.map((p) => [p, persona === p])) as PersonaScopes;
-      return { ...scopes, authenticated: context.identity !== null };
-    },
+    // Scopes are plain booleans from the verified token, the same few maps for every request
+    // (scope-auth only reads them).
+    authScopes: (context) => scopesOf(context.identity),
     authorizeOnSubscribe: true,
     unauthorizedError: (_parent, _context, info, result) =>
       forbiddenError(`${info.parentType.name}.${info.fieldName}`, result.failure),
