@@ -337,12 +337,9 @@ CREATE INDEX evidence_artifacts_deployment ON ops.evidence_artifacts USING btree
 CREATE INDEX evidence_artifacts_gate ON ops.evidence_artifacts USING btree (gate_id, artifact_type);
 CREATE INDEX evidence_artifacts_release ON ops.evidence_artifacts USING btree (release_id);
 CREATE TRIGGER evidence_artifacts_append_only BEFORE DELETE OR UPDATE ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
-CREATE TRIGGER evidence_artifacts_consistent_links BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_consistent_links();
 CREATE TRIGGER evidence_artifacts_no_truncate BEFORE TRUNCATE ON ops.evidence_artifacts FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER evidence_artifacts_reevaluate AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
-CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-CREATE TRIGGER evidence_artifacts_stamp_ingest BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
-CREATE TRIGGER evidence_artifacts_stamp_revision BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_stamp_insert();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('artifact_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.evidence_artifacts FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('artifact_id');
 alter table ops.evidence_artifacts enable row level security;
@@ -492,12 +489,9 @@ create table ops.gate_checks (
 comment on column ops.gate_checks.revision is 'The release revision this result was reported for (stamped at insert).';
 CREATE INDEX gate_checks_gate ON ops.gate_checks USING btree (gate_id, check_name, created_at DESC);
 CREATE TRIGGER gate_checks_append_only BEFORE DELETE OR UPDATE ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
-CREATE TRIGGER gate_checks_developer_own_checks BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.gate_checks_developer_own_checks();
 CREATE TRIGGER gate_checks_no_truncate BEFORE TRUNCATE ON ops.gate_checks FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER gate_checks_reevaluate AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
-CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
-CREATE TRIGGER gate_checks_stamp_ingest BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_ingest_id();
-CREATE TRIGGER gate_checks_stamp_revision BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.stamp_revision();
+CREATE TRIGGER gate_checks_stamp BEFORE INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.gate_checks_stamp_insert();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.gate_checks FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('check_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.gate_checks FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('check_id');
 alter table ops.gate_checks enable row level security;
@@ -707,10 +701,11 @@ create unlogged table ops.ledger_pending (
   operation text not null,
   content_hash text not null,
   xact xid8 default pg_current_xact_id() not null,
+  carries_link boolean default true not null,
   constraint ledger_pending_pkey PRIMARY KEY (ord)
 ) with (autovacuum_vacuum_scale_factor=0, autovacuum_vacuum_threshold=1000);
 CREATE INDEX ledger_pending_xact ON ops.ledger_pending USING btree (xact, chain_id, ord);
-CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_link_pending();
+CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (new.carries_link) EXECUTE FUNCTION ops.ledger_link_pending();
 alter table ops.ledger_pending enable row level security;
 create policy ledger_pending_read_all on ops.ledger_pending for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_pending to audit_reader, release_manager;
@@ -2587,7 +2582,7 @@ begin
 end
 $function$;
 
-CREATE OR REPLACE FUNCTION ops.evidence_artifacts_consistent_links()
+CREATE OR REPLACE FUNCTION ops.evidence_artifacts_stamp_insert()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -2595,6 +2590,7 @@ CREATE OR REPLACE FUNCTION ops.evidence_artifacts_consistent_links()
 AS $function$
 declare
   v_releases uuid[];
+  v_caller record;
 begin
   select pg_catalog.array_agg(distinct x.release_id) into v_releases
   from (
@@ -2612,6 +2608,23 @@ begin
     raise exception 'evidence links name different releases (%): its release, gate, check and deployment must belong to one release',
       pg_catalog.array_to_string(v_releases, ', ') using errcode = 'OPS22';
   end if;
+  v_caller := ops.caller_identity();
+  if v_caller.persona is not null and v_caller.sub is null then
+    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+  end if;
+  new.created_at := pg_catalog.clock_timestamp();
+  new.created_by := coalesce(v_caller.sub, 'db:' || session_user);
+  new.created_persona := v_caller.persona;
+  new.ingest_id := (select c.value::uuid from ops.transaction_context c
+                    where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'ingest'
+                      and c.subject = '00000000-0000-0000-0000-000000000000');
+  new.revision := coalesce(
+    (select d.revision from ops.deployments d where d.deployment_id = new.deployment_id),
+    (select c.revision from ops.gate_checks c where c.check_id = new.check_id),
+    (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
+      where g.gate_id = new.gate_id),
+    (select r.revision from ops.releases r where r.release_id = new.release_id),
+    1);
   return new;
 end
 $function$;
@@ -3149,19 +3162,34 @@ begin
 end
 $function$;
 
-CREATE OR REPLACE FUNCTION ops.gate_checks_developer_own_checks()
+CREATE OR REPLACE FUNCTION ops.gate_checks_stamp_insert()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_caller record := ops.caller_identity();
+  v_actor text;
 begin
-  if ops.current_persona() = 'developer' and exists (
+  if v_caller.persona is not null and v_caller.sub is null then
+    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+  end if;
+  v_actor := coalesce(v_caller.sub, 'db:' || session_user);
+  if v_caller.persona = 'developer' and exists (
       select 1 from ops.gate_checks c
-      where c.gate_id = new.gate_id and c.check_name = new.check_name and c.created_by <> ops.current_actor()) then
+      where c.gate_id = new.gate_id and c.check_name = new.check_name and c.created_by <> v_actor) then
     raise exception 'check "%" of this gate is reported by another producer; a developer does not overwrite its result',
       new.check_name using errcode = 'OPS03';
   end if;
+  new.created_at := pg_catalog.clock_timestamp();
+  new.created_by := v_actor;
+  new.created_persona := v_caller.persona;
+  new.ingest_id := (select c.value::uuid from ops.transaction_context c
+                    where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'ingest'
+                      and c.subject = '00000000-0000-0000-0000-000000000000');
+  new.revision := (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
+                   where g.gate_id = new.gate_id);
   return new;
 end
 $function$;
@@ -3270,7 +3298,7 @@ begin
                                  pg_catalog.array_to_string(e.artifact_types, ' or '), e.deployment_environment)
            end order by e.ordinality) filter (where e.attached_to <> 'latest_deployment' or e.deployment_id is not null)
              as reasons
-    from ops.release_gate_evidence(p_release.release_id, p_revisions) with ordinality e
+    from ops.release_gate_evidence_up_to(p_release.release_id, p_revisions, 1) with ordinality e
     join ops.release_gates g on g.gate_id = e.gate_id
     -- Without a deployment G4's deployment finding already says so; the gate is still held.
     where e.blocking and pg_catalog.cardinality(e.artifact_ids) = 0
@@ -3966,6 +3994,13 @@ declare
   v_chain uuid;
   v_seq bigint;
   v_hash text;
+  v_seqs bigint[];
+  v_tables text[];
+  v_rows uuid[];
+  v_ops text[];
+  v_contents text[];
+  v_prevs text[];
+  v_hashes text[];
   p record;
 begin
   if not exists (select 1 from ops.ledger_pending q where q.ord = new.ord) then
@@ -3981,14 +4016,32 @@ begin
       select c.head_seq, c.head_hash into v_seq, v_hash
       from ops.ledger_chains c where c.chain_id = v_chain for update;
     end if;
+    v_seqs := '{}';
+    v_tables := '{}';
+    v_rows := '{}';
+    v_ops := '{}';
+    v_contents := '{}';
+    v_prevs := '{}';
+    v_hashes := '{}';
     for p in select q.fact_table, q.row_id, q.operation, q.content_hash
              from ops.ledger_pending q where q.xact = v_xact and q.chain_id = v_chain order by q.ord loop
       v_seq := v_seq + 1;
-      insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
-      values (v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash,
-              ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash))
-      returning entry_hash into v_hash;
+      v_seqs := v_seqs || v_seq;
+      v_tables := v_tables || p.fact_table;
+      v_rows := v_rows || p.row_id;
+      v_ops := v_ops || p.operation;
+      v_contents := v_contents || p.content_hash;
+      v_prevs := v_prevs || v_hash;
+      v_hash := ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash);
+      v_hashes := v_hashes || v_hash;
     end loop;
+    insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+    select v_chain, e.seq, e.fact_table, e.row_id, e.operation, e.content_hash, e.prev_hash, e.entry_hash
+    from rows from (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_tables), pg_catalog.unnest(v_rows),
+                    pg_catalog.unnest(v_ops), pg_catalog.unnest(v_contents), pg_catalog.unnest(v_prevs),
+                    pg_catalog.unnest(v_hashes))
+      as e(seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+    order by e.seq;
     update ops.ledger_chains set head_seq = v_seq, head_hash = v_hash, updated_at = pg_catalog.clock_timestamp()
     where chain_id = v_chain;
   end loop;
@@ -4008,9 +4061,10 @@ AS $function$
 declare
   v_row jsonb := pg_catalog.to_jsonb(new);
 begin
-  insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash)
+  insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash, carries_link)
   values (ops.ledger_chain_of(tg_table_name, v_row), tg_table_name, (v_row->>tg_argv[0])::uuid,
-          pg_catalog.lower(tg_op), ops.ledger_content_hash(v_row));
+          pg_catalog.lower(tg_op), ops.ledger_content_hash(v_row),
+          not exists (select 1 from ops.ledger_pending q where q.xact = pg_catalog.pg_current_xact_id()));
   return null;
 end
 $function$;
@@ -4846,7 +4900,8 @@ begin
   if v_release is null then
     return null;
   end if;
-  v_what := pg_catalog.format('%s by %s', v_what, ops.current_actor());
+  v_what := pg_catalog.format('%s by %s', v_what,
+                              case when tg_op = 'INSERT' then new.created_by else ops.current_actor() end);
   -- Inside an ingest event of this release: kept for the event's one evaluation.
   update ops.transaction_context c
     set value = case when c.value = '' or v_rank < pg_catalog.split_part(c.value, ':', 1)::integer
@@ -5045,6 +5100,18 @@ CREATE OR REPLACE FUNCTION ops.release_gate_evidence(p_release_id uuid, p_revisi
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return query select * from ops.release_gate_evidence_up_to(p_release_id, p_revisions, null);
+end
+$function$;
+grant execute on function ops.release_gate_evidence(p_release_id uuid, p_revisions integer[]) to audit_reader, release_manager;
+
+CREATE OR REPLACE FUNCTION ops.release_gate_evidence_up_to(p_release_id uuid, p_revisions integer[], p_limit integer)
+ RETURNS TABLE(gate_id uuid, requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 #variable_conflict use_column
@@ -5061,14 +5128,17 @@ begin
     order by d.deployed_at desc, d.created_at desc limit 1
   ) dep on true
   left join lateral (
-    select pg_catalog.array_agg(m.artifact_id order by m.artifact_id) as artifact_ids,
+    select pg_catalog.array_agg(distinct m.artifact_id order by m.artifact_id) as artifact_ids,
            pg_catalog.array_agg(distinct m.artifact_type order by m.artifact_type) as present_types
     from (
-      -- One index-friendly branch per place evidence can hang.
+      select u.artifact_id, u.artifact_type
+      from (
+      -- One index-friendly branch per place evidence can hang; an artifact found through two
+      -- branches is counted once by the aggregates above.
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
         and a.revision = any (p_revisions)
-      union
+      union all
       -- Fenced (offset 0): looked up per check through its index. Unfenced, with the artifact-type
       -- condition pushed in and no statistics yet, the generic plan read every artifact of the
       -- type and filtered them per check: a cost that grew with the whole table, not the release.
@@ -5079,21 +5149,24 @@ begin
         offset 0
       ) a
       where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
-      union
+      union all
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null
         and a.revision = any (p_revisions)
-      union
+      union all
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'latest_deployment' and a.deployment_id = dep.deployment_id
+      ) u
+      where u.artifact_type = any (q.artifact_types)
+      -- NULL: every artifact. The gate rule asks for one: whether the requirement is met.
+      limit p_limit
     ) m
-    where m.artifact_type = any (q.artifact_types)
   ) ev on true
   where g.release_id = p_release_id
   order by q.gate_code, pg_catalog.array_to_string(q.artifact_types, ',');
 end
 $function$;
-grant execute on function ops.release_gate_evidence(p_release_id uuid, p_revisions integer[]) to audit_reader, release_manager;
+grant execute on function ops.release_gate_evidence_up_to(p_release_id uuid, p_revisions integer[], p_limit integer) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.release_gates_guard()
  RETURNS trigger

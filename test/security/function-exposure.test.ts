@@ -58,6 +58,7 @@ const INTENDED: Record<string, string[]> = {
   // Invoker's rights, read under the caller's RLS through ops.gate_evidence.
   'ops.counted_revisions(uuid)': READERS,
   'ops.release_gate_evidence(uuid,integer[])': READERS,
+  'ops.release_gate_evidence_up_to(uuid,integer[],integer)': READERS,
   'ops.release_evidence(uuid)': READERS,
   'ops.iso_utc(timestamp with time zone)': READERS,
   'ops.release_timeline(uuid)': READERS,
