@@ -24,7 +24,7 @@ import {
 } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { uuid, uuidArg } from './ids.js';
-import { loaders } from './loaders.js';
+import { loadRows } from './loaders.js';
 import { readRows } from './read.js';
 import {
   DeploymentRef,
@@ -54,15 +54,15 @@ DeploymentRef.implement({
     release: t.withAuth(anyOf(TABLE_READERS.releases)).field({
       type: ReleaseRef,
       nullable: true,
-      resolve: (d, _a, ctx) => loaders(ctx).release.load(d.release_id),
+      resolve: (d, _a, ctx) => loadRows(ctx, 'release', d.release_id),
     }),
     incidents: t.withAuth(anyOf(TABLE_READERS.incidents)).field({
       type: [IncidentRef],
-      resolve: (d, _a, ctx) => loaders(ctx).incidentsByDeployment.load(d.deployment_id),
+      resolve: (d, _a, ctx) => loadRows(ctx, 'incidentsByDeployment', d.deployment_id),
     }),
     evidence: t.withAuth(anyOf(TABLE_READERS.evidence_artifacts)).field({
       type: [EvidenceArtifactRef],
-      resolve: (d, _a, ctx) => loaders(ctx).evidenceByDeployment.load(d.deployment_id),
+      resolve: (d, _a, ctx) => loadRows(ctx, 'evidenceByDeployment', d.deployment_id),
     }),
   }),
 });
@@ -80,7 +80,7 @@ IncidentRef.implement({
     deployment: t.withAuth(anyOf(TABLE_READERS.deployments)).field({
       type: DeploymentRef,
       nullable: true,
-      resolve: (i, _a, ctx) => loaders(ctx).deployment.load(i.deployment_id),
+      resolve: (i, _a, ctx) => loadRows(ctx, 'deployment', i.deployment_id),
     }),
   }),
 });
@@ -117,7 +117,7 @@ builder.queryFields((t) => ({
     type: DeploymentRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, args, ctx) => loaders(ctx).deployment.load(uuidArg(args.id, 'id')),
+    resolve: (_r, args, ctx) => loadRows(ctx, 'deployment', uuidArg(args.id, 'id')),
   }),
   recoveryDrills: t.withAuth(anyOf(TABLE_READERS.recovery_drills)).field({
     type: [RecoveryDrillRef],

@@ -12,7 +12,7 @@ import {
 import { ExceptionState, ExceptionType, GateCode, PostReviewStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { optionalUuidArg, uuid } from './ids.js';
-import { loaders } from './loaders.js';
+import { loadRows } from './loaders.js';
 import { readRows } from './read.js';
 import { ApprovalRef, ExceptionRef, ReleaseRef } from './refs.js';
 import { EXCEPTION, type ExceptionRow, pgArray } from './rows.js';
@@ -37,11 +37,11 @@ ExceptionRef.implement({
     release: t.withAuth(anyOf(TABLE_READERS.releases)).field({
       type: ReleaseRef,
       nullable: true,
-      resolve: (e, _a, ctx) => loaders(ctx).release.load(e.release_id),
+      resolve: (e, _a, ctx) => loadRows(ctx, 'release', e.release_id),
     }),
     approvals: t.withAuth(anyOf(TABLE_READERS.approvals)).field({
       type: [ApprovalRef],
-      resolve: (e, _a, ctx) => loaders(ctx).approvalsByException.load(e.exception_id),
+      resolve: (e, _a, ctx) => loadRows(ctx, 'approvalsByException', e.exception_id),
     }),
   }),
 });

@@ -21,7 +21,7 @@ import {
 } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { uuid } from './ids.js';
-import { loaders } from './loaders.js';
+import { loadRows } from './loaders.js';
 import {
   ApprovalRef,
   DeploymentRef,
@@ -49,31 +49,31 @@ ReleaseGateRef.implement({
     release: t.withAuth(anyOf(TABLE_READERS.releases)).field({
       type: ReleaseRef,
       nullable: true,
-      resolve: (g, _a, ctx) => loaders(ctx).release.load(g.release_id),
+      resolve: (g, _a, ctx) => loadRows(ctx, 'release', g.release_id),
     }),
     exception: t.withAuth(anyOf(TABLE_READERS.exceptions)).field({
       type: ExceptionRef,
       nullable: true,
       description: 'The exception that bypasses the gate, when it is bypassed.',
-      resolve: (g, _a, ctx) => (g.exception_id ? loaders(ctx).exception.load(g.exception_id) : null),
+      resolve: (g, _a, ctx) => (g.exception_id ? loadRows(ctx, 'exception', g.exception_id) : null),
     }),
     checks: t.withAuth(anyOf(TABLE_READERS.gate_checks)).field({
       type: [GateCheckRef],
       description: 'Every reported result, oldest first; the latest per check name counts.',
-      resolve: (g, _a, ctx) => loaders(ctx).checksByGate.load(g.gate_id),
+      resolve: (g, _a, ctx) => loadRows(ctx, 'checksByGate', g.gate_id),
     }),
     evidence: t.withAuth(anyOf(TABLE_READERS.evidence_artifacts)).field({
       type: [EvidenceArtifactRef],
-      resolve: (g, _a, ctx) => loaders(ctx).evidenceByGate.load(g.gate_id),
+      resolve: (g, _a, ctx) => loadRows(ctx, 'evidenceByGate', g.gate_id),
     }),
     approvals: t.withAuth(anyOf(TABLE_READERS.approvals)).field({
       type: [ApprovalRef],
       description: "Every decision, oldest first; each approver's latest counts.",
-      resolve: (g, _a, ctx) => loaders(ctx).approvalsByGate.load(g.gate_id),
+      resolve: (g, _a, ctx) => loadRows(ctx, 'approvalsByGate', g.gate_id),
     }),
     transitions: t.withAuth(anyOf(TABLE_READERS.gate_transitions)).field({
       type: [GateTransitionRef],
-      resolve: (g, _a, ctx) => loaders(ctx).transitionsByGate.load(g.gate_id),
+      resolve: (g, _a, ctx) => loadRows(ctx, 'transitionsByGate', g.gate_id),
     }),
   }),
 });
@@ -93,7 +93,7 @@ GateCheckRef.implement({
     gate: t.withAuth(anyOf(TABLE_READERS.release_gates)).field({
       type: ReleaseGateRef,
       nullable: true,
-      resolve: (c, _a, ctx) => loaders(ctx).gate.load(c.gate_id),
+      resolve: (c, _a, ctx) => loadRows(ctx, 'gate', c.gate_id),
     }),
   }),
 });
@@ -116,17 +116,17 @@ ApprovalRef.implement({
     release: t.withAuth(anyOf(TABLE_READERS.releases)).field({
       type: ReleaseRef,
       nullable: true,
-      resolve: (a, _x, ctx) => loaders(ctx).release.load(a.release_id),
+      resolve: (a, _x, ctx) => loadRows(ctx, 'release', a.release_id),
     }),
     gate: t.withAuth(anyOf(TABLE_READERS.release_gates)).field({
       type: ReleaseGateRef,
       nullable: true,
-      resolve: (a, _x, ctx) => (a.gate_id ? loaders(ctx).gate.load(a.gate_id) : null),
+      resolve: (a, _x, ctx) => (a.gate_id ? loadRows(ctx, 'gate', a.gate_id) : null),
     }),
     exception: t.withAuth(anyOf(TABLE_READERS.exceptions)).field({
       type: ExceptionRef,
       nullable: true,
-      resolve: (a, _x, ctx) => (a.exception_id ? loaders(ctx).exception.load(a.exception_id) : null),
+      resolve: (a, _x, ctx) => (a.exception_id ? loadRows(ctx, 'exception', a.exception_id) : null),
     }),
   }),
 });
@@ -149,7 +149,7 @@ EvidenceArtifactRef.implement({
     deployment: t.withAuth(anyOf(TABLE_READERS.deployments)).field({
       type: DeploymentRef,
       nullable: true,
-      resolve: (e, _a, ctx) => (e.deployment_id ? loaders(ctx).deployment.load(e.deployment_id) : null),
+      resolve: (e, _a, ctx) => (e.deployment_id ? loadRows(ctx, 'deployment', e.deployment_id) : null),
     }),
   }),
 });

@@ -156,39 +156,116 @@ export interface Relation {
   orderBy: readonly string[];
 }
 
-function createLoaders(ctx: Context) {
-  const L = RELATIONS;
-  return {
-    blockersByRelease: blockersBy(ctx),
-    release: byId<R.ReleaseRow>(ctx, L.release),
-    gate: byId<R.ReleaseGateRow>(ctx, L.gate),
-    deployment: byId<R.DeploymentRow>(ctx, L.deployment),
-    exception: byId<R.ExceptionRow>(ctx, L.exception),
-    gatesByRelease: manyBy<R.ReleaseGateRow>(ctx, L.gatesByRelease),
-    checksByGate: manyBy<R.GateCheckRow>(ctx, L.checksByGate),
-    approvalsByGate: manyBy<R.ApprovalRow>(ctx, L.approvalsByGate),
-    approvalsByRelease: manyBy<R.ApprovalRow>(ctx, L.approvalsByRelease),
-    evidenceByGate: manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByGate),
-    evidenceByRelease: manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByRelease),
-    evidenceByDeployment: manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByDeployment),
-    transitionsByGate: manyBy<R.GateTransitionRow>(ctx, L.transitionsByGate),
-    revisionsByRelease: manyBy<R.ReleaseRevisionRow>(ctx, L.revisionsByRelease),
-    exceptionsByRelease: manyBy<R.ExceptionRow>(ctx, L.exceptionsByRelease),
-    deploymentsByRelease: manyBy<R.DeploymentRow>(ctx, L.deploymentsByRelease),
-    incidentsByDeployment: manyBy<R.IncidentRow>(ctx, L.incidentsByDeployment),
-    approvalsByException: manyBy<R.ApprovalRow>(ctx, L.approvalsByException),
-  } satisfies Record<keyof typeof RELATIONS | 'blockersByRelease', unknown>;
+const L = RELATIONS;
+
+/** How each loader is made for a request (on its first use: most requests need a few of them). */
+const FACTORIES = {
+  blockersByRelease: (ctx: Context) => blockersBy(ctx),
+  release: (ctx: Context) => byId<R.ReleaseRow>(ctx, L.release),
+  gate: (ctx: Context) => byId<R.ReleaseGateRow>(ctx, L.gate),
+  deployment: (ctx: Context) => byId<R.DeploymentRow>(ctx, L.deployment),
+  exception: (ctx: Context) => byId<R.ExceptionRow>(ctx, L.exception),
+  gatesByRelease: (ctx: Context) => manyBy<R.ReleaseGateRow>(ctx, L.gatesByRelease),
+  checksByGate: (ctx: Context) => manyBy<R.GateCheckRow>(ctx, L.checksByGate),
+  approvalsByGate: (ctx: Context) => manyBy<R.ApprovalRow>(ctx, L.approvalsByGate),
+  approvalsByRelease: (ctx: Context) => manyBy<R.ApprovalRow>(ctx, L.approvalsByRelease),
+  evidenceByGate: (ctx: Context) => manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByGate),
+  evidenceByRelease: (ctx: Context) => manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByRelease),
+  evidenceByDeployment: (ctx: Context) => manyBy<R.EvidenceArtifactRow>(ctx, L.evidenceByDeployment),
+  transitionsByGate: (ctx: Context) => manyBy<R.GateTransitionRow>(ctx, L.transitionsByGate),
+  revisionsByRelease: (ctx: Context) => manyBy<R.ReleaseRevisionRow>(ctx, L.revisionsByRelease),
+  exceptionsByRelease: (ctx: Context) => manyBy<R.ExceptionRow>(ctx, L.exceptionsByRelease),
+  deploymentsByRelease: (ctx: Context) => manyBy<R.DeploymentRow>(ctx, L.deploymentsByRelease),
+  incidentsByDeployment: (ctx: Context) => manyBy<R.IncidentRow>(ctx, L.incidentsByDeployment),
+  approvalsByException: (ctx: Context) => manyBy<R.ApprovalRow>(ctx, L.approvalsByException),
+} satisfies Record<keyof typeof RELATIONS | 'blockersByRelease', (ctx: Context) => unknown>;
+
+type LoaderName = keyof typeof FACTORIES;
+export type Loaders = { readonly [K in LoaderName]: ReturnType<(typeof FACTORIES)[K]> };
+/** What a loader answers for one key. */
+type Loaded<K extends LoaderName> = Loaders[K] extends DataLoader<string, infer V> ? V : never;
+type AnyLoader = DataLoader<string, unknown>;
+
+/**
+ * A request's loaders, each made on first use, and the rows a whole-tree read primed (prefetch.ts),
+ * kept where a resolver can take them without a promise: a field whose rows are already here
+ * completes in the same turn, as the executor completes a plain value.
+ */
+class RequestLoaders {
+  private readonly made = new Map<LoaderName, AnyLoader>();
+  private primed: Map<LoaderName, Map<string, unknown>> | undefined;
+
+  constructor(private readonly ctx: Context) {}
+
+  loader(name: LoaderName): AnyLoader {
+    let loader = this.made.get(name);
+    if (!loader) {
+      loader = FACTORIES[name](this.ctx) as AnyLoader;
+      // A loader made after a tree read starts with its rows, as one made before was primed.
+      for (const [key, value] of this.primed?.get(name) ?? []) loader.prime(key, value);
+      this.made.set(name, loader);
+    }
+    return loader;
+  }
+
+  /** As DataLoader's prime: a key already primed keeps its first value. */
+  prime(name: LoaderName, key: string, value: unknown): void {
+    this.primed ??= new Map();
+    let rows = this.primed.get(name);
+    if (!rows) {
+      rows = new Map();
+      this.primed.set(name, rows);
+    }
+    if (rows.has(key)) return;
+    rows.set(key, value);
+    this.made.get(name)?.prime(key, value);
+  }
+
+  load(name: LoaderName, key: string): unknown {
+    const rows = this.primed?.get(name);
+    if (rows?.has(key)) return rows.get(key);
+    return this.loader(name).load(key);
+  }
 }
 
-export type Loaders = ReturnType<typeof createLoaders>;
+// Loaders(ctx).<name> reads the loader through a getter on the prototype (made once, not per request).
+for (const name of Object.keys(FACTORIES) as LoaderName[]) {
+  Object.defineProperty(RequestLoaders.prototype, name, {
+    get(this: RequestLoaders) {
+      return this.loader(name);
+    },
+  });
+}
 
-const perRequest = new WeakMap<Context, Loaders>();
+const perRequest = new WeakMap<Context, RequestLoaders>();
 
-export function loaders(ctx: Context): Loaders {
+function requestLoaders(ctx: Context): RequestLoaders {
   let l = perRequest.get(ctx);
   if (!l) {
-    l = createLoaders(ctx);
+    l = new RequestLoaders(ctx);
     perRequest.set(ctx, l);
   }
   return l;
+}
+
+/** The request's loaders by name (each made on first use). */
+export function loaders(ctx: Context): Loaders {
+  return requestLoaders(ctx) as unknown as Loaders;
+}
+
+/**
+ * The rows of `key` for loader `name`: the rows a whole-tree read primed as they are (no promise),
+ * else the loader's (batched with the other keys asked for in the same turn).
+ */
+export function loadRows<K extends LoaderName>(
+  ctx: Context,
+  name: K,
+  key: string,
+): Loaded<K> | Promise<Loaded<K>> {
+  return requestLoaders(ctx).load(name, key) as Loaded<K> | Promise<Loaded<K>>;
+}
+
+/** Primes loader `name` with `value` for `key` (a key already primed keeps its first value). */
+export function primeRows(ctx: Context, name: LoaderName, key: string, value: unknown): void {
+  requestLoaders(ctx).prime(name, key, value);
 }

@@ -10,7 +10,6 @@
 // Columns: each relation reads only what the operation asks of its type anywhere (the columns
 // behind every field of that type the operation selects, and the keys the loaders need), so a row
 // primed here serves every path of the request that reaches the same row.
-import type DataLoader from 'dataloader';
 import {
   type DocumentNode,
   type FieldNode,
@@ -27,7 +26,7 @@ import {
 import { TABLE_READERS } from '../auth/access.js';
 import { isPersona, type Persona } from '../auth/personas.js';
 import type { Context } from '../context.js';
-import { loaders, RELATIONS } from './loaders.js';
+import { primeRows, RELATIONS } from './loaders.js';
 import { readRows } from './read.js';
 import { RELEASE, type ReleaseRow, rowFromJson } from './rows.js';
 
@@ -249,11 +248,8 @@ function relationSql(info: GraphQLResolveInfo, p: Planned, parent: string, depth
     from ops.${table} ${t} where ${t}.${column} = ${parent}.${p.node.key})`;
 }
 
-type AnyLoader = DataLoader<string, unknown>;
-
 /** Takes the planned relations' rows out of `row` and primes their loaders with them. */
 function prime(ctx: Context, planned: readonly Planned[], row: Row): void {
-  const all = loaders(ctx) as unknown as Record<RelationName, AnyLoader>;
   for (const p of planned) {
     const value = row[`@${p.field}`];
     delete row[`@${p.field}`];
@@ -261,9 +257,9 @@ function prime(ctx: Context, planned: readonly Planned[], row: Row): void {
     const rows = ((value ?? []) as Row[]).map((v) => rowFromJson<Row>(relation.shape, v));
     for (const child of rows) {
       prime(ctx, p.children, child);
-      if (p.node.byId) all[p.node.byId].prime(String(child[RELATIONS[p.node.byId].column]), child);
+      if (p.node.byId) primeRows(ctx, p.node.byId, String(child[RELATIONS[p.node.byId].column]), child);
     }
-    all[p.node.relation].prime(String(row[p.node.key]), rows);
+    primeRows(ctx, p.node.relation, String(row[p.node.key]), rows);
   }
 }
 
@@ -342,6 +338,6 @@ export async function readReleaseTree(
   if (!row) return null;
   prime(ctx, planned, row);
   const release = row as unknown as ReleaseRow;
-  loaders(ctx).release.prime(release.release_id, release);
+  primeRows(ctx, 'release', release.release_id, release);
   return release;
 }

@@ -8,7 +8,7 @@ import type { EnvironmentValue } from '../vocabulary.js';
 import { DeployEnvironment, Environment, GateCode, GateStatus, ReleaseStatus } from './enums.js';
 import { callRow, MUTATION_ERRORS, runMutation } from './errors.js';
 import { uuid, uuidArg } from './ids.js';
-import { type BlockerRow, loaders } from './loaders.js';
+import { type BlockerRow, loaders, loadRows } from './loaders.js';
 import { connectionArgs, connectionType } from './pagination.js';
 import { readReleaseTree } from './prefetch.js';
 import { Conditions, keysetPage } from './read.js';
@@ -46,7 +46,7 @@ ReleaseRef.implement({
     revisions: t.withAuth(anyOf(TABLE_READERS.release_revisions)).field({
       type: [ReleaseRevisionRef],
       description: 'Every revision the release was bound to, first to current, with who moved it and why.',
-      resolve: (r, _a, ctx) => loaders(ctx).revisionsByRelease.load(r.release_id),
+      resolve: (r, _a, ctx) => loadRows(ctx, 'revisionsByRelease', r.release_id),
     }),
     scopeMetadata: t.field({ type: JSONScalar, resolve: (r) => r.scope_metadata }),
     initiatingActor: t.exposeString('initiating_actor'),
@@ -56,24 +56,24 @@ ReleaseRef.implement({
     gates: t.withAuth(anyOf(TABLE_READERS.release_gates)).field({
       type: [ReleaseGateRef],
       description: 'G1-G4, in order.',
-      resolve: (r, _a, ctx) => loaders(ctx).gatesByRelease.load(r.release_id),
+      resolve: (r, _a, ctx) => loadRows(ctx, 'gatesByRelease', r.release_id),
     }),
     approvals: t.withAuth(anyOf(TABLE_READERS.approvals)).field({
       type: [ApprovalRef],
       description: 'Every approval on the release, its gates and its exceptions, oldest first.',
-      resolve: (r, _a, ctx) => loaders(ctx).approvalsByRelease.load(r.release_id),
+      resolve: (r, _a, ctx) => loadRows(ctx, 'approvalsByRelease', r.release_id),
     }),
     evidence: t.withAuth(anyOf(TABLE_READERS.evidence_artifacts)).field({
       type: [EvidenceArtifactRef],
-      resolve: (r, _a, ctx) => loaders(ctx).evidenceByRelease.load(r.release_id),
+      resolve: (r, _a, ctx) => loadRows(ctx, 'evidenceByRelease', r.release_id),
     }),
     exceptions: t.withAuth(anyOf(TABLE_READERS.exceptions)).field({
       type: [ExceptionRef],
-      resolve: (r, _a, ctx) => loaders(ctx).exceptionsByRelease.load(r.release_id),
+      resolve: (r, _a, ctx) => loadRows(ctx, 'exceptionsByRelease', r.release_id),
     }),
     deployments: t.withAuth(anyOf(TABLE_READERS.deployments)).field({
       type: [DeploymentRef],
-      resolve: (r, _a, ctx) => loaders(ctx).deploymentsByRelease.load(r.release_id),
+      resolve: (r, _a, ctx) => loadRows(ctx, 'deploymentsByRelease', r.release_id),
     }),
     eligibility: t.withAuth(anyOf(ALL_PERSONAS)).field({
       type: PromotionEligibility,
