@@ -3003,6 +3003,85 @@ function ledgerSwitchedOff(persona: Persona): Attack {
   };
 }
 
+/**
+ * Facts on several gates of one release from two transactions at once, each written past the
+ * functions (direct INSERTs through the one-trigger stamps) and through them: CI's failing check on
+ * G1 and a passing one on G2 in one, QA's evidence on G1 and G2 sign-off in the other, in read
+ * committed and in repeatable read. Whatever commits, the stored gate and release status must be
+ * what the full rule computes now.
+ */
+function concurrentFactsOnSeveralGates(isolation: 'read committed' | 'repeatable read'): Attack {
+  return {
+    kind: 12,
+    door: 'sql',
+    persona: 'ci_service_role',
+    name: `facts on several gates of one release from two transactions at once, direct INSERTs among them (${isolation})`,
+    async run({ db }) {
+      const r = await release(db);
+      const gates = await db.admin.query<{ gate_code: string; gate_id: string }>(
+        'select gate_code::text, gate_id from ops.release_gates where release_id = $1',
+        [r.release_id],
+      );
+      const gate = Object.fromEntries(gates.rows.map((g) => [g.gate_code, g.gate_id]));
+      const ci = await db.api.connect();
+      const qa = await db.api.connect();
+      try {
+        for (const [c, persona, sub] of [
+          [ci, 'ci_service_role', who.ci],
+          [qa, 'qa_tester', who.qa],
+        ] as const) {
+          await c.query(`begin isolation level ${isolation}`);
+          await c.query(`select set_config('role', $1, true)`, [persona]);
+          await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+            JSON.stringify(claims(persona, sub)),
+          ]);
+          // The snapshot (repeatable read) is taken now, before either writes.
+          await c.query('select 1');
+        }
+        await ci.query(
+          `insert into ops.gate_checks (gate_id, check_name, status, source_system) values ($1, 'build', 'fail', 'github_actions')`,
+          [gate.G1],
+        );
+        await ci.query(checkSql.replace(`'G1'`, `'G2'`), [r.release_id, 'unit']);
+        const other = (async () => {
+          await qa.query(
+            `insert into ops.evidence_artifacts (gate_id, artifact_type, artifact_url, source_system)
+             values ($1, 'test_result', 'https://evidence.example/concurrent', 'manual')`,
+            [gate.G1],
+          );
+          await qa.query(`select ops.submit_approval($1, 'approved', 'G2'::public.ops_gate_code)`, [
+            r.release_id,
+          ]);
+          await qa.query('commit');
+        })().catch(() => qa.query('rollback'));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await ci.query('commit');
+        await other;
+      } finally {
+        // Nothing left open on a pooled connection (a no-op after commit).
+        await ci.query('rollback').catch(() => {});
+        await qa.query('rollback').catch(() => {});
+        ci.release();
+        qa.release();
+      }
+      const drift = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.compute_release_gates($1) c
+         join ops.release_gates g on g.gate_id = c.gate_id
+         where g.status is distinct from c.status
+         union all select 0 limit 1`,
+        [r.release_id],
+      );
+      const derived = await adminOne<{ differs: boolean }>(
+        db,
+        'select status is distinct from ops.derive_release_status(release_id) as differs from ops.releases where release_id = $1',
+        [r.release_id],
+      );
+      return drift!.n !== 0 || derived!.differs;
+    },
+  };
+}
+
 // ---- exception state at the read ------------------------------------------------------------
 
 /**
@@ -4072,6 +4151,8 @@ const matrix: Attack[] = [
   ...PERSONAS.map(contextRowsForged),
   ...PERSONAS.map(ledgerSwitchedOff),
   ledgerCarrierTakenAway,
+  concurrentFactsOnSeveralGates('read committed'),
+  concurrentFactsOnSeveralGates('repeatable read'),
   gateStatusByHand,
   approveAfterExpiry,
   activeAfterExpiry,
