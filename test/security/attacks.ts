@@ -1959,6 +1959,23 @@ function instantOffsetOutOfRange(persona: Persona): Attack {
   };
 }
 
+/** The evidence lister (executable by its readers, RPC) asked for a negative number of artifacts. */
+function evidenceLimitNegative(persona: Persona): Attack {
+  return {
+    kind: 17,
+    door: 'sql',
+    persona,
+    name: 'ops.release_gate_evidence_up_to(p_limit => -1) answers with a raw 2201W, not OPS22',
+    async run({ db }) {
+      const r = await release(db);
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        c.query('select * from ops.release_gate_evidence_up_to($1, array[1], -1)', [r.release_id]),
+      );
+      return out.ok || out.code !== 'OPS22';
+    },
+  };
+}
+
 // ---- kind 18: webhooks and live events -----------------------------------------------------------
 
 const webhookSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
@@ -4225,6 +4242,7 @@ const matrix: Attack[] = [
   concurrentBypassAndSignOff('read committed'),
   concurrentBypassAndSignOff('repeatable read'),
   ...PERSONAS.map(instantOffsetOutOfRange),
+  ...(['audit_reader', 'release_manager'] as const).map(evidenceLimitNegative),
   selfReview('sql'),
   selfReview('graphql'),
   reviewRewritten,
