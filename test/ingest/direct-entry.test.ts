@@ -7,7 +7,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawHeader } from '../../src/http/node-adapter.js';
-import { numbersAsWritten } from '../../src/ingest/json-text.js';
+import { lossyNumbers, numbersAsWritten } from '../../src/ingest/json-text.js';
 import { createRelease, type Release } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import {
@@ -51,6 +51,33 @@ describe('numbersAsWritten', () => {
     ]) {
       expect(numbersAsWritten(text), text).toBe(false);
     }
+  });
+});
+
+describe('lossyNumbers', () => {
+  it('names nothing a double holds by value, however it is spelt, and skips strings and keys', () => {
+    for (const text of [
+      '{"a": 1.0, "b": 1.50, "c": 1e2, "d": 1E+21, "e": -0, "f": 0.10, "g": 15e-1, "h": -0.0}',
+      '[2.5e-5, 0.000025, 1.7976931348623157e308, 5e-324, 123456789012345680000, 0.30000000000000004]',
+      '{"9007199254740993": "9007199254740993", "s": "1e-400 \\\\", "t": "\\"1e-400\\""}',
+    ]) {
+      expect(JSON.parse(text), text).toBeTruthy();
+      expect(lossyNumbers(text), text).toEqual([]);
+    }
+  });
+
+  it('names each number a double cannot hold, with its path and what it reads as', () => {
+    expect(
+      lossyNumbers(
+        '{"a": 9007199254740993, "b": {"c": [1, 1e-400, {"d\\"e": 0.1000000000000000055511151231257827}]}, "f": 4.9e-324, "g": 1e400}',
+      ),
+    ).toEqual([
+      { path: ['a'], literal: '9007199254740993', parsed: '9007199254740992' },
+      { path: ['b', 'c', '1'], literal: '1e-400', parsed: '0' },
+      { path: ['b', 'c', '2', 'd"e'], literal: '0.1000000000000000055511151231257827', parsed: '0.1' },
+      { path: ['f'], literal: '4.9e-324', parsed: '5e-324' },
+      { path: ['g'], literal: '1e400', parsed: 'Infinity' },
+    ]);
   });
 });
 
