@@ -5116,6 +5116,10 @@ CREATE OR REPLACE FUNCTION ops.release_gate_evidence_up_to(p_release_id uuid, p_
 AS $function$
 #variable_conflict use_column
 begin
+  if p_limit < 1 then
+    raise exception 'p_limit must be at least 1 (or NULL for every artifact), got %', p_limit
+      using errcode = 'OPS22';
+  end if;
   return query
   select g.gate_id, q.requirement_id, q.artifact_types, q.attached_to, q.blocking, dep.deployment_id,
          dep.environment, coalesce(ev.artifact_ids, '{}'), coalesce(ev.present_types, '{}')

@@ -1,9 +1,10 @@
 // One transaction and one persona switch per GraphQL request for its reads: opened on the first
 // read, shared by every resolver and dataloader batch of the request (so a response is one
 // snapshot for a query), and finished once when execution is done. Reads run one after another
-// on the one connection; a read that fails ends the transaction (rolled back) and the next read
-// opens a new one, so one refused field never poisons its siblings. Mutations keep a transaction
-// of their own per call (withPersona).
+// on the one connection; a read that fails is rolled back to a savepoint taken right after the
+// persona switch, so one refused field never poisons its siblings and they still read the same
+// snapshot (ending the transaction instead let a later sibling read a newer one: a response built
+// from two snapshots). Mutations keep a transaction of their own per call (withPersona).
 import type pg from 'pg';
 import type { Identity } from '../auth/jwt.ts';
 import { assumePersonaSql, personaOf } from './with-persona.ts';
@@ -15,6 +16,9 @@ export interface RequestTransaction {
   /** After finish: later reads (e.g. of a subscription's events) take a transaction each. */
   readonly finished: boolean;
 }
+
+const SAVEPOINT_NAME = 'request_read';
+const SAVEPOINT = `savepoint ${SAVEPOINT_NAME}`;
 
 export function createRequestTransaction(
   pool: pg.Pool,
@@ -36,8 +40,9 @@ export function createRequestTransaction(
         // The transaction opens and assumes the persona in one round trip: the same settings as
         // assumePersona (with-persona.ts), transaction-local, their values written as sqlText
         // (hex, never a quoted literal) since a simple query with two statements takes no parameters.
+        // The savepoint is what a failed read rolls back to (the switch and the snapshot stay).
         await client.query(
-          `${options.snapshot() ? 'begin isolation level repeatable read' : 'begin'};\n${assumePersonaSql(identity)}`,
+          `${options.snapshot() ? 'begin isolation level repeatable read' : 'begin'};\n${assumePersonaSql(identity)};\n${SAVEPOINT}`,
         );
         return client;
       } catch (err) {
@@ -80,7 +85,12 @@ export function createRequestTransaction(
       try {
         return await fn(client);
       } catch (err) {
-        await end('rollback');
+        try {
+          await client.query(`rollback to savepoint ${SAVEPOINT_NAME}`);
+        } catch {
+          // The connection itself failed: the transaction ends and the next read opens another.
+          await end('rollback');
+        }
         throw err;
       }
     });

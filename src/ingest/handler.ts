@@ -10,7 +10,8 @@ import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.ts';
 import { BodyTooLarge, readBodyWithin } from '../http/bounded-body.ts';
 import type { ProcessingStatusValue } from '../vocabulary.ts';
 import { checkEnvelope, storableJson } from './envelope.ts';
-import { numbersAsWritten } from './json-text.ts';
+import { lossyNumbers, numbersAsWritten } from './json-text.ts';
+import { type JsonIssue, jsonPath } from './storable-json.ts';
 
 export interface IngestOutcome {
   status: 'accepted' | 'duplicate' | 'rejected' | 'error' | 'unauthenticated';
@@ -73,12 +74,26 @@ export async function submitEnvelope(
   // What Postgres cannot hold (NUL, unpaired surrogates, absurd nesting) is the producer's
   // mistake like any malformed field: a 400 naming it, logged with a copy the log can keep.
   const storable = storableJson(body);
+  const asWritten = text !== undefined && numbersAsWritten(text);
+  // A number JSON.parse could not hold by value (9007199254740993 read as 9007199254740992, 1e-400
+  // as 0) would be stored, hashed and judged as a retry as another event than the one sent: two
+  // different events would be each other's duplicate. Named like what PostgreSQL cannot hold (the
+  // out-of-range ones that read as Infinity are storableJson's already).
+  const lossy: JsonIssue[] =
+    text === undefined || asWritten
+      ? []
+      : lossyNumbers(text)
+          .filter((n) => n.parsed !== 'Infinity' && n.parsed !== '-Infinity')
+          .map((n) => ({
+            path: jsonPath(n.path),
+            message: `the number ${n.literal} cannot be held exactly (it reads as ${n.parsed}); send it as a string`,
+          }));
   const checked = checkEnvelope(storable.value);
-  if (!checked.ok || storable.issues.length > 0) {
+  if (!checked.ok || storable.issues.length > 0 || lossy.length > 0) {
     const versionFirst = !checked.ok && checked.status === 422;
     const issues = versionFirst
       ? checked.issues
-      : [...storable.issues, ...(checked.ok ? [] : checked.issues)];
+      : [...storable.issues, ...lossy, ...(checked.ok ? [] : checked.issues)];
     return submitRefusal(pool, identity, versionFirst ? 422 : 400, storable.value, {
       error: versionFirst ? 'unsupported_schema_version' : 'invalid_envelope',
       message: versionFirst ? issues[0]!.message : `${issues.length} field(s) missing or malformed`,
@@ -91,7 +106,7 @@ export async function submitEnvelope(
     // jsonb keeps the last of duplicate keys as JSON.parse does and ignores whitespace and key
     // order; numbers are the one thing it keeps as written (1.50 stays 1.50, JSON.stringify writes
     // 1.5), so the text goes as it is only when each number is written as JSON.stringify would.
-    const sent = text !== undefined && numbersAsWritten(text) ? text : JSON.stringify(body);
+    const sent = asWritten ? text : JSON.stringify(body);
     const { rows } = await c.query<{ r: IngestResult }>('select ops.ingest_event($1::jsonb) as r', [sent]);
     return rows[0]!.r;
   });

@@ -1,6 +1,7 @@
 // Scalars shared by every domain: timestamps as ISO-8601 strings and jsonb columns as JSON.
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { builder } from '../builder.js';
+import { lossyNumbers } from '../ingest/json-text.js';
 import { parseInstant } from '../time.js';
 
 export const DateTime = builder.scalarType('DateTime', {
@@ -20,8 +21,18 @@ function literalToJson(node: ValueNode): unknown {
     case Kind.BOOLEAN:
       return node.value;
     case Kind.INT:
-    case Kind.FLOAT:
+    case Kind.FLOAT: {
+      // A literal a double cannot hold by value (9007199254740993, 1e-400) would reach the
+      // database as another number: refused here, where its text is still known. (Out of range
+      // upwards reads as Infinity, which the JSON checks behind every mutation refuse by path.)
+      const lossy = lossyNumbers(node.value, 1)[0];
+      if (lossy && !lossy.parsed.endsWith('Infinity')) {
+        throw new GraphQLError(
+          `JSON number ${node.value} cannot be held exactly (it reads as ${lossy.parsed}); send it as a string`,
+        );
+      }
       return Number(node.value);
+    }
     case Kind.NULL:
       return null;
     case Kind.LIST:

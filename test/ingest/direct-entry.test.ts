@@ -7,7 +7,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawHeader } from '../../src/http/node-adapter.js';
-import { numbersAsWritten } from '../../src/ingest/json-text.js';
+import { lossyNumbers, numbersAsWritten } from '../../src/ingest/json-text.js';
 import { createRelease, type Release } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import {
@@ -51,6 +51,33 @@ describe('numbersAsWritten', () => {
     ]) {
       expect(numbersAsWritten(text), text).toBe(false);
     }
+  });
+});
+
+describe('lossyNumbers', () => {
+  it('names nothing a double holds by value, however it is spelt, and skips strings and keys', () => {
+    for (const text of [
+      '{"a": 1.0, "b": 1.50, "c": 1e2, "d": 1E+21, "e": -0, "f": 0.10, "g": 15e-1, "h": -0.0}',
+      '[2.5e-5, 0.000025, 1.7976931348623157e308, 5e-324, 123456789012345680000, 0.30000000000000004]',
+      '{"9007199254740993": "9007199254740993", "s": "1e-400 \\\\", "t": "\\"1e-400\\""}',
+    ]) {
+      expect(JSON.parse(text), text).toBeTruthy();
+      expect(lossyNumbers(text), text).toEqual([]);
+    }
+  });
+
+  it('names each number a double cannot hold, with its path and what it reads as', () => {
+    expect(
+      lossyNumbers(
+        '{"a": 9007199254740993, "b": {"c": [1, 1e-400, {"d\\"e": 0.1000000000000000055511151231257827}]}, "f": 4.9e-324, "g": 1e400}',
+      ),
+    ).toEqual([
+      { path: ['a'], literal: '9007199254740993', parsed: '9007199254740992' },
+      { path: ['b', 'c', '1'], literal: '1e-400', parsed: '0' },
+      { path: ['b', 'c', '2', 'd"e'], literal: '0.1000000000000000055511151231257827', parsed: '0.1' },
+      { path: ['f'], literal: '4.9e-324', parsed: '5e-324' },
+      { path: ['g'], literal: '1e400', parsed: 'Infinity' },
+    ]);
   });
 });
 
@@ -122,7 +149,6 @@ const payloads: [string, string][] = [
     'numbers JSON.parse rewrites',
     '{"environment":"staging","kind":"k","a":1.0,"b":1.50,"c":1e2,"d":-0,"e":0.10}',
   ],
-  ['an integer past a double', '{"environment":"staging","kind":"k","id":12345678901234567890}'],
   ['duplicate keys (the last wins)', '{"environment":"prod","kind":"k","environment":"staging","x":1,"x":2}'],
   [
     'escapes in keys and values',
@@ -159,6 +185,28 @@ describe('the body text sent as it came, or the parsed value serialised again', 
       const again = await door.post(bodyText(key, payload, ' '), { authorization: await bearer('sre') });
       expect(again.status, again.text).toBe(200);
       expect(again.body.status).toBe('duplicate');
+    }
+  });
+
+  it('a number JSON.parse cannot hold exactly is refused 400 naming it, through both entries', async () => {
+    // Stored as the double it reads as, 12345678901234567890 and 12345678901234567000 would be one
+    // event: the second a duplicate of the first instead of a conflict.
+    for (const door of [node, fetchDoor]) {
+      const text = bodyText(
+        `direct/past-a-double/${door.name}`,
+        '{"environment":"staging","kind":"k","id":12345678901234567890,"ok":[1.50,-0,1e2]}',
+      );
+      const res = await door.post(text, { authorization: await bearer('sre') });
+      expect(res.status, res.text).toBe(400);
+      expect(res.body.detail.error).toBe('invalid_envelope');
+      expect(res.body.detail.issues).toEqual([
+        {
+          path: 'payload.id',
+          message:
+            'the number 12345678901234567890 cannot be held exactly (it reads as 12345678901234567000); send it as a string',
+        },
+      ]);
+      expect((await logRow(db, res.body.ingest_id))?.http_status).toBe(400);
     }
   });
 

@@ -1959,6 +1959,23 @@ function instantOffsetOutOfRange(persona: Persona): Attack {
   };
 }
 
+/** The evidence lister (executable by its readers, RPC) asked for a negative number of artifacts. */
+function evidenceLimitNegative(persona: Persona): Attack {
+  return {
+    kind: 17,
+    door: 'sql',
+    persona,
+    name: 'ops.release_gate_evidence_up_to(p_limit => -1) answers with a raw 2201W, not OPS22',
+    async run({ db }) {
+      const r = await release(db);
+      const out = await tryAsRole(db, persona, claims(persona), (c) =>
+        c.query('select * from ops.release_gate_evidence_up_to($1, array[1], -1)', [r.release_id]),
+      );
+      return out.ok || out.code !== 'OPS22';
+    },
+  };
+}
+
 // ---- kind 18: webhooks and live events -----------------------------------------------------------
 
 const webhookSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
@@ -2722,6 +2739,362 @@ function ledgerConcurrentDuplicates(door: Door): Attack {
         queued!.n !== 0 ||
         !(await ledgerVerified(db, [r.release_id]))
       );
+    },
+  };
+}
+
+// ---- fact stamps of the one-trigger stamp, the link carried once per transaction ----------------
+
+/** The columns a writer may name on a direct INSERT and the values it would stamp for itself. */
+const FORGED_STAMPS = {
+  explicit: `'2000-01-01T00:00:00Z', 'rm-rita', 'release_manager', gen_random_uuid(), 99`,
+  default: 'default, default, default, default, default',
+  null: 'null, null, null, null, null',
+} as const;
+
+/**
+ * A direct INSERT into the two tables stamped by one BEFORE trigger each (gate_checks,
+ * evidence_artifacts), with created_at, created_by, created_persona, ingest_id and revision given
+ * explicitly (another persona's subject, an old instant, a random ingest attempt, revision 99), as
+ * DEFAULT, or as NULL. Refused, or stored with the writer's own stamps: its subject and persona, no
+ * ingest attempt, the release's revision and the moment of the write.
+ */
+function directInsertForgesStamps(persona: Persona): Attack {
+  return {
+    kind: 2,
+    door: 'sql',
+    persona,
+    name: 'INSERT a check or evidence naming its own created_at, created_by, created_persona, ingest_id and revision (explicit, DEFAULT, NULL)',
+    async run({ db }) {
+      const owner = claims(persona).sub as string;
+      const r = await release(db, owner);
+      await reviseRelease(
+        db,
+        r.release_id,
+        'refs/heads/stamps',
+        'revision 2 before the facts',
+        'developer',
+        owner,
+      );
+      const gate = await adminOne<{ gate_id: string }>(
+        db,
+        `select gate_id from ops.release_gates where release_id = $1 and gate_code = 'G1'`,
+        [r.release_id],
+      );
+      const stored: { table: string; id: string }[] = [];
+      for (const [how, values] of Object.entries(FORGED_STAMPS)) {
+        const attempts: [string, string, string][] = [
+          [
+            'gate_checks',
+            'check_id',
+            `insert into ops.gate_checks (gate_id, check_name, status, source_system,
+               created_at, created_by, created_persona, ingest_id, revision)
+             values ($1, 'stamp-${how}', 'pass', 'github_actions', ${values}) returning check_id as id`,
+          ],
+          [
+            'evidence_artifacts',
+            'artifact_id',
+            `insert into ops.evidence_artifacts (gate_id, artifact_type, artifact_url, source_system,
+               created_at, created_by, created_persona, ingest_id, revision)
+             values ($1, 'test_result', 'https://evidence.example/stamp-${how}', 'manual', ${values}) returning artifact_id as id`,
+          ],
+        ];
+        for (const [table, , sql] of attempts) {
+          const tried = await tryAsRole(db, persona, claims(persona), async (c) => {
+            const { rows } = await c.query(sql, [gate!.gate_id]);
+            return rows[0].id as string;
+          });
+          if (tried.ok) stored.push({ table, id: tried.value });
+        }
+      }
+      for (const { table, id } of stored) {
+        const key = table === 'gate_checks' ? 'check_id' : 'artifact_id';
+        const row = await adminOne<{
+          by: string;
+          persona: string | null;
+          ingest: string | null;
+          revision: number;
+          recent: boolean;
+        }>(
+          db,
+          `select created_by as by, created_persona::text as persona, ingest_id as ingest, revision,
+                  created_at > clock_timestamp() - interval '10 minutes' as recent
+           from ops.${table} where ${key} = $1`,
+          [id],
+        );
+        if (
+          row!.by !== claims(persona).sub ||
+          row!.persona !== persona ||
+          row!.ingest !== null ||
+          row!.revision !== 2 ||
+          !row!.recent
+        )
+          return true;
+      }
+      // What each persona may write at all (three ways each): ci and developer checks, qa evidence.
+      const mayWrite = { ci_service_role: 3, developer: 3, qa_tester: 3 } as Partial<Record<Persona, number>>;
+      return stored.length !== (mayWrite[persona] ?? 0);
+    },
+  };
+}
+
+/**
+ * The context rows the stamp and the re-evaluation trust (ops.transaction_context: the ingest
+ * attempt a fact is stamped with, the deferred evaluation of a release) written by the caller:
+ * directly, through ops.context_enter, or by calling the stamp trigger functions. Then a check
+ * written directly would carry a forged ingest id, or leave its release's stored status stale.
+ */
+function contextRowsForged(persona: Persona): Attack {
+  return {
+    kind: 6,
+    door: 'sql',
+    persona,
+    name: 'write ops.transaction_context (ingest id, deferred evaluation) or call the stamp functions, then a direct check',
+    async run({ db }) {
+      const r = await release(db);
+      const forged = randomUUID();
+      const tries = [
+        `insert into ops.transaction_context (txid, name, subject, value)
+         values (txid_current(), 'ingest', '00000000-0000-0000-0000-000000000000', '${forged}')`,
+        `insert into ops.transaction_context (txid, name, subject, value)
+         values (txid_current(), 'deferred_evaluation', '${r.release_id}', '')`,
+        `update ops.transaction_context set value = '${forged}'`,
+        `select ops.context_enter('ingest', '00000000-0000-0000-0000-000000000000', '${forged}')`,
+        `select ops.context_enter('deferred_evaluation', '${r.release_id}', '')`,
+        'select ops.gate_checks_stamp_insert()',
+        'select ops.evidence_artifacts_stamp_insert()',
+        'select ops.reevaluate_after_change()',
+      ];
+      for (const sql of tries) {
+        const t = await tryAsRole(db, persona, claims(persona), async (c) => {
+          await c.query(sql);
+          // A check written after it, where the persona may write one.
+          await c.query(
+            `insert into ops.gate_checks (gate_id, check_name, status, source_system)
+             select gate_id, 'context', 'fail', 'github_actions' from ops.release_gates
+             where release_id = $1 and gate_code = 'G1'`,
+            [r.release_id],
+          );
+        });
+        if (t.ok) return true;
+        // Only a refusal of the attempt itself counts: 42501 (no privilege) or the trigger-only error.
+        if (t.code !== '42501' && t.code !== '0A000' && t.code !== '39P01') return true;
+      }
+      const forgedCheck = await adminOne<{ n: number }>(
+        db,
+        'select count(*)::int as n from ops.gate_checks where ingest_id = $1',
+        [forged],
+      );
+      return forgedCheck!.n !== 0;
+    },
+  };
+}
+
+/**
+ * The link's carrier (the transaction's first surviving queued entry) taken away every way a
+ * persona can: the first fact in a savepoint rolled back, the link fired early by SET CONSTRAINTS
+ * ALL IMMEDIATE inside a savepoint then rolled back (the firing undone, a later carrier with it),
+ * a fact in a DO block's exception handler (a subtransaction rolled back), a fact in a released
+ * savepoint, a fact written through ops.ingest_event (functions nested in a subtransaction), over
+ * three releases. Every committed fact in its chain exactly once, the rolled-back ones nowhere,
+ * nothing left queued, seqs without gaps, every chain verified.
+ */
+const ledgerCarrierTakenAway: Attack = {
+  kind: 9,
+  door: 'sql',
+  persona: 'ci_service_role',
+  name: 'ledger: the link’s carrier rolled back, fired early in a rolled-back savepoint, or lost in a DO block’s handler',
+  async run({ db }) {
+    const [r1, r2, r3] = [await release(db), await release(db), await release(db)];
+    const a = await openAs(db, 'ci_service_role', who.ci);
+    const kept: string[] = [];
+    const gone: string[] = [];
+    const write = async (releaseId: string, name: string, into: string[]) => {
+      into.push((await a.query(checkSql, [releaseId, `carrier-${name}`])).rows[0].check_id);
+    };
+    try {
+      await a.query('savepoint s1');
+      await write(r1.release_id, 'first-rolled-back', gone);
+      await a.query('rollback to savepoint s1');
+      await write(r2.release_id, 'kept-1', kept);
+      await a.query('savepoint s2');
+      await write(r1.release_id, 'in-s2', gone);
+      await a.query('set constraints all immediate');
+      await a.query('set constraints all deferred');
+      await write(r2.release_id, 'carrier-in-s2', gone);
+      await a.query('rollback to savepoint s2');
+      // A DO block whose handler swallows the failure: the fact inside is rolled back with it.
+      await a.query(`do $$
+        begin
+          perform ops.record_check(p_release_id => '${r3.release_id}', p_gate_code => 'G1',
+                                   p_check_name => 'carrier-in-do', p_status => 'pass');
+          raise exception 'undo';
+        exception when others then null;
+        end $$`);
+      await a.query('savepoint s3');
+      await write(r3.release_id, 'in-released-s3', kept);
+      await a.query('release savepoint s3');
+      const env = envelopeOf(r1.release_id, 'build_complete', {
+        status: 'pass',
+        check_name: 'carrier-ingest',
+      });
+      const ingested = (await a.query('select ops.ingest_event($1::jsonb) as r', [JSON.stringify(env)]))
+        .rows[0].r;
+      if (ingested.status !== 'accepted') return true;
+      kept.push(ingested.ingest_id, ingested.detail.check_id);
+      await write(r1.release_id, 'kept-last', kept);
+      await a.query('commit');
+    } catch (err) {
+      await a.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      a.release();
+    }
+    const inDo = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from ops.gate_checks where check_name = 'carrier-in-do'`,
+    );
+    const held = await ledgerOf(db, [...kept, ...gone]);
+    const queued = await adminOne<{ n: number }>(db, 'select count(*)::int as n from ops.ledger_pending');
+    const gaps = await adminOne<{ n: number }>(
+      db,
+      `select count(*)::int as n from (
+         select chain_id, seq, lag(seq) over (partition by chain_id order by seq) as before
+         from ops.ledger_entries where chain_id = any ($1::uuid[])) s
+       where seq <> coalesce(before, 0) + 1`,
+      [[r1.release_id, r2.release_id, r3.release_id]],
+    );
+    return (
+      inDo!.n !== 0 ||
+      kept.some((id) => held.get(id)?.n !== 1) ||
+      gone.some((id) => held.has(id)) ||
+      queued!.n !== 0 ||
+      gaps!.n !== 0 ||
+      !(await ledgerVerified(db, [r1.release_id, r2.release_id, r3.release_id]))
+    );
+  },
+};
+
+/**
+ * The ledger's machinery switched off by the caller: session_replication_role = replica (no
+ * triggers), the link trigger or the recording triggers disabled, the queue written or emptied by
+ * hand, the link's carrier flag cleared. Each must be refused; a fact written after the attempt
+ * must still be linked.
+ */
+function ledgerSwitchedOff(persona: Persona): Attack {
+  return {
+    kind: 9,
+    door: 'sql',
+    persona,
+    name: 'ledger: session_replication_role, a disabled link or recording trigger, or the queue written by hand',
+    async run({ db }) {
+      const r = await release(db);
+      const tries = [
+        `set local session_replication_role = replica`,
+        `alter table ops.ledger_pending disable trigger ledger_pending_link`,
+        `alter table ops.gate_checks disable trigger ledger_record`,
+        `alter table ops.ledger_pending alter column carries_link set default false`,
+        `insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash, carries_link)
+         values ('${r.release_id}', 'gate_checks', gen_random_uuid(), 'insert', 'x', false)`,
+        `delete from ops.ledger_pending`,
+        `update ops.ledger_pending set carries_link = false`,
+        `insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+         values ('${r.release_id}', 1, 'gate_checks', gen_random_uuid(), 'insert', 'x', 'x', 'x')`,
+      ];
+      for (const sql of tries) {
+        const t = await tryAsRole(db, persona, claims(persona), (c) => c.query(sql));
+        if (t.ok) return true;
+      }
+      // A check written with the link's constraint trigger set immediate and back, by one who may.
+      if (persona === 'ci_service_role' || persona === 'developer') {
+        await asRole(db, persona, claims(persona, persona === 'developer' ? who.dev : who.ci), async (c) => {
+          await c.query('set constraints ops.ledger_pending_link immediate');
+          await c.query(checkSql, [r.release_id, 'switched-off']);
+          await c.query('set constraints ops.ledger_pending_link deferred');
+          await c.query(checkSql, [r.release_id, 'switched-off-after']);
+        });
+      }
+      const queued = await adminOne<{ n: number }>(db, 'select count(*)::int as n from ops.ledger_pending');
+      return queued!.n !== 0 || !(await ledgerVerified(db, [r.release_id]));
+    },
+  };
+}
+
+/**
+ * Facts on several gates of one release from two transactions at once, each written past the
+ * functions (direct INSERTs through the one-trigger stamps) and through them: CI's failing check on
+ * G1 and a passing one on G2 in one, QA's evidence on G1 and G2 sign-off in the other, in read
+ * committed and in repeatable read. Whatever commits, the stored gate and release status must be
+ * what the full rule computes now.
+ */
+function concurrentFactsOnSeveralGates(isolation: 'read committed' | 'repeatable read'): Attack {
+  return {
+    kind: 12,
+    door: 'sql',
+    persona: 'ci_service_role',
+    name: `facts on several gates of one release from two transactions at once, direct INSERTs among them (${isolation})`,
+    async run({ db }) {
+      const r = await release(db);
+      const gates = await db.admin.query<{ gate_code: string; gate_id: string }>(
+        'select gate_code::text, gate_id from ops.release_gates where release_id = $1',
+        [r.release_id],
+      );
+      const gate = Object.fromEntries(gates.rows.map((g) => [g.gate_code, g.gate_id]));
+      const ci = await db.api.connect();
+      const qa = await db.api.connect();
+      try {
+        for (const [c, persona, sub] of [
+          [ci, 'ci_service_role', who.ci],
+          [qa, 'qa_tester', who.qa],
+        ] as const) {
+          await c.query(`begin isolation level ${isolation}`);
+          await c.query(`select set_config('role', $1, true)`, [persona]);
+          await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+            JSON.stringify(claims(persona, sub)),
+          ]);
+          // The snapshot (repeatable read) is taken now, before either writes.
+          await c.query('select 1');
+        }
+        await ci.query(
+          `insert into ops.gate_checks (gate_id, check_name, status, source_system) values ($1, 'build', 'fail', 'github_actions')`,
+          [gate.G1],
+        );
+        await ci.query(checkSql.replace(`'G1'`, `'G2'`), [r.release_id, 'unit']);
+        const other = (async () => {
+          await qa.query(
+            `insert into ops.evidence_artifacts (gate_id, artifact_type, artifact_url, source_system)
+             values ($1, 'test_result', 'https://evidence.example/concurrent', 'manual')`,
+            [gate.G1],
+          );
+          await qa.query(`select ops.submit_approval($1, 'approved', 'G2'::public.ops_gate_code)`, [
+            r.release_id,
+          ]);
+          await qa.query('commit');
+        })().catch(() => qa.query('rollback'));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await ci.query('commit');
+        await other;
+      } finally {
+        // Nothing left open on a pooled connection (a no-op after commit).
+        await ci.query('rollback').catch(() => {});
+        await qa.query('rollback').catch(() => {});
+        ci.release();
+        qa.release();
+      }
+      const drift = await adminOne<{ n: number }>(
+        db,
+        `select count(*)::int as n from ops.compute_release_gates($1) c
+         join ops.release_gates g on g.gate_id = c.gate_id
+         where g.status is distinct from c.status
+         union all select 0 limit 1`,
+        [r.release_id],
+      );
+      const derived = await adminOne<{ differs: boolean }>(
+        db,
+        'select status is distinct from ops.derive_release_status(release_id) as differs from ops.releases where release_id = $1',
+        [r.release_id],
+      );
+      return drift!.n !== 0 || derived!.differs;
     },
   };
 }
@@ -3791,6 +4164,12 @@ const matrix: Attack[] = [
   ...PERSONAS.map(writeWithoutSubject),
   ...PERSONAS.map(evaluatingSetting),
   ...(Object.keys(gateMove) as Persona[]).flatMap((p) => [transitionReasonSetting(p), ingestIdSetting(p)]),
+  ...PERSONAS.map(directInsertForgesStamps),
+  ...PERSONAS.map(contextRowsForged),
+  ...PERSONAS.map(ledgerSwitchedOff),
+  ledgerCarrierTakenAway,
+  concurrentFactsOnSeveralGates('read committed'),
+  concurrentFactsOnSeveralGates('repeatable read'),
   gateStatusByHand,
   approveAfterExpiry,
   activeAfterExpiry,
@@ -3863,6 +4242,7 @@ const matrix: Attack[] = [
   concurrentBypassAndSignOff('read committed'),
   concurrentBypassAndSignOff('repeatable read'),
   ...PERSONAS.map(instantOffsetOutOfRange),
+  ...(['audit_reader', 'release_manager'] as const).map(evidenceLimitNegative),
   selfReview('sql'),
   selfReview('graphql'),
   reviewRewritten,
