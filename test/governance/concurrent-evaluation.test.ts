@@ -5,41 +5,41 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { createRelease, storedGates, storedStatusDrift, uniqueName, who } from './scenario.js';
+import {
+  beginAs,
+  commitWhileWaiting,
+  createRelease,
+  storedGates,
+  storedStatusDrift,
+  uniqueName,
+  who,
+} from './scenario.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
   db = await useTestDatabase();
 });
 
+/** A required G1 check of the release, as the raw SQL door sends it. */
+const checkOf = (releaseId: string) => (name: string, status: string) =>
+  `select ops.record_check(p_release_id => '${releaseId}', p_gate_code => 'G1', p_check_name => '${name}',
+     p_status => '${status}', p_required => true)`;
+
 describe('concurrent facts of one release', () => {
   it('store the status computed over both once both commit (read committed)', async () => {
     const r = await createRelease(db, { project: uniqueName('race') });
-    const claims = JSON.stringify({
-      sub: who.ci,
-      role: 'ci_service_role',
-      app_metadata: { ops_role: 'ci_service_role' },
-    });
     const c1 = await db.api.connect();
     const c2 = await db.api.connect();
-    const check = (name: string, status: string) =>
-      `select ops.record_check(p_release_id => '${r.release_id}', p_gate_code => 'G1', p_check_name => '${name}',
-         p_status => '${status}', p_required => true)`;
+    const check = checkOf(r.release_id);
     try {
-      for (const c of [c1, c2]) {
-        await c.query('begin isolation level read committed');
-        await c.query(`select set_config('role', 'ci_service_role', true)`);
-        await c.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
-      }
+      for (const c of [c1, c2]) await beginAs(c, 'ci_service_role', who.ci);
       // The first transaction: a failing required check, not committed yet.
       await c1.query(check(`unit-${randomUUID().slice(0, 6)}`, 'fail'));
       // The second: a passing one of another name, evaluated while the first is still open.
-      const second = c2
-        .query(check(`lint-${randomUUID().slice(0, 6)}`, 'pass'))
-        .then(() => c2.query('commit'));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      await c1.query('commit');
-      await second;
+      const failed = await commitWhileWaiting(c1, c2, () =>
+        c2.query(check(`lint-${randomUUID().slice(0, 6)}`, 'pass')),
+      );
+      expect(failed).toBeUndefined();
     } finally {
       c1.release();
       c2.release();
@@ -60,49 +60,20 @@ describe('a fact written under REPEATABLE READ', () => {
     const r = await createRelease(db, { project: uniqueName('race-rr') });
     const a = `unit-${randomUUID().slice(0, 6)}`;
     const b = `lint-${randomUUID().slice(0, 6)}`;
-    const claims = JSON.stringify({
-      sub: who.ci,
-      role: 'ci_service_role',
-      app_metadata: { ops_role: 'ci_service_role' },
-    });
-    const check = (name: string, status: string) =>
-      `select ops.record_check(p_release_id => '${r.release_id}', p_gate_code => 'G1', p_check_name => '${name}',
-         p_status => '${status}', p_required => true)`;
-    const admin = await db.api.connect();
-    try {
-      await admin.query('begin');
-      await admin.query(`select set_config('role', 'ci_service_role', true)`);
-      await admin.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
-      await admin.query(check(a, 'fail'));
-      await admin.query('commit');
-    } finally {
-      admin.release();
-    }
+    const check = checkOf(r.release_id);
+    await db.as('ci_service_role', who.ci, (c) => c.query(check(a, 'fail')));
     expect((await storedGates(db, r.release_id)).G1).toBe('failed');
     const c1 = await db.api.connect();
     const c2 = await db.api.connect();
     let secondError: string | undefined;
     try {
-      await c2.query('begin isolation level repeatable read');
-      await c2.query(`select set_config('role', 'ci_service_role', true)`);
-      await c2.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
+      await beginAs(c2, 'ci_service_role', who.ci, 'repeatable read');
       await c2.query('select count(*) from ops.releases'); // the snapshot is taken here
-      await c1.query('begin isolation level read committed');
-      await c1.query(`select set_config('role', 'ci_service_role', true)`);
-      await c1.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
+      await beginAs(c1, 'ci_service_role', who.ci);
       // The first: the failing check rerun and passing; G1 passes, the release stays in_progress.
       await c1.query(check(a, 'pass'));
       // The second, on its old snapshot: another required check failing, waiting for the first.
-      const second = c2
-        .query(check(b, 'fail'))
-        .then(() => c2.query('commit'))
-        .catch(async (e: Error) => {
-          secondError = e.message;
-          await c2.query('rollback');
-        });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      await c1.query('commit');
-      await second;
+      secondError = (await commitWhileWaiting(c1, c2, () => c2.query(check(b, 'fail'))))?.message;
     } finally {
       c1.release();
       c2.release();

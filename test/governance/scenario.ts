@@ -403,3 +403,40 @@ export async function releaseStatus(db: TestDatabase, releaseId: string): Promis
 export async function expectPgError(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
   await expect(p).rejects.toMatchObject({ code, message: expect.stringMatching(message) });
 }
+
+/** Opens a transaction on `c` at `isolation` as `persona` with the claims of `sub` (the raw SQL door). */
+export async function beginAs(
+  c: pg.ClientBase,
+  persona: Persona,
+  sub: string,
+  isolation: 'read committed' | 'repeatable read' | 'serializable' = 'read committed',
+): Promise<void> {
+  await c.query(`begin isolation level ${isolation}`);
+  await c.query(`select set_config('role', $1, true)`, [persona]);
+  await c.query(`select set_config('request.jwt.claims', $1, true)`, [
+    JSON.stringify({ sub, role: persona, app_metadata: { ops_role: persona } }),
+  ]);
+}
+
+/**
+ * Two transactions at once: `second` runs on `c2` while `c1` holds what it wrote, then `c1`
+ * commits and `c2` commits after `second` (or rolls back when it or its commit fails). Returns
+ * the error `c2` met, undefined when it committed.
+ */
+export async function commitWhileWaiting(
+  c1: pg.ClientBase,
+  c2: pg.ClientBase,
+  second: () => Promise<unknown>,
+): Promise<(Error & { code?: string }) | undefined> {
+  let failed: (Error & { code?: string }) | undefined;
+  const later = second()
+    .then(() => c2.query('commit'))
+    .catch(async (e: Error & { code?: string }) => {
+      failed = e;
+      await c2.query('rollback');
+    });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await c1.query('commit');
+  await later;
+  return failed;
+}

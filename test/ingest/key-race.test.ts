@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRelease, uniqueName, who } from '../governance/scenario.js';
+import { beginAs, commitWhileWaiting, createRelease, uniqueName, who } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { envelope } from './support.js';
 
@@ -17,18 +17,6 @@ let db: TestDatabase;
 beforeAll(async () => {
   db = await useTestDatabase();
 });
-
-const claims = JSON.stringify({
-  sub: who.ci,
-  role: 'ci_service_role',
-  app_metadata: { ops_role: 'ci_service_role' },
-});
-
-async function asCi(c: pg.PoolClient, isolation: string): Promise<void> {
-  await c.query(`begin isolation level ${isolation}`);
-  await c.query(`select set_config('role', 'ci_service_role', true)`);
-  await c.query(`select set_config('request.jwt.claims', $1, true)`, [claims]);
-}
 
 async function ingest(
   c: pg.PoolClient,
@@ -55,7 +43,7 @@ async function attemptsOf(key: string) {
 }
 
 describe('one key, two first attempts, the later on an older snapshot', () => {
-  for (const isolation of ['repeatable read', 'serializable']) {
+  for (const isolation of ['repeatable read', 'serializable'] as const) {
     it(`a different payload is never told "duplicate" (${isolation})`, async () => {
       const x = await createRelease(db, { project: uniqueName('key-race-x') });
       const y = await createRelease(db, { project: uniqueName('key-race-y') });
@@ -68,22 +56,13 @@ describe('one key, two first attempts, the later on an older snapshot', () => {
       let secondError: { code?: string } | undefined;
       let secondReply: { status: string } | undefined;
       try {
-        await asCi(c2, isolation);
+        await beginAs(c2, 'ci_service_role', who.ci, isolation);
         await c2.query('select count(*) from ops.releases'); // the snapshot is taken here
-        await asCi(c1, 'read committed');
+        await beginAs(c1, 'ci_service_role', who.ci);
         expect((await ingest(c1, first)).status).toBe('accepted');
-        const later = ingest(c2, second)
-          .then(async (r) => {
-            secondReply = r;
-            await c2.query('commit');
-          })
-          .catch(async (e: { code?: string }) => {
-            secondError = e;
-            await c2.query('rollback');
-          });
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        await c1.query('commit');
-        await later;
+        secondError = await commitWhileWaiting(c1, c2, async () => {
+          secondReply = await ingest(c2, second);
+        });
       } finally {
         c1.release();
         c2.release();
