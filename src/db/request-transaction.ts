@@ -7,7 +7,7 @@
 // from two snapshots). Mutations keep a transaction of their own per call (withPersona).
 import type pg from 'pg';
 import type { Identity } from '../auth/jwt.ts';
-import { assumePersonaSql, personaOf } from './with-persona.ts';
+import { assumePersonaSql } from './with-persona.ts';
 
 export interface RequestTransaction {
   run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
@@ -32,18 +32,17 @@ export function createRequestTransaction(
 
   function begin(): Promise<pg.PoolClient> {
     return (async () => {
-      personaOf(identity);
+      // A query sees one snapshot for the whole request; a mutation's reads see each write.
+      // The transaction opens and assumes the persona in one round trip: the same settings as
+      // assumePersona (with-persona.ts), transaction-local, their values written as sqlText
+      // (hex, never a quoted literal) since a simple query with two statements takes no parameters.
+      // The savepoint is what a failed read rolls back to (the switch and the snapshot stay).
+      // Written before a connection is taken: a token naming no persona is refused without one.
+      const opening = `${options.snapshot() ? 'begin isolation level repeatable read' : 'begin'};\n${assumePersonaSql(identity)};\n${SAVEPOINT}`;
       const client = await pool.connect();
       client.on('error', ignoreConnectionError);
       try {
-        // A query sees one snapshot for the whole request; a mutation's reads see each write.
-        // The transaction opens and assumes the persona in one round trip: the same settings as
-        // assumePersona (with-persona.ts), transaction-local, their values written as sqlText
-        // (hex, never a quoted literal) since a simple query with two statements takes no parameters.
-        // The savepoint is what a failed read rolls back to (the switch and the snapshot stay).
-        await client.query(
-          `${options.snapshot() ? 'begin isolation level repeatable read' : 'begin'};\n${assumePersonaSql(identity)};\n${SAVEPOINT}`,
-        );
+        await client.query(opening);
         return client;
       } catch (err) {
         client.off('error', ignoreConnectionError);
