@@ -1925,6 +1925,24 @@ end
 $function$;
 grant execute on function ops.caller_identity(OUT persona public.ops_persona, OUT sub text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
+CREATE OR REPLACE FUNCTION ops.caller_stamp(OUT actor text, OUT persona public.ops_persona)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_caller record := ops.caller_identity();
+begin
+  if v_caller.persona is not null and v_caller.sub is null then
+    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
+  end if;
+  actor := coalesce(v_caller.sub, 'db:' || session_user);
+  persona := v_caller.persona;
+end
+$function$;
+grant execute on function ops.caller_stamp(OUT actor text, OUT persona public.ops_persona) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
 CREATE OR REPLACE FUNCTION ops.compare_ledger_checkpoint(p_checkpoint jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -2183,16 +2201,8 @@ CREATE OR REPLACE FUNCTION ops.current_actor()
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_caller record := ops.caller_identity();
 begin
-  if v_caller.persona is not null then
-    if v_caller.sub is null then
-      raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
-    end if;
-    return v_caller.sub;
-  end if;
-  return coalesce(v_caller.sub, 'db:' || session_user);
+  return (ops.caller_stamp()).actor;
 end
 $function$;
 grant execute on function ops.current_actor() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
@@ -2216,7 +2226,9 @@ CREATE OR REPLACE FUNCTION ops.current_ingest_id()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  return ops.context_value('ingest', '00000000-0000-0000-0000-000000000000')::uuid;
+  return (select c.value::uuid from ops.transaction_context c
+          where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'ingest'
+            and c.subject = '00000000-0000-0000-0000-000000000000');
 end
 $function$;
 
@@ -2590,7 +2602,7 @@ CREATE OR REPLACE FUNCTION ops.evidence_artifacts_stamp_insert()
 AS $function$
 declare
   v_releases uuid[];
-  v_caller record;
+  v_stamp record;
 begin
   select pg_catalog.array_agg(distinct x.release_id) into v_releases
   from (
@@ -2608,16 +2620,11 @@ begin
     raise exception 'evidence links name different releases (%): its release, gate, check and deployment must belong to one release',
       pg_catalog.array_to_string(v_releases, ', ') using errcode = 'OPS22';
   end if;
-  v_caller := ops.caller_identity();
-  if v_caller.persona is not null and v_caller.sub is null then
-    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
-  end if;
+  v_stamp := ops.caller_stamp();
   new.created_at := pg_catalog.clock_timestamp();
-  new.created_by := coalesce(v_caller.sub, 'db:' || session_user);
-  new.created_persona := v_caller.persona;
-  new.ingest_id := (select c.value::uuid from ops.transaction_context c
-                    where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'ingest'
-                      and c.subject = '00000000-0000-0000-0000-000000000000');
+  new.created_by := v_stamp.actor;
+  new.created_persona := v_stamp.persona;
+  new.ingest_id := ops.current_ingest_id();
   new.revision := coalesce(
     (select d.revision from ops.deployments d where d.deployment_id = new.deployment_id),
     (select c.revision from ops.gate_checks c where c.check_id = new.check_id),
@@ -3169,25 +3176,18 @@ CREATE OR REPLACE FUNCTION ops.gate_checks_stamp_insert()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_caller record := ops.caller_identity();
-  v_actor text;
+  v_stamp record := ops.caller_stamp();
 begin
-  if v_caller.persona is not null and v_caller.sub is null then
-    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
-  end if;
-  v_actor := coalesce(v_caller.sub, 'db:' || session_user);
-  if v_caller.persona = 'developer' and exists (
+  if v_stamp.persona = 'developer' and exists (
       select 1 from ops.gate_checks c
-      where c.gate_id = new.gate_id and c.check_name = new.check_name and c.created_by <> v_actor) then
+      where c.gate_id = new.gate_id and c.check_name = new.check_name and c.created_by <> v_stamp.actor) then
     raise exception 'check "%" of this gate is reported by another producer; a developer does not overwrite its result',
       new.check_name using errcode = 'OPS03';
   end if;
   new.created_at := pg_catalog.clock_timestamp();
-  new.created_by := v_actor;
-  new.created_persona := v_caller.persona;
-  new.ingest_id := (select c.value::uuid from ops.transaction_context c
-                    where c.txid = pg_catalog.txid_current_if_assigned() and c.name = 'ingest'
-                      and c.subject = '00000000-0000-0000-0000-000000000000');
+  new.created_by := v_stamp.actor;
+  new.created_persona := v_stamp.persona;
+  new.ingest_id := ops.current_ingest_id();
   new.revision := (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
                    where g.gate_id = new.gate_id);
   return new;
@@ -5834,14 +5834,11 @@ CREATE OR REPLACE FUNCTION ops.stamp_created_by()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_caller record := ops.caller_identity();
+  v_stamp record := ops.caller_stamp();
 begin
-  if v_caller.persona is not null and v_caller.sub is null then
-    raise exception 'the claims carry no sub: a persona acts only as a named subject' using errcode = 'OPS03';
-  end if;
   new.created_at := pg_catalog.clock_timestamp();
-  new.created_by := coalesce(v_caller.sub, 'db:' || session_user);
-  new.created_persona := v_caller.persona;
+  new.created_by := v_stamp.actor;
+  new.created_persona := v_stamp.persona;
   return new;
 end
 $function$;

@@ -28,6 +28,7 @@ const INTENDED: Record<string, string[]> = {
   'ops.current_actor()': ALL,
   'ops.current_persona()': ALL,
   'ops.caller_identity()': ALL,
+  'ops.caller_stamp()': ALL,
   'ops.owns_release(uuid)': ALL,
   'ops.owns_gate(uuid)': ALL,
   'ops.exception_is_active(ops.exceptions)': ALL,
