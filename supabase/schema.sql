@@ -5862,21 +5862,7 @@ CREATE OR REPLACE FUNCTION ops.stamp_revision()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  case tg_table_name
-    when 'gate_checks' then
-      new.revision := (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
-                       where g.gate_id = new.gate_id);
-    when 'evidence_artifacts' then
-      new.revision := coalesce(
-        (select d.revision from ops.deployments d where d.deployment_id = new.deployment_id),
-        (select c.revision from ops.gate_checks c where c.check_id = new.check_id),
-        (select r.revision from ops.release_gates g join ops.releases r on r.release_id = g.release_id
-          where g.gate_id = new.gate_id),
-        (select r.revision from ops.releases r where r.release_id = new.release_id),
-        1);
-    else
-      new.revision := (select r.revision from ops.releases r where r.release_id = new.release_id);
-  end case;
+  new.revision := (select r.revision from ops.releases r where r.release_id = new.release_id);
   return new;
 end
 $function$;
