@@ -11,6 +11,7 @@ import { type Context, useRequestAuth, type Verifier } from '../context.js';
 import type { Logger } from '../logger.js';
 import { registry } from '../metrics.js';
 import { useBodyLimit } from './body-limit.js';
+import { useExactNumbers } from './exact-numbers.js';
 import { graphiqlOptions } from './graphiql.js';
 import { useIntrospectionPolicy } from './introspection-policy.js';
 import { GRAPHQL_LIMITS, useDocumentLimits } from './limits.js';
@@ -105,6 +106,9 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
       // (6) One log line per request.
       useRequestLog(logger),
       ...(deps.plugins ?? []),
+      // (6b) Numbers in variables and extensions held exactly, or a 400 naming them (the JSON
+      //      parser for POST bodies).
+      useExactNumbers(),
       // (7) The body limit, after every request parser (Yoga's and any plugin's) so it wraps the
       //     one chosen.
       useBodyLimit(config.maxBodyBytes),

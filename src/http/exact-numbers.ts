@@ -1,0 +1,78 @@
+// GraphQL variables and extensions hold their numbers exactly, or the request is refused.
+//
+// A GraphQL request's JSON body is JSON.parsed before any resolver runs: a number literal beyond a
+// double (9007199254740993, 1e-400, 0.1000000000000000055511151231257827) reaches the resolver as
+// the double it rounds to, and an ingested payload would store a value the sender never sent. The
+// HTTP ingest and the Edge Function refuse such a number (src/ingest/handler.ts), and so does a
+// GraphQL literal in the document (src/resolvers/scalars.ts); this plugin does it for the JSON a
+// request carries beside the document: a POST body's variables and extensions, or a GET request's
+// `variables` and `extensions` parameters. A 400 names each such number and its path. A literal
+// merely spelt otherwise (1.50, 15e-1, -0) is exact and passes.
+import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
+import { type LossyNumber, lossyNumbers, numbersAsWritten } from '../ingest/json-text.js';
+
+function refused(found: LossyNumber[], where: string) {
+  const list = found
+    .map((n) => `${[where, ...n.path].filter(Boolean).join('.')}: ${n.literal} (reads as ${n.parsed})`)
+    .join('; ');
+  return badRequest(`JSON numbers that cannot be held exactly: ${list}; send them as strings`);
+}
+
+/** Throws the 400 when the JSON text carries a number a double cannot hold; `where` prefixes paths. */
+function requireExact(text: string | null, where: string): void {
+  // The common case (no number, or every number as JSON.stringify writes it) costs one scan.
+  if (text === null || numbersAsWritten(text)) return;
+  const found = lossyNumbers(text);
+  if (found.length > 0) throw refused(found, where);
+}
+
+function isPostJson(request: Request): boolean {
+  if (request.method !== 'POST') return false;
+  const type = request.headers.get('content-type')?.split(';', 1)[0]?.trim().toLowerCase();
+  return type === 'application/json' || type === 'application/graphql+json';
+}
+
+function badRequest(message: string) {
+  return createGraphQLError(message, { extensions: { http: { status: 400 }, code: 'BAD_REQUEST' } });
+}
+
+/**
+ * A POST JSON body read as text, its numbers checked, then parsed as Yoga's own JSON parser does
+ * (an object or an array, the same 400s for anything else): parsing the text here costs one
+ * JSON.parse, where handing the text back to Yoga's parser would cost a second Request.
+ */
+async function parseExact(request: Request): Promise<GraphQLParams> {
+  const text = await request.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw badRequest('POST body sent invalid JSON.');
+  }
+  if (body === null || typeof body !== 'object') {
+    throw badRequest(
+      `POST body is expected to be object but received ${body === null ? 'null' : typeof body}`,
+    );
+  }
+  requireExact(text, '');
+  return body as GraphQLParams;
+}
+
+/**
+ * The plugin: put before useBodyLimit (which wraps whatever parser is chosen). A POST JSON body is
+ * parsed by parseExact; a GET request's parameters are checked before Yoga parses them. Returns the
+ * plugin; its 400s name every number refused (up to ten) with its path.
+ */
+export function useExactNumbers(): Plugin {
+  return {
+    onRequestParse({ request, setRequestParser }) {
+      if (request.method === 'GET') {
+        const params = new URL(request.url).searchParams;
+        requireExact(params.get('variables'), 'variables');
+        requireExact(params.get('extensions'), 'extensions');
+        return;
+      }
+      if (isPostJson(request)) setRequestParser(parseExact);
+    },
+  };
+}
