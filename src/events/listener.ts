@@ -6,7 +6,10 @@
 // A fact's transaction does not notify (a NOTIFY serialises commits database-wide): while it
 // listens, the same connection also announces, every ANNOUNCE_MS, the events committed since
 // (public.ops_outbox_announce: one notification per event, each event announced once by whichever
-// announcer takes it, received by the listeners of every instance).
+// announcer takes it, received by the listeners of every instance). One process announces once per
+// database, however many listeners it has there (the API's and the webhook worker's when one
+// process runs both): the listener that connected first announces, and the next takes over when
+// it closes or loses its connection.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
@@ -40,15 +43,54 @@ export function isOutboxNotice(n: unknown): n is OutboxNotice {
   );
 }
 
+/**
+ * The database a listener's configuration points at: host, port and database name (not the login),
+ * so listeners with different logins on one database share one announcer.
+ */
+export function databaseOf(c: pg.ClientConfig): string {
+  if (c.connectionString) {
+    try {
+      const u = new URL(c.connectionString);
+      return `${u.hostname}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1))}`;
+    } catch {
+      return c.connectionString;
+    }
+  }
+  return `${c.host ?? 'localhost'}:${c.port ?? 5432}/${c.database ?? ''}`;
+}
+
+/** Per database, this process's connected listeners in the order they connected: the first announces. */
+const connected = new Map<string, OutboxListener[]>();
+
+function register(database: string, l: OutboxListener): void {
+  const list = connected.get(database) ?? [];
+  if (!list.includes(l)) list.push(l);
+  connected.set(database, list);
+}
+
+function unregister(database: string, l: OutboxListener): void {
+  const list = connected.get(database)?.filter((x) => x !== l) ?? [];
+  if (list.length > 0) connected.set(database, list);
+  else connected.delete(database);
+}
+
 export class OutboxListener extends EventEmitter {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
   private announcing: NodeJS.Timeout | null = null;
 
+  private readonly database: string;
+
   constructor(private readonly clientConfig: pg.ClientConfig) {
     super();
     this.setMaxListeners(0);
+    this.database = databaseOf(clientConfig);
+  }
+
+  /** Whether this listener is the one of its process that announces for its database now. */
+  get announces(): boolean {
+    return this.client !== null && connected.get(this.database)?.[0] === this;
   }
 
   /** Resolves once the channel is listened to (notifications from then on reach this process). */
@@ -76,7 +118,10 @@ export class OutboxListener extends EventEmitter {
       if (isOutboxNotice(notice)) this.emit('notice', notice);
     });
     client.on('error', () => {
-      if (this.client === client) this.client = null;
+      if (this.client === client) {
+        this.client = null;
+        unregister(this.database, this);
+      }
       client.end().catch(() => {});
       // Subscribers stay; notifications resume once connected again.
       if (!this.closed) setTimeout(() => void this.ready().catch(() => {}), RELISTEN_MS).unref();
@@ -88,25 +133,29 @@ export class OutboxListener extends EventEmitter {
       throw new Error('the outbox listener is closed');
     }
     this.client = client;
+    register(this.database, this);
     this.announceFrom(client);
   }
 
   /**
    * Announces on this connection until it is no longer the listener's: one batch, then the next
    * at once when it was full, else after ANNOUNCE_MS. A failed batch is left to the next round
-   * (the events stay unannounced; a lost connection is replaced by the error handler).
+   * (the events stay unannounced; a lost connection is replaced by the error handler). While
+   * another listener of this process announces for the database, a round only waits for its turn.
    */
   private announceFrom(client: pg.Client): void {
     const round = async () => {
       if (this.closed || this.client !== client) return;
       let full = false;
-      try {
-        const { rows } = await client.query<{ n: number }>('select public.ops_outbox_announce($1) as n', [
-          ANNOUNCE_BATCH,
-        ]);
-        full = rows[0]!.n >= ANNOUNCE_BATCH;
-      } catch {
-        // Connection trouble is the error handler's; anything else is retried next round.
+      if (this.announces) {
+        try {
+          const { rows } = await client.query<{ n: number }>('select public.ops_outbox_announce($1) as n', [
+            ANNOUNCE_BATCH,
+          ]);
+          full = rows[0]!.n >= ANNOUNCE_BATCH;
+        } catch {
+          // Connection trouble is the error handler's; anything else is retried next round.
+        }
       }
       if (this.closed || this.client !== client) return;
       this.announcing = setTimeout(() => void round(), full ? 0 : ANNOUNCE_MS);
@@ -117,6 +166,7 @@ export class OutboxListener extends EventEmitter {
 
   async close(): Promise<void> {
     this.closed = true;
+    unregister(this.database, this);
     // Live streams end (their requests then finish), before the notices stop.
     this.emit('close');
     this.removeAllListeners();

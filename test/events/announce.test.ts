@@ -155,4 +155,45 @@ describe('the outbox announced after the commit', () => {
       heard.length = 0;
     }
   });
+
+  it('is announced by one listener per process and database: the first connected, then the next when it closes', async () => {
+    // The API's and the webhook worker's listeners in one process, here with different logins.
+    const first = new OutboxListener({ connectionString: db.apiUrl, application_name: 'announce-first' });
+    const second = new OutboxListener({ connectionString: db.adminUrl, application_name: 'announce-second' });
+    const notices: OutboxNotice[] = [];
+    second.on('notice', (n: OutboxNotice) => notices.push(n));
+    const lastStatement = async (name: string) =>
+      (
+        await db.admin.query<{ query: string }>(
+          'select query from pg_stat_activity where application_name = $1 and datname = current_database()',
+          [name],
+        )
+      ).rows[0]?.query;
+    try {
+      await first.ready();
+      await second.ready();
+      expect([first.announces, second.announces]).toEqual([true, false]);
+      // The first has announced at least once; the second's connection has run nothing since its LISTEN.
+      await eventually(
+        async () => (await lastStatement('announce-first'))?.includes('ops_outbox_announce') === true,
+        'the first listener to announce',
+      );
+      expect(await lastStatement('announce-second')).toBe(`listen ${OUTBOX_CHANNEL}`);
+
+      await first.close();
+      expect(second.announces).toBe(true);
+      const release = await createRelease(db, { project: uniqueName('announce-handover') });
+      await recordCheck(db, release.release_id, 'G1', 'build', 'pass');
+      const committed = await events([release.release_id]);
+      await eventually(
+        () => notices.filter((n) => n.release_id === release.release_id).length >= committed.length,
+        'the second listener to announce once the first has closed',
+      );
+      expect(notices.filter((n) => n.release_id === release.release_id)).toEqual(committed);
+    } finally {
+      await first.close();
+      await second.close();
+      heard.length = 0;
+    }
+  });
 });
