@@ -3,7 +3,6 @@
 // path, before anything is executed; a number merely spelt otherwise is the number it spells; a
 // body that is not a JSON object is refused as Yoga's own parser refuses it.
 import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/dev-tokens.js';
 import type { Persona } from '../../src/auth/personas.js';
@@ -12,6 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { createServer, type OpsServer } from '../../src/server.js';
 import { createRelease, who } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { closeLoopback, listenOnLoopback } from '../support/loopback.js';
 
 const SECRET = 'test-secret-exact-numbers-0123456789abcdef0123456789';
 
@@ -29,14 +29,13 @@ beforeAll(async () => {
     logger: createLogger({ level: 'silent' }),
   });
   http = createHttpServer(app.handle);
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  base = await listenOnLoopback(http);
   releaseId = (await createRelease(db)).release_id;
 });
 
 afterAll(async () => {
   await app?.close();
-  await new Promise((resolve) => http?.close(resolve));
+  await closeLoopback(http);
 });
 
 async function headers(persona: Persona = 'ci_service_role', sub: string = who.ci) {

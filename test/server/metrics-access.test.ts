@@ -2,13 +2,13 @@
 // loopback interface, and refuses anyone else with 401. Outside production it stays open (the
 // server listens on loopback by default).
 import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createServer, isLoopbackAddress, type OpsServer } from '../../src/server.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { closeLoopback, listenOnLoopback } from '../support/loopback.js';
 
 const SECRET = 'metrics-access-secret-0123456789abcdef0123';
 const METRICS_TOKEN = 'scraper-token-0123456789abcdef';
@@ -33,14 +33,12 @@ beforeAll(async () => {
     logger: createLogger({ level: 'silent' }),
   });
   http = createHttpServer(production.handle);
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  base = await listenOnLoopback(http);
 });
 
 afterAll(async () => {
   await production?.close({ timeoutMs: 2000 });
-  http?.closeAllConnections();
-  await new Promise((resolve) => http?.close(resolve));
+  await closeLoopback(http);
   await pool?.end();
 });
 
