@@ -2,6 +2,7 @@
 // reading flags, durations and JSON, resolving `<release>` and choosing a source system.
 
 import { ReleaseByNameDocument } from '../gql/graphql.js';
+import { lossyNumbers, numbersAsWritten } from '../ingest/json-text.js';
 import { parseInstant } from '../time.js';
 import { CliError, EXIT, type ExitCode, usageError } from './errors.js';
 import { type ApiConfig, graphqlRequest } from './graphql.js';
@@ -93,7 +94,26 @@ export function jsonObject(text: string, what: string): Record<string, unknown> 
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
     throw usageError(`${what} must be a JSON object`);
+  requireExactNumbers(text, what);
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * A usage error when `text` (JSON that JSON.parse accepted) has a number a double cannot hold
+ * (9007199254740993, 1e-400, 1e400): parsed here it would be sent as another number, which the
+ * server could not tell from one the user meant (its own doors refuse such numbers for the same
+ * reason). Names each with its path; a number merely spelt otherwise (1.50) passes.
+ */
+function requireExactNumbers(text: string, what: string): void {
+  if (numbersAsWritten(text)) return;
+  const lossy = lossyNumbers(text);
+  if (lossy.length === 0) return;
+  const list = lossy
+    .map(
+      (n) => `${n.path.length > 0 ? `${n.path.join('.')} ` : ''}${n.literal} (would be sent as ${n.parsed})`,
+    )
+    .join('; ');
+  throw usageError(`${what} has numbers that cannot be sent exactly: ${list}; quote them to send strings`);
 }
 
 /** `key=value` pairs into an object; values that parse as JSON (numbers, true, {...}) are typed. */
@@ -104,11 +124,14 @@ export function keyValues(pairs: string[], what: string): Record<string, unknown
     if (at <= 0) throw usageError(`${what} expects key=value, not ${JSON.stringify(pair)}`);
     const raw = pair.slice(at + 1);
     let value: unknown = raw;
+    let typed = false;
     try {
       value = JSON.parse(raw);
+      typed = true;
     } catch {
       // a plain string
     }
+    if (typed) requireExactNumbers(raw, `${what} ${pair}`);
     out[pair.slice(0, at)] = value;
   }
   return out;

@@ -149,6 +149,23 @@ describe('help and usage', () => {
       ],
       [['status', '--timeout', 'soon', 'a/b'], /--timeout must be a duration/],
       [['status', 'a/b', 'c/d'], /unexpected argument "c\/d"/],
+      // A number a double cannot hold would be sent as another number: refused, named, before
+      // anything is sent.
+      [
+        [
+          'emit',
+          'build_complete',
+          '--release',
+          'a/b',
+          '--payload',
+          '{"status":"pass","v":[1,9007199254740993]}',
+        ],
+        /--payload has numbers that cannot be sent exactly: v\.1 9007199254740993 \(would be sent as 9007199254740992\)/,
+      ],
+      [
+        ['emit', 'build_complete', '--release', 'a/b', '--set', 'status=pass', '--set', 'n=1e400'],
+        /--set n=1e400 has numbers that cannot be sent exactly: 1e400 \(would be sent as Infinity\)/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await cli(args, { env: { OPS_API_URL: server.url, OPS_TOKEN: 'x' } });
