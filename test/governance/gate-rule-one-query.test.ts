@@ -101,10 +101,10 @@ async function runStep(c: pg.ClientBase, step: Step): Promise<string[]> {
     await c.query('savepoint statement');
     try {
       if (s.persona) {
-        await c.query(
-          `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`,
-          [s.persona, JSON.stringify({ sub: s.sub, role: s.persona })],
-        );
+        await c.query(`select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`, [
+          s.persona,
+          JSON.stringify({ sub: s.sub, role: s.persona }),
+        ]);
       }
       await c.query(s.sql, s.params ?? []);
       results.push('ok');
@@ -149,6 +149,55 @@ async function outcome(c: pg.ClientBase, releaseId: string, results: string[]): 
 let db: TestDatabase;
 let previous: string[];
 
+/**
+ * Runs the step with the given previous definitions of the rule and then with the current ones, in
+ * one transaction (so both see the same facts and the same now()); commits the current run. Returns
+ * both outcomes when they differ (after a second pair of runs: a window or deadline may have passed
+ * between the first two), else only the current one.
+ */
+async function compareStep(
+  definitions: string[],
+  releaseId: string,
+  step: Step,
+): Promise<{ now: string; was?: string }> {
+  const c = await db.admin.connect();
+  try {
+    await c.query('begin');
+    const run = async (rule: 'previous' | 'current') => {
+      await c.query('savepoint step');
+      if (rule === 'previous') for (const sql of definitions) await c.query(sql);
+      const results = await runStep(c, step);
+      return outcome(c, releaseId, results);
+    };
+    let was = await run('previous');
+    await c.query('rollback to savepoint step');
+    let now = await run('current');
+    if (now !== was) {
+      await c.query('rollback to savepoint step');
+      was = await run('previous');
+      await c.query('rollback to savepoint step');
+      now = await run('current');
+    }
+    await c.query('commit');
+    return now === was ? { now } : { now, was };
+  } catch (err) {
+    await c.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+const createRelease = async (project: string) =>
+  (
+    await db.as('developer', who.dev, (c) =>
+      c.query<{ release_id: string }>(
+        `select release_id from ops.create_release(p_project => $1, p_release_name => $2, p_source_ref => 'refs/heads/main')`,
+        [project, uniqueName()],
+      ),
+    )
+  ).rows[0]!.release_id;
+
 beforeAll(async () => {
   db = await useTestDatabase();
   previous = PREVIOUS_RULE.map(previousDefinition);
@@ -159,20 +208,57 @@ describe('the gate rule in one query', () => {
     const c = await db.admin.connect();
     try {
       await c.query('begin');
-      const before = await c.query(`select pg_get_functiondef('ops.compute_release_gates(uuid)'::regprocedure) as d`);
+      const before = await c.query(
+        `select pg_get_functiondef('ops.compute_release_gates(uuid)'::regprocedure) as d`,
+      );
       expect(before.rows[0].d).toContain('ops.gate_findings(');
       await c.query('savepoint rule');
       for (const sql of previous) await c.query(sql);
-      const swapped = await c.query(`select pg_get_functiondef('ops.compute_release_gates(uuid)'::regprocedure) as d`);
+      const swapped = await c.query(
+        `select pg_get_functiondef('ops.compute_release_gates(uuid)'::regprocedure) as d`,
+      );
       expect(swapped.rows[0].d).not.toContain('ops.gate_findings(');
       expect(swapped.rows[0].d).toContain('ops.gate_check_findings(');
       await c.query('rollback to savepoint rule');
-      const after = await c.query(`select pg_get_functiondef('ops.compute_release_gates(uuid)'::regprocedure) as d`);
+      const after = await c.query(
+        `select pg_get_functiondef('ops.compute_release_gates(uuid)'::regprocedure) as d`,
+      );
       expect(after.rows[0].d).toBe(before.rows[0].d);
     } finally {
       await c.query('rollback');
       c.release();
     }
+  });
+
+  it('finds the difference when the previous rule words one reason otherwise', async () => {
+    const project = uniqueName('one-query-meta');
+    await db.admin.query(
+      `insert into ops.check_requirements (project, gate_code, check_name) values ($1, 'G2', 'e2e')`,
+      [project],
+    );
+    const reworded = previous.map((sql) =>
+      sql.startsWith('create or replace function ops.gate_check_findings(')
+        ? sql.replace('has not reported', 'has not yet reported')
+        : sql,
+    );
+    expect(reworded).not.toEqual(previous);
+    const r = await createRelease(project);
+    const step: Step = {
+      what: 'check G1 build pass',
+      statements: [
+        {
+          persona: 'ci_service_role',
+          sub: who.ci,
+          sql: `select ops.record_check(p_release_id => $1, p_gate_code => 'G1', p_check_name => 'build',
+                  p_status => 'pass')`,
+          params: [r],
+        },
+      ],
+    };
+    const { now, was } = await compareStep(reworded, r, step);
+    expect(now).toContain('has not reported');
+    expect(was).toContain('has not yet reported');
+    expect((await compareStep(previous, r, { what: 'nothing', statements: [] })).was).toBeUndefined();
   });
 
   it('leaves what the previous definitions leave, step by step, with time moving', async () => {
@@ -200,45 +286,16 @@ describe('the gate rule in one query', () => {
     const seen = new Map<string, number>();
     const count = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
 
-    /** Runs the step with the previous rule and with the current one; commits the current one's. */
-    const compareStep = async (releaseId: string, step: Step, kind: string) => {
-      const c = await db.admin.connect();
-      try {
-        await c.query('begin');
-        const run = async (rule: 'previous' | 'current') => {
-          await c.query('savepoint step');
-          if (rule === 'previous') for (const sql of previous) await c.query(sql);
-          const results = await runStep(c, step);
-          return outcome(c, releaseId, results);
-        };
-        let was = await run('previous');
-        await c.query('rollback to savepoint step');
-        let now = await run('current');
-        if (now !== was) {
-          // A window or deadline may have passed between the two runs: both once more, at once.
-          await c.query('rollback to savepoint step');
-          was = await run('previous');
-          await c.query('rollback to savepoint step');
-          now = await run('current');
-          if (now !== was) differences.push(`seed ${seed}, ${step.what}\n now ${now}\n was ${was}`);
-        }
-        await c.query('commit');
-        for (const r of JSON.parse(now).results as string[]) count(r === 'ok' ? kind : 'refused');
-        const parsed = JSON.parse(now) as { transitions: { to: string }[] | null; outbox: unknown[] | null };
-        for (const t of parsed.transitions ?? []) count(`to ${t.to}`);
-        if ((parsed.outbox ?? []).length > 0) count('outbox');
-      } catch (err) {
-        await c.query('rollback').catch(() => {});
-        throw err;
-      } finally {
-        c.release();
-      }
-    };
-
     const names = ['build', 'lint', 'e2e', 'sbom'] as const;
     const gates = ['G1', 'G2', 'G3'] as const;
     const types = ['build_log', 'test_result', 'uat_summary', 'rollback_plan', 'health_check'] as const;
-    const evidence = (releaseId: string, type: string, gate: string | null, checkId: string | null, dep: string | null) =>
+    const evidence = (
+      releaseId: string,
+      type: string,
+      gate: string | null,
+      checkId: string | null,
+      dep: string | null,
+    ) =>
       ({
         persona: pick(['release_manager', 'qa_tester', 'ci_service_role', 'sre'] as const),
         sub: 'one-query-evidence',
@@ -265,26 +322,23 @@ describe('the gate rule in one query', () => {
     const latest = async (sql: string, releaseId: string) =>
       (await db.admin.query<{ id: string }>(sql, [releaseId])).rows[0]?.id ?? null;
 
-    for (let n = 0; n < 6; n++) {
+    for (let n = 0; n < 8; n++) {
       const p = n % 2 === 0 ? project : bare;
-      const created = await db.as('developer', who.dev, (c) =>
-        c.query<{ release_id: string }>(
-          `select release_id from ops.create_release(p_project => $1, p_release_name => $2, p_source_ref => 'refs/heads/main')`,
-          [p, uniqueName()],
-        ),
-      );
-      const r = created.rows[0]!.release_id;
-      for (let i = 0; i < 18; i++) {
-        const op = Math.floor(rnd() * 15);
+      const r = await createRelease(p);
+      for (let i = 0; i < 22; i++) {
+        const op = Math.floor(rnd() * 16);
         let step: Step;
-        if (op <= 1) {
+        if (op <= 1 || op === 15) {
           const [gate, name, status, required] = [
             pick(gates),
             pick(names),
             pick(['pass', 'pass', 'fail', 'warning', 'skipped'] as const),
             rnd() < 0.7,
           ];
-          step = { what: `check ${gate} ${name} ${status}`, statements: [check(r, gate, name, status, required)] };
+          step = {
+            what: `check ${gate} ${name} ${status}`,
+            statements: [check(r, gate, name, status, required)],
+          };
         } else if (op === 2) {
           const status = pick(['pass', 'pass', 'fail'] as const);
           step = {
@@ -302,7 +356,11 @@ describe('the gate rule in one query', () => {
                     release_id: r,
                     emitted_at: new Date().toISOString(),
                     event_type: 'build_complete',
-                    payload: { status, check_name: pick(names), log_url: `https://ci.example/${uniqueName('l')}` },
+                    payload: {
+                      status,
+                      check_name: pick(names),
+                      log_url: `https://ci.example/${uniqueName('l')}`,
+                    },
                   }),
                 ],
               },
@@ -310,20 +368,29 @@ describe('the gate rule in one query', () => {
           };
         } else if (op === 3) {
           const [type, gate] = [pick(types), pick([...gates, null])];
-          step = { what: `evidence ${type} on ${gate ?? 'the release'}`, statements: [evidence(r, type, gate, null, null)] };
+          step = {
+            what: `evidence ${type} on ${gate ?? 'the release'}`,
+            statements: [evidence(r, type, gate, null, null)],
+          };
         } else if (op === 4) {
           const c = await latest(
             `select c.check_id as id from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id
              where g.release_id = $1 order by c.created_at desc limit 1`,
             r,
           );
-          step = { what: 'evidence on a check', statements: c ? [evidence(r, pick(types), null, c, null)] : [] };
+          step = {
+            what: 'evidence on a check',
+            statements: c ? [evidence(r, pick(types), null, c, null)] : [],
+          };
         } else if (op === 5) {
           const d = await latest(
             'select deployment_id as id from ops.deployments where release_id = $1 order by created_at desc limit 1',
             r,
           );
-          step = { what: 'evidence on the deployment', statements: d ? [evidence(r, 'health_check', null, null, d)] : [] };
+          step = {
+            what: 'evidence on the deployment',
+            statements: d ? [evidence(r, 'health_check', null, null, d)] : [],
+          };
         } else if (op === 6) {
           const gate = pick(['G2', 'G3'] as const);
           const decision = pick(['approved', 'approved', 'approved', 'rejected', 'request_changes']);
@@ -382,9 +449,20 @@ describe('the gate rule in one query', () => {
         } else if (op === 10) {
           // Time moves: windows open and close, deadlines pass; the sweep records them.
           await sleep(300 + rnd() * 1500);
-          step = { what: 'sweep after time moved', statements: [{ persona: null, sql: 'select ops.record_deadline_transitions()' }] };
+          step = {
+            what: 'sweep after time moved',
+            statements: [{ persona: null, sql: 'select ops.record_deadline_transitions()' }],
+          };
         } else if (op === 11) {
-          const outcome = pick(['succeeded', 'succeeded', 'failed', 'rolled_back', 'in_progress', 'health pass', 'health fail']);
+          const outcome = pick([
+            'succeeded',
+            'succeeded',
+            'failed',
+            'rolled_back',
+            'in_progress',
+            'health pass',
+            'health fail',
+          ]);
           const ready = rnd() < 0.5;
           const d = await latest(
             'select deployment_id as id from ops.deployments where release_id = $1 order by created_at desc limit 1',
@@ -393,11 +471,19 @@ describe('the gate rule in one query', () => {
           const statements: Statement[] = [];
           if (ready) {
             for (const gate of gates) for (const name of names) statements.push(check(r, gate, name, 'pass'));
-            statements.push(evidence(r, 'test_result', 'G2', null, null), evidence(r, 'rollback_plan', 'G3', null, null));
+            statements.push(
+              evidence(r, 'test_result', 'G2', null, null),
+              evidence(r, 'rollback_plan', 'G3', null, null),
+            );
             statements.push(signOff(r, 'G2'), signOff(r, 'G3'));
           }
           if (ready || !d) {
-            statements.push({ persona: 'sre', sub: who.sre, sql: `select ops.promote_release($1, 'staging')`, params: [r] });
+            statements.push({
+              persona: 'sre',
+              sub: who.sre,
+              sql: `select ops.promote_release($1, 'staging')`,
+              params: [r],
+            });
           }
           const target = `coalesce($1::uuid, (select deployment_id from ops.deployments where release_id = $2
                             order by created_at desc limit 1))`;
@@ -466,14 +552,41 @@ describe('the gate rule in one query', () => {
             ],
           };
         }
-        await compareStep(r, { ...step, what: `release ${n} step ${i}: ${step.what}` }, step.what.split(' ')[0]!);
+        const { now, was } = await compareStep(previous, r, step);
+        if (was !== undefined)
+          differences.push(`seed ${seed}, release ${n} step ${i}: ${step.what}\n now ${now}\n was ${was}`);
+        const kind = step.what.split(' ')[0]!;
+        const parsed = JSON.parse(now) as {
+          results: string[];
+          transitions: { to: string }[] | null;
+          outbox: unknown[] | null;
+        };
+        for (const result of parsed.results) count(result === 'ok' ? kind : 'refused');
+        for (const t of parsed.transitions ?? []) count(`to ${t.to}`);
+        if ((parsed.outbox ?? []).length > 0) count('outbox');
       }
     }
 
     if (differences.length > 0) console.error(differences.slice(0, 3).join('\n\n'));
     expect(differences).toEqual([]);
     // The sequences must have reached what they are meant to compare, or the comparison proves little.
-    for (const what of ['check', 'ingest', 'evidence', 'sign-off', 'exception', 'deployment', 'revision', 'sweep', 'freeze', 'refused', 'outbox', 'to passed', 'to failed', 'to bypassed', 'to in_progress'])
+    for (const what of [
+      'check',
+      'ingest',
+      'evidence',
+      'sign-off',
+      'exception',
+      'deployment',
+      'revision',
+      'sweep',
+      'freeze',
+      'refused',
+      'outbox',
+      'to passed',
+      'to failed',
+      'to bypassed',
+      'to in_progress',
+    ])
       expect([...seen.keys()], `the sequences never reached "${what}"`).toContain(what);
   }, 600_000);
 });
