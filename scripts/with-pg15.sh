@@ -4,8 +4,9 @@
 #
 #   scripts/with-pg15.sh npx vitest run test/db
 #
-# Installs postgresql-15 with apt-get when it is absent (root only). As root the cluster runs as
-# the `postgres` OS user (created when missing); otherwise as the calling user.
+# Installs postgresql-15 and postgresql-15-plpgsql-check with apt-get when absent (root only). As
+# root the cluster runs as the `postgres` OS user (created when missing); otherwise as the calling
+# user.
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -26,6 +27,22 @@ if [ ! -x "$PGBIN/initdb" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq postgresql-15 >/dev/null
+fi
+
+# plpgsql_check, for the static check of every PL/pgSQL function (test/db/plpgsql-check.test.ts):
+# installed like the server when absent, and then required, so the check cannot pass by not running.
+if [ ! -f /usr/share/postgresql/15/extension/plpgsql_check.control ]; then
+  if $is_root; then
+    echo "with-pg15: installing postgresql-15-plpgsql-check" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq postgresql-15-plpgsql-check >/dev/null
+  else
+    echo "with-pg15: plpgsql_check is missing (sudo apt-get install -y postgresql-15-plpgsql-check); its test is skipped" >&2
+  fi
+fi
+if [ -f /usr/share/postgresql/15/extension/plpgsql_check.control ]; then
+  export OPS_REQUIRE_PLPGSQL_CHECK=1
 fi
 
 as_pg() {
