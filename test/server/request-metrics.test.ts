@@ -78,16 +78,16 @@ const nest = (n: number): string => (n === 0 ? 'name' : `ofType { ${nest(n - 1)}
 describe('GraphQL request metrics at /metrics', () => {
   it('count each executed operation, time each parsed request by status, and count errors by code', async () => {
     const token = await mintToken({ secret: SECRET, persona: 'release_manager', sub: 'rm-metrics' });
-    const before = await scrape();
+    const earlier = await scrape();
     const executed = { operationType: 'query', operationName: 'Watched' };
     const ok = { ...executed, method: 'POST', statusCode: '200' };
     const deep = { operationName: 'TooDeep', operationType: 'query', method: 'POST', statusCode: '400' };
     const counts = {
-      requests: before('graphql_envelop_request', executed),
-      ok: before('graphql_yoga_http_duration_count', ok),
-      deep: before('graphql_yoga_http_duration_count', deep),
-      limit: before('ops_graphql_errors_total', { code: 'QUERY_LIMIT_EXCEEDED' }),
-      invalid: before('ops_graphql_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED' }),
+      requests: earlier('graphql_envelop_request', executed),
+      ok: earlier('graphql_yoga_http_duration_count', ok),
+      deep: earlier('graphql_yoga_http_duration_count', deep),
+      limit: earlier('ops_graphql_errors_total', { code: 'QUERY_LIMIT_EXCEEDED' }),
+      invalid: earlier('ops_graphql_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED' }),
     };
 
     expect(await graphql('query Watched { viewer { subject } }', token)).toBe(200);
