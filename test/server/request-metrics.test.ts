@@ -64,7 +64,9 @@ async function scrape(): Promise<(name: string, labels: Record<string, string>) 
     for (const line of text.split('\n')) {
       const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
       if (!m || m[1] !== name) continue;
-      const found = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+      const found = Object.fromEntries(
+        [...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]),
+      );
       const wanted = Object.entries(labels);
       if (wanted.length === Object.keys(found).length && wanted.every(([k, v]) => found[k] === v))
         return Number(m[3]);
