@@ -69,7 +69,14 @@ interface OperationLabels {
 
 export function useRequestLog(logger: Logger): Plugin {
   const parsed = new WeakMap<Request, OperationLabels>();
+  // Subscriptions are not executed through onExecute (where the request transaction notes the
+  // operation): their start is noted here, so they are counted as executed too.
+  const subscribed = new WeakSet<Request>();
   return {
+    onSubscribe({ args }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      if (request) subscribed.add(request);
+    },
     onParse() {
       return ({ result, context }) => {
         const request = (context as { request?: Request }).request;
@@ -104,8 +111,9 @@ export function useRequestLog(logger: Logger): Plugin {
           { ...labels, method: request.method, statusCode: response.status },
           (performance.now() - info.startedAt) / 1000,
         );
-        // Executed: the request transaction's hook saw the operation (src/http/request-transaction.ts).
-        if (info.operationType) graphqlRequests.inc(labels);
+        // Executed: the request transaction's hook saw the operation (src/http/request-transaction.ts),
+        // or a subscription started.
+        if (info.operationType || subscribed.has(request)) graphqlRequests.inc(labels);
       }
       for (const code of info.errorCodes ?? []) graphqlErrors.inc({ code });
       // No operation reached authentication (the GraphiQL page, /metrics): debug level.

@@ -109,6 +109,28 @@ describe('GraphQL request metrics at /metrics', () => {
     expect(later('ops_graphql_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(counts.invalid + 1);
   });
 
+  it('counts a subscription as executed', async () => {
+    const token = await mintToken({ secret: SECRET, persona: 'release_manager', sub: 'rm-metrics' });
+    const labels = { operationType: 'subscription', operationName: 'Follow' };
+    const counted = (await scrape())('graphql_envelop_request', labels);
+    // A release no one may read: the subscription starts, then answers NOT_FOUND and ends.
+    const res = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        authorization: `Bearer ${token}`,
+      },
+      body: JSON.stringify({
+        query: 'subscription Follow($id: ID!) { releaseEvents(releaseId: $id) { eventId } }',
+        variables: { id: '00000000-0000-4000-8000-000000000000' },
+      }),
+    });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(await res.text()).toContain('NOT_FOUND');
+    expect((await scrape())('graphql_envelop_request', labels)).toBe(counted + 1);
+  });
+
   it('no longer records the per-phase histograms, and never labels by URL', async () => {
     const token = await mintToken({ secret: SECRET, persona: 'release_manager', sub: 'rm-metrics' });
     expect(await graphql('query Phases { viewer { subject } }', token)).toBe(200);
