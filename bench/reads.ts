@@ -108,7 +108,8 @@ const baselineRoutes: Route[] = [
  */
 export function readsServer(pool: pg.Pool, secret: string): { http: HttpServer; close: () => Promise<void> } {
   const app = createServer({
-    config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: secret, LOG_LEVEL: 'silent' }),
+    // As deployed (bench:ingest's server too): production settings, with npm's NODE_ENV=production.
+    config: loadConfig({ NODE_ENV: 'production', SUPABASE_JWT_SECRET: secret, LOG_LEVEL: 'silent' }),
     pool,
     logger: createLogger({ level: 'silent' }),
     routes: baselineRoutes,
@@ -360,6 +361,8 @@ async function main(): Promise<void> {
   const external = process.env.DATABASE_URL;
   const dataDir = path.join(projectRoot, '.data', `bench-reads-${process.pid}`);
   log(`read benchmark${short ? ' (short)' : ''}: ${RELEASES.toLocaleString('en-US')} releases`);
+  // npm run sets NODE_ENV=production, as deployed: graphql-js then skips its development-only checks.
+  log(`  NODE_ENV=${process.env.NODE_ENV ?? '(unset)'}, server configured for production`);
   const db = await openDatabase({
     databaseUrl: external,
     dataDir,

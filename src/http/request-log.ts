@@ -1,9 +1,11 @@
 // One log line per request, from chosen fields only: never headers, bodies or tokens. Plugin (6)
-// gathers the operation name and error codes for GraphQL; the router logs its own routes.
+// gathers the operation name and error codes for GraphQL, logs the line and records the request's
+// metrics from the same fields (src/metrics.ts); the router logs its own routes.
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { type RequestInfo, requestInfo } from '../context.js';
 import type { Logger } from '../logger.js';
+import { graphqlErrors, graphqlHttpDuration, graphqlRequests } from '../metrics.js';
 
 /** Tags a response with the request id (some Responses, e.g. Response.error(), are immutable). */
 export function tagRequestId(response: Response, requestId: string): void {
@@ -59,15 +61,34 @@ export function logRouteRequest(
   else logger.info(line, 'request');
 }
 
+/** The metric labels of a request whose document was parsed (as the Prometheus plugin labelled it). */
+interface OperationLabels {
+  operationName: string;
+  operationType: string;
+}
+
 export function useRequestLog(logger: Logger): Plugin {
+  const parsed = new WeakMap<Request, OperationLabels>();
+  // Subscriptions are not executed through onExecute (where the request transaction notes the
+  // operation): their start is noted here, so they are counted as executed too.
+  const subscribed = new WeakSet<Request>();
   return {
+    onSubscribe({ args }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      if (request) subscribed.add(request);
+    },
     onParse() {
       return ({ result, context }) => {
         const request = (context as { request?: Request }).request;
         if (!request || result instanceof Error || !result) return;
         const params = (context as { params?: { operationName?: string | null } }).params;
-        const name = getOperationAST(result, params?.operationName)?.name?.value;
+        const operation = getOperationAST(result, params?.operationName);
+        const name = operation?.name?.value;
         if (name) requestInfo(request).operationName = name;
+        parsed.set(request, {
+          operationName: name ?? 'Anonymous',
+          operationType: operation?.operation ?? 'unknown',
+        });
       };
     },
     onResultProcess({ request, result }) {
@@ -84,6 +105,17 @@ export function useRequestLog(logger: Logger): Plugin {
     onResponse({ request, response }) {
       const info = requestInfo(request);
       tagRequestId(response, info.requestId);
+      const labels = parsed.get(request);
+      if (labels) {
+        graphqlHttpDuration.observe(
+          { ...labels, method: request.method, statusCode: response.status },
+          (performance.now() - info.startedAt) / 1000,
+        );
+        // Executed: the request transaction's hook saw the operation (src/http/request-transaction.ts),
+        // or a subscription started.
+        if (info.operationType || subscribed.has(request)) graphqlRequests.inc(labels);
+      }
+      for (const code of info.errorCodes ?? []) graphqlErrors.inc({ code });
       // No operation reached authentication (the GraphiQL page, /metrics): debug level.
       logRequest(
         logger,
