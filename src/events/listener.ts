@@ -9,7 +9,8 @@
 // announcer takes it, received by the listeners of every instance). One process announces once per
 // database, however many listeners it has there (the API's and the webhook worker's when one
 // process runs both): the listener that connected first announces, and the next takes over when
-// it closes or loses its connection.
+// it closes or loses its connection. A lost connection is replaced, however long the database
+// refuses a new one.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
@@ -79,6 +80,7 @@ export class OutboxListener extends EventEmitter {
   private connecting: Promise<void> | null = null;
   private closed = false;
   private announcing: NodeJS.Timeout | null = null;
+  private relistening: NodeJS.Timeout | null = null;
 
   private readonly database: string;
 
@@ -124,7 +126,7 @@ export class OutboxListener extends EventEmitter {
       }
       client.end().catch(() => {});
       // Subscribers stay; notifications resume once connected again.
-      if (!this.closed) setTimeout(() => void this.ready().catch(() => {}), RELISTEN_MS).unref();
+      this.relisten();
     });
     await client.connect();
     await client.query(`listen ${OUTBOX_CHANNEL}`);
@@ -135,6 +137,21 @@ export class OutboxListener extends EventEmitter {
     this.client = client;
     register(this.database, this);
     this.announceFrom(client);
+  }
+
+  /**
+   * Listens again after RELISTEN_MS, and again after each attempt that fails (the database still
+   * refusing the connection), until connected or closed: a lost connection is never given up on,
+   * or this process would neither hear nor announce once its other listeners close. One attempt
+   * pending at a time.
+   */
+  private relisten(): void {
+    if (this.closed || this.relistening) return;
+    this.relistening = setTimeout(() => {
+      this.relistening = null;
+      this.ready().catch(() => this.relisten());
+    }, RELISTEN_MS);
+    this.relistening.unref();
   }
 
   /**
@@ -171,6 +188,7 @@ export class OutboxListener extends EventEmitter {
     this.emit('close');
     this.removeAllListeners();
     if (this.announcing) clearTimeout(this.announcing);
+    if (this.relistening) clearTimeout(this.relistening);
     await this.connecting?.catch(() => {});
     const client = this.client;
     this.client = null;
