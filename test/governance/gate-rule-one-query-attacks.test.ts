@@ -10,7 +10,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PERSONAS } from '../../src/auth/personas.js';
 import { projectRoot } from '../../src/db/migrate.js';
+import { tryAsRole } from '../security/sql-door.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import {
   approveException,
@@ -323,4 +325,27 @@ describe('the gate rule in one query against the six functions it replaced', () 
       expect(now, what).toEqual(was);
     }
   });
+});
+
+describe('the one query and its parts, called directly by a persona (RPC or raw SQL)', () => {
+  const CALLS = [
+    'select * from ops.gate_findings((select r from ops.releases r where r.release_id = $1), array[1])',
+    ...PARTS.map(
+      (p) =>
+        `select * from ops.gate_${p}_findings((select r from ops.releases r where r.release_id = $1), array[1])`,
+    ),
+    'select * from ops.compute_release_gates($1)',
+  ];
+  it.each(PERSONAS.flatMap((persona) => CALLS.map((sql) => [persona, sql] as const)))(
+    '%s: %s is refused (owner only: the findings of any release, hidden ones too)',
+    async (persona, sql) => {
+      const r = await createRelease(db, { project: uniqueName('one-query-exposure') });
+      const answer = await tryAsRole(db, persona, { sub: `exposure-${persona}` }, (c) =>
+        c.query(sql, [r.release_id]),
+      );
+      expect(answer.ok ? 'executed' : `${answer.code} ${answer.message}`).toMatch(
+        /^42501 permission denied for function /,
+      );
+    },
+  );
 });
