@@ -75,6 +75,16 @@ function unregister(database: string, l: OutboxListener): void {
   else connected.delete(database);
 }
 
+/**
+ * The announcer's turn passes to the next listener of the database (when there is one): its own
+ * announcing fails for a reason other than its connection (its login may not announce), which
+ * would otherwise hold the turn while nobody announces.
+ */
+function handOver(database: string, l: OutboxListener): void {
+  const list = connected.get(database);
+  if (list && list.length > 1 && list[0] === l) list.push(list.shift()!);
+}
+
 export class OutboxListener extends EventEmitter {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
@@ -157,8 +167,9 @@ export class OutboxListener extends EventEmitter {
   /**
    * Announces on this connection until it is no longer the listener's: one batch, then the next
    * at once when it was full, else after ANNOUNCE_MS. A failed batch is left to the next round
-   * (the events stay unannounced; a lost connection is replaced by the error handler). While
-   * another listener of this process announces for the database, a round only waits for its turn.
+   * (the events stay unannounced; a lost connection is replaced by the error handler; the turn
+   * passes to the next listener). While another listener of this process announces for the
+   * database, a round only waits for its turn.
    */
   private announceFrom(client: pg.Client): void {
     const round = async () => {
@@ -171,7 +182,9 @@ export class OutboxListener extends EventEmitter {
           ]);
           full = rows[0]!.n >= ANNOUNCE_BATCH;
         } catch {
-          // Connection trouble is the error handler's; anything else is retried next round.
+          // Connection trouble is the error handler's; anything else is retried next round, by
+          // the next listener of this process when there is one.
+          if (this.client === client) handOver(this.database, this);
         }
       }
       if (this.closed || this.client !== client) return;

@@ -15,16 +15,20 @@ let db: TestDatabase;
 /** A login of its own for the listeners, so that it alone can be refused for a while. */
 const login = `announce_attack_${randomBytes(4).toString('hex')}`;
 const password = randomBytes(12).toString('hex');
+/** A login that may listen but not announce (no EXECUTE on public.ops_outbox_announce). */
+const mute = `announce_mute_${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
   db = await useTestDatabase();
   await db.admin.query(`create role ${login} login password '${password}'`);
   await db.admin.query(`grant execute on function public.ops_outbox_announce(integer) to ${login}`);
+  await db.admin.query(`create role ${mute} login password '${password}'`);
 });
 
 afterAll(async () => {
   await db.admin.query(`drop owned by ${login}`);
   await db.admin.query(`drop role ${login}`);
+  await db.admin.query(`drop role ${mute}`);
 });
 
 type Name = 'a' | 'b';
@@ -33,9 +37,21 @@ type Step = { kill: Name[] } | { close: Name } | { refuseLogin: number } | { rec
 interface AnnouncerAttack {
   name: string;
   steps: Step[];
+  /** The first listener connects with a login that may not announce. */
+  firstMute?: boolean;
 }
 
 const ATTACKS: AnnouncerAttack[] = [
+  {
+    name: 'the first listener’s login may not announce: the other takes the turn',
+    steps: [],
+    firstMute: true,
+  },
+  {
+    name: 'the first listener’s login may not announce, and the other is killed',
+    steps: [{ kill: ['b'] }],
+    firstMute: true,
+  },
   {
     name: 'the announcing listener’s connection killed: the other announces, the first comes back',
     steps: [{ kill: ['a'] }],
@@ -71,10 +87,15 @@ describe('one outbox announcer per process and database', () => {
     const url = new URL(db.apiUrl);
     url.username = login;
     url.password = password;
+    const muteUrl = new URL(url);
+    muteUrl.username = mute;
     const tag = randomBytes(4).toString('hex');
     const apps: Record<Name, string> = { a: `announce-a-${tag}`, b: `announce-b-${tag}` };
     const listeners: Record<Name, OutboxListener> = {
-      a: new OutboxListener({ connectionString: url.toString(), application_name: apps.a }),
+      a: new OutboxListener({
+        connectionString: (attack.firstMute ? muteUrl : url).toString(),
+        application_name: apps.a,
+      }),
       b: new OutboxListener({ connectionString: url.toString(), application_name: apps.b }),
     };
     const open = new Set<Name>(['a', 'b']);
@@ -94,7 +115,7 @@ describe('one outbox announcer per process and database', () => {
     try {
       await listeners.a.ready();
       await listeners.b.ready();
-      expect([listeners.a.announces, listeners.b.announces]).toEqual([true, false]);
+      if (!attack.firstMute) expect([listeners.a.announces, listeners.b.announces]).toEqual([true, false]);
       for (const step of attack.steps) {
         if ('kill' in step) await kill(step.kill);
         else if ('close' in step) {
