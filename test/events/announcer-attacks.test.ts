@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 type Name = 'a' | 'b';
-type Step = { kill: Name[] } | { close: Name } | { refuseLogin: number } | { reconnected: Name[] };
+type Step = { kill: Name[] } | { close: Name } | { refuseLogin: number };
 
 interface AnnouncerAttack {
   name: string;
