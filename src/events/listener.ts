@@ -45,19 +45,15 @@ export function isOutboxNotice(n: unknown): n is OutboxNotice {
 }
 
 /**
- * The database a listener's configuration points at: host, port and database name (not the login),
- * so listeners with different logins on one database share one announcer.
+ * The database a listener's configuration points at: host (or socket directory), port and database
+ * name as pg itself resolves them (a connection string's host and port parameters, PGHOST, PGPORT,
+ * PGDATABASE, the database named after the user), not the login, so listeners with different logins
+ * on one database share one announcer, and listeners on different databases never do.
  */
 export function databaseOf(c: pg.ClientConfig): string {
-  if (c.connectionString) {
-    try {
-      const u = new URL(c.connectionString);
-      return `${u.hostname}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1))}`;
-    } catch {
-      return c.connectionString;
-    }
-  }
-  return `${c.host ?? 'localhost'}:${c.port ?? 5432}/${c.database ?? ''}`;
+  // A Client resolves its parameters when constructed; it connects only when asked to.
+  const p = new pg.Client(c);
+  return `${p.host}:${p.port}/${p.database}`;
 }
 
 /** Per database, this process's connected listeners in the order they connected: the first announces. */

@@ -6,7 +6,7 @@
 // nobody announces any more.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OutboxListener, type OutboxNotice } from '../../src/events/listener.js';
+import { databaseOf, OutboxListener, type OutboxNotice } from '../../src/events/listener.js';
 import { createRelease, recordCheck, uniqueName } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { eventually } from '../webhooks/receiver.js';
@@ -165,5 +165,31 @@ describe('one outbox announcer per process and database', () => {
       await listeners.a.close();
       await listeners.b.close();
     }
+  });
+});
+
+describe('the database listeners share an announcer for', () => {
+  it.each([
+    ['socket directories', 'postgresql://u@/ops?host=/run/a', 'postgresql://u@/ops?host=/run/b'],
+    [
+      'ports given as parameters',
+      'postgresql://u@/ops?host=/run/a&port=5433',
+      'postgresql://u@/ops?host=/run/a',
+    ],
+    ['hosts', 'postgresql://u@db-a:5432/ops', 'postgresql://u@db-b:5432/ops'],
+  ])('differs for different %s', (_what, one, other) => {
+    expect(databaseOf({ connectionString: one })).not.toBe(databaseOf({ connectionString: other }));
+  });
+
+  it('differs for databases named after their users (no database given)', () => {
+    expect(databaseOf({ host: 'db', port: 5432, user: 'alpha' })).not.toBe(
+      databaseOf({ host: 'db', port: 5432, user: 'beta' }),
+    );
+  });
+
+  it('is the same for one database reached with different logins, as a URL or as fields', () => {
+    expect(databaseOf({ connectionString: 'postgresql://api:x@db:5433/ops' })).toBe(
+      databaseOf({ host: 'db', port: 5433, database: 'ops', user: 'owner', password: 'y' }),
+    );
   });
 });
