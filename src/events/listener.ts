@@ -9,7 +9,8 @@
 // announcer takes it, received by the listeners of every instance). One process announces once per
 // database, however many listeners it has there (the API's and the webhook worker's when one
 // process runs both): the listener that connected first announces, and the next takes over when
-// it closes or loses its connection.
+// it closes or loses its connection. A lost connection is replaced, however long the database
+// refuses a new one.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
@@ -44,19 +45,15 @@ export function isOutboxNotice(n: unknown): n is OutboxNotice {
 }
 
 /**
- * The database a listener's configuration points at: host, port and database name (not the login),
- * so listeners with different logins on one database share one announcer.
+ * The database a listener's configuration points at: host (or socket directory), port and database
+ * name as pg itself resolves them (a connection string's host and port parameters, PGHOST, PGPORT,
+ * PGDATABASE, the database named after the user), not the login, so listeners with different logins
+ * on one database share one announcer, and listeners on different databases never do.
  */
 export function databaseOf(c: pg.ClientConfig): string {
-  if (c.connectionString) {
-    try {
-      const u = new URL(c.connectionString);
-      return `${u.hostname}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1))}`;
-    } catch {
-      return c.connectionString;
-    }
-  }
-  return `${c.host ?? 'localhost'}:${c.port ?? 5432}/${c.database ?? ''}`;
+  // A Client resolves its parameters when constructed; it connects only when asked to.
+  const p = new pg.Client(c);
+  return `${p.host}:${p.port}/${p.database}`;
 }
 
 /** Per database, this process's connected listeners in the order they connected: the first announces. */
@@ -74,11 +71,22 @@ function unregister(database: string, l: OutboxListener): void {
   else connected.delete(database);
 }
 
+/**
+ * The announcer's turn passes to the next listener of the database (when there is one): its own
+ * announcing fails for a reason other than its connection (its login may not announce), which
+ * would otherwise hold the turn while nobody announces.
+ */
+function handOver(database: string, l: OutboxListener): void {
+  const list = connected.get(database);
+  if (list && list.length > 1 && list[0] === l) list.push(list.shift()!);
+}
+
 export class OutboxListener extends EventEmitter {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
   private announcing: NodeJS.Timeout | null = null;
+  private relistening: NodeJS.Timeout | null = null;
 
   private readonly database: string;
 
@@ -124,7 +132,7 @@ export class OutboxListener extends EventEmitter {
       }
       client.end().catch(() => {});
       // Subscribers stay; notifications resume once connected again.
-      if (!this.closed) setTimeout(() => void this.ready().catch(() => {}), RELISTEN_MS).unref();
+      this.relisten();
     });
     await client.connect();
     await client.query(`listen ${OUTBOX_CHANNEL}`);
@@ -138,10 +146,26 @@ export class OutboxListener extends EventEmitter {
   }
 
   /**
+   * Listens again after RELISTEN_MS, and again after each attempt that fails (the database still
+   * refusing the connection), until connected or closed: a lost connection is never given up on,
+   * or this process would neither hear nor announce once its other listeners close. One attempt
+   * pending at a time.
+   */
+  private relisten(): void {
+    if (this.closed || this.relistening) return;
+    this.relistening = setTimeout(() => {
+      this.relistening = null;
+      this.ready().catch(() => this.relisten());
+    }, RELISTEN_MS);
+    this.relistening.unref();
+  }
+
+  /**
    * Announces on this connection until it is no longer the listener's: one batch, then the next
    * at once when it was full, else after ANNOUNCE_MS. A failed batch is left to the next round
-   * (the events stay unannounced; a lost connection is replaced by the error handler). While
-   * another listener of this process announces for the database, a round only waits for its turn.
+   * (the events stay unannounced; a lost connection is replaced by the error handler; the turn
+   * passes to the next listener). While another listener of this process announces for the
+   * database, a round only waits for its turn.
    */
   private announceFrom(client: pg.Client): void {
     const round = async () => {
@@ -154,7 +178,9 @@ export class OutboxListener extends EventEmitter {
           ]);
           full = rows[0]!.n >= ANNOUNCE_BATCH;
         } catch {
-          // Connection trouble is the error handler's; anything else is retried next round.
+          // Connection trouble is the error handler's; anything else is retried next round, by
+          // the next listener of this process when there is one.
+          if (this.client === client) handOver(this.database, this);
         }
       }
       if (this.closed || this.client !== client) return;
@@ -171,6 +197,7 @@ export class OutboxListener extends EventEmitter {
     this.emit('close');
     this.removeAllListeners();
     if (this.announcing) clearTimeout(this.announcing);
+    if (this.relistening) clearTimeout(this.relistening);
     await this.connecting?.catch(() => {});
     const client = this.client;
     this.client = null;

@@ -46,6 +46,9 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
     cors: false,
     // The body limit is useBodyLimit below (body-limit.ts): once, not again for a body already read.
     maxRequestBodySize: false,
+    // No field takes a file; a multipart body's operations would reach the resolvers JSON.parsed
+    // without the exact-numbers check (exact-numbers.ts).
+    multipart: false,
     maskedErrors: { maskError: maskErrors(isDev), isDev },
     // Rejected documents are not remembered, so every rejection is counted and logged.
     parserAndValidationCache: { errorCache: { get: () => undefined, set: () => {} } },
