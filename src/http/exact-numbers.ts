@@ -7,7 +7,10 @@
 // GraphQL literal in the document (src/resolvers/scalars.ts); this plugin does it for the JSON a
 // request carries beside the document: a POST body's variables and extensions, or a GET request's
 // `variables` and `extensions` parameters. A 400 names each such number and its path. A literal
-// merely spelt otherwise (1.50, 15e-1, -0) is exact and passes.
+// merely spelt otherwise (1.50, 15e-1, -0) is exact and passes. A number beyond a double's range
+// upwards (1e400) passes too, as it does in a document literal: it reads as Infinity, which the JSON
+// checks behind every mutation refuse by path as a ValidationError (an ingestEvent's refusal then
+// logged with the event's identity, as at the HTTP ingest), and which Int and Float refuse.
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import { type LossyNumber, lossyNumbers, numbersAsWritten } from '../ingest/json-text.js';
 
@@ -18,12 +21,15 @@ function refused(found: LossyNumber[], where: string) {
   return badRequest(`JSON numbers that cannot be held exactly: ${list}; send them as strings`);
 }
 
-/** Throws the 400 when the JSON text carries a number a double cannot hold; `where` prefixes paths. */
+/**
+ * Throws the 400 when the JSON text carries a number a double cannot hold by value (naming the first
+ * ten); `where` prefixes paths. Infinity is left to the checks behind the resolvers (above).
+ */
 function requireExact(text: string | null, where: string): void {
   // The common case (no number, or every number as JSON.stringify writes it) costs one scan.
   if (text === null || numbersAsWritten(text)) return;
-  const found = lossyNumbers(text);
-  if (found.length > 0) throw refused(found, where);
+  const found = lossyNumbers(text, Number.MAX_SAFE_INTEGER).filter((n) => !n.parsed.endsWith('Infinity'));
+  if (found.length > 0) throw refused(found.slice(0, 10), where);
 }
 
 /**

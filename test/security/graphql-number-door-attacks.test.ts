@@ -232,13 +232,17 @@ const ATTACKS: NumberAttack[] = [
     names: false,
   },
   {
-    name: 'a 200 000-digit number literal',
+    // Beyond a double's range upwards it reads as Infinity, which the ingest's own JSON check
+    // refuses by path (a ValidationError, the attempt logged as rejected), as for 1e400.
+    name: 'a 200 000-digit number literal: refused by the ingest as out of range, nothing stored',
     request: (key) => ({
       headers: { 'content-type': 'application/json' },
       body: jsonBody(key, `1${'0'.repeat(200_000)}`),
     }),
-    status: 400,
+    status: 200,
     names: false,
+    // The rejected attempt's log row, the number in its envelope marked as what could not be kept.
+    stored: ['"(number out of range)"'],
   },
   {
     name: 'a decimal with 200 000 zeros before its digit',

@@ -82,7 +82,6 @@ describe('numbers in GraphQL variables', () => {
       'variables.payload.metadata.v: 9007199254740993 (reads as 9007199254740992)',
     ],
     ['a number below a double’s range', '1e-400', 'variables.payload.metadata.v: 1e-400 (reads as 0)'],
-    ['a number above a double’s range', '1e400', 'variables.payload.metadata.v: 1e400 (reads as Infinity)'],
     [
       'a decimal with more digits than a double keeps',
       '0.1000000000000000055511151231257827',
@@ -111,11 +110,14 @@ describe('numbers in GraphQL variables', () => {
 
   it('every refused number is named, in extensions too', async () => {
     const { status, json } = await post(
-      '{"query":"{ viewer { subject } }","extensions":{"a":[1,9007199254740993]},"variables":{"b":{"c":1e999}}}',
+      '{"query":"{ viewer { subject } }","extensions":{"a":[1,9007199254740993]},"variables":{"b":{"c":1e-999,"d":1e999}}}',
     );
     expect(status).toBe(400);
     expect(json.errors[0].message).toContain('extensions.a.1: 9007199254740993');
-    expect(json.errors[0].message).toContain('variables.b.c: 1e999 (reads as Infinity)');
+    expect(json.errors[0].message).toContain('variables.b.c: 1e-999 (reads as 0)');
+    // Beyond the range upwards it reads as Infinity, left to the JSON checks behind each mutation
+    // (test/ingest/hostile-bytes.test.ts: a ValidationError naming the path, an ingest logged).
+    expect(json.errors[0].message).not.toContain('1e999');
   });
 
   it('GET parameters are held to the same', async () => {
