@@ -76,6 +76,32 @@ interface Step {
   statements: Statement[];
 }
 
+/** An ingest event of the release, sent by the CI producer through ops.ingest_event. */
+function ingestStatement(
+  releaseId: string,
+  eventType: string,
+  gate: string | undefined,
+  payload: Record<string, unknown>,
+): Statement {
+  return {
+    persona: 'ci_service_role',
+    sub: who.ci,
+    sql: 'select ops.ingest_event($1::jsonb)',
+    params: [
+      JSON.stringify({
+        schema_version: 'v1.0',
+        idempotency_key: uniqueName('one-query'),
+        source_system: 'github_actions',
+        release_id: releaseId,
+        emitted_at: new Date().toISOString(),
+        event_type: eventType,
+        ...(gate === undefined ? {} : { gate_code: gate }),
+        payload,
+      }),
+    ],
+  };
+}
+
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 const INSTANT = /\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)?/g;
 
@@ -344,26 +370,11 @@ describe('the gate rule in one query', () => {
           step = {
             what: `ingest build_complete ${status}`,
             statements: [
-              {
-                persona: 'ci_service_role',
-                sub: who.ci,
-                sql: 'select ops.ingest_event($1::jsonb)',
-                params: [
-                  JSON.stringify({
-                    schema_version: 'v1.0',
-                    idempotency_key: uniqueName('one-query'),
-                    source_system: 'github_actions',
-                    release_id: r,
-                    emitted_at: new Date().toISOString(),
-                    event_type: 'build_complete',
-                    payload: {
-                      status,
-                      check_name: pick(names),
-                      log_url: `https://ci.example/${uniqueName('l')}`,
-                    },
-                  }),
-                ],
-              },
+              ingestStatement(r, 'build_complete', undefined, {
+                status,
+                check_name: pick(names),
+                log_url: `https://ci.example/${uniqueName('l')}`,
+              }),
             ],
           };
         } else if (op === 3) {
@@ -532,23 +543,10 @@ describe('the gate rule in one query', () => {
           step = {
             what: 'ingest check_result',
             statements: [
-              {
-                persona: 'ci_service_role',
-                sub: who.ci,
-                sql: 'select ops.ingest_event($1::jsonb)',
-                params: [
-                  JSON.stringify({
-                    schema_version: 'v1.0',
-                    idempotency_key: uniqueName('one-query'),
-                    source_system: 'github_actions',
-                    release_id: r,
-                    emitted_at: new Date().toISOString(),
-                    event_type: 'check_result',
-                    gate_code: pick(gates),
-                    payload: { check_name: pick(names), status: pick(['pass', 'fail']) },
-                  }),
-                ],
-              },
+              ingestStatement(r, 'check_result', pick(gates), {
+                check_name: pick(names),
+                status: pick(['pass', 'fail']),
+              }),
             ],
           };
         }

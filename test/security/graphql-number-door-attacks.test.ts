@@ -3,43 +3,31 @@
 // (9007199254740993) into a stored payload by another way in than a plain POST JSON body, or to
 // make the check answer anything but a clear 400. `stored` is what the row allows in the ingest log
 // for its key: nothing (refused), or the exact literal (never its rounding).
-import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/dev-tokens.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { createServer, type OpsServer } from '../../src/server.js';
 import { createRelease, who } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { type ServedApi, serveApi } from '../support/loopback.js';
 
 const SECRET = 'test-secret-number-doors-0123456789abcdef0123456789';
 const LOSSY = '9007199254740993';
 
 let db: TestDatabase;
-let app: OpsServer;
-let http: Server;
+let api: ServedApi;
 let base: string;
 let releaseId: string;
 let token: string;
 
 beforeAll(async () => {
   db = await useTestDatabase();
-  app = createServer({
-    config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET }),
-    pool: db.api,
-    logger: createLogger({ level: 'silent' }),
-  });
-  http = createHttpServer(app.handle);
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  api = await serveApi(db, SECRET);
+  base = api.base;
   releaseId = (await createRelease(db)).release_id;
   token = await mintToken({ secret: SECRET, persona: 'ci_service_role', sub: who.ci });
 });
 
 afterAll(async () => {
-  await app?.close();
-  await new Promise((resolve) => http?.close(resolve));
+  await api?.close();
 });
 
 const INGEST = `mutation($key: String!, $release: ID!, $payload: JSON!) {

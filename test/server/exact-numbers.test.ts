@@ -2,40 +2,29 @@
 // the real Node server: a number a double cannot hold is refused with a 400 that names it and its
 // path, before anything is executed; a number merely spelt otherwise is the number it spells; a
 // body that is not a JSON object is refused as Yoga's own parser refuses it.
-import { createServer as createHttpServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/dev-tokens.js';
 import type { Persona } from '../../src/auth/personas.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { createServer, type OpsServer } from '../../src/server.js';
 import { createRelease, who } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { closeLoopback, listenOnLoopback } from '../support/loopback.js';
+import { type ServedApi, serveApi } from '../support/loopback.js';
 
 const SECRET = 'test-secret-exact-numbers-0123456789abcdef0123456789';
 
 let db: TestDatabase;
-let app: OpsServer;
-let http: Server;
+let api: ServedApi;
 let base: string;
 let releaseId: string;
 
 beforeAll(async () => {
   db = await useTestDatabase();
-  app = createServer({
-    config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: SECRET }),
-    pool: db.api,
-    logger: createLogger({ level: 'silent' }),
-  });
-  http = createHttpServer(app.handle);
-  base = await listenOnLoopback(http);
+  api = await serveApi(db, SECRET);
+  base = api.base;
   releaseId = (await createRelease(db)).release_id;
 });
 
 afterAll(async () => {
-  await app?.close();
-  await closeLoopback(http);
+  await api?.close();
 });
 
 async function headers(persona: Persona = 'ci_service_role', sub: string = who.ci) {

@@ -1,6 +1,10 @@
-// A Node HTTP server on a free loopback port for a test file, and its shutdown.
-import type { Server } from 'node:http';
+// A Node HTTP server on a free loopback port for a test file, and its shutdown; the API served so.
+import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createServer, type OpsServer } from '../../src/server.js';
+import type { TestDatabase } from './db.js';
 
 /** Listens on 127.0.0.1 at a port the kernel picks; resolves to its base URL (`http://127.0.0.1:<port>`). */
 export async function listenOnLoopback(server: Server): Promise<string> {
@@ -13,4 +17,38 @@ export async function closeLoopback(server: Server | undefined): Promise<void> {
   if (!server) return;
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
+}
+
+/** The real server (createServer) behind a Node HTTP server on loopback, for a test file. */
+export interface ServedApi {
+  app: OpsServer;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the API on the request role's pool of `db` with a test configuration (NODE_ENV=test, the
+ * JWT secret given, `env` on top) and silent logs; resolves once it listens.
+ */
+export async function serveApi(
+  db: TestDatabase,
+  secret: string,
+  env: Record<string, string> = {},
+): Promise<ServedApi> {
+  const app = createServer({
+    config: loadConfig({ NODE_ENV: 'test', SUPABASE_JWT_SECRET: secret, ...env }),
+    pool: db.api,
+    logger: createLogger({ level: 'silent' }),
+  });
+  const http = createHttpServer(app.handle);
+  const base = await listenOnLoopback(http);
+  return {
+    app,
+    base,
+    close: async () => {
+      await app.close();
+      await closeLoopback(http);
+    },
+  };
 }
