@@ -67,7 +67,7 @@ async function printDevelopmentBanner(config: Config, baseUrl: string): Promise<
       `  TOKEN=${tokens.audit_reader}`,
       `  curl -s ${baseUrl}/graphql -H 'content-type: application/json' -H "Authorization: Bearer $TOKEN" \\`,
       `    -d '{"query":"{ viewer { subject persona } }"}'`,
-      'More tokens: npm run token -- --persona <persona> [--sub <subject>]',
+      'More tokens: npm run -s token -- --persona <persona> [--sub <subject>]',
     );
   }
   if (config.databaseUrl === undefined) {
