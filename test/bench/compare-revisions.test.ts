@@ -59,17 +59,22 @@ const figures = (entries: [string, number, 'higher' | 'lower' | 'neither'][]): F
 describe('bench:compare parsing', () => {
   it("takes bench:ingest's figures from its BENCH_RESULT line, with which way is better", () => {
     const f = parseIngest(INGEST_BASE);
-    const r = INGEST_BASE_RESULT;
-    expect(f.get('ingest (a) ops.ingest_event, ev/s')).toEqual({ value: r.a.rate, better: 'higher' });
-    expect(f.get('ingest (c) ingest route, p99 ms')).toEqual({ value: r.c.p99, better: 'lower' });
-    expect(f.get('ingest (d) ledger off, ev/s')).toEqual({ value: r.d.without.rate, better: 'higher' });
-    expect(f.get('verify_ledger(), entries')).toEqual({ value: r.verifyMs.allEntries, better: 'neither' });
-    expect(f.get('verify_ledger(), ms per 1,000 entries')?.value).toBeCloseTo(
-      (r.verifyMs.all / r.verifyMs.allEntries) * 1000,
-    );
-    // What this revision's output lacks is absent, not zero.
-    expect(f.has('ingest (r) minimal RPC baseline, ev/s')).toBe(false);
-    expect(f.has('ingest ratio a/r')).toBe(false);
+    // Which field of the result line each measure is read from: every marker must arrive under
+    // its measure's name, with the direction that measure is judged in.
+    const mapping: [string, number, 'higher' | 'lower' | 'neither'][] = [
+      ['ingest (a) ops.ingest_event, ev/s', INGEST_BASE_RESULT.a.rate, 'higher'],
+      ['ingest (c) ingest route, p99 ms', INGEST_BASE_RESULT.c.p99, 'lower'],
+      ['ingest (d) ledger off, ev/s', INGEST_BASE_RESULT.d.without.rate, 'higher'],
+      ['verify_ledger(), entries', INGEST_BASE_RESULT.verifyMs.allEntries, 'neither'],
+    ];
+    for (const [measure, marker, better] of mapping)
+      expect(f.get(measure), measure).toEqual({ value: marker, better });
+    const { all, allEntries } = INGEST_BASE_RESULT.verifyMs;
+    expect(f.get('verify_ledger(), ms per 1,000 entries')?.value).toBeCloseTo((all / allEntries) * 1000);
+    // What this revision's output lacks is absent from the figures, not read as zero.
+    for (const absent of ['ingest (r) minimal RPC baseline, ev/s', 'ingest ratio a/r']) {
+      expect(f.has(absent), absent).toBe(false);
+    }
   });
 
   it('refuses an ingest output without its result line (a benchmark that did not finish)', () => {
