@@ -88,14 +88,20 @@ function formJson(params: URLSearchParams, name: string): unknown {
  */
 async function parseFormExact(request: Request): Promise<GraphQLParams> {
   const params = new URLSearchParams(await request.text());
-  requireExact(params.get('variables') || null, 'variables');
-  requireExact(params.get('extensions') || null, 'extensions');
-  return {
+  const parsed: GraphQLParams = {
     operationName: params.get('operationName') || undefined,
     query: params.get('query') || undefined,
     variables: formJson(params, 'variables') as GraphQLParams['variables'],
     extensions: formJson(params, 'extensions') as GraphQLParams['extensions'],
   };
+  requireExactParams(params);
+  return parsed;
+}
+
+/** The variables and extensions of a GET query string or a form body, held to exact numbers. */
+function requireExactParams(params: URLSearchParams): void {
+  requireExact(params.get('variables') || null, 'variables');
+  requireExact(params.get('extensions') || null, 'extensions');
 }
 
 /**
@@ -110,9 +116,7 @@ export function useExactNumbers(): Plugin {
   return {
     onRequestParse({ request, setRequestParser }) {
       if (request.method === 'GET') {
-        const params = new URL(request.url).searchParams;
-        requireExact(params.get('variables'), 'variables');
-        requireExact(params.get('extensions'), 'extensions');
+        requireExactParams(new URL(request.url).searchParams);
         return;
       }
       const type = postMediaType(request);
