@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { registry } from '../metrics.js';
 import { useBodyLimit } from './body-limit.js';
 import { useExactNumbers } from './exact-numbers.js';
-import { graphiqlOptions } from './graphiql.js';
+import { graphiqlServing } from './graphiql.js';
 import { useIntrospectionPolicy } from './introspection-policy.js';
 import { GRAPHQL_LIMITS, useDocumentLimits } from './limits.js';
 import { isCallersError, maskErrors } from './mask-errors.js';
@@ -38,6 +38,7 @@ export interface YogaDeps {
 export function createOpsYoga(deps: YogaDeps): OpsYoga {
   const { config, pool, logger, verify, attestation } = deps;
   const isDev = config.env === 'development';
+  const graphiql = graphiqlServing(config.graphiql);
   return createYoga<Record<string, unknown>, Partial<Context>>({
     schema: deps.schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -52,7 +53,7 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
     maskedErrors: { maskError: maskErrors(isDev), isDev },
     // Rejected documents are not remembered, so every rejection is counted and logged.
     parserAndValidationCache: { errorCache: { get: () => undefined, set: () => {} } },
-    ...graphiqlOptions(config.graphiql),
+    ...graphiql.options,
     logging: {
       debug: (...args) => logger.debug({ detail: args.map(String) }, 'yoga'),
       info: (...args) => logger.info({ detail: args.map(String) }, 'yoga'),
@@ -123,6 +124,8 @@ export function createOpsYoga(deps: YogaDeps): OpsYoga {
       }),
       // (6) One log line per request, and the request's metrics.
       useRequestLog(logger),
+      // (6a) The GraphiQL page compressed and revalidated (graphiql.ts), when GraphiQL is on.
+      ...(graphiql.plugin ? [graphiql.plugin] : []),
       ...(deps.plugins ?? []),
       // (6b) Numbers in variables and extensions held exactly, or a 400 naming them (the JSON
       //      parser for POST bodies).
