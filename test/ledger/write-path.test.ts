@@ -1,8 +1,9 @@
-// The ledger's write path (20261204160000): the hash columns' constraints accept and refuse exactly
-// what "64 lower-case hex digits" did as one bounded regular expression; the chain head's guard
-// still lets a head move only to its chain's last entry; and one transaction writing facts on
-// several chains gets each chain's entries contiguous, in the order it wrote them, with every head
-// on its chain's last entry and the queue empty.
+// The ledger's write path, held to what it promises whatever form its constraints and link take
+// (docs/profiling.md, "The ledger's share"): every hash column accepts and refuses exactly what
+// `~ '^[0-9a-f]{64}$'` does; a chain head's guard lets a head move only forward, to its chain's
+// last entry with that entry's hash; and one transaction writing facts on several chains gets each
+// chain's entries contiguous, in the order it wrote them, every head on its chain's last entry and
+// the queue empty.
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRelease, type Release, who } from '../governance/scenario.js';
@@ -94,7 +95,7 @@ describe('the hash columns', () => {
       const chain = (await c.query<{ id: string }>('select gen_random_uuid() as id')).rows[0]!.id;
       let seq = 0;
       for (const v of values) {
-        // The old definition, as PostgreSQL judges it, is the reference.
+        // The regular expression, as PostgreSQL judges it, is the reference.
         const { rows } = await c.query<{ m: boolean }>(`select $1::text ~ '^[0-9a-f]{64}$' as m`, [v]);
         const expected = rows[0]!.m ? 'ok' : '23514';
         expect(rows[0]!.m, JSON.stringify(v)).toBe(HEX64.test(v));
