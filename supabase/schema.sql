@@ -647,7 +647,7 @@ create table ops.ledger_chains (
   head_hash text not null,
   created_at timestamp with time zone default clock_timestamp() not null,
   updated_at timestamp with time zone default clock_timestamp() not null,
-  constraint ledger_chains_head_hash_check CHECK ((head_hash ~ '^[0-9a-f]{64}$'::text)),
+  constraint ledger_chains_head_hash_check CHECK (((length(head_hash) = 64) AND (head_hash ~ '^[0-9a-f]+$'::text))),
   constraint ledger_chains_pkey PRIMARY KEY (chain_id)
 );
 CREATE TRIGGER ledger_chains_guard BEFORE UPDATE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_chains_guard();
@@ -667,11 +667,11 @@ create table ops.ledger_entries (
   prev_hash text not null,
   entry_hash text not null,
   recorded_at timestamp with time zone default clock_timestamp() not null,
-  constraint ledger_entries_content_hash_check CHECK ((content_hash ~ '^[0-9a-f]{64}$'::text)),
-  constraint ledger_entries_entry_hash_check CHECK ((entry_hash ~ '^[0-9a-f]{64}$'::text)),
+  constraint ledger_entries_content_hash_check CHECK (((length(content_hash) = 64) AND (content_hash ~ '^[0-9a-f]+$'::text))),
+  constraint ledger_entries_entry_hash_check CHECK (((length(entry_hash) = 64) AND (entry_hash ~ '^[0-9a-f]+$'::text))),
   constraint ledger_entries_operation_check CHECK ((operation = ANY (ARRAY['insert'::text, 'update'::text]))),
   constraint ledger_entries_pkey PRIMARY KEY (chain_id, seq),
-  constraint ledger_entries_prev_hash_check CHECK ((prev_hash ~ '^[0-9a-f]{64}$'::text)),
+  constraint ledger_entries_prev_hash_check CHECK (((length(prev_hash) = 64) AND (prev_hash ~ '^[0-9a-f]+$'::text))),
   constraint ledger_entries_seq_check CHECK ((seq > 0))
 );
 CREATE INDEX ledger_entries_fact ON ops.ledger_entries USING btree (fact_table, row_id, seq DESC);
@@ -701,8 +701,7 @@ create unlogged table ops.ledger_pending (
   operation text not null,
   content_hash text not null,
   xact xid8 default pg_current_xact_id() not null,
-  carries_link boolean default true not null,
-  constraint ledger_pending_pkey PRIMARY KEY (ord)
+  carries_link boolean default true not null
 ) with (autovacuum_vacuum_scale_factor=0, autovacuum_vacuum_threshold=1000);
 CREATE INDEX ledger_pending_xact ON ops.ledger_pending USING btree (xact, chain_id, ord);
 CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (new.carries_link) EXECUTE FUNCTION ops.ledger_link_pending();
@@ -3875,9 +3874,10 @@ AS $function$
 begin
   if new.chain_id is distinct from old.chain_id or new.release_id is distinct from old.release_id
      or new.head_seq <= old.head_seq
-     or new.head_hash is distinct from (select e.entry_hash from ops.ledger_entries e
-                                        where e.chain_id = new.chain_id and e.seq = new.head_seq)
-     or exists (select 1 from ops.ledger_entries e where e.chain_id = new.chain_id and e.seq > new.head_seq) then
+     or not exists (select 1
+                    from (select e.seq, e.entry_hash from ops.ledger_entries e
+                          where e.chain_id = new.chain_id order by e.seq desc limit 1) l
+                    where l.seq = new.head_seq and l.entry_hash = new.head_hash) then
     raise exception 'ops.ledger_chains: a chain head only moves forward, to the last entry appended'
       using errcode = 'OPS03';
   end if;
@@ -4035,57 +4035,67 @@ declare
   v_chain uuid;
   v_seq bigint;
   v_hash text;
-  v_seqs bigint[];
-  v_tables text[];
-  v_rows uuid[];
-  v_ops text[];
-  v_contents text[];
-  v_prevs text[];
-  v_hashes text[];
+  v_chains uuid[] := '{}';
+  v_heads bigint[] := '{}';
+  v_head_hashes text[] := '{}';
+  v_entry_chains uuid[] := '{}';
+  v_seqs bigint[] := '{}';
+  v_tables text[] := '{}';
+  v_rows uuid[] := '{}';
+  v_ops text[] := '{}';
+  v_contents text[] := '{}';
+  v_prevs text[] := '{}';
+  v_hashes text[] := '{}';
   p record;
 begin
-  if not exists (select 1 from ops.ledger_pending q where q.ord = new.ord) then
-    return null;
-  end if;
-  for v_chain in select distinct q.chain_id from ops.ledger_pending q where q.xact = v_xact order by q.chain_id loop
-    select c.head_seq, c.head_hash into v_seq, v_hash
-    from ops.ledger_chains c where c.chain_id = v_chain for update;
-    if not found then
-      insert into ops.ledger_chains (chain_id, release_id, head_seq, head_hash)
-      values (v_chain, nullif(v_chain, ops.ledger_global_chain()), 0, ops.ledger_genesis())
-      on conflict (chain_id) do nothing;
+  for p in select q.chain_id, q.fact_table, q.row_id, q.operation, q.content_hash
+           from ops.ledger_pending q where q.xact = v_xact order by q.chain_id, q.ord loop
+    if v_chain is distinct from p.chain_id then
+      if v_chain is not null then
+        v_chains := v_chains || v_chain;
+        v_heads := v_heads || v_seq;
+        v_head_hashes := v_head_hashes || v_hash;
+      end if;
+      v_chain := p.chain_id;
       select c.head_seq, c.head_hash into v_seq, v_hash
       from ops.ledger_chains c where c.chain_id = v_chain for update;
+      if not found then
+        insert into ops.ledger_chains (chain_id, release_id, head_seq, head_hash)
+        values (v_chain, nullif(v_chain, ops.ledger_global_chain()), 0, ops.ledger_genesis())
+        on conflict (chain_id) do nothing;
+        select c.head_seq, c.head_hash into v_seq, v_hash
+        from ops.ledger_chains c where c.chain_id = v_chain for update;
+      end if;
     end if;
-    v_seqs := '{}';
-    v_tables := '{}';
-    v_rows := '{}';
-    v_ops := '{}';
-    v_contents := '{}';
-    v_prevs := '{}';
-    v_hashes := '{}';
-    for p in select q.fact_table, q.row_id, q.operation, q.content_hash
-             from ops.ledger_pending q where q.xact = v_xact and q.chain_id = v_chain order by q.ord loop
-      v_seq := v_seq + 1;
-      v_seqs := v_seqs || v_seq;
-      v_tables := v_tables || p.fact_table;
-      v_rows := v_rows || p.row_id;
-      v_ops := v_ops || p.operation;
-      v_contents := v_contents || p.content_hash;
-      v_prevs := v_prevs || v_hash;
-      v_hash := ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash);
-      v_hashes := v_hashes || v_hash;
-    end loop;
-    insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
-    select v_chain, e.seq, e.fact_table, e.row_id, e.operation, e.content_hash, e.prev_hash, e.entry_hash
-    from rows from (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_tables), pg_catalog.unnest(v_rows),
-                    pg_catalog.unnest(v_ops), pg_catalog.unnest(v_contents), pg_catalog.unnest(v_prevs),
-                    pg_catalog.unnest(v_hashes))
-      as e(seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
-    order by e.seq;
-    update ops.ledger_chains set head_seq = v_seq, head_hash = v_hash, updated_at = pg_catalog.clock_timestamp()
-    where chain_id = v_chain;
+    v_seq := v_seq + 1;
+    v_entry_chains := v_entry_chains || v_chain;
+    v_seqs := v_seqs || v_seq;
+    v_tables := v_tables || p.fact_table;
+    v_rows := v_rows || p.row_id;
+    v_ops := v_ops || p.operation;
+    v_contents := v_contents || p.content_hash;
+    v_prevs := v_prevs || v_hash;
+    v_hash := ops.ledger_entry_hash(v_chain, v_seq, p.fact_table, p.row_id, p.operation, p.content_hash, v_hash);
+    v_hashes := v_hashes || v_hash;
   end loop;
+  if v_chain is null then
+    return null;
+  end if;
+  v_chains := v_chains || v_chain;
+  v_heads := v_heads || v_seq;
+  v_head_hashes := v_head_hashes || v_hash;
+  insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+  select e.chain_id, e.seq, e.fact_table, e.row_id, e.operation, e.content_hash, e.prev_hash, e.entry_hash
+  from rows from (pg_catalog.unnest(v_entry_chains), pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_tables),
+                  pg_catalog.unnest(v_rows), pg_catalog.unnest(v_ops), pg_catalog.unnest(v_contents),
+                  pg_catalog.unnest(v_prevs), pg_catalog.unnest(v_hashes))
+    as e(chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+  order by e.chain_id, e.seq;
+  update ops.ledger_chains c
+  set head_seq = h.head_seq, head_hash = h.head_hash, updated_at = pg_catalog.clock_timestamp()
+  from rows from (pg_catalog.unnest(v_chains), pg_catalog.unnest(v_heads), pg_catalog.unnest(v_head_hashes))
+    as h(chain_id, head_seq, head_hash)
+  where c.chain_id = h.chain_id;
   delete from ops.ledger_pending q where q.xact = v_xact;
   return null;
 end
