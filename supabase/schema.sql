@@ -1909,18 +1909,13 @@ declare
   v_named text;
 begin
   if v_text <> '' then
-    if pg_catalog.current_setting('server_version_num')::integer >= 160000 then
-      if not ops.claims_text_is_json(v_text) then
-        raise exception 'request.jwt.claims is not JSON' using errcode = 'OPS03';
-      end if;
+    begin
       v_claims := v_text::jsonb;
-    else
-      begin
-        v_claims := v_text::jsonb;
-      exception when data_exception then
-        raise exception 'request.jwt.claims is not JSON' using errcode = 'OPS03';
-      end;
-    end if;
+    exception when data_exception or program_limit_exceeded then
+      -- 22P02 (not JSON), 22P05 (a NUL escape jsonb cannot hold), 54001 (nested past the stack's
+      -- depth) and the like. The cast's own message may quote the claims: it is not passed on.
+      raise exception 'request.jwt.claims is not JSON that jsonb can hold' using errcode = 'OPS03';
+    end;
     if pg_catalog.jsonb_typeof(v_claims) <> 'object' then
       raise exception 'request.jwt.claims is a JSON %, not an object', pg_catalog.jsonb_typeof(v_claims)
         using errcode = 'OPS03';
@@ -1962,16 +1957,6 @@ begin
 end
 $function$;
 grant execute on function ops.caller_stamp(OUT actor text, OUT persona public.ops_persona) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
-
-CREATE OR REPLACE FUNCTION ops.claims_text_is_json(p_text text)
- RETURNS boolean
- LANGUAGE sql
- STABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-  select pg_catalog.pg_input_is_valid(p_text, 'pg_catalog.jsonb')
-$function$;
-grant execute on function ops.claims_text_is_json(p_text text) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.compare_ledger_checkpoint(p_checkpoint jsonb)
  RETURNS jsonb
@@ -2240,18 +2225,13 @@ declare
   v_claims jsonb := '{}'::jsonb;
 begin
   if v_text <> '' then
-    if pg_catalog.current_setting('server_version_num')::integer >= 160000 then
-      if not ops.claims_text_is_json(v_text) then
-        raise exception 'request.jwt.claims is not JSON' using errcode = 'OPS03';
-      end if;
+    begin
       v_claims := v_text::jsonb;
-    else
-      begin
-        v_claims := v_text::jsonb;
-      exception when data_exception then
-        raise exception 'request.jwt.claims is not JSON' using errcode = 'OPS03';
-      end;
-    end if;
+    exception when data_exception or program_limit_exceeded then
+      -- 22P02 (not JSON), 22P05 (a NUL escape jsonb cannot hold), 54001 (nested past the stack's
+      -- depth) and the like. The cast's own message may quote the claims: it is not passed on.
+      raise exception 'request.jwt.claims is not JSON that jsonb can hold' using errcode = 'OPS03';
+    end;
     if pg_catalog.jsonb_typeof(v_claims) <> 'object' then
       raise exception 'request.jwt.claims is a JSON %, not an object', pg_catalog.jsonb_typeof(v_claims)
         using errcode = 'OPS03';

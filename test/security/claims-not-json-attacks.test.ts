@@ -1,6 +1,6 @@
 // Claims that are not a JSON object, published through the raw SQL door (a login that may assume
 // any persona and set request.jwt.claims to any text): text that is not JSON, a JSON array, a JSON
-// string, a number, JSON null and a NUL escape jsonb cannot hold. Every reading of the claims refuses them
+// string, a number, JSON null, JSON nested past the stack's depth and a NUL escape jsonb cannot hold. Every reading of the claims refuses them
 // with OPS03 and a message that names request.jwt.claims and never the claims' content, whichever
 // function a persona reaches them through; nothing is written.
 import { randomUUID } from 'node:crypto';
@@ -26,6 +26,11 @@ const BAD_CLAIMS: [string, string, string][] = [
   ['a JSON string', '"marker-4"', 'marker-4'],
   ['a JSON number', '12345', '12345'],
   ['JSON null', 'null', 'marker-never-there'],
+  [
+    'JSON nested past the stack’s depth',
+    `{"sub":"marker-7","x":${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+    'marker-7',
+  ],
   ['a sub with a NUL escape', '{"sub":"marker-6\\u0000","role":"%persona%"}', 'marker-6'],
 ];
 

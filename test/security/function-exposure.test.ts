@@ -33,8 +33,6 @@ const INTENDED: Record<string, string[]> = {
   'ops.owns_gate(uuid)': ALL,
   'ops.exception_is_active(ops.exceptions)': ALL,
   'ops.exception_is_active_at(ops.exceptions,timestamp with time zone)': ALL,
-  // A pure judge of caller-given text (the claims readers call it with their caller's rights).
-  'ops.claims_text_is_json(text)': ALL,
   'ops.promotion_blockers(uuid)': ALL,
   'ops.promotion_blockers(uuid,text)': ALL,
   'ops.is_eligible_for_promotion(uuid,text)': ALL,
