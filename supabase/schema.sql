@@ -2661,24 +2661,28 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.exception_is_active(e ops.exceptions)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select ops.exception_is_active_at(e, pg_catalog.clock_timestamp())
+begin
+  return ops.exception_is_active_at(e, pg_catalog.clock_timestamp());
+end
 $function$;
 grant execute on function ops.exception_is_active(e ops.exceptions) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.exception_is_active_at(e ops.exceptions, p_at timestamp with time zone)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select e.approver_id is not null
+begin
+  return e.approver_id is not null
      and e.approver_id <> e.requested_by
      and e.effective_from <= p_at
-     and p_at < e.expires_at
+     and p_at < e.expires_at;
+end
 $function$;
 grant execute on function ops.exception_is_active_at(e ops.exceptions, p_at timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
