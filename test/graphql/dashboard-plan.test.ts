@@ -180,9 +180,9 @@ describe('the page’s gates read with the page', () => {
       const reported = (report.releaseGateSummary as { nodes: Data[] }).nodes;
       expect(nodes).toHaveLength(12);
       expect(nodes.flatMap((n) => n.gates)).toEqual(reported);
-      expect(reported.some((g) => g.resolvedAt !== null && g.checksFail === 0 && (g.checksPass as number) > 0)).toBe(
-        true,
-      );
+      expect(
+        reported.some((g) => g.resolvedAt !== null && g.checksFail === 0 && (g.checksPass as number) > 0),
+      ).toBe(true);
       expect(reported.some((g) => (g.checksFail as number) > 0)).toBe(true);
       expect(reported.some((g) => (g.approvals as number) > 0 && (g.evidenceCount as number) > 0)).toBe(true);
       expect(reported.some((g) => (g.rejections as number) > 0)).toBe(true);
