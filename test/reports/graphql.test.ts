@@ -435,10 +435,10 @@ describe('the dashboard page', () => {
     expect(large.page).toHaveLength(50);
     for (const r of large.page) expect(r.gates!.map((g) => g.gateCode)).toEqual(['G1', 'G2', 'G3', 'G4']);
     expect(large.statements.length).toBe(small.statements.length);
-    // One transaction and one persona switch: the page (with eligibility), then every gate of the
-    // page: begin with the persona (one round trip), two selects, commit.
+    // One transaction and one persona switch: the page with its eligibility and every gate of the
+    // page: begin with the persona (one round trip), one select, commit.
     expect(large.statements.filter((s) => s.startsWith('begin'))).toHaveLength(1);
     expect(large.statements.filter((s) => s.includes("set_config('role'"))).toHaveLength(1);
-    expect(large.statements.length).toBe(4);
+    expect(large.statements.length).toBe(3);
   });
 });

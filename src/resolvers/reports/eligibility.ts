@@ -1,15 +1,24 @@
 // ops.v_promotion_eligibility: releases with their staging and production eligibility (from
 // ops.promotion_blockers), computed at read time, and their gates summarised.
+import { type GraphQLResolveInfo, Kind, type SelectionSetNode } from 'graphql';
 import { anyOf, VIEW_READERS } from '../../auth/access.js';
+import { isPersona } from '../../auth/personas.js';
 import { builder } from '../../builder.js';
 import type { EnvironmentValue, ReleaseStatusValue } from '../../vocabulary.js';
 import { Environment, ReleaseStatus } from '../enums.js';
 import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage } from '../read.js';
 import { DateTime } from '../scalars.js';
-import { gateSummariesOf, ReleaseGateSummary } from './gate-summary.js';
+import {
+  GATE_SUMMARIES_JSON,
+  gateSummariesOf,
+  primeGateSummaries,
+  ReleaseGateSummary,
+} from './gate-summary.js';
 
 export interface EligibilityRow {
+  /** The release's gate summaries, when the page's statement read them (GATE_SUMMARIES_JSON). */
+  '@gates'?: Record<string, unknown>[] | undefined;
   release_id: string;
   project: string;
   release_name: string;
@@ -47,6 +56,31 @@ const ReleaseEligibility = builder.objectRef<EligibilityRow>('ReleaseEligibility
   }),
 });
 
+/** Whether the field's selection asks for `gates` of its nodes (through nodes or edges.node, fragments included). */
+function selectsGates(info: GraphQLResolveInfo): boolean {
+  const under = (sets: readonly SelectionSetNode[], path: readonly string[]): boolean => {
+    if (path.length === 0) return sets.length > 0;
+    const next: SelectionSetNode[] = [];
+    const seen = new Set<string>();
+    const visit = (set: SelectionSetNode): void => {
+      for (const s of set.selections) {
+        if (s.kind === Kind.FIELD) {
+          if (s.name.value === path[0] && s.selectionSet) next.push(s.selectionSet);
+        } else if (s.kind === Kind.INLINE_FRAGMENT) visit(s.selectionSet);
+        else if (!seen.has(s.name.value)) {
+          seen.add(s.name.value);
+          const fragment = info.fragments[s.name.value];
+          if (fragment) visit(fragment.selectionSet);
+        }
+      }
+    };
+    for (const set of sets) visit(set);
+    return under(next, path.slice(1));
+  };
+  const sets = info.fieldNodes.flatMap((f) => (f.selectionSet ? [f.selectionSet] : []));
+  return under(sets, ['nodes', 'gates']) || under(sets, ['edges', 'node', 'gates']);
+}
+
 const PromotionEligibilityFilter = builder.inputType('PromotionEligibilityFilter', {
   fields: (t) => ({
     project: t.string(),
@@ -67,10 +101,20 @@ builder.queryField('promotionEligibilities', (t) =>
     description:
       'Releases with their staging and production eligibility, computed at read time; newest first, at most 100 per page. A developer sees their own releases.',
     args: connectionArgs(t.arg, PromotionEligibilityFilter),
-    resolve: (_r, args, ctx) => {
+    resolve: async (_r, args, ctx, info) => {
       const f = args.filter ?? {};
-      return keysetPage<EligibilityRow>(ctx, args, {
-        columns: ELIGIBILITY_COLUMNS,
+      // The page's gates in the page's statement (as the loader would read them) when the query
+      // asks for them and the persona may read them; otherwise the gates field loads (or is
+      // refused) as before.
+      const persona = ctx.identity?.persona;
+      const withGates =
+        isPersona(persona) &&
+        (VIEW_READERS.v_release_gate_summary as readonly string[]).includes(persona) &&
+        selectsGates(info);
+      const page = await keysetPage<EligibilityRow>(ctx, args, {
+        columns: withGates
+          ? `${ELIGIBILITY_COLUMNS}, ${GATE_SUMMARIES_JSON} as "@gates"`
+          : ELIGIBILITY_COLUMNS,
         from: 'ops.v_promotion_eligibility v',
         where: new Conditions()
           .when(f.project, (p) => `v.project = ${p}`)
@@ -83,6 +127,14 @@ builder.queryField('promotionEligibilities', (t) =>
         direction: 'desc',
         idOf: (r) => r.release_id,
       });
+      if (withGates) {
+        for (const row of page.nodes) {
+          primeGateSummaries(ctx, row.release_id, row['@gates'] ?? []);
+          // Emptied, not deleted (a deleted property makes the row a slow dictionary object).
+          row['@gates'] = undefined;
+        }
+      }
+      return page;
     },
   }),
 );

@@ -9,7 +9,7 @@ import { GateCode, GateStatus, ReleaseStatus } from '../enums.js';
 import { optionalUuidArg } from '../ids.js';
 import { connectionArgs, connectionType } from '../pagination.js';
 import { Conditions, keysetPage, readRows } from '../read.js';
-import type { ReleaseGateRow } from '../rows.js';
+import { type ReleaseGateRow, rowFromJson } from '../rows.js';
 import { DateTime } from '../scalars.js';
 
 /** A gate's row (ReleaseGateRow) with its release's names and status and its counts. */
@@ -129,6 +129,28 @@ builder.queryField('releaseGateSummary', (t) =>
     },
   }),
 );
+
+/**
+ * A release's gate summaries as one JSON array in the loader's order (gate code), for a statement
+ * over releases aliased `v` that reads them with its own rows (the dashboard page:
+ * eligibility.ts). Same view, same columns, same persona and snapshot as the loader's statement.
+ */
+const GATE_SUMMARY_MEMBERS = GATE_SUMMARY_COLUMNS.split(', ')
+  .map((c) => c.slice('v.'.length))
+  .map((c) => `'${c}', g.${c}`)
+  .join(', ');
+export const GATE_SUMMARIES_JSON = `(select coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(${GATE_SUMMARY_MEMBERS})
+    order by g.gate_code), '[]') from ops.v_release_gate_summary g where g.release_id = v.release_id)`;
+
+const GATE_SUMMARY_TIMESTAMPS = { timestamps: ['entered_at', 'resolved_at'] } as const;
+
+/** Gives the loader a release's summaries read as GATE_SUMMARIES_JSON, so it asks no statement for them. */
+export function primeGateSummaries(ctx: Context, releaseId: string, json: Record<string, unknown>[]): void {
+  gateSummariesOf(ctx).prime(
+    releaseId,
+    json.map((row) => rowFromJson<GateSummaryRow>(GATE_SUMMARY_TIMESTAMPS, row)),
+  );
+}
 
 /** The gate summaries of many releases in one statement, whatever the number of releases. */
 const gateSummaries = new WeakMap<Context, DataLoader<string, GateSummaryRow[]>>();
