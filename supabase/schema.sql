@@ -1275,9 +1275,9 @@ create view ops.v_exception_status with (security_invoker=true) as
     r.release_name,
     e.exception_type,
     e.impacted_gates,
-    ops.exception_state(e.*) AS state,
+    s.state,
     e.post_review_status,
-    ops.exception_time_left(e.*) AS time_left,
+    s.time_left,
     e.requested_by,
     e.approver_id,
     e.approved_at,
@@ -1286,7 +1286,8 @@ create view ops.v_exception_status with (security_invoker=true) as
     e.reason,
     e.created_at
    FROM ops.exceptions e
-     JOIN ops.releases r ON r.release_id = e.release_id;
+     JOIN ops.releases r ON r.release_id = e.release_id
+     CROSS JOIN LATERAL ops.exception_standing(e.*) s(state, time_left);
 CREATE TRIGGER v_exception_status_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_exception_status FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
 grant select on table ops.v_exception_status to audit_reader, release_manager;
 
@@ -1901,10 +1902,24 @@ CREATE OR REPLACE FUNCTION ops.caller_identity(OUT persona public.ops_persona, O
 AS $function$
 declare
   v_role text := pg_catalog.current_setting('role');
-  v_claims jsonb := coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+  v_text text := pg_catalog.current_setting('request.jwt.claims', true);
+  v_claims jsonb := '{}'::jsonb;
   v_personas text[];
   v_named text;
 begin
+  if v_text <> '' then
+    begin
+      v_claims := v_text::jsonb;
+    exception when data_exception or program_limit_exceeded then
+      -- 22P02 (not JSON), 22P05 (a NUL escape jsonb cannot hold), 54001 (nested past the stack's
+      -- depth) and the like. The cast's own message may quote the claims: it is not passed on.
+      raise exception 'request.jwt.claims is not JSON that jsonb can hold' using errcode = 'OPS03';
+    end;
+    if pg_catalog.jsonb_typeof(v_claims) <> 'object' then
+      raise exception 'request.jwt.claims is a JSON %, not an object', pg_catalog.jsonb_typeof(v_claims)
+        using errcode = 'OPS03';
+    end if;
+  end if;
   sub := nullif(v_claims ->> 'sub', '');
   if v_role is null or v_role = 'none' then
     return;
@@ -2027,17 +2042,16 @@ begin
            coalesce(f.evidence_waived, false) as waived, f.bypass_exception_id, f.exception_reasons,
            coalesce(f.check_satisfied, true) and coalesce(f.deployment_satisfied, true)
              and (coalesce(f.evidence_waived, false) or coalesce(f.evidence_satisfied, true))
-             and coalesce(f.approval_satisfied, true) and coalesce(t.satisfied, true) as ok,
+             and coalesce(f.approval_satisfied, true) as ok,
            f.check_failed is true or f.deployment_failed is true or f.evidence_failed is true
-             or f.approval_failed is true or t.failed is true as hard_fail,
+             or f.approval_failed is true as hard_fail,
            f.check_has_input is true or f.deployment_has_input is true or f.evidence_has_input is true
-             or f.approval_has_input is true or t.has_input is true as any_input,
+             or f.approval_has_input is true as any_input,
            coalesce(f.check_reasons, '{}') || coalesce(f.deployment_reasons, '{}')
              || case when f.evidence_waived then '{}'::text[] else coalesce(f.evidence_reasons, '{}') end
-             || coalesce(f.approval_reasons, '{}') || coalesce(t.reasons, '{}') as reasons
+             || coalesce(f.approval_reasons, '{}') as reasons
     from ops.gate_findings(v_release, v_revisions) f
     join ops.gate_definitions gd on gd.gate_code = f.gate_code
-    left join ops.gate_timing_findings(v_release, v_revisions) t on t.gate_id = f.gate_id
     order by gd.position
   loop
     v_reasons := g.reasons;
@@ -2205,8 +2219,24 @@ CREATE OR REPLACE FUNCTION ops.current_claims()
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_text text := pg_catalog.current_setting('request.jwt.claims', true);
+  v_claims jsonb := '{}'::jsonb;
 begin
-  return coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+  if v_text <> '' then
+    begin
+      v_claims := v_text::jsonb;
+    exception when data_exception or program_limit_exceeded then
+      -- 22P02 (not JSON), 22P05 (a NUL escape jsonb cannot hold), 54001 (nested past the stack's
+      -- depth) and the like. The cast's own message may quote the claims: it is not passed on.
+      raise exception 'request.jwt.claims is not JSON that jsonb can hold' using errcode = 'OPS03';
+    end;
+    if pg_catalog.jsonb_typeof(v_claims) <> 'object' then
+      raise exception 'request.jwt.claims is a JSON %, not an object', pg_catalog.jsonb_typeof(v_claims)
+        using errcode = 'OPS03';
+    end if;
+  end if;
+  return v_claims;
 end
 $function$;
 grant execute on function ops.current_claims() to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
@@ -2630,16 +2660,53 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.exception_is_active(e ops.exceptions)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select e.approver_id is not null
-     and e.approver_id <> e.requested_by
-     and e.effective_from <= pg_catalog.clock_timestamp()
-     and pg_catalog.clock_timestamp() < e.expires_at
+begin
+  return ops.exception_is_active_at(e, pg_catalog.clock_timestamp());
+end
 $function$;
 grant execute on function ops.exception_is_active(e ops.exceptions) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.exception_is_active_at(e ops.exceptions, p_at timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return e.approver_id is not null
+     and e.approver_id <> e.requested_by
+     and e.effective_from <= p_at
+     and p_at < e.expires_at;
+end
+$function$;
+grant execute on function ops.exception_is_active_at(e ops.exceptions, p_at timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.exception_standing(e ops.exceptions, OUT state text, OUT time_left interval)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_at timestamptz := pg_catalog.clock_timestamp();
+begin
+  if ops.exception_is_active_at(e, v_at) then
+    state := 'active';
+    time_left := e.expires_at - v_at;
+  elsif e.expires_at <= v_at then
+    state := 'expired';
+  elsif e.approver_id is not null and e.approver_id <> e.requested_by then
+    state := 'scheduled';
+  else
+    state := 'pending_approval';
+  end if;
+end
+$function$;
+grant execute on function ops.exception_standing(e ops.exceptions, OUT state text, OUT time_left interval) to audit_reader, release_manager;
 
 CREATE OR REPLACE FUNCTION ops.exception_state(e ops.exceptions)
  RETURNS text
@@ -2647,20 +2714,8 @@ CREATE OR REPLACE FUNCTION ops.exception_state(e ops.exceptions)
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_at timestamptz;
 begin
-  if ops.exception_is_active(e) then
-    return 'active';
-  end if;
-  -- Read after exception_is_active read it: a window that closed in between is past here too.
-  v_at := pg_catalog.clock_timestamp();
-  if e.expires_at <= v_at then
-    return 'expired';
-  elsif e.approver_id is not null and e.approver_id <> e.requested_by then
-    return case when e.effective_from > v_at then 'scheduled' else 'active' end;
-  end if;
-  return 'pending_approval';
+  return (ops.exception_standing(e)).state;
 end
 $function$;
 grant execute on function ops.exception_state(e ops.exceptions) to audit_reader, release_manager;
@@ -2672,10 +2727,7 @@ CREATE OR REPLACE FUNCTION ops.exception_time_left(e ops.exceptions)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if ops.exception_is_active(e) then
-    return e.expires_at - pg_catalog.clock_timestamp();
-  end if;
-  return null;
+  return (ops.exception_standing(e)).time_left;
 end
 $function$;
 grant execute on function ops.exception_time_left(e ops.exceptions) to audit_reader, release_manager;
@@ -3449,17 +3501,6 @@ AS $function$
     'check_requirements', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(c.project, c.gate_code, c.check_name)
                                            order by c.project, c.gate_code, c.check_name), '[]') from ops.check_requirements c)
   )::text, 'UTF8')), 'hex')
-$function$;
-
-CREATE OR REPLACE FUNCTION ops.gate_timing_findings(p_release ops.releases, p_revisions integer[])
- RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
- LANGUAGE plpgsql
- STABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-begin
-  return;
-end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.ingest_event(p_envelope jsonb)

@@ -37,7 +37,12 @@ import {
 const MIGRATIONS = path.join(projectRoot, 'supabase/migrations');
 const FOLDED = '20261204110000';
 const PARTS = ['check', 'deployment', 'evidence', 'approval', 'exception'];
-const PREVIOUS = ['ops.compute_release_gates', ...PARTS.map((p) => `ops.gate_${p}_findings`)];
+// The previous composition joins the always-empty timing hook, dropped by 20261204150100: put back with it.
+const PREVIOUS = [
+  'ops.gate_timing_findings',
+  'ops.compute_release_gates',
+  ...PARTS.map((p) => `ops.gate_${p}_findings`),
+];
 
 /** The last definition of `name` in the migrations before FOLDED, as `create or replace`. */
 function previousDefinition(name: string): string {

@@ -7,7 +7,8 @@
 // from the migrations before 20261204110000, rolled back to a savepoint afterwards) and once with
 // the current ones, which is the run committed. Both runs must leave the same stored gates, release
 // status, gate transitions and outbox events (blockers included), refuse the same statements, and
-// compute the same gates with the same reasons.
+// compute the same gates with the same reasons. The current rule is also the one without the
+// always-empty timing hook (20261204150100), so the comparison covers its removal too.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
@@ -21,6 +22,8 @@ const MIGRATIONS = path.join(projectRoot, 'supabase/migrations');
 /** The migration that folded the parts into ops.gate_findings: the definitions before it are the previous rule. */
 const FOLDED = '20261204110000';
 const PREVIOUS_RULE = [
+  // Dropped by 20261204150100 (it always returned no rows); the previous composition joins it.
+  'ops.gate_timing_findings',
   'ops.compute_release_gates',
   'ops.gate_check_findings',
   'ops.gate_deployment_findings',

@@ -78,10 +78,13 @@ const STAMP_ATTACKS: StampAttack[] = [
     claims: () => ({ sub: 'a\u0001b' }),
     expect: { actor: 'a\u0001b' },
   },
-  // Claims jsonb cannot hold are refused by the cast itself (the API's door refuses such a token
-  // before any SQL, src/auth/jwt.ts): no stamp either way.
-  { name: 'a sub with a NUL escape', claims: () => ({ sub: 'a\u0000b' }), expect: { refused: '22P05' } },
-  { name: 'claims that are not JSON', claims: () => '{"sub":', expect: { refused: '22P02' } },
+  // Claims that are not a JSON object (text that is not JSON, a NUL escape jsonb cannot hold, an
+  // array, a string) are refused as unreadable identity, never with a raw cast error
+  // (claims-not-json-attacks.test.ts covers every door).
+  { name: 'a sub with a NUL escape', claims: () => ({ sub: 'a\u0000b' }), expect: { refused: 'OPS03' } },
+  { name: 'claims that are not JSON', claims: () => '{"sub":', expect: { refused: 'OPS03' } },
+  { name: 'claims that are a JSON array', claims: () => '[{"sub":"x"}]', expect: { refused: 'OPS03' } },
+  { name: 'claims that are a JSON string', claims: () => '"x"', expect: { refused: 'OPS03' } },
 ];
 
 async function stampAs(persona: Persona, claims: Claims | string | null) {

@@ -19,7 +19,7 @@ const READERS = ['audit_reader', 'release_manager'];
  * The intended grants: function signature → the roles that may execute it. Anything not listed is
  * executable by the owner alone. Why each is safe to expose:
  * - identity readers answer only about the caller (RLS policies and column defaults need them);
- * - ops.exception_is_active reads only the row it is given;
+ * - ops.exception_is_active and ops.exception_is_active_at read only the row (and instant) given;
  * - eligibility and every write entry point require their personas and check visibility;
  * - the report helpers are for the personas who read everything.
  */
@@ -32,6 +32,7 @@ const INTENDED: Record<string, string[]> = {
   'ops.owns_release(uuid)': ALL,
   'ops.owns_gate(uuid)': ALL,
   'ops.exception_is_active(ops.exceptions)': ALL,
+  'ops.exception_is_active_at(ops.exceptions,timestamp with time zone)': ALL,
   'ops.promotion_blockers(uuid)': ALL,
   'ops.promotion_blockers(uuid,text)': ALL,
   'ops.is_eligible_for_promotion(uuid,text)': ALL,
@@ -54,6 +55,7 @@ const INTENDED: Record<string, string[]> = {
   'ops.record_rejected_ingest(jsonb,integer,jsonb)': ALL,
   'ops.gate_evidence(uuid)': READERS,
   // Read only the row they are given (ops.v_exception_status calls them as its reader).
+  'ops.exception_standing(ops.exceptions)': READERS,
   'ops.exception_state(ops.exceptions)': READERS,
   'ops.exception_time_left(ops.exceptions)': READERS,
   // Invoker's rights, read under the caller's RLS through ops.gate_evidence.
