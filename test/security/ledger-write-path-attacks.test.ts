@@ -86,6 +86,51 @@ async function transaction(persona: Persona, steps: (c: pg.ClientBase) => Promis
   }
 }
 
+describe('the ledger’s tables written directly by each persona', () => {
+  const H = 'a'.repeat(64);
+  const WRITES: [string, string][] = [
+    [
+      'a forged entry queued in ops.ledger_pending',
+      `insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash)
+       values ('00000000-0000-0000-0000-000000000000', 'gate_checks', gen_random_uuid(), 'insert', '${H}')`,
+    ],
+    ['the queue emptied', 'delete from ops.ledger_pending'],
+    ['the queue moved to another transaction', 'update ops.ledger_pending set xact = xact'],
+    ['the queue truncated', 'truncate ops.ledger_pending'],
+    [
+      'an entry appended',
+      `insert into ops.ledger_entries (chain_id, seq, fact_table, row_id, operation, content_hash, prev_hash, entry_hash)
+       values ('00000000-0000-0000-0000-000000000000', 1000000, 'gate_checks', gen_random_uuid(), 'insert', '${H}', '${H}', '${H}')`,
+    ],
+    ['an entry rewritten', `update ops.ledger_entries set content_hash = '${H}'`],
+    ['a head moved', 'update ops.ledger_chains set head_seq = head_seq + 1'],
+    [
+      'a chain started',
+      `insert into ops.ledger_chains (chain_id, release_id, head_seq, head_hash) values (gen_random_uuid(), null, 0, '${H}')`,
+    ],
+    ['the link fired by hand', 'select ops.ledger_link_pending()'],
+    ['a queue row written by the recorder by hand', 'select ops.ledger_record()'],
+  ];
+  it.each(
+    (
+      ['ci_service_role', 'release_manager', 'qa_tester', 'sre', 'developer', 'audit_reader'] as Persona[]
+    ).flatMap((p) => WRITES.map(([what, sql]) => [p, what, sql] as const)),
+  )('%s: %s is refused', async (persona, _what, sql) => {
+    const c = await db.api.connect();
+    try {
+      await beginAs(c, persona, `ledger-direct-${persona}`);
+      const outcome = await c.query(sql).then(
+        () => 'ok',
+        (err: { code?: string }) => err.code ?? 'error',
+      );
+      expect(['42501', '0A000', '42883', '39P01']).toContain(outcome);
+    } finally {
+      await c.query('rollback').catch(() => {});
+      c.release();
+    }
+  });
+});
+
 describe('the link moved by SET CONSTRAINTS and savepoints, as the personas that write facts', () => {
   const writers: Persona[] = ['ci_service_role', 'developer'];
 
