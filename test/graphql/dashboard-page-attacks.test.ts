@@ -120,7 +120,7 @@ async function walk(persona: Persona, shape: (typeof SHAPES)[number], first: num
       else if (e.extensions?.code === 'FORBIDDEN' && e.path?.includes('g')) out.forbidden++;
       else out.otherErrors.push(`${e.extensions?.code}: ${e.message}`);
     }
-    const page = result.data?.p;
+    const page: Any = result.data?.p;
     if (!page) break;
     const nodes: Any[] = page.nodes ?? page.edges.map((e: Any) => e.node);
     for (const n of nodes) {
@@ -151,7 +151,7 @@ async function reportGates(persona: Persona, releaseId: string): Promise<Any> {
   );
 }
 
-const READERS = PERSONAS.filter((p) => p !== 'sre');
+const READERS: readonly Persona[] = PERSONAS.filter((p) => p !== 'sre');
 
 describe('the dashboard page, asked for in every shape, by every persona', () => {
   it.each(PERSONAS.map((p) => [p] as const))(
