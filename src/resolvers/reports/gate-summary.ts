@@ -1,5 +1,6 @@
 // ops.v_release_gate_summary: every gate of every release with its checks, evidence and approvals
-// counted; also loaded per release for the eligibility page (one statement for the whole page).
+// counted; also the gates of the eligibility page, read in the page's own statement when it asks
+// for them (GATE_SUMMARIES_JSON), else loaded per release (one statement for the whole page).
 import DataLoader from 'dataloader';
 import { anyOf, VIEW_READERS } from '../../auth/access.js';
 import { builder } from '../../builder.js';
