@@ -1908,6 +1908,9 @@ declare
   v_named text;
 begin
   if v_text <> '' then
+    if pg_catalog.octet_length(v_text) > 4096 then
+      raise exception 'request.jwt.claims is longer than the 4096 bytes claims may take' using errcode = 'OPS03';
+    end if;
     begin
       v_claims := v_text::jsonb;
     exception when data_exception or program_limit_exceeded then
@@ -2224,6 +2227,9 @@ declare
   v_claims jsonb := '{}'::jsonb;
 begin
   if v_text <> '' then
+    if pg_catalog.octet_length(v_text) > 4096 then
+      raise exception 'request.jwt.claims is longer than the 4096 bytes claims may take' using errcode = 'OPS03';
+    end if;
     begin
       v_claims := v_text::jsonb;
     exception when data_exception or program_limit_exceeded then

@@ -90,6 +90,35 @@ export function unstorableClaim(claims: unknown): string | null {
   return null;
 }
 
+/**
+ * The most a token's claims may take as request.jwt.claims (JSON.stringify, UTF-8 bytes), and the
+ * deepest they may nest (the payload object is level 1). Every reading of the claims in SQL parses
+ * the whole text, at a cost that grows with its size and nesting (about 1 ms for 11 KB of keys or
+ * 4 KB of nested arrays, against 15-30 us for typical claims), and the database refuses claims
+ * longer than the same 4096 bytes (migration 20261204170000). Supabase session tokens take 1-2 KB
+ * and nest 3 deep.
+ */
+export const MAX_CLAIMS_BYTES = 4096;
+export const MAX_CLAIMS_DEPTH = 8;
+
+/**
+ * Why the claims are beyond the bounds above, or null. The depth is walked without recursion and
+ * stops at the first level too deep.
+ */
+export function claimsBeyondBounds(claims: Record<string, unknown>): string | null {
+  const pending: [unknown, number][] = [[claims, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, depth] = next;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > MAX_CLAIMS_DEPTH) return `the claims nest deeper than ${MAX_CLAIMS_DEPTH} levels`;
+    for (const v of Object.values(value)) pending.push([v, depth + 1]);
+  }
+  if (new TextEncoder().encode(JSON.stringify(claims)).length > MAX_CLAIMS_BYTES) {
+    return `the claims take more than ${MAX_CLAIMS_BYTES} bytes`;
+  }
+  return null;
+}
+
 function invalid(message: string): AuthError {
   return new AuthError(401, 'invalid_token', message);
 }
@@ -170,6 +199,10 @@ export function createVerifier(
     if (unstorable !== null) {
       throw invalid(`claim ${unstorable} holds a NUL or an unpaired surrogate, which a claim may not hold`);
     }
+    // Every reading of the claims in the database parses them whole: claims too large or too deep
+    // would make each one costly (and the database refuses claims beyond MAX_CLAIMS_BYTES).
+    const beyond = claimsBeyondBounds(claims);
+    if (beyond !== null) throw invalid(`token refused: ${beyond}`);
     // The database refuses claims naming a persona other than the one assumed; a token naming two
     // is refused here, before it reaches a transaction.
     const persona = personaFromClaims(claims);

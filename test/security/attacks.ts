@@ -1010,6 +1010,34 @@ function tokenTooLong(door: Door): Attack {
   };
 }
 
+/** Claims made to be costly at every reading in SQL: a thousand keys, or arrays nested deep. */
+function tokenWithCostlyClaims(door: Door, shape: 'keys' | 'nesting'): Attack {
+  return {
+    kind: 11,
+    door,
+    persona: 'ci_service_role',
+    name:
+      shape === 'keys'
+        ? 'a token whose claims hold a thousand keys (about 1 ms a reading in SQL) is served'
+        : 'a token whose claims nest arrays 2,000 deep (about 0.7 ms a reading in SQL) is served',
+    async run(ctx) {
+      const extra =
+        shape === 'keys'
+          ? Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, i]))
+          : { n: JSON.parse(`${'['.repeat(2000)}${']'.repeat(2000)}`) };
+      const token = await ctx.token('ci_service_role', who.ci, { claims: extra });
+      const d = ctx.doors[door]!;
+      if (door === 'graphql') {
+        const res = await d.graphql!('{ __typename }', {}, token);
+        return res.status !== 401;
+      }
+      const r = await release(ctx.db);
+      const res = await d.ingest(envelopeOf(r.release_id, 'build_complete', { status: 'pass' }), token);
+      return res.status !== 401;
+    },
+  };
+}
+
 const metricsOpen: Attack = {
   kind: 11,
   door: 'http',
@@ -4203,7 +4231,12 @@ const matrix: Attack[] = [
     ownerRewrites(t, 'update'),
   ]),
   evidenceCrossRelease,
-  ...httpDoors.flatMap((d) => [tokenWithoutExp(d), tokenTooLong(d)]),
+  ...httpDoors.flatMap((d) => [
+    tokenWithoutExp(d),
+    tokenTooLong(d),
+    tokenWithCostlyClaims(d, 'keys'),
+    tokenWithCostlyClaims(d, 'nesting'),
+  ]),
   metricsOpen,
   reviseLeaksHiddenRelease('sql'),
   reviseLeaksHiddenRelease('graphql'),
