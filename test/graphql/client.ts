@@ -18,6 +18,8 @@ export interface StatementCounter {
   readonly count: number;
   /** The text of each statement since the last reset, for diagnostics. */
   readonly statements: readonly string[];
+  /** Each statement since the last reset with its parameter values (none for a simple query). */
+  readonly sent: readonly { text: string; values: unknown[] }[];
   reset(): void;
 }
 
@@ -58,11 +60,11 @@ function sqlText(args: unknown[]): string {
  * pool.query() alike, without wrapping a reused client twice.
  */
 export function countStatements(pool: pg.Pool): StatementCounter {
-  const seen: string[] = [];
+  const seen: { text: string; values: unknown[] }[] = [];
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
-      seen.push(sqlText(args));
+      seen.push({ text: sqlText(args), values: Array.isArray(args[1]) ? args[1] : [] });
       return query(...args);
     };
   });
@@ -71,6 +73,9 @@ export function countStatements(pool: pg.Pool): StatementCounter {
       return seen.length;
     },
     get statements() {
+      return seen.map((s) => s.text);
+    },
+    get sent() {
       return seen;
     },
     reset() {

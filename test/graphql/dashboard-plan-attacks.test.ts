@@ -16,7 +16,6 @@ import { createTestApi, type TestApi } from './client.js';
 let db: TestDatabase;
 let api: TestApi;
 let pool: pg.Pool;
-const sent: { text: string; values: unknown[] }[] = [];
 const PAGE = 5;
 const project = `dash-plan-atk-${randomUUID().slice(0, 8)}`;
 
@@ -65,7 +64,7 @@ async function gatesCost(
   filter: Record<string, unknown>,
   after: string | null,
 ): Promise<{ extra: number; rows: number; endCursor: string | null }> {
-  sent.length = 0;
+  api.statements.reset();
   const result = await api.executeOperation({
     operation: PAGE_DOC,
     variables: { first: PAGE, after, filter },
@@ -74,7 +73,7 @@ async function gatesCost(
   });
   expect(result.errors).toBeUndefined();
   const page = result.data.promotionEligibilities;
-  const reads = sent.filter((s) => /ops\.v_promotion_eligibility/.test(s.text));
+  const reads = api.statements.sent.filter((s) => /ops\.v_promotion_eligibility/.test(s.text));
   expect(reads).toHaveLength(1);
   const { text, values } = reads[0]!;
   const column = `, ${GATE_SUMMARIES_JSON} as "@gates"`;
@@ -87,14 +86,6 @@ async function gatesCost(
 beforeAll(async () => {
   db = await useTestDatabase();
   pool = new pg.Pool({ connectionString: db.apiUrl, max: 4 });
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as { query: unknown }).query = (...args: unknown[]) => {
-      const [first, second] = args;
-      if (typeof first === 'string') sent.push({ text: first, values: Array.isArray(second) ? second : [] });
-      return query(...args);
-    };
-  });
   api = createTestApi(db, { pool });
 });
 

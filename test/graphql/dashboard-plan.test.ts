@@ -20,7 +20,6 @@ import { createTestApi, expectData, type TestApi } from './client.js';
 let db: TestDatabase;
 let api: TestApi;
 let pool: pg.Pool;
-const sent: { text: string; values: unknown[] }[] = [];
 const PAGE = 20;
 
 interface PlanNode {
@@ -63,7 +62,7 @@ async function addReleases(count: number): Promise<void> {
 
 /** The dashboard page through the API; what its statements touch, summed over them. */
 async function dashboard() {
-  sent.length = 0;
+  api.statements.reset();
   const result = await api.executeOperation({
     operation: ReleaseDashboardDocument,
     variables: { first: PAGE },
@@ -74,7 +73,7 @@ async function dashboard() {
   expect(nodes).toHaveLength(PAGE);
   expect(nodes.every((n) => n.gates?.length === 4)).toBe(true);
   // One statement reads the page, its eligibility and its gates.
-  const reads = sent.filter((s) => /ops\.v_/.test(s.text));
+  const reads = api.statements.sent.filter((s) => /ops\.v_/.test(s.text));
   expect(reads).toHaveLength(1);
   expect(reads[0]!.text).toMatch(/from ops\.v_release_gate_summary g .*from ops\.v_promotion_eligibility v/s);
   const total = { releases: 0, eligibility: 0 };
@@ -89,14 +88,6 @@ async function dashboard() {
 beforeAll(async () => {
   db = await useTestDatabase();
   pool = new pg.Pool({ connectionString: db.apiUrl, max: 4 });
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as { query: unknown }).query = (...args: unknown[]) => {
-      const [first, second] = args;
-      if (typeof first === 'string') sent.push({ text: first, values: Array.isArray(second) ? second : [] });
-      return query(...args);
-    };
-  });
   api = createTestApi(db, { pool });
 });
 
@@ -168,11 +159,11 @@ describe('the page’s gates read with the page', () => {
     });
     for (const persona of ['release_manager', 'audit_reader'] as Persona[]) {
       const who = { persona, sub: `${persona}-dashboard-plan` };
-      sent.length = 0;
+      api.statements.reset();
       const page = expectData(
         await api.executeOperation({ operation: PAGE_GATES, variables: { project }, ...who }),
       );
-      expect(sent.filter((x) => /ops\.v_release_gate_summary/.test(x.text))).toHaveLength(1);
+      expect(api.statements.sent.filter((x) => /ops\.v_release_gate_summary/.test(x.text))).toHaveLength(1);
       const report = expectData(
         await api.executeOperation({ operation: REPORT_GATES, variables: { project }, ...who }),
       );
@@ -194,7 +185,7 @@ describe('the page’s gates read with the page', () => {
       );
     }
     // A persona that reads eligibility but not gates: the page, and the gates refused as before.
-    sent.length = 0;
+    api.statements.reset();
     const qa = await api.executeOperation({
       operation: PAGE_GATES,
       variables: { project },
@@ -202,6 +193,6 @@ describe('the page’s gates read with the page', () => {
       sub: 'qa-dashboard-plan',
     });
     expect(qa.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    expect(sent.some((x) => /v_release_gate_summary/.test(x.text))).toBe(false);
+    expect(api.statements.sent.some((x) => /v_release_gate_summary/.test(x.text))).toBe(false);
   });
 });

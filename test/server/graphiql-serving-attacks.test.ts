@@ -3,11 +3,10 @@
 // encoding. None may get a 500, an encoding the client refused, a 304 for an ETag that is not the
 // page's, or a GraphQL answer compressed, tagged or revalidated. Raw node:http requests, so that
 // nothing decodes the body or adds an Accept-Encoding on the way.
-import { request as httpRequest } from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { type ServedApi, serveApi } from '../support/loopback.js';
+import { type RawAnswer as Raw, rawRequest, type ServedApi, serveApi } from '../support/loopback.js';
 
 const SECRET = 'graphiql-serving-attacks-secret-0123456789abcdef';
 
@@ -16,30 +15,13 @@ let on: ServedApi;
 let whole: Raw;
 let etag: string;
 
-interface Raw {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
 function send(
   pathAndQuery: string,
   headers: Record<string, string>,
   method = 'GET',
   body?: string,
 ): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${on.base}${pathAndQuery}`, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return rawRequest(`${on.base}${pathAndQuery}`, headers, method, body);
 }
 
 beforeAll(async () => {

@@ -2,11 +2,10 @@
 // is sent brotli- or gzip-compressed when the browser accepts it, whole when it does not, and a
 // reload that presents the page's ETag gets a 304 with no body. GraphQL answers are not touched.
 // Raw node:http requests, so that nothing decodes the body or adds an Accept-Encoding on the way.
-import { request as httpRequest } from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { type ServedApi, serveApi } from '../support/loopback.js';
+import { type RawAnswer as Raw, rawRequest, type ServedApi, serveApi } from '../support/loopback.js';
 
 const SECRET = 'graphiql-serving-secret-0123456789abcdef012345';
 
@@ -25,25 +24,8 @@ afterAll(async () => {
   await off?.close();
 });
 
-interface Raw {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
 function get(base: string, headers: Record<string, string>, method = 'GET', body?: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}/graphql`, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return rawRequest(`${base}/graphql`, headers, method, body);
 }
 
 const page = (accept: Record<string, string> = {}) => get(on.base, { accept: 'text/html', ...accept });

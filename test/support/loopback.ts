@@ -1,5 +1,5 @@
 // A Node HTTP server on a free loopback port for a test file, and its shutdown; the API served so.
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -51,4 +51,35 @@ export async function serveApi(
       await closeLoopback(http);
     },
   };
+}
+
+/** An answer as it came over the wire: status, headers, and the body's bytes undecoded. */
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/**
+ * One request through node:http with exactly the headers given (nothing adds an Accept-Encoding or
+ * decodes the body on the way); resolves to the raw answer.
+ */
+export function rawRequest(
+  url: string,
+  headers: Record<string, string>,
+  method = 'GET',
+  body?: string,
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
