@@ -1902,27 +1902,10 @@ CREATE OR REPLACE FUNCTION ops.caller_identity(OUT persona public.ops_persona, O
 AS $function$
 declare
   v_role text := pg_catalog.current_setting('role');
-  v_text text := pg_catalog.current_setting('request.jwt.claims', true);
-  v_claims jsonb := '{}'::jsonb;
+  v_claims jsonb := ops.current_claims();
   v_personas text[];
   v_named text;
 begin
-  if v_text <> '' then
-    if pg_catalog.octet_length(v_text) > 4096 then
-      raise exception 'request.jwt.claims is longer than the 4096 bytes claims may take' using errcode = 'OPS03';
-    end if;
-    begin
-      v_claims := v_text::jsonb;
-    exception when data_exception or program_limit_exceeded then
-      -- 22P02 (not JSON), 22P05 (a NUL escape jsonb cannot hold), 54001 (nested past the stack's
-      -- depth) and the like. The cast's own message may quote the claims: it is not passed on.
-      raise exception 'request.jwt.claims is not JSON that jsonb can hold' using errcode = 'OPS03';
-    end;
-    if pg_catalog.jsonb_typeof(v_claims) <> 'object' then
-      raise exception 'request.jwt.claims is a JSON %, not an object', pg_catalog.jsonb_typeof(v_claims)
-        using errcode = 'OPS03';
-    end if;
-  end if;
   sub := nullif(v_claims ->> 'sub', '');
   if v_role is null or v_role = 'none' then
     return;
