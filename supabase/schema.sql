@@ -2004,7 +2004,7 @@ grant execute on function ops.compare_ledger_checkpoint(p_checkpoint jsonb) to a
 CREATE OR REPLACE FUNCTION ops.compute_release_gates(p_release_id uuid)
  RETURNS TABLE(gate_id uuid, gate_code public.ops_gate_code, status public.ops_gate_status, reasons text[], exception_id uuid)
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 4
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -2578,7 +2578,7 @@ begin
          pg_catalog.bool_or(g.status is distinct from x.status or g.exception_id is distinct from x.exception_id)
     into v_gates, v_changed
   from ops.compute_release_gates(p_release_id) with ordinality as x(gate_id, gate_code, status, reasons, exception_id, ord)
-  join ops.release_gates g on g.gate_id = x.gate_id;
+  join ops.release_gates g on g.gate_id = x.gate_id and g.release_id = p_release_id;
   if coalesce(v_changed, false) then
     v_actor := ops.current_actor();
     perform ops.context_enter('evaluating', p_release_id,
@@ -2834,7 +2834,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.freeze_findings(p_release_id uuid, p_env public.ops_environment, p_at timestamp with time zone)
  RETURNS TABLE(window_id uuid, reason text, until timestamp with time zone)
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 2
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
@@ -3026,7 +3026,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.gate_approval_findings(p_release ops.releases, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 2
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -3041,7 +3041,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.gate_blockers(p_release_id uuid, p_gates jsonb)
  RETURNS TABLE(target_env public.ops_environment, gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 8
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
@@ -3067,7 +3067,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.gate_check_findings(p_release ops.releases, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 4
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -3107,7 +3107,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.gate_deployment_findings(p_release ops.releases, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 1
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -3145,7 +3145,7 @@ grant execute on function ops.gate_evidence(p_gate_id uuid) to audit_reader, rel
 CREATE OR REPLACE FUNCTION ops.gate_evidence_findings(p_release ops.releases, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, satisfied boolean, failed boolean, has_input boolean, reasons text[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 4
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -3160,7 +3160,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.gate_exception_findings(p_release ops.releases, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, bypass_exception_id uuid, evidence_waived boolean, reasons text[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 4
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -3175,7 +3175,7 @@ $function$;
 CREATE OR REPLACE FUNCTION ops.gate_findings(p_release ops.releases, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, gate_code public.ops_gate_code, check_satisfied boolean, check_failed boolean, check_has_input boolean, check_reasons text[], deployment_found boolean, deployment_satisfied boolean, deployment_failed boolean, deployment_has_input boolean, deployment_reasons text[], evidence_satisfied boolean, evidence_failed boolean, evidence_has_input boolean, evidence_reasons text[], approval_found boolean, approval_satisfied boolean, approval_failed boolean, approval_has_input boolean, approval_reasons text[], exception_found boolean, bypass_exception_id uuid, evidence_waived boolean, exception_reasons text[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 4
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -4603,7 +4603,7 @@ grant execute on function ops.promote_release(p_release_id uuid, p_target_env te
 CREATE OR REPLACE FUNCTION ops.promotion_blockers(p_release_id uuid)
  RETURNS TABLE(target_env public.ops_environment, gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 8
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
@@ -4621,7 +4621,7 @@ grant execute on function ops.promotion_blockers(p_release_id uuid) to audit_rea
 CREATE OR REPLACE FUNCTION ops.promotion_blockers(p_release_id uuid, p_target_env text)
  RETURNS TABLE(gate_code public.ops_gate_code, status public.ops_gate_status, reason text)
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 4
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
@@ -5179,7 +5179,7 @@ grant execute on function ops.release_evidence_bundle(p_release_id uuid) to audi
 CREATE OR REPLACE FUNCTION ops.release_gate_evidence(p_release_id uuid, p_revisions integer[])
  RETURNS TABLE(gate_id uuid, requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 8
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
@@ -5191,7 +5191,7 @@ grant execute on function ops.release_gate_evidence(p_release_id uuid, p_revisio
 CREATE OR REPLACE FUNCTION ops.release_gate_evidence_up_to(p_release_id uuid, p_revisions integer[], p_limit integer)
  RETURNS TABLE(gate_id uuid, requirement_id uuid, artifact_types public.ops_artifact_type[], attached_to public.ops_evidence_scope, blocking boolean, deployment_id uuid, deployment_environment public.ops_environment, artifact_ids uuid[], present_types public.ops_artifact_type[])
  LANGUAGE plpgsql
- STABLE
+ STABLE ROWS 8
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
@@ -5851,7 +5851,7 @@ grant execute on function ops.set_soak_policy(p_from_env text, p_to_env text, p_
 CREATE OR REPLACE FUNCTION ops.soak_findings(p_release_id uuid, p_env public.ops_environment, p_at timestamp with time zone)
  RETURNS TABLE(from_env public.ops_environment, min_soak interval, reason text, until timestamp with time zone)
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 2
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
@@ -5994,7 +5994,7 @@ grant execute on function ops.submit_approval(p_release_id uuid, p_decision publ
 CREATE OR REPLACE FUNCTION ops.timing_blockers(p_release_id uuid, p_at timestamp with time zone)
  RETURNS TABLE(target_env public.ops_environment, kind text, reason text, until timestamp with time zone, window_id uuid)
  LANGUAGE plpgsql
- STABLE SECURITY DEFINER
+ STABLE SECURITY DEFINER ROWS 2
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
