@@ -56,6 +56,17 @@ export interface KeysetQuery<T> {
   afterCondition?: (where: Conditions, after: [string, string]) => void;
   /** The id the cursor names. */
   idOf: (row: T) => string;
+  /**
+   * When `from` computes its rows at a cost (a view evaluating a rule per row) and a cheaper
+   * relation holds the keyset and every filter: the page's keys are read from `keys`, and `from`
+   * only for the page's own keys, not for the one beyond them that only says there is a next page.
+   * `where`, `at` and `id` then name the columns of `keys` (by its alias); `join` ties `from` to the
+   * key, named `k.id`, e.g. 'v.release_id = k.id'. `from` must hold exactly one row per key.
+   * (`offset 0` keeps the key's position test a one-time filter of the lateral read: flattened into
+   * the join, it would be tested only after `from` was read.)
+   */
+  keys?: string;
+  join?: string;
 }
 
 /**
@@ -78,10 +89,15 @@ export async function keysetPage<T extends object>(
     }
   }
   const orderBy = q.orderBy ?? `${q.at} ${q.direction}, ${q.id} ${q.direction}`;
-  const rows = await readRows<T & { cursor_at: string }>(
-    ctx,
-    `select ${q.columns}, ${cursorAt(q.at)} from ${q.from} ${w.sql} order by ${orderBy} limit ${w.param(size + 1)}`,
-    w.params,
-  );
+  const limit = w.param(size + 1);
+  const sql =
+    q.keys && q.join
+      ? `select p.*, ${cursorAt('k.at')} from (
+           select ${q.at} as at, ${q.id} as id, pg_catalog.row_number() over (order by ${orderBy}) as n
+           from ${q.keys} ${w.sql} order by ${orderBy} limit ${limit}) k
+         left join lateral (select ${q.columns} from ${q.from} where ${q.join} and k.n < ${limit} offset 0) p on true
+         order by k.n`
+      : `select ${q.columns}, ${cursorAt(q.at)} from ${q.from} ${w.sql} order by ${orderBy} limit ${limit}`;
+  const rows = await readRows<T & { cursor_at: string }>(ctx, sql, w.params);
   return toPage(rows, size, (r) => encodeCursor(r.cursor_at, q.idOf(r)));
 }

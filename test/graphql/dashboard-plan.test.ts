@@ -102,10 +102,15 @@ describe('the dashboard page in the database', () => {
     const small = await dashboard();
     await addReleases(100);
     const large = await dashboard();
-    // The page and the one release beyond it that says whether there is a next page.
-    expect(small.eligibility).toBe(PAGE + 1);
-    expect(large).toEqual(small);
-    expect(large.releases).toBeLessThanOrEqual(3 * (PAGE + 1));
+    // The page's releases only: the one beyond them, read only to say whether there is a next
+    // page, is not evaluated.
+    expect(small.eligibility).toBe(PAGE);
+    expect(large.eligibility).toBe(PAGE);
+    // The page's keys (the one beyond and the one read ahead to number them), then each page
+    // release for its eligibility and for its gates: a bound that does not move with the table (at
+    // 25 releases the planner may read them all rather than use an index; at 125 it reads the page).
+    expect(small.releases).toBeLessThanOrEqual(4 * (PAGE + 1));
+    expect(large.releases).toBeLessThanOrEqual(4 * (PAGE + 1));
   });
 
   it('would see a page that evaluates every release before its limit', async () => {
