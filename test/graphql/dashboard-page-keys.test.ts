@@ -52,7 +52,7 @@ async function paged(
   let after: string | null = null;
   for (let pages = 0; pages < 50; pages++) {
     api.statements.reset();
-    const result = await api.executeOperation({
+    const result: Any = await api.executeOperation({
       operation: doc(withGates),
       variables: { first, after, filter },
       persona,
@@ -60,7 +60,8 @@ async function paged(
     });
     expect(result.errors).toBeUndefined();
     texts.push(...api.statements.sent.map((s) => s.text).filter((t) => /v_promotion_eligibility/.test(t)));
-    const page = result.data.promotionEligibilities;
+    const page: { nodes: Node[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } =
+      result.data.promotionEligibilities;
     expect(page.nodes.length).toBeLessThanOrEqual(first);
     nodes.push(...page.nodes);
     if (!page.pageInfo.hasNextPage) {
