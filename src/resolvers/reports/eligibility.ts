@@ -114,40 +114,27 @@ builder.queryField('promotionEligibilities', (t) =>
       const columns = withGates
         ? `${ELIGIBILITY_COLUMNS}, ${GATE_SUMMARIES_JSON} as "@gates"`
         : ELIGIBILITY_COLUMNS;
+      // Eligibility is computed per release: filtering by it, the page evaluates releases until it
+      // has its rows. Every other filter is a column of the release (the view's release_status is
+      // its status): the page's releases are then found in ops.releases, as the caller may read
+      // them, and eligibility and gates are evaluated for those only, not for the release beyond.
       const byEligibility = (f.eligibleForStaging ?? f.eligibleForProduction ?? null) !== null;
-      const page = byEligibility
-        ? // Eligibility is computed per release: the page evaluates releases until it has its rows.
-          await keysetPage<EligibilityRow>(ctx, args, {
-            columns,
-            from: 'ops.v_promotion_eligibility v',
-            where: new Conditions()
-              .when(f.project, (p) => `v.project = ${p}`)
-              .when(f.releaseStatus, (p) => `v.release_status = ${p}::ops_release_status`)
-              .when(f.environmentTarget, (p) => `v.environment_target = ${p}::ops_environment`)
-              .when(f.eligibleForStaging, (p) => `v.eligible_for_staging = ${p}::boolean`)
-              .when(f.eligibleForProduction, (p) => `v.eligible_for_production = ${p}::boolean`),
-            at: 'v.created_at',
-            id: 'v.release_id',
-            direction: 'desc',
-            idOf: (r) => r.release_id,
-          })
-        : // Every other filter is a column of the release (the view's release_status is its status):
-          // the page's releases are found in ops.releases, as the caller may read them, and
-          // eligibility and gates are evaluated for those only, not for the release beyond them.
-          await keysetPage<EligibilityRow>(ctx, args, {
-            columns,
-            from: 'ops.v_promotion_eligibility v',
-            keys: 'ops.releases r',
-            join: 'v.release_id = k.id',
-            where: new Conditions()
-              .when(f.project, (p) => `r.project = ${p}`)
-              .when(f.releaseStatus, (p) => `r.status = ${p}::ops_release_status`)
-              .when(f.environmentTarget, (p) => `r.environment_target = ${p}::ops_environment`),
-            at: 'r.created_at',
-            id: 'r.release_id',
-            direction: 'desc',
-            idOf: (r) => r.release_id,
-          });
+      const [on, status] = byEligibility ? ['v', 'release_status'] : ['r', 'status'];
+      const page = await keysetPage<EligibilityRow>(ctx, args, {
+        columns,
+        from: 'ops.v_promotion_eligibility v',
+        ...(byEligibility ? {} : { keys: 'ops.releases r', join: 'v.release_id = k.id' }),
+        where: new Conditions()
+          .when(f.project, (p) => `${on}.project = ${p}`)
+          .when(f.releaseStatus, (p) => `${on}.${status} = ${p}::ops_release_status`)
+          .when(f.environmentTarget, (p) => `${on}.environment_target = ${p}::ops_environment`)
+          .when(f.eligibleForStaging, (p) => `v.eligible_for_staging = ${p}::boolean`)
+          .when(f.eligibleForProduction, (p) => `v.eligible_for_production = ${p}::boolean`),
+        at: `${on}.created_at`,
+        id: `${on}.release_id`,
+        direction: 'desc',
+        idOf: (r) => r.release_id,
+      });
       if (withGates) {
         for (const row of page.nodes) {
           primeGateSummaries(ctx, row.release_id, row['@gates'] ?? []);
