@@ -62,6 +62,7 @@ create table ops.approvals (
   constraint approvals_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
 comment on column ops.approvals.revision is 'The release revision this decision was made for (stamped at insert).';
+CREATE INDEX approvals_exception ON ops.approvals USING btree (exception_id, approver_id) WHERE (exception_id IS NOT NULL);
 CREATE INDEX approvals_gate ON ops.approvals USING btree (gate_id, approver_id, created_at DESC);
 CREATE INDEX approvals_release ON ops.approvals USING btree (release_id);
 CREATE TRIGGER approvals_append_only BEFORE DELETE OR UPDATE ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
@@ -1286,7 +1287,11 @@ create view ops.v_exception_status with (security_invoker=true) as
     e.reason,
     e.created_at
    FROM ops.exceptions e
-     JOIN ops.releases r ON r.release_id = e.release_id
+     CROSS JOIN LATERAL ( SELECT x.project,
+            x.release_name
+           FROM ops.releases x
+          WHERE x.release_id = e.release_id
+         OFFSET 0) r
      CROSS JOIN LATERAL ops.exception_standing(e.*) s(state, time_left);
 CREATE TRIGGER v_exception_status_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_exception_status FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
 grant select on table ops.v_exception_status to audit_reader, release_manager;
