@@ -52,6 +52,7 @@ import {
   UpdateDeploymentDocument,
 } from '../../src/gql/graphql.js';
 import { INGEST_PATH } from '../../src/server.js';
+import { EVENT_TYPES } from '../../src/vocabulary.js';
 import { createTestApi, expectData, okData, TEST_SECRET, type TestApi } from '../graphql/client.js';
 import { actAs, identity, type TestDatabase, useTestDatabase } from '../support/db.js';
 
@@ -241,8 +242,12 @@ function envelope(releaseId: string, eventType: string, payload: Record<string, 
   };
 }
 
+/** The event types sent through the ingest route. */
+const sentTypes = new Set<unknown>();
+
 /** Sends the event and expects it accepted (or, for a resend, answered as a duplicate). */
 async function accepted(who: Who, body: Record<string, unknown>, expected = 'accepted') {
+  sentTypes.add(body.event_type);
   const reply = await ingest(who, body);
   expect(reply.status, JSON.stringify(reply.body)).toBeLessThan(300);
   expect(reply.body.status, JSON.stringify(reply.body)).toBe(expected);
@@ -618,7 +623,9 @@ describe('plans on a database of thousands of releases', () => {
       expectData((await read()) as Parameters<typeof expectData>[0]);
     }
 
-    // Every step left plans; the gate evaluation's among them.
+    // Every event type the ingest accepts went through it; every step left plans, the gate
+    // evaluation's among them.
+    expect([...sentTypes].sort()).toEqual([...EVENT_TYPES].sort());
     const steps = new Set(plans.map((p) => p.step));
     for (const name of ['ingest build_complete', 'graphql approveException', 'graphql dashboard page'])
       expect(steps.has(name), `no plans captured for ${name}`).toBe(true);
