@@ -4681,6 +4681,10 @@ AS $function$
 declare
   v_env public.ops_environment := ops.parse_environment(p_target_env);
 begin
+  if v_env is null then
+    perform ops.assert_can_read_release(p_release_id);
+    return;
+  end if;
   return query
     select b.gate_code, b.status, b.reason from ops.promotion_blockers(p_release_id) b where b.target_env = v_env;
 end

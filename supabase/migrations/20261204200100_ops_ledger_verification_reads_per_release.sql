@@ -149,6 +149,7 @@ begin
   end loop;
 end
 $$;
+revoke execute on function ops.ledger_findings(uuid) from public;
 
 -- Takes a release id, or null for every chain; returns the report behind both forms of
 -- ops.verify_ledger (20261129004000): {ok, release_id, chains, entries, head, findings}, the
@@ -192,3 +193,4 @@ begin
         from f), '[]'::jsonb)));
 end
 $$;
+revoke execute on function ops.ledger_report(uuid) from public;
