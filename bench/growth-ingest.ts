@@ -1,11 +1,15 @@
-// `npm run bench:growth-ingest [-- --short]`: does ingest slow down as the ingest log grows? Two
-// databases of one PostgreSQL (the same server, memory and disks): `empty`, freshly migrated, and
+// `npm run bench:growth-ingest [-- --short]`: does ingest slow down as the database grows? Three
+// databases of one PostgreSQL (the same server, memory and disks): `empty`, freshly migrated;
 // `grown`, its copy with GROWTH_ROWS (default 1,000,000) accepted ingest-log rows seeded, each on
-// the tamper-evident ledger. The same load (CONCURRENCY callers sending build_complete and
-// check_result events through select ops.ingest_event(...) over withPersona, some of them resends)
-// runs on each in alternating rounds (empty, grown, grown, empty, ...), so that the shared
-// machine's changing load weighs on both alike; the ratio grown/empty is printed against the
-// target (>= 0.9). Timing is reported, never enforced: only a wrong answer fails the run.
+// the tamper-evident ledger; and `wide`, its copy with GROWTH_RELEASES (default 10,000) other
+// releases and their facts (gates, checks, approvals, evidence, deployments, exceptions, log rows:
+// bench/reads.ts seed(), ANALYZEd). The same load (CONCURRENCY callers sending build_complete and
+// check_result events through select ops.ingest_event(...) over withPersona, some of them resends,
+// about releases of their own) runs on each in alternating rounds (empty, grown, wide, then wide,
+// grown, empty, ...), so that the shared machine's changing load weighs on all alike; the ratios
+// grown/empty and wide/empty are printed against the target (>= 0.9). A plan that reads a whole
+// fact table per event (the gate evaluation before 20261204190000) shows in wide/empty, not in
+// grown/empty. Timing is reported, never enforced: only a wrong answer fails the run.
 //
 // Seeding is fast and leaves a ledger ops.verify_ledger accepts: as the owner, in one transaction,
 // INSERT ... SELECT generate_series (the per-row ledger trigger off in it), then the entries those
@@ -13,8 +17,9 @@
 // one seeded release's chain.
 //
 // Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set (which must allow
-// CREATE DATABASE). --short or BENCH_SHORT=1: 20,000 rows and a few seconds (it cannot rot).
-// GROWTH_ROWS, BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override the defaults.
+// CREATE DATABASE). --short or BENCH_SHORT=1: 20,000 rows, 1,000 releases and a few seconds (it
+// cannot rot). GROWTH_ROWS, GROWTH_RELEASES, BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override
+// the defaults.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Identity } from '../src/auth/jwt.js';
@@ -29,11 +34,13 @@ import {
   runLoad,
   serverVersion,
 } from './lib.js';
+import { seed as seedReleasesWithFacts } from './reads.js';
 
 const short = process.argv.includes('--short') || ['1', 'true'].includes(process.env.BENCH_SHORT ?? '');
 const ROWS = Number(process.env.GROWTH_ROWS ?? (short ? 20_000 : 1_000_000));
 const BATCH = 100_000;
 const SEED_RELEASES = short ? 100 : 1_000;
+const WIDE_RELEASES = Number(process.env.GROWTH_RELEASES ?? (short ? 1_000 : 10_000));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const POOL = Number(process.env.BENCH_POOL ?? 10);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (short ? 2 : 30));
@@ -186,40 +193,72 @@ function median(xs: number[]): number {
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : Number.NaN;
 }
 
+type Side = 'empty' | 'grown' | 'wide';
+const SIDES: readonly Side[] = ['empty', 'grown', 'wide'];
+
+/**
+ * Seeds `n` releases with their facts (bench/reads.ts seed(): set-based, triggers off, then
+ * ANALYZE), leaves nothing for autovacuum, and returns the seconds it took.
+ */
+async function seedWide(adminUrl: string, n: number): Promise<number> {
+  const t0 = performance.now();
+  await seedReleasesWithFacts(adminUrl, n);
+  await withClient(adminUrl, async (c) => {
+    await c.query('vacuum analyze');
+    await c.query('checkpoint');
+  });
+  return (performance.now() - t0) / 1000;
+}
+
 async function main(): Promise<number> {
   const started = performance.now();
   const db = await openBenchDatabase();
-  const grownName = `bench_grown_${randomUUID().slice(0, 8)}`;
-  const emptyDb = { adminUrl: db.adminUrl, apiUrl: db.apiUrl };
-  const grownDb = { adminUrl: onDatabase(db.adminUrl, grownName), apiUrl: onDatabase(db.apiUrl, grownName) };
+  const suffix = randomUUID().slice(0, 8);
+  const grownName = `bench_grown_${suffix}`;
+  const wideName = `bench_wide_${suffix}`;
+  const on = (name: string) => ({
+    adminUrl: onDatabase(db.adminUrl, name),
+    apiUrl: onDatabase(db.apiUrl, name),
+  });
+  const dbs: Record<Side, { adminUrl: string; apiUrl: string }> = {
+    empty: { adminUrl: db.adminUrl, apiUrl: db.apiUrl },
+    grown: on(grownName),
+    wide: on(wideName),
+  };
   const current = await withClient(
     db.adminUrl,
     async (c) => (await c.query('select current_database() as d')).rows[0].d,
   );
-  // A copy of the freshly migrated database: the same schema, settings and grants.
-  await withClient(onDatabase(db.adminUrl, 'postgres'), (c) =>
-    c.query(`create database "${grownName}" template "${current}"`),
-  );
-  const pools = { empty: benchPool(emptyDb.apiUrl, POOL), grown: benchPool(grownDb.apiUrl, POOL) };
+  // Copies of the freshly migrated database: the same schema, settings and grants.
+  await withClient(onDatabase(db.adminUrl, 'postgres'), async (c) => {
+    for (const name of [grownName, wideName])
+      await c.query(`create database "${name}" template "${current}"`);
+  });
+  const pools: Record<Side, pg.Pool> = {
+    empty: benchPool(dbs.empty.apiUrl, POOL),
+    grown: benchPool(dbs.grown.apiUrl, POOL),
+    wide: benchPool(dbs.wide.apiUrl, POOL),
+  };
   try {
     process.stdout.write(
       `ingest growth benchmark${short ? ' (short)' : ''}: ${CONCURRENCY} concurrent, ${ROUNDS} alternating rounds of ` +
-        `${(SECONDS / ROUNDS).toFixed(1)} s per database, ${ROWS.toLocaleString('en')} seeded log rows\n` +
+        `${(SECONDS / ROUNDS).toFixed(1)} s per database, ${ROWS.toLocaleString('en')} seeded log rows, ` +
+        `${WIDE_RELEASES.toLocaleString('en')} seeded releases\n` +
         `machine: ${machine()}; PostgreSQL ${await serverVersion(db.adminUrl)} (${db.description})\n`,
     );
     const seedReleases = await createReleases(pools.grown, developer, 'growth-seed', SEED_RELEASES);
-    const seedSeconds = await seed(grownDb.adminUrl, seedReleases, ROWS);
+    const seedSeconds = await seed(dbs.grown.adminUrl, seedReleases, ROWS);
+    const wideSeconds = await seedWide(dbs.wide.adminUrl, WIDE_RELEASES);
     const logRows = async (url: string) =>
       withClient(
         url,
         async (c) => (await c.query('select count(*)::int as n from ops.event_ingest_log')).rows[0].n,
       );
 
-    const next = {
-      empty: eventSource('empty', await createReleases(pools.empty, developer, 'growth-bench', RELEASES)),
-      grown: eventSource('grown', await createReleases(pools.grown, developer, 'growth-bench', RELEASES)),
-    };
-    const op = (side: 'empty' | 'grown') => async () => {
+    const next = {} as Record<Side, () => string>;
+    for (const side of SIDES)
+      next[side] = eventSource(side, await createReleases(pools[side], developer, 'growth-bench', RELEASES));
+    const op = (side: Side) => async () => {
       const body = next[side]();
       const r = await withPersona(pools[side], ci, (c) =>
         c.query<{ r: { status: string } }>('select ops.ingest_event($1::jsonb) as r', [body]),
@@ -233,12 +272,12 @@ async function main(): Promise<number> {
       warmupMs: short ? 300 : 1_000,
       durationMs: (SECONDS * 1000) / ROUNDS,
     };
-    const results: Record<'empty' | 'grown', LoadResult[]> = { empty: [], grown: [] };
+    const results: Record<Side, LoadResult[]> = { empty: [], grown: [], wide: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? (['empty', 'grown'] as const) : (['grown', 'empty'] as const);
+      const order = round % 2 === 0 ? SIDES : [...SIDES].reverse();
       for (const side of order) results[side].push(await runLoad(op(side), load));
     }
-    const total = (side: 'empty' | 'grown') => {
+    const total = (side: Side) => {
       const rs = results[side];
       const count = rs.reduce((n, x) => n + x.count, 0);
       const seconds = rs.reduce((n, x) => n + x.seconds, 0);
@@ -254,14 +293,26 @@ async function main(): Promise<number> {
     };
     const empty = total('empty');
     const grown = total('grown');
+    const wide = total('wide');
     // A round in which either side completed nothing (a starved machine) measured no ratio.
-    const perRound = results.grown
-      .map((g, i) => [g, results.empty[i]!] as const)
-      .filter(([g, e]) => g.count > 0 && e.count > 0)
-      .map(([g, e]) => g.rate / e.rate);
+    const roundsAgainstEmpty = (side: Side) =>
+      results[side]
+        .map((g, i) => [g, results.empty[i]!] as const)
+        .filter(([g, e]) => g.count > 0 && e.count > 0)
+        .map(([g, e]) => g.rate / e.rate);
+    const perRound = roundsAgainstEmpty('grown');
+    const perRoundWide = roundsAgainstEmpty('wide');
     const ratio = perRound.length > 0 ? median(perRound) : Number.NaN;
-    const measured = perRound.length > 0;
-    const [emptyRows, grownRows] = [await logRows(emptyDb.adminUrl), await logRows(grownDb.adminUrl)];
+    const ratioWide = perRoundWide.length > 0 ? median(perRoundWide) : Number.NaN;
+    const [emptyRows, grownRows, wideRows] = [
+      await logRows(dbs.empty.adminUrl),
+      await logRows(dbs.grown.adminUrl),
+      await logRows(dbs.wide.adminUrl),
+    ];
+    const releaseCount = await withClient(
+      dbs.wide.adminUrl,
+      async (c) => (await c.query('select count(*)::int as n from ops.releases')).rows[0].n,
+    );
     // The seeded rows are on the ledger: one seeded release's chain verifies clean.
     const verify = await withPersona(
       pools.grown,
@@ -275,28 +326,33 @@ async function main(): Promise<number> {
         return { ...rows[0]!.r, ms: performance.now() - t0 };
       },
     );
+    const verdict = (r: number, rounds: number[]) =>
+      `${r.toFixed(2)} (median of ${rounds.length} of ${ROUNDS} alternating rounds: ${rounds
+        .map((x) => x.toFixed(2))
+        .join(', ')}; target >= ${TARGET_RATIO}: ${
+        rounds.length === 0 ? 'not measured' : r >= TARGET_RATIO ? 'met' : 'NOT met'
+      })`;
     const line = (label: string, r: ReturnType<typeof total>, rows: number) =>
       `  ${label.padEnd(34)} ${r.rate.toFixed(0).padStart(6)} ev/s   p50 ${ms(r.p50).padStart(9)}   p99 ${ms(r.p99).padStart(9)}   (${r.count} events; ${rows.toLocaleString('en')} log rows after${r.unanswered ? `; ${r.unanswered} unanswered` : ''}${r.errors ? `; ${r.errors} WRONG ANSWERS: ${r.firstError}` : ''})\n`;
     process.stdout.write(
-      `  seeding ${ROWS.toLocaleString('en')} rows took ${seedSeconds.toFixed(0)} s\n` +
+      `  seeding ${ROWS.toLocaleString('en')} rows took ${seedSeconds.toFixed(0)} s, ` +
+        `${WIDE_RELEASES.toLocaleString('en')} releases ${wideSeconds.toFixed(0)} s\n` +
         line('empty database', empty, emptyRows) +
         line(`+${ROWS.toLocaleString('en')} ingest-log rows`, grown, grownRows) +
-        `  ratio grown/empty = ${ratio.toFixed(2)} (median of ${perRound.length} of ${ROUNDS} alternating rounds: ${perRound
-          .map((x) => x.toFixed(2))
-          .join(
-            ', ',
-          )}; target >= ${TARGET_RATIO}: ${!measured ? 'not measured' : ratio >= TARGET_RATIO ? 'met' : 'NOT met'})\n` +
+        line(`+${WIDE_RELEASES.toLocaleString('en')} releases and facts`, wide, wideRows) +
+        `  ratio grown/empty = ${verdict(ratio, perRound)}\n` +
+        `  ratio wide/empty  = ${verdict(ratioWide, perRoundWide)} (${releaseCount.toLocaleString('en')} releases)\n` +
         `  ledger: verify_ledger(one seeded release) over ${verify.entries} entries: ${verify.ok ? 'clean' : 'FINDINGS'} in ${ms(verify.ms)}\n` +
-        `BENCH_RESULT ${JSON.stringify({ short, rows: ROWS, concurrency: CONCURRENCY, seconds: SECONDS, machine: machine(), empty, grown, ratio, perRound, seedSeconds, verifyOk: verify.ok })}\n` +
+        `BENCH_RESULT ${JSON.stringify({ short, rows: ROWS, releases: WIDE_RELEASES, concurrency: CONCURRENCY, seconds: SECONDS, machine: machine(), empty, grown, wide, ratio, perRound, ratioWide, perRoundWide, seedSeconds, wideSeconds, verifyOk: verify.ok })}\n` +
         `done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
     );
-    return empty.errors + grown.errors > 0 || !verify.ok ? 1 : 0;
+    return empty.errors + grown.errors + wide.errors > 0 || !verify.ok ? 1 : 0;
   } finally {
-    await pools.empty.end();
-    await pools.grown.end();
-    await withClient(onDatabase(db.adminUrl, 'postgres'), (c) =>
-      c.query(`drop database if exists "${grownName}" with (force)`),
-    ).catch(() => {});
+    for (const side of SIDES) await pools[side].end();
+    for (const name of [grownName, wideName])
+      await withClient(onDatabase(db.adminUrl, 'postgres'), (c) =>
+        c.query(`drop database if exists "${name}" with (force)`),
+      ).catch(() => {});
     await db.close();
   }
 }

@@ -62,6 +62,7 @@ create table ops.approvals (
   constraint approvals_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
 comment on column ops.approvals.revision is 'The release revision this decision was made for (stamped at insert).';
+CREATE INDEX approvals_exception ON ops.approvals USING btree (exception_id, approver_id) WHERE (exception_id IS NOT NULL);
 CREATE INDEX approvals_gate ON ops.approvals USING btree (gate_id, approver_id, created_at DESC);
 CREATE INDEX approvals_release ON ops.approvals USING btree (release_id);
 CREATE TRIGGER approvals_append_only BEFORE DELETE OR UPDATE ON ops.approvals FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
@@ -1286,7 +1287,11 @@ create view ops.v_exception_status with (security_invoker=true) as
     e.reason,
     e.created_at
    FROM ops.exceptions e
-     JOIN ops.releases r ON r.release_id = e.release_id
+     CROSS JOIN LATERAL ( SELECT x.project,
+            x.release_name
+           FROM ops.releases x
+          WHERE x.release_id = e.release_id
+         OFFSET 0) r
      CROSS JOIN LATERAL ops.exception_standing(e.*) s(state, time_left);
 CREATE TRIGGER v_exception_status_read_only INSTEAD OF INSERT OR DELETE OR UPDATE ON ops.v_exception_status FOR EACH ROW EXECUTE FUNCTION ops.refuse_report_write();
 grant select on table ops.v_exception_status to audit_reader, release_manager;
@@ -4033,9 +4038,16 @@ begin
       select ops.ledger_chain_of(%1$L, pg_catalog.to_jsonb(t)), null::bigint, %1$L::text, t.%2$I,
              'unrecorded', 'the fact has no ledger entry: it was written with the ledger''s triggers disabled'
       from ops.%3$I t
-      where ($1 is null or (%4$s))
+      where %4$s
         and not exists (select 1 from ops.ledger_entries x where x.fact_table = %1$L and x.row_id = t.%2$I)
-    $q$, f.table_name, f.pk_column, f.table_name, f.release_scope) using p_release_id;
+    $q$, f.table_name, f.pk_column, f.table_name,
+      case when p_release_id is null then 'true'
+           else pg_catalog.format('t.%I in (%s)', f.pk_column, (
+             select pg_catalog.string_agg(pg_catalog.format('select t.%I from ops.%I t where %s',
+                                                            f.pk_column, f.table_name, a.arm), ' union all '
+                                          order by a.n)
+             from pg_catalog.unnest(ops.ledger_scope_arms(f.release_scope)) with ordinality as a(arm, n)))
+      end) using p_release_id;
   end loop;
 end
 $function$;
@@ -4163,33 +4175,75 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.ledger_report(p_release_id uuid)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  with f as (
-    select distinct on (x.chain_id) x.*
-    from ops.ledger_findings(p_release_id) x
-    order by x.chain_id, x.seq nulls last, x.fact_table, x.row_id
-  ),
-  c as (
-    select count(*) as chains, coalesce(sum(c.head_seq), 0) as entries
-    from ops.ledger_chains c where p_release_id is null or c.chain_id = p_release_id
-  )
-  select pg_catalog.jsonb_build_object(
-    'ok', not exists (select 1 from f),
-    'release_id', p_release_id,
-    'chains', (select c.chains from c),
-    'entries', (select c.entries from c),
-    'head', (select pg_catalog.jsonb_build_object('seq', h.head_seq, 'hash', h.head_hash)
-             from ops.ledger_chains h where h.chain_id = p_release_id),
-    'findings', coalesce((
-      select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-        'chain_id', f.chain_id,
-        'release_id', nullif(f.chain_id, ops.ledger_global_chain()),
-        'seq', f.seq, 'fact_table', f.fact_table, 'row_id', f.row_id, 'kind', f.kind, 'detail', f.detail)
-        order by f.seq nulls last, f.chain_id)
-      from f), '[]'::jsonb))
+declare
+  v_chains bigint;
+  v_entries numeric;
+begin
+  if p_release_id is null then
+    select count(*), coalesce(sum(c.head_seq), 0) into v_chains, v_entries from ops.ledger_chains c;
+  else
+    select count(*), coalesce(sum(c.head_seq), 0) into v_chains, v_entries
+    from ops.ledger_chains c where c.chain_id = p_release_id;
+  end if;
+  return (
+    with f as (
+      select distinct on (x.chain_id) x.*
+      from ops.ledger_findings(p_release_id) x
+      order by x.chain_id, x.seq nulls last, x.fact_table, x.row_id
+    )
+    select pg_catalog.jsonb_build_object(
+      'ok', not exists (select 1 from f),
+      'release_id', p_release_id,
+      'chains', v_chains,
+      'entries', v_entries,
+      'head', (select pg_catalog.jsonb_build_object('seq', h.head_seq, 'hash', h.head_hash)
+               from ops.ledger_chains h where h.chain_id = p_release_id),
+      'findings', coalesce((
+        select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+          'chain_id', f.chain_id,
+          'release_id', nullif(f.chain_id, ops.ledger_global_chain()),
+          'seq', f.seq, 'fact_table', f.fact_table, 'row_id', f.row_id, 'kind', f.kind, 'detail', f.detail)
+          order by f.seq nulls last, f.chain_id)
+        from f), '[]'::jsonb)));
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_scope_arms(p_scope text)
+ RETURNS text[]
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_arms text[] := '{}';
+  v_depth integer := 0;
+  v_start integer := 1;
+  v_len integer := pg_catalog.length(p_scope);
+  v_ch text;
+  i integer := 1;
+begin
+  if p_scope ~ '[''"]|--|/\*' or p_scope ~* '\mcase\M' then
+    return array[p_scope];
+  end if;
+  while i <= v_len loop
+    v_ch := pg_catalog.substr(p_scope, i, 1);
+    if v_ch = '(' then
+      v_depth := v_depth + 1;
+    elsif v_ch = ')' then
+      v_depth := v_depth - 1;
+    elsif v_depth = 0 and pg_catalog.substr(p_scope, i, 4) ~* '^\sor\s$' then
+      v_arms := v_arms || pg_catalog.btrim(pg_catalog.substr(p_scope, v_start, i - v_start));
+      v_start := i + 4;
+      i := i + 3;
+    end if;
+    i := i + 1;
+  end loop;
+  return v_arms || pg_catalog.btrim(pg_catalog.substr(p_scope, v_start));
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.log_refused_ingest(p_envelope jsonb, p_http_status integer, p_error jsonb)
@@ -4627,6 +4681,10 @@ AS $function$
 declare
   v_env public.ops_environment := ops.parse_environment(p_target_env);
 begin
+  if v_env is null then
+    perform ops.assert_can_read_release(p_release_id);
+    return;
+  end if;
   return query
     select b.gate_code, b.status, b.reason from ops.promotion_blockers(p_release_id) b where b.target_env = v_env;
 end
