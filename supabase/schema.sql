@@ -4627,6 +4627,7 @@ AS $function$
 declare
   v_env public.ops_environment := ops.parse_environment(p_target_env);
 begin
+  perform ops.assert_can_read_release(p_release_id);
   return query
     select b.gate_code, b.status, b.reason from ops.promotion_blockers(p_release_id) b where b.target_env = v_env;
 end
