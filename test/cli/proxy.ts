@@ -89,21 +89,30 @@ export async function startProxy(targetPort: number, script: Behaviour[], only?:
 export async function startSilentServer(): Promise<{
   url: string;
   connections: () => number;
+  /** How long each connection stayed open until the client closed it (ms), in order of arrival. */
+  heldMs: () => (number | null)[];
   close(): Promise<void>;
 }> {
   const sockets = new Set<net.Socket>();
-  let count = 0;
+  const held: (number | null)[] = [];
   const server = net.createServer((s) => {
-    count++;
+    const i = held.push(null) - 1;
+    const opened = Date.now();
     sockets.add(s);
     s.on('error', () => {});
+    // Read (and drop) what arrives, or the client's end of the connection is never seen.
+    s.resume();
+    s.once('close', () => {
+      held[i] = Date.now() - opened;
+    });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    connections: () => count,
+    connections: () => held.length,
+    heldMs: () => [...held],
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));

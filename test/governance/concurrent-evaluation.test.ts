@@ -36,7 +36,7 @@ describe('concurrent facts of one release', () => {
       // The first transaction: a failing required check, not committed yet.
       await c1.query(check(`unit-${randomUUID().slice(0, 6)}`, 'fail'));
       // The second: a passing one of another name, evaluated while the first is still open.
-      const failed = await commitWhileWaiting(c1, c2, () =>
+      const failed = await commitWhileWaiting(db.admin, c1, c2, () =>
         c2.query(check(`lint-${randomUUID().slice(0, 6)}`, 'pass')),
       );
       expect(failed).toBeUndefined();
@@ -73,7 +73,7 @@ describe('a fact written under REPEATABLE READ', () => {
       // The first: the failing check rerun and passing; G1 passes, the release stays in_progress.
       await c1.query(check(a, 'pass'));
       // The second, on its old snapshot: another required check failing, waiting for the first.
-      secondError = (await commitWhileWaiting(c1, c2, () => c2.query(check(b, 'fail'))))?.message;
+      secondError = (await commitWhileWaiting(db.admin, c1, c2, () => c2.query(check(b, 'fail'))))?.message;
     } finally {
       c1.release();
       c2.release();

@@ -420,22 +420,39 @@ export async function beginAs(
 
 /**
  * Two transactions at once: `second` runs on `c2` while `c1` holds what it wrote, then `c1`
- * commits and `c2` commits after `second` (or rolls back when it or its commit fails). Returns
- * the error `c2` met, undefined when it committed.
+ * commits and `c2` commits after `second` (or rolls back when it or its commit fails). `c1`
+ * commits once `c2` waits for a lock (seen through `admin` in pg_stat_activity), or once `second`
+ * has finished without waiting; a fixed pause instead let a busy machine commit `c1` before
+ * `second` had started, which then ran after the other transaction rather than against it.
+ * Returns the error `c2` met, undefined when it committed.
  */
 export async function commitWhileWaiting(
+  admin: Pick<pg.Pool, 'query'>,
   c1: pg.ClientBase,
   c2: pg.ClientBase,
   second: () => Promise<unknown>,
 ): Promise<(Error & { code?: string }) | undefined> {
   let failed: (Error & { code?: string }) | undefined;
+  let settled = false;
+  const pid = (c2 as unknown as { processID: number }).processID;
   const later = second()
     .then(() => c2.query('commit'))
     .catch(async (e: Error & { code?: string }) => {
       failed = e;
       await c2.query('rollback');
+    })
+    .finally(() => {
+      settled = true;
     });
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  const until = Date.now() + 60_000;
+  while (!settled && Date.now() < until) {
+    const { rows } = await admin.query<{ waiting: boolean }>(
+      `select wait_event_type = 'Lock' as waiting from pg_stat_activity where pid = $1`,
+      [pid],
+    );
+    if (rows[0]?.waiting) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   await c1.query('commit');
   await later;
   return failed;

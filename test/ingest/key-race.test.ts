@@ -60,7 +60,7 @@ describe('one key, two first attempts, the later on an older snapshot', () => {
         await c2.query('select count(*) from ops.releases'); // the snapshot is taken here
         await beginAs(c1, 'ci_service_role', who.ci);
         expect((await ingest(c1, first)).status).toBe('accepted');
-        secondError = await commitWhileWaiting(c1, c2, async () => {
+        secondError = await commitWhileWaiting(db.admin, c1, c2, async () => {
           secondReply = await ingest(c2, second);
         });
       } finally {

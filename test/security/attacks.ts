@@ -445,9 +445,15 @@ const activeAfterExpiry: Attack = {
   name: 'an exception counts as active after its expiry in a transaction begun before',
   async run({ db }) {
     const r = await release(db);
-    const e = await requestException(db, r.release_id, ['G1'], { expiresIn: '3 seconds' });
+    // Approved while in force, then set to expire in 3 s (shortening is allowed): requested with a
+    // 3 s window, the approval itself could come after the expiry on a busy machine.
+    const e = await requestException(db, r.release_id, ['G1'], { expiresIn: '1 hour' });
     await asRole(db, 'release_manager', claims('release_manager', who.rm3), (c) =>
       c.query(`select ops.approve_exception($1, 'ok')`, [e.exception_id]),
+    );
+    await db.admin.query(
+      `update ops.exceptions set expires_at = clock_timestamp() + interval '3 seconds' where exception_id = $1`,
+      [e.exception_id],
     );
     const out = await tryAsRole(db, 'release_manager', claims('release_manager', who.rm3), async (c) => {
       await c.query('select 1');
@@ -3273,80 +3279,94 @@ function bypassTakingEffectLater(door: 'sql' | 'graphql'): Attack {
     name: 'an approved bypass whose window opens later: the stored gate never follows the rule',
     async run(ctx) {
       const { db } = ctx;
-      const r = await release(db);
-      await passG1(db, r);
-      await passG2(db, r);
-      let e: string;
-      if (door === 'sql') {
-        e = await asRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
-          const { rows } = await c.query(
-            `select exception_id from ops.request_exception(p_release_id => $1, p_exception_type => 'gate_bypass',
+      // The gate is read before the window opens. On a busy machine the request, the approval and
+      // that read can outlast a short wait, so the wait widens (on a new release) until the
+      // database's clock says the read came before the opening.
+      for (const windowMs of [1_500, 5_000, 15_000]) {
+        const r = await release(db);
+        await passG1(db, r);
+        await passG2(db, r);
+        let e: string;
+        if (door === 'sql') {
+          e = await asRole(db, 'release_manager', claims('release_manager', who.rm2), async (c) => {
+            const { rows } = await c.query(
+              `select exception_id from ops.request_exception(p_release_id => $1, p_exception_type => 'gate_bypass',
              p_impacted_gates => '{G3}', p_reason => 'hotfix for a customer outage', p_risk_statement => 'low',
              p_expires_at => clock_timestamp() + interval '1 day',
-             p_effective_from => clock_timestamp() + interval '1500 milliseconds')`,
-            [r.release_id],
-          );
-          return rows[0].exception_id as string;
-        });
-        await approveException(db, e);
-      } else {
-        const gql = ctx.doors.graphql!.graphql!;
-        const requested = await gql(
-          `mutation($input: RequestExceptionInput!) { requestException(input: $input) {
+             p_effective_from => clock_timestamp() + $2 * interval '1 millisecond')`,
+              [r.release_id, windowMs],
+            );
+            return rows[0].exception_id as string;
+          });
+          await approveException(db, e);
+        } else {
+          const gql = ctx.doors.graphql!.graphql!;
+          const requested = await gql(
+            `mutation($input: RequestExceptionInput!) { requestException(input: $input) {
            __typename ... on RequestExceptionSuccess { data { id } } ... on Error { message } } }`,
-          {
-            input: {
-              releaseId: r.release_id,
-              exceptionType: 'gate_bypass',
-              impactedGates: ['G3'],
-              reason: 'hotfix for a customer outage',
-              riskStatement: 'low',
-              effectiveFrom: new Date(Date.now() + 1_500).toISOString(),
-              expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+            {
+              input: {
+                releaseId: r.release_id,
+                exceptionType: 'gate_bypass',
+                impactedGates: ['G3'],
+                reason: 'hotfix for a customer outage',
+                riskStatement: 'low',
+                effectiveFrom: new Date(Date.now() + windowMs).toISOString(),
+                expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+              },
             },
-          },
-          await ctx.token('release_manager', who.rm2),
-        );
-        e = requested.body?.data?.requestException?.data?.id;
-        if (!e) throw new Error(`not requested: ${JSON.stringify(requested.body)}`);
-        const approved = await gql(
-          `mutation($input: ApproveExceptionInput!) { approveException(input: $input) {
+            await ctx.token('release_manager', who.rm2),
+          );
+          e = requested.body?.data?.requestException?.data?.id;
+          if (!e) throw new Error(`not requested: ${JSON.stringify(requested.body)}`);
+          const approved = await gql(
+            `mutation($input: ApproveExceptionInput!) { approveException(input: $input) {
            __typename ... on Error { message } } }`,
-          { input: { exceptionId: e, rationale: 'risk accepted' } },
-          await ctx.token('release_manager', who.rm3),
-        );
-        if (approved.body?.data?.approveException?.__typename !== 'ApproveExceptionSuccess') {
-          throw new Error(`not approved: ${JSON.stringify(approved.body)}`);
+            { input: { exceptionId: e, rationale: 'risk accepted' } },
+            await ctx.token('release_manager', who.rm3),
+          );
+          if (approved.body?.data?.approveException?.__typename !== 'ApproveExceptionSuccess') {
+            throw new Error(`not approved: ${JSON.stringify(approved.body)}`);
+          }
         }
-      }
-      const before = await gateStatus(db, r.release_id, 'G3');
-      if (before === 'bypassed') return true; // bypassed before its window opened
-      // Past the window's opening, the deadline job's sweep runs (as it does every few seconds).
-      const until = Date.now() + 30_000;
-      for (;;) {
-        const open = await adminOne<{ open: boolean }>(
+        const before = await gateStatus(db, r.release_id, 'G3');
+        const opened = await adminOne<{ opened: boolean }>(
           db,
-          'select effective_from <= clock_timestamp() as open from ops.exceptions where exception_id = $1',
+          'select effective_from <= clock_timestamp() as opened from ops.exceptions where exception_id = $1',
           [e],
         );
-        if (open!.open || Date.now() > until) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      await db.admin.query('select ops.record_deadline_transitions()');
-      const drift = await db.admin.query(
-        `select c.gate_code from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
+        if (before === 'bypassed') {
+          if (!opened!.opened) return true; // bypassed before its window opened
+          continue; // read after the opening, where bypassed is right: a wider window
+        }
+        // Past the window's opening, the deadline job's sweep runs (as it does every few seconds).
+        const until = Date.now() + 30_000;
+        for (;;) {
+          const open = await adminOne<{ open: boolean }>(
+            db,
+            'select effective_from <= clock_timestamp() as open from ops.exceptions where exception_id = $1',
+            [e],
+          );
+          if (open!.open || Date.now() > until) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        await db.admin.query('select ops.record_deadline_transitions()');
+        const drift = await db.admin.query(
+          `select c.gate_code from ops.compute_release_gates($1) c join ops.release_gates g on g.gate_id = c.gate_id
        where g.status is distinct from c.status`,
-        [r.release_id],
-      );
-      const moved = await adminOne<{ n: number }>(
-        db,
-        `select count(*)::int as n from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
+          [r.release_id],
+        );
+        const moved = await adminOne<{ n: number }>(
+          db,
+          `select count(*)::int as n from ops.gate_transitions t join ops.release_gates g on g.gate_id = t.gate_id
        where g.release_id = $1 and g.gate_code = 'G3' and t.to_status = 'bypassed'`,
-        [r.release_id],
-      );
-      return (
-        drift.rows.length > 0 || (await gateStatus(db, r.release_id, 'G3')) !== 'bypassed' || moved!.n !== 1
-      );
+          [r.release_id],
+        );
+        return (
+          drift.rows.length > 0 || (await gateStatus(db, r.release_id, 'G3')) !== 'bypassed' || moved!.n !== 1
+        );
+      }
+      throw new Error('the window opened before the gate was read, however far off it was set');
     },
   };
 }

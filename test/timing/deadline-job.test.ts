@@ -86,6 +86,9 @@ describe('the deadline job', () => {
       [releaseId],
     );
     expect(rows[0]!.n).toBe(1);
+    // The runners stop here: their cron sweeps every minute, and one that fell between the next
+    // test's deployment and its own sweeps would record the transition first.
+    await Promise.all(runners.splice(0).map((r) => r.stop()));
   });
 
   it('concurrent sweeps in SQL record each transition once', async () => {
