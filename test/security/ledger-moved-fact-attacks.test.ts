@@ -5,7 +5,7 @@
 // 20261204220000 ops.verify_ledger(B) said ok while B's gate counted a check nobody recorded for
 // it. Every chain's verification reported it before and after.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRelease, passG1, passG3, type Release } from '../governance/scenario.js';
+import { createRelease, passG1, passG3, type Release, recordCheck } from '../governance/scenario.js';
 import { behindTriggers } from '../ledger/support.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 
@@ -13,6 +13,8 @@ let db: TestDatabase;
 let from: Release;
 let to: Release;
 let untouched: Release;
+let out: Release;
+let clean: Release;
 let check: string;
 let approval: string;
 
@@ -32,6 +34,11 @@ beforeAll(async () => {
   to = await createRelease(db);
   untouched = await createRelease(db);
   await passG1(db, untouched);
+  // A release whose failing check is moved out to another release, so its G1 no longer fails.
+  clean = await createRelease(db);
+  await passG1(db, clean);
+  out = await createRelease(db);
+  await recordCheck(db, out.release_id, 'G1', 'unit', 'fail');
   await behindTriggers(db, async (c) => {
     const gate = async (r: Release, code: string) =>
       (
@@ -56,9 +63,15 @@ beforeAll(async () => {
         [from.release_id, to.release_id, await gate(to, 'G3')],
       )
     ).rows[0].approval_id;
+    await c.query(
+      `update ops.gate_checks set gate_id = $2
+       where gate_id = $1 and status = 'fail'`,
+      [await gate(out, 'G1'), await gate(untouched, 'G2')],
+    );
   });
   // The control plane then evaluates both releases as usual: B's G1 passes on the moved check.
-  for (const r of [from, to]) await db.admin.query('select ops.evaluate_release($1)', [r.release_id]);
+  for (const r of [from, to, out, untouched])
+    await db.admin.query('select ops.evaluate_release($1)', [r.release_id]);
 });
 
 describe('a fact moved from one release to another behind the ledger', () => {
@@ -84,10 +97,21 @@ describe('a fact moved from one release to another behind the ledger', () => {
     expect((await verify(null)).ok).toBe(false);
   });
 
-  it('leaves a release that nothing was moved into verified, and agrees with every chain’s run', async () => {
-    expect((await verify(untouched.release_id)).ok).toBe(true);
+  it('is reported by the release a fact was moved out of', async () => {
+    const r = await verify(out.release_id);
+    expect(r.ok).toBe(false);
+    expect(r.findings.map((f: { kind: string; fact_table: string }) => `${f.fact_table} ${f.kind}`)).toEqual([
+      'gate_checks content_changed',
+    ]);
+  });
+
+  it('leaves a release nothing was moved into or out of verified', async () => {
+    expect(await verify(clean.release_id)).toMatchObject({ ok: true, findings: [] });
+  });
+
+  it('agrees with every chain’s run', async () => {
     const perRelease = new Set<string>();
-    for (const r of [from, to, untouched]) {
+    for (const r of [from, to, untouched, out, clean]) {
       const { rows } = await db.admin.query(
         `select distinct chain_id, fact_table, row_id, kind from ops.ledger_findings($1::uuid)`,
         [r.release_id],
