@@ -328,12 +328,13 @@ describe('one release’s ledger, tampered with in every table', () => {
     }
   });
 
-  it('no persona reaches the owner-only helpers, through any door', async () => {
+  it('no persona reaches the owner-only helpers or the gate evaluation, through any door', async () => {
     for (const persona of PERSONAS) {
       for (const fn of [
         'ops.ledger_scope_arms(text)',
         'ops.ledger_findings(uuid)',
         'ops.ledger_report(uuid)',
+        'ops.evaluate_release(uuid, text)',
       ]) {
         const { rows } = await db.admin.query('select has_function_privilege($1, $2, $3) as ok', [
           persona,
