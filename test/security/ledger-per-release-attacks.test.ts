@@ -216,6 +216,17 @@ beforeAll(async () => {
     if (none) odd.nowhere = none.id;
     const both = await artifact(bare.release_id, otherCheck, 'two releases');
     if (both) odd.twoReleases = both.id;
+    // A whole release written behind the ledger: a copy of the bare one under a new id and name,
+    // with no entry and no chain.
+    odd.forged = (
+      await c.query(
+        `insert into ops.releases
+         select (jsonb_populate_record(null::ops.releases, to_jsonb(x) || jsonb_build_object(
+                   'release_id', gen_random_uuid(), 'release_name', x.release_name || '-forged'))).*
+         from ops.releases x where x.release_id = $1 returning release_id as id`,
+        [bare.release_id],
+      )
+    ).rows[0].id;
   });
 });
 
@@ -262,6 +273,23 @@ describe('one release’s ledger, tampered with in every table', () => {
     }
   });
 
+  it('reports a release written behind the ledger, with no chain, as unrecorded', async () => {
+    const r = await db.as(
+      'release_manager',
+      'rm-forged',
+      async (c) => (await c.query('select ops.verify_ledger($1::uuid) as r', [odd.forged])).rows[0].r,
+    );
+    expect(r).toMatchObject({ ok: false, chains: 0, entries: 0, head: null });
+    expect(r.findings).toEqual([
+      expect.objectContaining({
+        fact_table: 'releases',
+        row_id: odd.forged,
+        kind: 'unrecorded',
+        release_id: odd.forged,
+      }),
+    ]);
+  });
+
   it('reports the artifact tied to two releases on the release it names directly', async () => {
     if (!odd.twoReleases) throw new Error('the artifact of two releases could not be written');
     const got = await findings(db.admin, bare.release_id);
@@ -277,6 +305,7 @@ describe('one release’s ledger, tampered with in every table', () => {
       victims.row_missing.release_id,
       untouched.release_id,
       bare.release_id,
+      odd.forged,
       '00000000-0000-4000-8000-000000000000',
       null,
     ];
