@@ -305,7 +305,7 @@ describe('one release’s ledger, tampered with in every table', () => {
       victims.row_missing.release_id,
       untouched.release_id,
       bare.release_id,
-      odd.forged,
+      odd.forged as string,
       '00000000-0000-4000-8000-000000000000',
       null,
     ];
