@@ -4048,6 +4048,29 @@ begin
                                           order by a.n)
              from pg_catalog.unnest(ops.ledger_scope_arms(f.release_scope)) with ordinality as a(arm, n)))
       end) using p_release_id;
+
+    -- For one release: its facts recorded only on other chains, against each chain's latest entry.
+    if p_release_id is not null then
+      return query execute pg_catalog.format($q$
+        select l.chain_id, l.seq, %1$L::text, t.%2$I, 'content_changed'::text,
+               'the fact''s row differs from what was recorded'::text
+        from ops.%3$I t
+        cross join lateral (
+          select distinct on (x.chain_id) x.chain_id, x.seq, x.content_hash
+          from ops.ledger_entries x
+          where x.fact_table = %1$L and x.row_id = t.%2$I
+          order by x.chain_id, x.seq desc) l
+        where t.%2$I in (%4$s)
+          and not exists (select 1 from ops.ledger_entries y
+                          where y.fact_table = %1$L and y.row_id = t.%2$I and y.chain_id = $1)
+          and ops.ledger_content_hash(pg_catalog.to_jsonb(t)) <> l.content_hash
+      $q$, f.table_name, f.pk_column, f.table_name, (
+        select pg_catalog.string_agg(pg_catalog.format('select t.%I from ops.%I t where %s',
+                                                       f.pk_column, f.table_name, a.arm), ' union all '
+                                     order by a.n)
+        from pg_catalog.unnest(ops.ledger_scope_arms(f.release_scope)) with ordinality as a(arm, n)))
+      using p_release_id;
+    end if;
   end loop;
 end
 $function$;
