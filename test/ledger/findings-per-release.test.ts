@@ -4,10 +4,7 @@
 // finding can come from (facts unrecorded in each table and by each way an artifact belongs to a
 // release, a fact changed, a fact deleted, an entry rewritten, a chain head moved), per release and
 // for every chain, compared with the previous definitions applied in a transaction rolled back.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../src/db/migrate.js';
 import {
   createRelease,
   passAll,
@@ -18,7 +15,7 @@ import {
   updateDeployment,
 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { behindTriggers } from './support.js';
+import { behindTriggers, previousLedgerDefinitions } from './support.js';
 
 interface Compared {
   findings: Record<string, unknown>[];
@@ -30,19 +27,6 @@ let promoted: Release;
 let started: Release;
 let untouched: Release;
 const unrecorded: Record<string, string> = {};
-
-/** The definitions 20261129004000 gave, as CREATE OR REPLACE statements. */
-function previousDefinitions(): string[] {
-  const file = readFileSync(
-    path.join(projectRoot, 'supabase/migrations/20261129004000_ops_ledger.sql'),
-    'utf8',
-  );
-  return ['ledger_findings', 'ledger_report'].map((name) => {
-    const m = new RegExp(`create function ops\\.${name}\\([\\s\\S]*?\\n\\$\\$;`).exec(file);
-    if (!m) throw new Error(`ops.${name} not found in 20261129004000`);
-    return m[0].replace(/^create function/, 'create or replace function');
-  });
-}
 
 /** Every finding (sorted) and the report, for the release or for every chain (null). */
 async function read(
@@ -193,7 +177,7 @@ describe('the ledger findings read per release', () => {
     const previous: Compared[] = [];
     try {
       await c.query('begin');
-      for (const sql of previousDefinitions()) await c.query(sql);
+      for (const sql of previousLedgerDefinitions()) await c.query(sql);
       for (const t of targets) previous.push(await read(c, t));
     } finally {
       await c.query('rollback');

@@ -2,7 +2,10 @@
 // ordinary ones by session_replication_role = replica, ENABLE ALWAYS ones (append-only guards)
 // disabled and restored before the transaction ends — so nothing the control plane does on a
 // write (the ledger's triggers included) runs.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type pg from 'pg';
+import { projectRoot } from '../../src/db/migrate.js';
 import type { TestDatabase } from '../support/db.js';
 
 export async function behindTriggers<T>(
@@ -31,4 +34,18 @@ export async function behindTriggers<T>(
   } finally {
     c.release();
   }
+}
+
+/** The ledger's findings and report as 20261129004000 defined them, as CREATE OR REPLACE statements
+ * (to compare the current definitions with, in a transaction that is rolled back). */
+export function previousLedgerDefinitions(): string[] {
+  const file = readFileSync(
+    path.join(projectRoot, 'supabase/migrations/20261129004000_ops_ledger.sql'),
+    'utf8',
+  );
+  return ['ledger_findings', 'ledger_report'].map((name) => {
+    const m = new RegExp(`create function ops\\.${name}\\([\\s\\S]*?\\n\\$\\$;`).exec(file);
+    if (!m) throw new Error(`ops.${name} not found in 20261129004000`);
+    return m[0].replace(/^create function/, 'create or replace function');
+  });
 }

@@ -5,12 +5,9 @@
 // what the previous definitions (20261129004000) said for that release, for a release with no
 // facts, a release that does not exist and every chain. Artifacts whose scope columns are all null
 // or point at two releases, and the owner-only helpers' reach from every persona, are checked too.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PERSONAS } from '../../src/auth/personas.js';
-import { projectRoot } from '../../src/db/migrate.js';
 import {
   activeBypass,
   createRelease,
@@ -22,7 +19,7 @@ import {
   updateDeployment,
   who,
 } from '../governance/scenario.js';
-import { behindTriggers } from '../ledger/support.js';
+import { behindTriggers, previousLedgerDefinitions } from '../ledger/support.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 
 type Kind = 'unrecorded' | 'content_changed' | 'row_missing';
@@ -48,19 +45,6 @@ const tampered: Record<Kind, Record<string, string>> = {
 };
 const odd: Record<string, string> = {};
 let tables: { table_name: string; pk_column: string; release_scope: string }[] = [];
-
-/** The definitions 20261129004000 gave, as CREATE OR REPLACE statements. */
-function previousDefinitions(): string[] {
-  const file = readFileSync(
-    path.join(projectRoot, 'supabase/migrations/20261129004000_ops_ledger.sql'),
-    'utf8',
-  );
-  return ['ledger_findings', 'ledger_report'].map((name) => {
-    const m = new RegExp(`create function ops\\.${name}\\([\\s\\S]*?\\n\\$\\$;`).exec(file);
-    if (!m) throw new Error(`ops.${name} not found in 20261129004000`);
-    return m[0].replace(/^create function/, 'create or replace function');
-  });
-}
 
 async function findings(c: Pick<pg.PoolClient, 'query'>, releaseId: string | null): Promise<Finding[]> {
   const { rows } = await c.query(
@@ -315,7 +299,7 @@ describe('one release’s ledger, tampered with in every table', () => {
     const previous: unknown[] = [];
     try {
       await c.query('begin');
-      for (const sql of previousDefinitions()) await c.query(sql);
+      for (const sql of previousLedgerDefinitions()) await c.query(sql);
       for (const t of targets) previous.push({ f: await findings(c, t), r: await report(c, t) });
     } finally {
       await c.query('rollback');
