@@ -4706,7 +4706,7 @@ declare
 begin
   if v_env is null then
     perform ops.assert_can_read_release(p_release_id);
-    return;
+    raise exception 'a target environment is required: dev, staging or production' using errcode = 'OPS22';
   end if;
   return query
     select b.gate_code, b.status, b.reason from ops.promotion_blockers(p_release_id) b where b.target_env = v_env;

@@ -2,7 +2,8 @@
 // on every call of a session, whatever plan the session keeps (20261204200200): with no
 // environment, a release that does not exist is OPS04 from the first call to the tenth (it was
 // "no blockers" and "eligible" until the session's sixth call switched to a generic plan), and one
-// that exists has no blockers.
+// that exists is OPS22: the question needs an environment (20261205200000; it answered "no
+// blockers", so "eligible", for a release blocked everywhere).
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
@@ -56,31 +57,40 @@ describe('blockers with no environment', () => {
     }
   });
 
-  it('a release that exists has no blockers and its environment-less eligibility is true, on every call', async () => {
-    expect(
-      await tenCalls('select * from ops.promotion_blockers($1::uuid, $2::text)', [release.release_id, null]),
-    ).toEqual(Array(10).fill('ok'));
+  it('a release that exists is OPS22 with no environment, never "no blockers" or "eligible", on every call', async () => {
+    // The release is blocked for every environment (nothing has reported yet).
+    for (const sql of [
+      'select * from ops.promotion_blockers($1::uuid, $2::text)',
+      'select ops.is_eligible_for_promotion($1::uuid, $2::text)',
+    ]) {
+      expect(await tenCalls(sql, [release.release_id, null]), sql).toEqual(Array(10).fill('OPS22'));
+    }
     const c = new pg.Client({ connectionString: db.apiUrl });
     await c.connect();
     try {
       await c.query('begin');
       await c.query(`select set_config('role', 'release_manager', true),
                             set_config('request.jwt.claims', '{"sub":"rm","role":"release_manager"}', true)`);
-      for (let i = 0; i < 10; i++) {
-        const { rows } = await c.query(
-          'select count(*)::int as n from ops.promotion_blockers($1::uuid, null)',
-          [release.release_id],
-        );
-        expect(rows[0].n).toBe(0);
-      }
-      // With an environment the blockers are there, as before.
+      await expect(
+        c.query('select ops.is_eligible_for_promotion($1::uuid, null)', [release.release_id]),
+      ).rejects.toMatchObject({
+        code: 'OPS22',
+        message: expect.stringMatching(/target environment is required/),
+      });
+      await c.query('rollback');
+      await c.query('begin');
+      await c.query(`select set_config('role', 'release_manager', true),
+                            set_config('request.jwt.claims', '{"sub":"rm","role":"release_manager"}', true)`);
+      // With an environment the blockers are there and the release is not eligible, as before.
       const { rows } = await c.query(
-        `select count(*)::int as n from ops.promotion_blockers($1::uuid, 'staging')`,
+        `select (select count(*)::int from ops.promotion_blockers($1::uuid, 'staging')) as n,
+                ops.is_eligible_for_promotion($1::uuid, 'staging') as eligible`,
         [release.release_id],
       );
+      expect(rows[0]).toEqual({ n: expect.any(Number), eligible: false });
       expect(rows[0].n).toBeGreaterThan(0);
     } finally {
-      await c.query('rollback');
+      await c.query('rollback').catch(() => {});
       await c.end();
     }
   });
