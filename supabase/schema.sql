@@ -690,6 +690,7 @@ create table ops.ledger_fact_tables (
 );
 CREATE TRIGGER ledger_fact_tables_fixed BEFORE DELETE OR UPDATE ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
 CREATE TRIGGER ledger_fact_tables_no_truncate BEFORE TRUNCATE ON ops.ledger_fact_tables FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_fact_tables DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
 alter table ops.ledger_fact_tables enable row level security;
 create policy ledger_fact_tables_read_all on ops.ledger_fact_tables for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_fact_tables to audit_reader, release_manager;
@@ -709,6 +710,20 @@ CREATE CONSTRAINT TRIGGER ledger_pending_link AFTER INSERT ON ops.ledger_pending
 alter table ops.ledger_pending enable row level security;
 create policy ledger_pending_read_all on ops.ledger_pending for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_pending to audit_reader, release_manager;
+
+create table ops.ledger_release_scope_arms (
+  table_name text not null,
+  arm_no integer not null,
+  arm text not null,
+  constraint ledger_release_scope_arms_arm_check CHECK (((btrim(arm) <> ''::text) AND (arm !~ '--|/\*'::text))),
+  constraint ledger_release_scope_arms_arm_no_check CHECK ((arm_no > 0)),
+  constraint ledger_release_scope_arms_pkey PRIMARY KEY (table_name, arm_no),
+  constraint ledger_release_scope_arms_table_name_fkey FOREIGN KEY (table_name) REFERENCES ops.ledger_fact_tables(table_name)
+);
+CREATE TRIGGER ledger_release_scope_arms_fixed BEFORE DELETE OR UPDATE ON ops.ledger_release_scope_arms FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_release_scope_arms DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
+CREATE TRIGGER ledger_release_scope_arms_no_truncate BEFORE TRUNCATE ON ops.ledger_release_scope_arms FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_release_scope_arms enable row level security;
 
 create table ops.live_production_deployments (
   release_id uuid not null,
@@ -3973,7 +3988,22 @@ CREATE OR REPLACE FUNCTION ops.ledger_findings(p_release_id uuid)
 AS $function$
 declare
   f record;
+  v_rows text;
 begin
+  -- The registry first: each table's arms must still make its release scope.
+  for f in
+    select t.table_name
+    from ops.ledger_fact_tables t
+    left join lateral (select pg_catalog.string_agg(x.arm, ' or ' order by x.arm_no) as joined
+                       from ops.ledger_release_scope_arms x where x.table_name = t.table_name) a on true
+    where a.joined is distinct from t.release_scope
+    order by t.table_name
+    limit 1
+  loop
+    raise exception 'ops.ledger_release_scope_arms: the arms of % no longer make its release scope', f.table_name
+      using errcode = 'data_corrupted', hint = 'the ledger''s registry was changed behind its guards';
+  end loop;
+
   -- Links, hashes and order, per chain.
   return query
     with e as (
@@ -4020,7 +4050,7 @@ begin
       and (c.head_seq <> coalesce(l.seq, 0) or c.head_hash <> coalesce(l.entry_hash, ops.ledger_genesis()));
 
   -- Content: each fact's latest entry against its live row; facts with no entry.
-  for f in select t.table_name, t.pk_column, t.release_scope from ops.ledger_fact_tables t order by t.table_name loop
+  for f in select t.table_name, t.pk_column from ops.ledger_fact_tables t order by t.table_name loop
     return query execute pg_catalog.format($q$
       select l.chain_id, l.seq, %1$L::text, l.row_id,
              case when t.%2$I is null then 'row_missing' else 'content_changed' end,
@@ -4034,6 +4064,15 @@ begin
       where t.%2$I is null or ops.ledger_content_hash(pg_catalog.to_jsonb(t)) <> l.content_hash
     $q$, f.table_name, f.pk_column, f.table_name) using p_release_id;
 
+    -- The release's rows of the table: one SELECT per stored arm.
+    if p_release_id is not null then
+      select pg_catalog.string_agg(pg_catalog.format('select t.%I from ops.%I t where %s',
+                                                     f.pk_column, f.table_name, x.arm), ' union all '
+                                   order by x.arm_no)
+        into v_rows
+      from ops.ledger_release_scope_arms x where x.table_name = f.table_name;
+    end if;
+
     return query execute pg_catalog.format($q$
       select ops.ledger_chain_of(%1$L, pg_catalog.to_jsonb(t)), null::bigint, %1$L::text, t.%2$I,
              'unrecorded', 'the fact has no ledger entry: it was written with the ledger''s triggers disabled'
@@ -4042,11 +4081,7 @@ begin
         and not exists (select 1 from ops.ledger_entries x where x.fact_table = %1$L and x.row_id = t.%2$I)
     $q$, f.table_name, f.pk_column, f.table_name,
       case when p_release_id is null then 'true'
-           else pg_catalog.format('t.%I in (%s)', f.pk_column, (
-             select pg_catalog.string_agg(pg_catalog.format('select t.%I from ops.%I t where %s',
-                                                            f.pk_column, f.table_name, a.arm), ' union all '
-                                          order by a.n)
-             from pg_catalog.unnest(ops.ledger_scope_arms(f.release_scope)) with ordinality as a(arm, n)))
+           else pg_catalog.format('t.%I in (%s)', f.pk_column, v_rows)
       end) using p_release_id;
 
     -- For one release: its facts recorded only on other chains, against each chain's latest entry.
@@ -4064,11 +4099,7 @@ begin
           and not exists (select 1 from ops.ledger_entries y
                           where y.fact_table = %1$L and y.row_id = t.%2$I and y.chain_id = $1)
           and ops.ledger_content_hash(pg_catalog.to_jsonb(t)) <> l.content_hash
-      $q$, f.table_name, f.pk_column, f.table_name, (
-        select pg_catalog.string_agg(pg_catalog.format('select t.%I from ops.%I t where %s',
-                                                       f.pk_column, f.table_name, a.arm), ' union all '
-                                     order by a.n)
-        from pg_catalog.unnest(ops.ledger_scope_arms(f.release_scope)) with ordinality as a(arm, n)))
+      $q$, f.table_name, f.pk_column, f.table_name, v_rows)
       using p_release_id;
     end if;
   end loop;
@@ -4196,6 +4227,62 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.ledger_release_scope_arms_check()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform ops.ledger_release_scope_arms_verify(new.table_name);
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_release_scope_arms_verify(p_table text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_scope text;
+  v_joined text;
+  v_count bigint;
+  v_last integer;
+  a record;
+begin
+  select f.release_scope into v_scope from ops.ledger_fact_tables f where f.table_name = p_table;
+  select pg_catalog.string_agg(x.arm, ' or ' order by x.arm_no), pg_catalog.count(*), pg_catalog.max(x.arm_no)
+    into v_joined, v_count, v_last
+  from ops.ledger_release_scope_arms x where x.table_name = p_table;
+  if v_count = 0 then
+    raise exception 'ops.ledger_release_scope_arms: the fact table % has no arms', p_table
+      using errcode = 'check_violation',
+            hint = 'register its release scope as arms too: one arm, the whole scope, when it is no OR';
+  end if;
+  if v_last <> v_count then
+    raise exception 'ops.ledger_release_scope_arms: the arms of % are numbered up to % but there are %',
+      p_table, v_last, v_count
+      using errcode = 'check_violation', hint = 'number the arms 1, 2, ... without gaps';
+  end if;
+  if v_scope is distinct from v_joined then
+    raise exception 'ops.ledger_release_scope_arms: the release scope of % is not its arms joined by '' or '''
+      , p_table
+      using errcode = 'check_violation',
+            detail = pg_catalog.format('release_scope: %s; arms joined: %s', v_scope, v_joined);
+  end if;
+  for a in select x.arm_no, x.arm from ops.ledger_release_scope_arms x where x.table_name = p_table order by x.arm_no loop
+    begin
+      execute pg_catalog.format(E'select from ops.%I t where %s\nlimit 0', p_table, a.arm) using null::uuid;
+      execute pg_catalog.format('select from ops.%I t where (%s) is not null limit 0', p_table, a.arm) using null::uuid;
+    exception when others then
+      raise exception 'ops.ledger_release_scope_arms: arm % of % is not a boolean expression over t and $1 on its own',
+        a.arm_no, p_table
+        using errcode = 'check_violation', detail = pg_catalog.format('%s: %s', a.arm, sqlerrm);
+    end;
+  end loop;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.ledger_report(p_release_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -4232,40 +4319,6 @@ begin
           'seq', f.seq, 'fact_table', f.fact_table, 'row_id', f.row_id, 'kind', f.kind, 'detail', f.detail)
           order by f.seq nulls last, f.chain_id)
         from f), '[]'::jsonb)));
-end
-$function$;
-
-CREATE OR REPLACE FUNCTION ops.ledger_scope_arms(p_scope text)
- RETURNS text[]
- LANGUAGE plpgsql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-declare
-  v_arms text[] := '{}';
-  v_depth integer := 0;
-  v_start integer := 1;
-  v_len integer := pg_catalog.length(p_scope);
-  v_ch text;
-  i integer := 1;
-begin
-  if p_scope ~ '[''"]|--|/\*' or p_scope ~* '\mcase\M' then
-    return array[p_scope];
-  end if;
-  while i <= v_len loop
-    v_ch := pg_catalog.substr(p_scope, i, 1);
-    if v_ch = '(' then
-      v_depth := v_depth + 1;
-    elsif v_ch = ')' then
-      v_depth := v_depth - 1;
-    elsif v_depth = 0 and pg_catalog.substr(p_scope, i, 4) ~* '^\sor\s$' then
-      v_arms := v_arms || pg_catalog.btrim(pg_catalog.substr(p_scope, v_start, i - v_start));
-      v_start := i + 4;
-      i := i + 3;
-    end if;
-    i := i + 1;
-  end loop;
-  return v_arms || pg_catalog.btrim(pg_catalog.substr(p_scope, v_start));
 end
 $function$;
 

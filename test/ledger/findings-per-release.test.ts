@@ -4,6 +4,8 @@
 // finding can come from (facts unrecorded in each table and by each way an artifact belongs to a
 // release, a fact changed, a fact deleted, an entry rewritten, a chain head moved), per release and
 // for every chain, compared with the previous definitions applied in a transaction rolled back.
+// The release scope arms the verification reads (20261205100000), changed behind their guards, make
+// it refuse to answer.
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createRelease,
@@ -185,5 +187,65 @@ describe('the ledger findings read per release', () => {
     }
     expect(current.map((x) => x.findings.length).every((n) => n > 0)).toBe(true);
     expect(current).toEqual(previous);
+  });
+
+  // The stored arms (20261205100000) are a way to tamper the previous definitions did not have: an
+  // arm narrowed behind the guards would hide a release's unrecorded facts from its verification.
+  // The arms are append-only for the owner too; an owner who disables the guards and changes them
+  // (or the scope alone) makes them differ from the registered scope, and every verification then
+  // refuses to answer, naming the table, rather than answer through them.
+  it.each([
+    [
+      'an arm narrowed',
+      `update ops.ledger_release_scope_arms set arm = 'false' where table_name = 'gate_checks'`,
+    ],
+    [
+      'an arm removed',
+      `delete from ops.ledger_release_scope_arms where table_name = 'evidence_artifacts' and arm_no = 4`,
+    ],
+    ['an arm added', `insert into ops.ledger_release_scope_arms values ('evidence_artifacts', 5, 'false')`],
+    [
+      'two arms swapped',
+      `update ops.ledger_release_scope_arms a set arm = (select b.arm from ops.ledger_release_scope_arms b
+         where b.table_name = a.table_name and b.arm_no = 3 - a.arm_no)
+       where a.table_name = 'evidence_artifacts' and a.arm_no in (1, 2)`,
+    ],
+    [
+      'every arm of a table removed',
+      `delete from ops.ledger_release_scope_arms where table_name = 'gate_transitions'`,
+    ],
+    [
+      'the scope changed alone',
+      `update ops.ledger_fact_tables set release_scope = 'false' where table_name = 'incidents'`,
+    ],
+  ])('refuse to answer once %s behind the guards', async (_what, sql) => {
+    const table = /table_name = '(\w+)'|values \('(\w+)'/.exec(sql)!.slice(1).find(Boolean)!;
+    const c = await db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query('set constraints all immediate');
+      await c.query('alter table ops.ledger_release_scope_arms disable trigger user');
+      await c.query('alter table ops.ledger_fact_tables disable trigger user');
+      await c.query(sql);
+      for (const [q, arg] of [
+        ['select count(*) from ops.ledger_findings($1::uuid)', promoted.release_id],
+        ['select count(*) from ops.ledger_findings($1::uuid)', null],
+        ['select ops.ledger_report($1::uuid)', started.release_id],
+        ['select ops.verify_ledger($1::uuid)', untouched.release_id],
+        ['select ops.verify_ledger()', undefined],
+      ] as const) {
+        await c.query('savepoint v');
+        await expect(c.query(q, arg === undefined ? [] : [arg]), `${q} ${arg}`).rejects.toMatchObject({
+          code: 'XX001',
+          message: expect.stringContaining(`the arms of ${table} no longer make its release scope`),
+        });
+        await c.query('rollback to savepoint v');
+      }
+    } finally {
+      await c.query('rollback');
+      c.release();
+    }
+    // Restored: the verification answers again.
+    expect((await read(db.admin, promoted.release_id)).findings.length).toBeGreaterThan(0);
   });
 });

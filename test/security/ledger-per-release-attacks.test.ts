@@ -4,7 +4,8 @@
 // deleted), and ops.verify_ledger(release) / ops.ledger_findings(release) must report it, and say
 // what the previous definitions (20261129004000) said for that release, for a release with no
 // facts, a release that does not exist and every chain. Artifacts whose scope columns are all null
-// or point at two releases, and the owner-only helpers' reach from every persona, are checked too.
+// or point at two releases, the stored arms of every scope (20261205100000) against the whole
+// scope, and the owner-only helpers' reach from every persona, are checked too.
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PERSONAS } from '../../src/auth/personas.js';
@@ -311,40 +312,33 @@ describe('one release’s ledger, tampered with in every table', () => {
     if (odd.nowhere) expect(all.some((f) => f.row_id === odd.nowhere && f.kind === 'unrecorded')).toBe(true);
   });
 
-  it('splits only a top-level OR into arms, and returns anything quoted or commented whole', async () => {
-    const arms = async (scope: string) =>
-      (await db.admin.query('select ops.ledger_scope_arms($1) as a', [scope])).rows[0].a as string[];
-    expect(await arms('t.a = $1 or t.b in (select x from y where p or q) OR\tt.c = $1')).toEqual([
-      't.a = $1',
-      't.b in (select x from y where p or q)',
-      't.c = $1',
-    ]);
-    expect(await arms('t.a = $1 and t.b = $1 or not t.c = $1')).toEqual([
-      't.a = $1 and t.b = $1',
-      'not t.c = $1',
-    ]);
-    expect(await arms("t.a = 'x or y' or t.b")).toEqual(["t.a = 'x or y' or t.b"]);
-    expect(await arms('t.a -- or\n or t.b')).toEqual(['t.a -- or\n or t.b']);
-    expect(await arms('case when p then q else r end or s')).toEqual(['case when p then q else r end or s']);
-    expect(await arms('t.color = $1 or t.orbit = $1')).toEqual(['t.color = $1', 't.orbit = $1']);
-    // Every scope stored: its arms, or'ed back together, select what the scope selects.
+  it('reads each table through its stored arms, whose union is what the whole scope selects', async () => {
+    const { rows: stored } = await db.admin.query<{ table_name: string; arms: string[] }>(
+      `select f.table_name, array_agg(a.arm order by a.arm_no) as arms
+       from ops.ledger_fact_tables f join ops.ledger_release_scope_arms a using (table_name)
+       group by f.table_name order by f.table_name`,
+    );
+    expect(stored.map((s) => s.table_name)).toEqual(tables.map((t) => t.table_name));
+    expect(stored.find((s) => s.table_name === 'evidence_artifacts')?.arms).toHaveLength(4);
     for (const t of tables) {
-      const a = await arms(t.release_scope);
-      expect(a.length, t.table_name).toBeGreaterThan(0);
-      const { rows } = await db.admin.query(
-        `select count(*) filter (where (${t.release_scope.replaceAll('$1', '$1::uuid')}))::int as whole,
-                count(*) filter (where ${a.map((x) => `(${x.replaceAll('$1', '$1::uuid')})`).join(' or ')})::int as arms
-         from ops.${t.table_name} t where $1::uuid is not null`,
-        [untouched.release_id],
-      );
-      expect(rows[0].arms, t.table_name).toBe(rows[0].whole);
+      const a = stored.find((s) => s.table_name === t.table_name)?.arms ?? [];
+      expect(a.join(' or '), t.table_name).toBe(t.release_scope);
+      for (const release of [untouched.release_id, bare.release_id, victims.unrecorded.release_id]) {
+        const { rows } = await db.admin.query(
+          `select count(*) filter (where (${t.release_scope.replaceAll('$1', '$1::uuid')}))::int as whole,
+                  count(*) filter (where ${a.map((x) => `(${x.replaceAll('$1', '$1::uuid')})`).join(' or ')})::int as arms
+           from ops.${t.table_name} t where $1::uuid is not null`,
+          [release],
+        );
+        expect(rows[0].arms, t.table_name).toBe(rows[0].whole);
+      }
     }
   });
 
   it('no persona reaches the owner-only helpers or the gate evaluation, through any door', async () => {
     for (const persona of PERSONAS) {
       for (const fn of [
-        'ops.ledger_scope_arms(text)',
+        'ops.ledger_release_scope_arms_verify(text)',
         'ops.ledger_findings(uuid)',
         'ops.ledger_report(uuid)',
         'ops.evaluate_release(uuid, text)',
@@ -357,12 +351,14 @@ describe('one release’s ledger, tampered with in every table', () => {
         expect(rows[0].ok, `${persona} ${fn}`).toBe(false);
       }
       await expect(
-        db.as(persona, `p-${persona}`, (c) => c.query(`select ops.ledger_scope_arms('true or false')`)),
+        db.as(persona, `p-${persona}`, (c) =>
+          c.query(`select ops.ledger_release_scope_arms_verify('releases')`),
+        ),
         persona,
       ).rejects.toMatchObject({ code: '42501' });
     }
     for (const fn of [
-      'ops.ledger_scope_arms(text)',
+      'ops.ledger_release_scope_arms_verify(text)',
       'ops.ledger_findings(uuid)',
       'ops.ledger_report(uuid)',
     ]) {
