@@ -724,6 +724,8 @@ CREATE TRIGGER ledger_release_scope_arms_fixed BEFORE DELETE OR UPDATE ON ops.le
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_release_scope_arms DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
 CREATE TRIGGER ledger_release_scope_arms_no_truncate BEFORE TRUNCATE ON ops.ledger_release_scope_arms FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
 alter table ops.ledger_release_scope_arms enable row level security;
+create policy ledger_release_scope_arms_read_all on ops.ledger_release_scope_arms for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_release_scope_arms to audit_reader, release_manager;
 
 create table ops.live_production_deployments (
   release_id uuid not null,
