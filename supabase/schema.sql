@@ -4804,18 +4804,20 @@ declare
   x record;
   w record;
 begin
+  -- Watched requests past their due time; those already recorded (by another sweep) are only
+  -- settled.
   for q in
-    select r.*, rel.project
+    select r.*, rel.project,
+           exists (select 1 from ops.deadline_transitions t
+                   where t.subject_kind = 'approval_request' and t.subject_id = r.request_id) as recorded
     from ops.deadline_watch dw
     join ops.timing_approval_requests r on r.request_id = dw.subject_id
     join ops.releases rel on rel.release_id = r.release_id
     where dw.subject_kind = 'approval_request'
       and r.due_at is not null and r.due_at <= pg_catalog.clock_timestamp()
-      and not exists (select 1 from ops.deadline_transitions t
-                      where t.subject_kind = 'approval_request' and t.subject_id = r.request_id)
     order by r.due_at, r.request_id
   loop
-    if ops.approval_request_state(
+    if not q.recorded and ops.approval_request_state(
          (select y from ops.timing_approval_requests y where y.request_id = q.request_id)) = 'expired' then
       insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
       values ('approval_request', q.request_id, q.release_id, q.gate_code, 'expired',
@@ -4852,25 +4854,31 @@ begin
     end if;
   end loop;
 
+  -- Watched exceptions past their expiry; those whose expiry is already recorded (by another
+  -- sweep, or before their row was written again) are only settled.
   for x in
     select e.exception_id, e.release_id, e.exception_type, e.expires_at,
            (select min(g) from pg_catalog.unnest(e.impacted_gates) g) as gate_code,
-           pg_catalog.array_to_string(e.impacted_gates, ', ') as gates
+           pg_catalog.array_to_string(e.impacted_gates, ', ') as gates,
+           exists (select 1 from ops.deadline_transitions t
+                   where t.subject_kind = 'exception' and t.subject_id = e.exception_id
+                     and t.to_state = 'expired') as recorded
     from ops.deadline_watch dw
     join ops.exceptions e on e.exception_id = dw.subject_id
     where dw.subject_kind = 'exception'
       and e.approved_at is not null and e.expires_at <= pg_catalog.clock_timestamp()
-      and not exists (select 1 from ops.deadline_transitions t
-                      where t.subject_kind = 'exception' and t.subject_id = e.exception_id and t.to_state = 'expired')
     order by e.expires_at, e.exception_id
   loop
-    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
-    values ('exception', x.exception_id, x.release_id, x.gate_code, 'expired',
-            pg_catalog.format('the %s exception %s for %s expired at %s', x.exception_type, x.exception_id, x.gates,
-                              ops.iso_utc(x.expires_at)),
-            x.expires_at)
-    on conflict on constraint deadline_transitions_once do nothing;
-    get diagnostics v_n = row_count;
+    v_n := 0;
+    if not x.recorded then
+      insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+      values ('exception', x.exception_id, x.release_id, x.gate_code, 'expired',
+              pg_catalog.format('the %s exception %s for %s expired at %s', x.exception_type, x.exception_id,
+                                x.gates, ops.iso_utc(x.expires_at)),
+              x.expires_at)
+      on conflict on constraint deadline_transitions_once do nothing;
+      get diagnostics v_n = row_count;
+    end if;
     -- Expired and its expiry recorded (now, or by another sweep): settled.
     delete from ops.deadline_watch dw where dw.subject_kind = 'exception' and dw.subject_id = x.exception_id;
     if v_n > 0 then

@@ -1179,37 +1179,62 @@ describe('plans on a database of thousands of releases', () => {
   }, 300_000);
 
   it('sees a whole-table read: the gate evaluation joined by gate id alone (before 20261204190000)', async () => {
-    const file = readFileSync(
-      path.join(
-        projectRoot,
-        'supabase/migrations/20261201000100_ops_ingest_hot_path_plans_and_blockers_once.sql',
-      ),
-      'utf8',
-    );
-    const previous = /create or replace function ops\.evaluate_release\([\s\S]*?\n\$\$;/.exec(file)?.[0];
-    expect(previous).toContain('join ops.release_gates g on g.gate_id = x.gate_id;');
-    const releaseId = await createRelease('scale-previous');
-    // A new session of the database (auto_explain loaded), the change rolled back afterwards.
-    const client = new pg.Client({ connectionString: db.adminUrl });
-    const seen: Plan[] = [];
-    client.on('notice', (n) => {
-      if (n.message?.includes('"Query Text":')) seen.push({ step: 'previous evaluation', text: n.message });
-    });
-    await client.connect();
-    try {
-      await client.query('begin');
-      await client.query(previous!);
-      await client.query('alter function ops.compute_release_gates(uuid) rows 1000');
-      await actAs(client, 'ci_service_role', 'ci-github-actions');
-      const { rows } = await client.query('select ops.ingest_event($1::jsonb) as r', [
-        JSON.stringify(envelope(releaseId, 'check_result', { check_name: 'lint', status: 'pass' }, 'G1')),
-      ]);
-      expect(rows[0].r.status).toBe('accepted');
-      await client.query('rollback');
-    } finally {
-      await client.end();
-    }
+    const seen = await previousEvaluationPlans('scale-previous', []);
     const found = offenders(seen, big);
     expect(found.map((o) => o.table)).toContain('release_gates');
   }, 120_000);
+
+  it('sees a whole-table read behind an index: the same evaluation with sequential reads priced out', async () => {
+    // enable_seqscan off: the planner reads the gate table whole through an index instead, which a
+    // check for `Seq Scan` alone would pass. Small tables read whole (the gate catalogue and
+    // policies) are not reported.
+    const seen = await previousEvaluationPlans('scale-previous-index', ['set local enable_seqscan = off']);
+    const found = offenders(seen, big).filter((o) => o.table === 'release_gates');
+    expect(found.length, report(offenders(seen, big))).toBeGreaterThan(0);
+    for (const o of found) expect(o.line).toMatch(/^(Index Scan|Index Only Scan|Bitmap Heap Scan) /);
+    const small = seen.filter((p) => /"Relation Name": "gate_(definitions|policies)"/.test(p.text));
+    expect(small.length).toBeGreaterThan(0);
+    expect(offenders(small, big).filter((o) => /^gate_(definitions|policies)$/.test(o.table))).toEqual([]);
+  }, 120_000);
 });
+
+/**
+ * The plans of one ingest event on a new release, with the gate evaluation as 20261201000100
+ * defined it and ops.compute_release_gates planned for 1,000 rows (the state before
+ * 20261204190000), after the given settings; in a new session of the database (auto_explain
+ * loaded), everything rolled back afterwards.
+ */
+async function previousEvaluationPlans(name: string, settings: readonly string[]): Promise<Plan[]> {
+  const file = readFileSync(
+    path.join(
+      projectRoot,
+      'supabase/migrations/20261201000100_ops_ingest_hot_path_plans_and_blockers_once.sql',
+    ),
+    'utf8',
+  );
+  const previous = /create or replace function ops\.evaluate_release\([\s\S]*?\n\$\$;/.exec(file)?.[0];
+  expect(previous).toContain('join ops.release_gates g on g.gate_id = x.gate_id;');
+  step = 'graphql createRelease';
+  const releaseId = await createRelease(name);
+  const client = new pg.Client({ connectionString: db.adminUrl });
+  const seen: Plan[] = [];
+  client.on('notice', (n) => {
+    if (n.message?.includes('"Query Text":')) seen.push({ step: 'previous evaluation', text: n.message });
+  });
+  await client.connect();
+  try {
+    await client.query('begin');
+    await client.query(previous!);
+    await client.query('alter function ops.compute_release_gates(uuid) rows 1000');
+    for (const sql of settings) await client.query(sql);
+    await actAs(client, 'ci_service_role', 'ci-github-actions');
+    const { rows } = await client.query('select ops.ingest_event($1::jsonb) as r', [
+      JSON.stringify(envelope(releaseId, 'check_result', { check_name: 'lint', status: 'pass' }, 'G1')),
+    ]);
+    expect(rows[0].r.status).toBe('accepted');
+    await client.query('rollback');
+  } finally {
+    await client.end();
+  }
+  return seen;
+}
