@@ -1185,10 +1185,16 @@ describe('plans on a database of thousands of releases', () => {
   }, 120_000);
 
   it('sees a whole-table read behind an index: the same evaluation with sequential reads priced out', async () => {
-    // enable_seqscan off: the planner reads the gate table whole through an index instead, which a
+    // Sequential reads, nested loops and merge joins priced out: the join by gate id alone can only
+    // hash the gate table, which the planner then reads whole through an index (no condition, all
+    // 10,000 rows; a merge join could stop early, wherever the release's gate ids fall), a plan a
     // check for `Seq Scan` alone would pass. Small tables read whole (the gate catalogue and
     // policies) are not reported.
-    const seen = await previousEvaluationPlans('scale-previous-index', ['set local enable_seqscan = off']);
+    const seen = await previousEvaluationPlans('scale-previous-index', [
+      'set local enable_seqscan = off',
+      'set local enable_nestloop = off',
+      'set local enable_mergejoin = off',
+    ]);
     const found = offenders(seen, big).filter((o) => o.table === 'release_gates');
     expect(found.length, report(offenders(seen, big))).toBeGreaterThan(0);
     for (const o of found) expect(o.line).toMatch(/^(Index Scan|Index Only Scan|Bitmap Heap Scan) /);
