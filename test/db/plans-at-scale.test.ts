@@ -3,17 +3,22 @@
 // release it is about, never a whole fact table. The plans are captured with auto_explain, set on
 // the test database itself (session_preload_libraries and its settings), so they arrive as NOTICE
 // messages on the connection that ran them: the API's own pool (authenticator, SET ROLE to a
-// persona) as the server uses it. Each hot path is driven by its persona through its real door:
-// the ingest route for every event type, the GraphQL mutations and reads, and ops.promotion_blockers
-// and the eligibility view as a persona's SQL.
+// persona) as the server uses it, and the owner's pool as the jobs use it. Each path is driven by
+// its persona through its real door: the ingest route for every event type, every GraphQL
+// mutation of the schema (the test fails if one is not sent) and the reads, a subscription's event
+// stream, ops.promotion_blockers and the eligibility view as a persona's SQL, and the deadline
+// sweep, the webhook dispatcher and the batch delivery job as the worker runs them.
 //
 // A plan that reads a whole table with at least MIN_ROWS rows (pg_class.reltuples after ANALYZE)
-// fails the test, naming the step, the statement and the plan line. Tables of policy and
-// definitions (a few rows) may be scanned. Nothing here measures time.
+// fails the test, naming the step, the statement and the plan line: a sequential read, or a read
+// through an index that took at least half the table's rows (the rows each node actually read,
+// auto_explain's log_analyze without timing). Tables of policy and definitions (a few rows) may be
+// read whole. Nothing here measures time.
 //
-// The last test shows the check sees the kind of plan it exists for: the gate evaluation as it was
-// before 20261204190000 (its computed gates joined to ops.release_gates by gate id only, planned
-// for 1,000 rows) reads the whole gate table on one ingest event.
+// The last tests show the check sees the kinds of plan it exists for: the gate evaluation as it
+// was before 20261204190000 (its computed gates joined to ops.release_gates by gate id only,
+// planned for 1,000 rows) reads the whole gate table on one ingest event, sequentially, or through
+// an index once sequential reads are priced out.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildSchema, type DocumentNode, parse } from 'graphql';
