@@ -567,6 +567,7 @@ create table ops.gate_policies (
   constraint gate_policies_pkey PRIMARY KEY (policy_id)
 );
 CREATE TRIGGER gate_policies_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
+CREATE TRIGGER gate_policies_deadline_watch AFTER INSERT OR DELETE OR UPDATE ON ops.gate_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.deadline_watch_after_gate_policy();
 alter table ops.gate_policies enable row level security;
 create policy gate_policies_read_all on ops.gate_policies for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_policies to audit_reader, release_manager;
@@ -2287,6 +2288,24 @@ AS $function$
     and (p.project is null or p.project = p_project)
   order by p.project nulls last, p.environment nulls last
   limit 1
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.deadline_watch_after_gate_policy()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into ops.deadline_watch (subject_kind, subject_id)
+  select 'approval_request', r.request_id from ops.timing_approval_requests r
+  where r.due_at is not null
+    and not exists (select 1 from ops.deadline_transitions t
+                    where t.subject_kind = 'approval_request' and t.subject_id = r.request_id
+                      and t.to_state = 'expired')
+  on conflict do nothing;
+  return null;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.deadline_watch_approval_request()

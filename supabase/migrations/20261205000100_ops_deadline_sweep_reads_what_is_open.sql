@@ -20,7 +20,9 @@
 -- * an approval request with a due time is watched from the moment it is written (insert, or an
 --   update that gives it a due time); once its due time has passed it is settled, whichever way
 --   the sweep judges it: its `expired` transition recorded, or decided in time (a decision made
---   before the due time is final: decisions are never removed, and a later one is not in time);
+--   before the due time stays one: decisions are never removed, a later one is not in time, and
+--   a change of the gates' approver policy, which decides whose decision counts, watches every
+--   unrecorded request again);
 -- * an approved exception is watched from the moment it is written approved, and settled once it
 --   has expired and its expiry is recorded; its window's opening (question 4) is asked of watched
 --   exceptions only, which holds every exception that can still be in force: in force means
@@ -72,6 +74,33 @@ revoke execute on function ops.deadline_watch_approval_request() from public;
 
 create trigger timing_approval_requests_deadline_watch after insert or update on ops.timing_approval_requests
   for each row execute function ops.deadline_watch_approval_request();
+
+-- Statement trigger on ops.gate_policies (after any change): which persona's decision settles an
+-- approval request is the gate's policy, so a change of policy can turn a request decided in time
+-- (settled) into one nobody decided; every request with a due time whose expiry is not recorded
+-- is watched again. Reads every such request: a policy change is the owner's, and rare. Takes
+-- nothing; returns null. Raises nothing of its own. Internal (owner's rights): executed by no
+-- persona. Rule: 20261130002100 (an approval request is decided by the gate's approver persona).
+create function ops.deadline_watch_after_gate_policy() returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  insert into ops.deadline_watch (subject_kind, subject_id)
+  select 'approval_request', r.request_id from ops.timing_approval_requests r
+  where r.due_at is not null
+    and not exists (select 1 from ops.deadline_transitions t
+                    where t.subject_kind = 'approval_request' and t.subject_id = r.request_id
+                      and t.to_state = 'expired')
+  on conflict do nothing;
+  return null;
+end
+$$;
+revoke execute on function ops.deadline_watch_after_gate_policy() from public;
+
+create trigger gate_policies_deadline_watch after insert or update or delete on ops.gate_policies
+  for each statement execute function ops.deadline_watch_after_gate_policy();
 
 -- Trigger on ops.exceptions (after insert or update): an approved exception is watched by the
 -- deadline sweep (ops.deadline_watch) until it has expired and its expiry is recorded; a later

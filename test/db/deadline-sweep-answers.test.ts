@@ -5,8 +5,8 @@
 // the previous one as a temporary function and rolled back: an approval request nobody decided by
 // its due time, one decided in time, one not yet due; an exception that expired, one whose window
 // opened after its approval, one in force (later moved into the past); a deployment whose G4
-// missed its deadline; and, on a second round, nothing new. The watch keeps only the subjects
-// still open.
+// missed its deadline; a second round with nothing new; and a change of the gate's approver
+// policy that undoes a decision in time. The watch keeps only the subjects still open.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -252,5 +252,31 @@ describe('the deadline sweep that starts from the open subjects', () => {
     const again = await both();
     expect(again.current).toEqual(again.previous);
     expect(again.current.recorded).toBe(0);
+  });
+
+  it('judges a request decided in time again once the gate policy changes whose decision counts', async () => {
+    // G2 decided by a release manager from now on: the QA sign-off no longer decides the request,
+    // which both sweeps then record as expired. The policy restored afterwards.
+    const { rows } = await asOwner(
+      `select approver_persona::text as p from ops.gate_policies where gate_code = 'G2'`,
+    );
+    const was = rows[0]!.p as string;
+    try {
+      await asOwner(
+        `update ops.gate_policies set approver_persona = 'release_manager' where gate_code = 'G2'`,
+      );
+      expect(await watched()).toContain(subjects.decidedRequest);
+      const changed = await both();
+      expect(changed.current).toEqual(changed.previous);
+      expect(changed.current.transitions.map((t) => [t.subject_id, t.to_state])).toEqual([
+        [subjects.decidedRequest, 'expired'],
+      ]);
+      expect(await watched()).not.toContain(subjects.decidedRequest);
+    } finally {
+      await asOwner('update ops.gate_policies set approver_persona = $1 where gate_code = $2', [was, 'G2']);
+    }
+    const restored = await both();
+    expect(restored.current).toEqual(restored.previous);
+    expect(restored.current.recorded).toBe(0);
   });
 });
