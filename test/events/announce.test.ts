@@ -52,6 +52,20 @@ const events = async (releaseIds: string[]) =>
     )
   ).rows;
 
+/**
+ * Waits until `notices` holds the announcement of an event committed after everything the caller
+ * judges: the last event of a new release's passing G1 check. The announcer works oldest first and marks what it announced
+ * in the same statement, so once this later event is heard, a second announcement of an earlier
+ * event (one not marked) would have been heard before it; the caller may then judge exact counts.
+ */
+async function barrier(notices: OutboxNotice[], project: string): Promise<void> {
+  const later = await createRelease(db, { project });
+  await recordCheck(db, later.release_id, 'G1', 'build', 'pass');
+  const [last] = (await events([later.release_id])).slice(-1);
+  if (!last) throw new Error('the later change wrote no outbox event to wait for');
+  await eventually(() => notices.some((n) => n.event_id === last.event_id), 'a later event to be announced');
+}
+
 describe('the outbox announced after the commit', () => {
   it('commits without notifying; one announcement per committed event, in order, never for a rollback', async () => {
     const release = await createRelease(db, { project: uniqueName('announce') });
@@ -144,6 +158,7 @@ describe('the outbox announced after the commit', () => {
       await recordCheck(db, release.release_id, 'G1', 'build', 'pass');
       const committed = await events([release.release_id]);
       await eventually(() => notices.length >= committed.length, 'the listener to announce the events');
+      await barrier(notices, uniqueName('announce-listener-later'));
       expect(notices.filter((n) => n.release_id === release.release_id)).toEqual(committed);
       const { rows } = await db.admin.query<{ n: number }>(
         'select count(*)::int as n from ops.outbox_events where release_id = $1 and announced_at is null',
@@ -189,6 +204,7 @@ describe('the outbox announced after the commit', () => {
         () => notices.filter((n) => n.release_id === release.release_id).length >= committed.length,
         'the second listener to announce once the first has closed',
       );
+      await barrier(notices, uniqueName('announce-handover-later'));
       expect(notices.filter((n) => n.release_id === release.release_id)).toEqual(committed);
     } finally {
       await first.close();
