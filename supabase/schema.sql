@@ -2919,10 +2919,20 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.freeze_occurrences(p_window ops.freeze_windows, p_from timestamp with time zone, p_until timestamp with time zone)
  RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+#variable_conflict use_column
+begin
+  if p_window.window_id is null then
+    raise exception 'freeze occurrences are of a freeze window: none was given' using errcode = 'OPS22';
+  end if;
+  if p_from is null or p_until is null then
+    raise exception 'freeze occurrences are asked between two instants, got % and %',
+      coalesce(p_from::text, 'NULL'), coalesce(p_until::text, 'NULL') using errcode = 'OPS22';
+  end if;
+  return query
   with raw (s, e) as (
     select p_window.starts_at, p_window.ends_at
     where p_window.time_zone is null
@@ -2948,7 +2958,8 @@ AS $function$
            least(r.e, coalesce(p_window.ends_at, 'infinity'), coalesce(p_window.ended_at, 'infinity')) as e
   ) c
   where c.s < c.e and c.e > p_from and c.s < p_until
-  order by c.s
+  order by c.s;
+end
 $function$;
 grant execute on function ops.freeze_occurrences(p_window ops.freeze_windows, p_from timestamp with time zone, p_until timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
@@ -3149,6 +3160,9 @@ AS $function$
 declare
   v_release_id uuid;
 begin
+  if p_gate_id is null then
+    raise exception 'the evidence of a gate needs the gate: none was given' using errcode = 'OPS22';
+  end if;
   select g.release_id into v_release_id from ops.release_gates g where g.gate_id = p_gate_id;
   if v_release_id is null then
     return;
@@ -4416,9 +4430,10 @@ CREATE OR REPLACE FUNCTION ops.outbox_event_visible(p_source_table text, p_sourc
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if p_source_table not in ('gate_transitions', 'approvals', 'exceptions', 'deployments',
-                            'deployment_transitions', 'releases', 'deadline_transitions',
-                            'timing_approval_requests') then
+  if p_source_table is null or p_source_id is null
+     or p_source_table not in ('gate_transitions', 'approvals', 'exceptions', 'deployments',
+                               'deployment_transitions', 'releases', 'deadline_transitions',
+                               'timing_approval_requests') then
     return false;
   end if;
   if not pg_catalog.has_table_privilege('ops.' || p_source_table, 'SELECT') then
@@ -5331,6 +5346,9 @@ CREATE OR REPLACE FUNCTION ops.release_gate_evidence_up_to(p_release_id uuid, p_
 AS $function$
 #variable_conflict use_column
 begin
+  if p_release_id is null then
+    raise exception 'the evidence of a release''s gates needs the release: none was given' using errcode = 'OPS22';
+  end if;
   if p_limit < 1 then
     raise exception 'p_limit must be at least 1 (or NULL for every artifact), got %', p_limit
       using errcode = 'OPS22';
