@@ -4018,6 +4018,27 @@ begin
       using errcode = 'data_corrupted', hint = 'the ledger''s registry was changed behind its guards';
   end loop;
 
+  -- Every table the ledger has recorded is still registered: removing a table's registry row and
+  -- its arms (behind the guards) would leave its facts unread by every verification. One index
+  -- probe per recorded table (ledger_entries_fact), whatever the ledger's size.
+  for f in
+    with recursive recorded (tbl) as (
+      (select x.fact_table from ops.ledger_entries x order by x.fact_table limit 1)
+      union all
+      select (select x.fact_table from ops.ledger_entries x where x.fact_table > r.tbl
+              order by x.fact_table limit 1)
+      from recorded r where r.tbl is not null
+    )
+    select r.tbl as table_name from recorded r
+    where r.tbl is not null
+      and not exists (select 1 from ops.ledger_fact_tables t where t.table_name = r.tbl)
+    order by r.tbl
+    limit 1
+  loop
+    raise exception 'ops.ledger_fact_tables: the ledger has entries of %, which is no longer registered', f.table_name
+      using errcode = 'data_corrupted', hint = 'the ledger''s registry was changed behind its guards';
+  end loop;
+
   -- Links, hashes and order, per chain.
   return query
     with e as (
