@@ -260,7 +260,8 @@ async function call(
   try {
     await c.query(`select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`, [
       persona,
-      JSON.stringify({ sub: `sweep-${persona}`, role: persona }),
+      // The developer is the release's own (its initiator), so it reads the release as the others do.
+      JSON.stringify({ sub: persona === 'developer' ? who.dev : `sweep-${persona}`, role: persona }),
     ]);
     await c.query('savepoint s');
     let rows: Rows | null = null;
@@ -287,6 +288,12 @@ describe('NULL and empty arguments through every function a persona may execute'
         first((await ask(`select ops.is_eligible_for_promotion(${byName.p_release_id}, 'production')`))!),
       ).toBe(false);
       expect((await ask(`select * from ops.freeze_windows_active(null)`))!.length).toBeGreaterThan(0);
+      // The developer sweeps its own release: it reads it, and it is blocked for it too.
+      const dev = async (sql: string) => first((await call(c, 'developer', sql)).rows!);
+      expect(await dev(`select ops.owns_release(${byName.p_release_id})`)).toBe(true);
+      expect(await dev(`select ops.is_eligible_for_promotion(${byName.p_release_id}, 'staging')`)).toBe(
+        false,
+      );
       expect(
         (await ask(
           `select * from ops.freeze_occurrences(${byType['ops.freeze_windows']}, ${byName.p_from}, ${byName.p_until})`,
