@@ -2919,20 +2919,10 @@ $function$;
 
 CREATE OR REPLACE FUNCTION ops.freeze_occurrences(p_window ops.freeze_windows, p_from timestamp with time zone, p_until timestamp with time zone)
  RETURNS TABLE(starts_at timestamp with time zone, ends_at timestamp with time zone)
- LANGUAGE plpgsql
+ LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-#variable_conflict use_column
-begin
-  if p_window.window_id is null then
-    raise exception 'freeze occurrences are of a freeze window: none was given' using errcode = 'OPS22';
-  end if;
-  if p_from is null or p_until is null then
-    raise exception 'freeze occurrences are asked between two instants, got % and %',
-      coalesce(p_from::text, 'NULL'), coalesce(p_until::text, 'NULL') using errcode = 'OPS22';
-  end if;
-  return query
   with raw (s, e) as (
     select p_window.starts_at, p_window.ends_at
     where p_window.time_zone is null
@@ -2957,11 +2947,30 @@ begin
     select greatest(r.s, p_window.starts_at) as s,
            least(r.e, coalesce(p_window.ends_at, 'infinity'), coalesce(p_window.ended_at, 'infinity')) as e
   ) c
-  where c.s < c.e and c.e > p_from and c.s < p_until
-  order by c.s;
-end
+  where ops.freeze_occurrences_asked(p_window.window_id, p_from, p_until)
+    and c.s < c.e and c.e > p_from and c.s < p_until
+  order by c.s
 $function$;
 grant execute on function ops.freeze_occurrences(p_window ops.freeze_windows, p_from timestamp with time zone, p_until timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.freeze_occurrences_asked(p_window_id uuid, p_from timestamp with time zone, p_until timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_window_id is null then
+    raise exception 'freeze occurrences are of a freeze window: none was given' using errcode = 'OPS22';
+  end if;
+  if p_from is null or p_until is null then
+    raise exception 'freeze occurrences are asked between two instants, got % and %',
+      coalesce(p_from::text, 'NULL'), coalesce(p_until::text, 'NULL') using errcode = 'OPS22';
+  end if;
+  return true;
+end
+$function$;
+grant execute on function ops.freeze_occurrences_asked(p_window_id uuid, p_from timestamp with time zone, p_until timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.freeze_windows_active(p_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS TABLE(window_id uuid, name text, environment public.ops_environment, project text, reason text, occurrence_starts_at timestamp with time zone, until timestamp with time zone, created_by text)

@@ -30,6 +30,8 @@ const QUESTIONS: Record<string, (rows: Rows) => boolean> = {
   'ops.freeze_windows_active(timestamp with time zone)': (r) => r.length === 0,
   'ops.freeze_occurrences(ops.freeze_windows,timestamp with time zone,timestamp with time zone)': (r) =>
     r.length === 0,
+  'ops.freeze_occurrences_asked(uuid,timestamp with time zone,timestamp with time zone)': (r) =>
+    first(r) === true,
   'ops.exception_is_active(ops.exceptions)': (r) => first(r) === true,
   'ops.exception_is_active_at(ops.exceptions,timestamp with time zone)': (r) => first(r) === true,
   'ops.exception_state(ops.exceptions)': (r) => first(r) === 'active',
@@ -138,6 +140,7 @@ beforeAll(async () => {
     p_from: `now() - interval '1 hour'`,
     p_until: `now() + interval '1 hour'`,
     p_revisions: `'{1}'::integer[]`,
+    p_window_id: `(select window_id from ops.freeze_windows where name = 'sweep freeze')`,
     p_checkpoint: `${await lit('select ops.ledger_checkpoint()::text as v')}::jsonb`,
     p_project: `'odoo-core'`,
     p_release_name: `'sweep-' || gen_random_uuid()`,
