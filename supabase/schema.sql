@@ -161,6 +161,16 @@ alter table ops.deadline_transitions enable row level security;
 create policy deadline_transitions_read_all on ops.deadline_transitions for select to audit_reader, release_manager using (true);
 grant select on table ops.deadline_transitions to audit_reader, release_manager;
 
+create table ops.deadline_watch (
+  subject_kind text not null,
+  subject_id uuid not null,
+  constraint deadline_watch_pkey PRIMARY KEY (subject_kind, subject_id),
+  constraint deadline_watch_subject_kind_check CHECK ((subject_kind = ANY (ARRAY['approval_request'::text, 'exception'::text])))
+);
+alter table ops.deadline_watch enable row level security;
+create policy deadline_watch_read_all on ops.deadline_watch for select to audit_reader using (true);
+grant select on table ops.deadline_watch to audit_reader;
+
 create table ops.deployment_transitions (
   transition_id uuid default gen_random_uuid() not null,
   deployment_id uuid not null,
@@ -215,6 +225,7 @@ create table ops.deployments (
 comment on column ops.deployments.revision is 'The release revision deployed (stamped at insert, never changed).';
 CREATE INDEX deployments_deployed ON ops.deployments USING btree (deployed_at DESC, deployment_id DESC);
 CREATE INDEX deployments_env ON ops.deployments USING btree (environment, deployed_at DESC);
+CREATE INDEX deployments_g4_pending ON ops.deployments USING btree (deployed_at, deployment_id) WHERE ((rollback_of IS NULL) AND (g4_status = 'pending'::public.ops_g4_status) AND (status = ANY (ARRAY['in_progress'::public.ops_deployment_status, 'succeeded'::public.ops_deployment_status])));
 CREATE INDEX deployments_release ON ops.deployments USING btree (release_id, deployed_at DESC);
 CREATE INDEX deployments_rollback_of ON ops.deployments USING btree (rollback_of) WHERE (rollback_of IS NOT NULL);
 CREATE TRIGGER deployments_bounds BEFORE INSERT OR UPDATE ON ops.deployments FOR EACH ROW EXECUTE FUNCTION ops.deployments_bounds();
@@ -365,6 +376,7 @@ create table ops.exception_reviews (
   constraint exception_reviews_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id)
 );
 comment on table ops.exception_reviews is 'Who reviewed each exception after the fact, when, and with which outcome (complete or waived); one review per exception, never changed.';
+CREATE INDEX exception_reviews_release ON ops.exception_reviews USING btree (release_id);
 CREATE TRIGGER exception_reviews_append_only BEFORE DELETE OR UPDATE ON ops.exception_reviews FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER exception_reviews_no_truncate BEFORE TRUNCATE ON ops.exception_reviews FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.exception_reviews FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('review_id');
@@ -403,6 +415,7 @@ CREATE INDEX exceptions_expires ON ops.exceptions USING btree (expires_at);
 CREATE INDEX exceptions_expires_id ON ops.exceptions USING btree (expires_at, exception_id);
 CREATE INDEX exceptions_release ON ops.exceptions USING btree (release_id);
 CREATE INDEX exceptions_window_ahead ON ops.exceptions USING btree (effective_from) WHERE ((approved_at IS NOT NULL) AND (effective_from > approved_at));
+CREATE TRIGGER exceptions_deadline_watch AFTER INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.deadline_watch_exception();
 CREATE TRIGGER exceptions_future_expiry BEFORE INSERT ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_refuse_past_expiry();
 CREATE TRIGGER exceptions_guard BEFORE INSERT OR UPDATE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.exceptions_guard();
 CREATE TRIGGER exceptions_no_delete BEFORE DELETE ON ops.exceptions FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
@@ -554,6 +567,7 @@ create table ops.gate_policies (
   constraint gate_policies_pkey PRIMARY KEY (policy_id)
 );
 CREATE TRIGGER gate_policies_changed AFTER INSERT OR DELETE OR UPDATE ON ops.gate_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.policy_changed();
+CREATE TRIGGER gate_policies_deadline_watch AFTER INSERT OR DELETE OR UPDATE ON ops.gate_policies FOR EACH STATEMENT EXECUTE FUNCTION ops.deadline_watch_after_gate_policy();
 alter table ops.gate_policies enable row level security;
 create policy gate_policies_read_all on ops.gate_policies for select to audit_reader, release_manager using (true);
 grant select on table ops.gate_policies to audit_reader, release_manager;
@@ -724,6 +738,8 @@ CREATE TRIGGER ledger_release_scope_arms_fixed BEFORE DELETE OR UPDATE ON ops.le
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_release_scope_arms DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
 CREATE TRIGGER ledger_release_scope_arms_no_truncate BEFORE TRUNCATE ON ops.ledger_release_scope_arms FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
 alter table ops.ledger_release_scope_arms enable row level security;
+create policy ledger_release_scope_arms_read_all on ops.ledger_release_scope_arms for select to audit_reader, release_manager using (true);
+grant select on table ops.ledger_release_scope_arms to audit_reader, release_manager;
 
 create table ops.live_production_deployments (
   release_id uuid not null,
@@ -879,6 +895,7 @@ create table ops.recovery_drills (
   constraint recovery_drills_evidence_artifact_id_fkey FOREIGN KEY (evidence_artifact_id) REFERENCES ops.evidence_artifacts(artifact_id),
   constraint recovery_drills_pkey PRIMARY KEY (drill_id)
 );
+CREATE INDEX recovery_drills_latest ON ops.recovery_drills USING btree (executed_at DESC, drill_id DESC);
 CREATE TRIGGER recovery_drills_stamp BEFORE INSERT ON ops.recovery_drills FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.recovery_drills enable row level security;
 create policy recovery_drills_read_all on ops.recovery_drills for select to audit_reader, release_manager using (true);
@@ -1080,6 +1097,7 @@ CREATE INDEX timing_approval_requests_release ON ops.timing_approval_requests US
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('request_id');
 CREATE TRIGGER outbox_record AFTER INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.outbox_record_timing();
 CREATE TRIGGER timing_approval_requests_append_only BEFORE DELETE OR UPDATE ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.refuse_mutation();
+CREATE TRIGGER timing_approval_requests_deadline_watch AFTER INSERT OR UPDATE ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.deadline_watch_approval_request();
 CREATE TRIGGER timing_approval_requests_no_truncate BEFORE TRUNCATE ON ops.timing_approval_requests FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER timing_approval_requests_stamp BEFORE INSERT ON ops.timing_approval_requests FOR EACH ROW EXECUTE FUNCTION ops.stamp_created_by();
 alter table ops.timing_approval_requests enable row level security;
@@ -2287,6 +2305,61 @@ AS $function$
     and (p.project is null or p.project = p_project)
   order by p.project nulls last, p.environment nulls last
   limit 1
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.deadline_watch_after_gate_policy()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into ops.deadline_watch (subject_kind, subject_id)
+  select 'approval_request', r.request_id from ops.timing_approval_requests r
+  where r.due_at is not null
+    and not exists (select 1 from ops.deadline_transitions t
+                    where t.subject_kind = 'approval_request' and t.subject_id = r.request_id
+                      and t.to_state = 'expired')
+  on conflict do nothing;
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.deadline_watch_approval_request()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.due_at is not null
+     and not exists (select 1 from ops.deadline_transitions t
+                     where t.subject_kind = 'approval_request' and t.subject_id = new.request_id
+                       and t.to_state = 'expired') then
+    insert into ops.deadline_watch (subject_kind, subject_id) values ('approval_request', new.request_id)
+    on conflict do nothing;
+  end if;
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.deadline_watch_exception()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.approved_at is not null
+     and (new.expires_at > pg_catalog.clock_timestamp()
+          or not exists (select 1 from ops.deadline_transitions t
+                         where t.subject_kind = 'exception' and t.subject_id = new.exception_id
+                           and t.to_state = 'expired')) then
+    insert into ops.deadline_watch (subject_kind, subject_id) values ('exception', new.exception_id)
+    on conflict do nothing;
+  end if;
+  return null;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.deployments_bounds()
@@ -4235,7 +4308,7 @@ begin
   set head_seq = h.head_seq, head_hash = h.head_hash, updated_at = pg_catalog.clock_timestamp()
   from rows from (pg_catalog.unnest(v_chains), pg_catalog.unnest(v_heads), pg_catalog.unnest(v_head_hashes))
     as h(chain_id, head_seq, head_hash)
-  where c.chain_id = h.chain_id;
+  where c.chain_id = h.chain_id and c.chain_id = any (v_chains);
   delete from ops.ledger_pending q where q.xact = v_xact;
   return null;
 end
@@ -4432,6 +4505,7 @@ begin
                                         'project', e.project, 'kind', e.kind)::text
     from pg_catalog.unnest(v_events) with ordinality as a(event_id, n)
     join ops.outbox_events e on e.event_id = a.event_id
+    where e.event_id = any (v_events)
     order by a.n
   loop
     perform pg_catalog.pg_notify('ops_outbox', v_notice);
@@ -4849,29 +4923,40 @@ declare
   x record;
   w record;
 begin
+  -- Watched requests past their due time; those already recorded (by another sweep) are only
+  -- settled.
   for q in
-    select r.*, rel.project from ops.timing_approval_requests r join ops.releases rel on rel.release_id = r.release_id
-    where r.due_at is not null and r.due_at <= pg_catalog.clock_timestamp()
-      and not exists (select 1 from ops.deadline_transitions t
-                      where t.subject_kind = 'approval_request' and t.subject_id = r.request_id)
+    select r.*, rel.project,
+           exists (select 1 from ops.deadline_transitions t
+                   where t.subject_kind = 'approval_request' and t.subject_id = r.request_id) as recorded
+    from ops.deadline_watch dw
+    join ops.timing_approval_requests r on r.request_id = dw.subject_id
+    join ops.releases rel on rel.release_id = r.release_id
+    where dw.subject_kind = 'approval_request'
+      and r.due_at is not null and r.due_at <= pg_catalog.clock_timestamp()
     order by r.due_at, r.request_id
   loop
-    continue when ops.approval_request_state(
-      (select y from ops.timing_approval_requests y where y.request_id = q.request_id)) <> 'expired';
-    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
-    values ('approval_request', q.request_id, q.release_id, q.gate_code, 'expired',
-            pg_catalog.format('%s approval requested by %s at %s was not decided by %s', q.gate_code, q.requested_by,
-                              ops.iso_utc(q.requested_at), ops.iso_utc(q.due_at)),
-            q.due_at)
-    on conflict on constraint deadline_transitions_once do nothing;
-    get diagnostics v_n = row_count;
-    v_count := v_count + v_n;
+    if not q.recorded and ops.approval_request_state(
+         (select y from ops.timing_approval_requests y where y.request_id = q.request_id)) = 'expired' then
+      insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+      values ('approval_request', q.request_id, q.release_id, q.gate_code, 'expired',
+              pg_catalog.format('%s approval requested by %s at %s was not decided by %s', q.gate_code, q.requested_by,
+                                ops.iso_utc(q.requested_at), ops.iso_utc(q.due_at)),
+              q.due_at)
+      on conflict on constraint deadline_transitions_once do nothing;
+      get diagnostics v_n = row_count;
+      v_count := v_count + v_n;
+    end if;
+    -- Past its due time, a request is settled: expired (recorded) or decided in time (final).
+    delete from ops.deadline_watch dw where dw.subject_kind = 'approval_request' and dw.subject_id = q.request_id;
   end loop;
 
   for d in
     select y.*, ops.g4_deadline_reason(y) as reason,
-           y.deployed_at + ops.deadline_for('G4', y.environment, r.project) as due_at
-    from ops.deployments y join ops.releases r on r.release_id = y.release_id
+           y.deployed_at + ops.deadline_for('G4', y.environment,
+                                            (select r.project from ops.releases r where r.release_id = y.release_id))
+             as due_at
+    from ops.deployments y
     where y.rollback_of is null and y.g4_status = 'pending' and y.status in ('in_progress', 'succeeded')
       and not exists (select 1 from ops.deadline_transitions t
                       where t.subject_kind = 'deployment_g4' and t.subject_id = y.deployment_id)
@@ -4888,23 +4973,33 @@ begin
     end if;
   end loop;
 
+  -- Watched exceptions past their expiry; those whose expiry is already recorded (by another
+  -- sweep, or before their row was written again) are only settled.
   for x in
     select e.exception_id, e.release_id, e.exception_type, e.expires_at,
            (select min(g) from pg_catalog.unnest(e.impacted_gates) g) as gate_code,
-           pg_catalog.array_to_string(e.impacted_gates, ', ') as gates
-    from ops.exceptions e
-    where e.approved_at is not null and e.expires_at <= pg_catalog.clock_timestamp()
-      and not exists (select 1 from ops.deadline_transitions t
-                      where t.subject_kind = 'exception' and t.subject_id = e.exception_id and t.to_state = 'expired')
+           pg_catalog.array_to_string(e.impacted_gates, ', ') as gates,
+           exists (select 1 from ops.deadline_transitions t
+                   where t.subject_kind = 'exception' and t.subject_id = e.exception_id
+                     and t.to_state = 'expired') as recorded
+    from ops.deadline_watch dw
+    join ops.exceptions e on e.exception_id = dw.subject_id
+    where dw.subject_kind = 'exception'
+      and e.approved_at is not null and e.expires_at <= pg_catalog.clock_timestamp()
     order by e.expires_at, e.exception_id
   loop
-    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
-    values ('exception', x.exception_id, x.release_id, x.gate_code, 'expired',
-            pg_catalog.format('the %s exception %s for %s expired at %s', x.exception_type, x.exception_id, x.gates,
-                              ops.iso_utc(x.expires_at)),
-            x.expires_at)
-    on conflict on constraint deadline_transitions_once do nothing;
-    get diagnostics v_n = row_count;
+    v_n := 0;
+    if not x.recorded then
+      insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+      values ('exception', x.exception_id, x.release_id, x.gate_code, 'expired',
+              pg_catalog.format('the %s exception %s for %s expired at %s', x.exception_type, x.exception_id,
+                                x.gates, ops.iso_utc(x.expires_at)),
+              x.expires_at)
+      on conflict on constraint deadline_transitions_once do nothing;
+      get diagnostics v_n = row_count;
+    end if;
+    -- Expired and its expiry recorded (now, or by another sweep): settled.
+    delete from ops.deadline_watch dw where dw.subject_kind = 'exception' and dw.subject_id = x.exception_id;
     if v_n > 0 then
       v_count := v_count + 1;
       perform ops.evaluate_release(x.release_id,
@@ -4913,13 +5008,16 @@ begin
   end loop;
 
   -- Approved exceptions whose window opened after their approval (the approval's evaluation found
-  -- them not yet in force) and that are in force now: the window's opening, once each.
+  -- them not yet in force) and that are in force now: the window's opening, once each. Every
+  -- exception in force is watched (above).
   for w in
     select e.exception_id, e.release_id, e.exception_type, e.effective_from,
            (select pg_catalog.min(g) from pg_catalog.unnest(e.impacted_gates) g) as gate_code,
            pg_catalog.array_to_string(e.impacted_gates, ', ') as gates
-    from ops.exceptions e
-    where e.approved_at is not null and e.effective_from > e.approved_at
+    from ops.deadline_watch dw
+    join ops.exceptions e on e.exception_id = dw.subject_id
+    where dw.subject_kind = 'exception'
+      and e.approved_at is not null and e.effective_from > e.approved_at
       and e.effective_from <= pg_catalog.clock_timestamp() and ops.exception_is_active(e)
       and not exists (select 1 from ops.deadline_transitions t
                       where t.subject_kind = 'exception' and t.subject_id = e.exception_id and t.to_state = 'effective')
@@ -6500,7 +6598,7 @@ begin
            delivered_at = case when a.outcome = 'delivered' then pg_catalog.clock_timestamp()
                                else d.delivered_at end
       from a
-     where d.delivery_id = a.delivery_id
+     where d.delivery_id = a.delivery_id and d.delivery_id = any (p_delivery_ids)
     returning d.delivery_id, d.attempts
   )
   insert into ops.webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, outcome)

@@ -29,7 +29,7 @@ export const TABLE_READERS = {
   ledger_fact_tables: [RM, AUDIT],
   ledger_pending: [RM, AUDIT],
   // The registry's release scopes as arms (20261205100000): the owner's alone.
-  ledger_release_scope_arms: [],
+  ledger_release_scope_arms: [RM, AUDIT],
   // The outbox: every persona, each event only when it may read the fact behind it (RLS).
   outbox_events: ['ci_service_role', RM, 'qa_tester', 'sre', 'developer', AUDIT],
   // Webhooks: subscriptions and their deliveries; the secrets are read by no persona.

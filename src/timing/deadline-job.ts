@@ -9,11 +9,24 @@
 // unique key with ON CONFLICT DO NOTHING, so two instances never record a transition twice even
 // when both run the sweep at the same moment.
 import { Logger as GraphileLogger, type Runner, run, type Logger as WorkerLogger } from 'graphile-worker';
+import type pg from 'pg';
 import { createPool } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 
 export const DEADLINE_TASK = 'record_deadline_transitions';
 const STOP_TIMEOUT_MS = 5_000;
+
+/**
+ * The sweep's task: ops.record_deadline_transitions() on the owner's connection (the function is
+ * owner-only). Takes a client connected as the owner; returns how many transitions it recorded
+ * (a count of rows). Errors are the database's, unchanged (the job library retries the job).
+ */
+export async function recordDeadlineTransitions(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ recorded: number }>(
+    'select ops.record_deadline_transitions() as recorded',
+  );
+  return rows[0]?.recorded ?? 0;
+}
 
 export interface DeadlineJobOptions {
   /** Owner connection: the runner keeps its own schema (graphile_worker) and calls the owner-only sweep. */
@@ -61,10 +74,7 @@ export async function startDeadlineJob(options: DeadlineJobOptions): Promise<Dea
     crontab: `${options.crontab ?? '* * * * *'} ${DEADLINE_TASK} ?fill=5m&jobKey=${DEADLINE_TASK}`,
     taskList: {
       [DEADLINE_TASK]: async (_payload, helpers) => {
-        const { rows } = await helpers.withPgClient((client) =>
-          client.query<{ recorded: number }>('select ops.record_deadline_transitions() as recorded'),
-        );
-        const recorded = rows[0]?.recorded ?? 0;
+        const recorded = await helpers.withPgClient(recordDeadlineTransitions);
         if (recorded > 0) options.logger?.info({ recorded }, 'deadline transitions recorded');
       },
     },

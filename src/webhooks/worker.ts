@@ -55,21 +55,14 @@ export async function installWorkerSchema(connectionString: string): Promise<voi
   }
 }
 
-export async function startWebhookWorker(options: {
-  connectionString: string;
-  config: WebhookConfig;
-  logger: Logger;
-  /** Poll for due retries this often, ms (graphile-worker's pollInterval). */
-  pollIntervalMs?: number;
-}): Promise<WebhookWorker> {
-  const { config, logger } = options;
-  const pgPool = new pg.Pool({ connectionString: options.connectionString, max: config.concurrency + 3 });
-  pgPool.on('error', (err) => logger.warn({ err }, 'webhook worker: idle connection lost'));
-  // A connection lost while checked out fails its query; the event itself must not end the process.
-  pgPool.on('connect', (client) => client.on('error', () => {}));
-  const wlogger = workerLogger(logger);
-  await runMigrations({ pgPool, logger: wlogger });
-
+/**
+ * The delivery job's task (DELIVER_TASK): its payload is one delivery ({delivery_id}) or, as
+ * ops.webhook_dispatch adds them, a batch ([{delivery_id}, ...]). Takes the owner's pool (the
+ * delivery reads the secret), the webhook settings and a logger; each attempt is recorded by
+ * ops.webhook_record_attempts. For a batch it returns one promise per entry, in order, and the job
+ * library retries only the entries whose promise rejected (DeliveryRetry).
+ */
+export function deliverTask(pgPool: pg.Pool, config: WebhookConfig, logger: Logger): Task {
   const deliverOne = async (deliveryId: string, attempt: number, finalAttempt: boolean): Promise<void> => {
     try {
       const outcome = await attemptDelivery(pgPool, deliveryId, finalAttempt, {
@@ -88,7 +81,7 @@ export async function startWebhookWorker(options: {
   // A job carries one delivery ({delivery_id}) or, as ops.webhook_dispatch adds them, a batch of
   // them ([{delivery_id}, ...]). For a batch: one promise per entry, in order; the job library
   // retries (with backoff) only the entries whose promise rejected.
-  const deliver: Task = async (payload, helpers) => {
+  return async (payload, helpers) => {
     const attempt = helpers.job.attempts;
     const finalAttempt = attempt >= helpers.job.max_attempts;
     if (!Array.isArray(payload)) {
@@ -114,6 +107,41 @@ export async function startWebhookWorker(options: {
       return Promise.resolve();
     });
   };
+}
+
+/**
+ * One dispatch: ops.webhook_dispatch in batches of DISPATCH_BATCH events until a batch is not
+ * full. Takes the owner's pool and the delivery's maximum attempts (a count); returns how many
+ * events were dispatched. Errors are the database's, unchanged.
+ */
+export async function dispatchOutbox(pgPool: pg.Pool, maxAttempts: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rows } = await pgPool.query<{ n: number }>('select ops.webhook_dispatch($1, $2) as n', [
+      DISPATCH_BATCH,
+      maxAttempts,
+    ]);
+    total += rows[0]!.n;
+    if (rows[0]!.n < DISPATCH_BATCH) return total;
+  }
+}
+
+export async function startWebhookWorker(options: {
+  connectionString: string;
+  config: WebhookConfig;
+  logger: Logger;
+  /** Poll for due retries this often, ms (graphile-worker's pollInterval). */
+  pollIntervalMs?: number;
+}): Promise<WebhookWorker> {
+  const { config, logger } = options;
+  const pgPool = new pg.Pool({ connectionString: options.connectionString, max: config.concurrency + 3 });
+  pgPool.on('error', (err) => logger.warn({ err }, 'webhook worker: idle connection lost'));
+  // A connection lost while checked out fails its query; the event itself must not end the process.
+  pgPool.on('connect', (client) => client.on('error', () => {}));
+  const wlogger = workerLogger(logger);
+  await runMigrations({ pgPool, logger: wlogger });
+
+  const deliver = deliverTask(pgPool, config, logger);
 
   const runner: Runner = await run({
     pgPool,
@@ -128,17 +156,7 @@ export async function startWebhookWorker(options: {
   let running: Promise<number> | null = null;
   let again = false;
   let lastDispatched = 0;
-  const dispatchOnce = async (): Promise<number> => {
-    let total = 0;
-    for (;;) {
-      const { rows } = await pgPool.query<{ n: number }>('select ops.webhook_dispatch($1, $2) as n', [
-        DISPATCH_BATCH,
-        config.maxAttempts,
-      ]);
-      total += rows[0]!.n;
-      if (rows[0]!.n < DISPATCH_BATCH) return total;
-    }
-  };
+  const dispatchOnce = (): Promise<number> => dispatchOutbox(pgPool, config.maxAttempts);
   // One dispatch at a time in this process; a wake-up during one runs another after it.
   const dispatch = (): Promise<number> => {
     if (running) {

@@ -77,10 +77,25 @@ describe('notices forged on the outbox channel', () => {
       await recordCheck(db, target.release_id, 'G1', 'unit-tests', 'fail');
       const after = await outbox(target.release_id);
       const gateAfter = after.filter((e) => e.kind === 'gate.transition');
-      await eventually(() => events.events.length >= after.length, 'the events after the forged notices');
-      await eventually(() => changes.events.length >= gateAfter.length, 'the gate changes after them');
-      // Allow any late forged delivery to show up before judging.
-      await new Promise((done) => setTimeout(done, 1_000));
+      // Each stream's last event is the barrier that proves no forged notice is still on its way:
+      // the forged notices were committed before the real change began, so the announcement of
+      // its events commits after them, and PostgreSQL delivers notifications to a listener in the
+      // commit order of the transactions that sent them; the process's listener hands them to
+      // each stream in the order they arrived, and a stream re-reads and sends its notices one
+      // after the other (src/events/stream.ts). Once a stream has the change's last event, every
+      // forged notice has been sent before it or dropped.
+      const earlier = new Set(before.map((e) => e.event_id));
+      const lastEvent = after.at(-1)!;
+      const lastGate = gateAfter.at(-1)!;
+      expect(earlier.has(lastEvent.event_id) || earlier.has(lastGate.event_id)).toBe(false);
+      await eventually(
+        () => events.events.some((e) => e.releaseEvents!.eventId === lastEvent.event_id),
+        'the release’s last event, after the forged notices',
+      );
+      await eventually(
+        () => changes.events.some((e) => e.gateChanges!.eventId === lastGate.event_id),
+        'the project’s last gate change, after the forged notices',
+      );
       expect(events.errors).toEqual([]);
       expect(changes.errors).toEqual([]);
       expect(events.events.map((e) => e.releaseEvents!.eventId)).toEqual(after.map((e) => e.event_id));

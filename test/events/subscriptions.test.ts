@@ -3,7 +3,7 @@
 // subscribers, and a subscriber on another API instance sees the same changes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GateChangesDocument, ReleaseEventsDocument } from '../../src/gql/graphql.js';
-import { createRelease, recordCheck, uniqueName, who } from '../governance/scenario.js';
+import { createRelease, recordCheck, reviseRelease, uniqueName, who } from '../governance/scenario.js';
 import { createTestApi, type TestApi } from '../graphql/client.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { eventually } from '../webhooks/receiver.js';
@@ -77,16 +77,38 @@ describe('releaseEvents and gateChanges over SSE', () => {
 
       // The developer owns the release but may not read gate transitions: it gets only the events
       // whose fact it may read (its release's own row), never a gate transition.
-      const devReadable = outbox.filter((e) => e.source_table === 'releases').map((e) => e.event_id);
-      await eventually(() => dev.events.length >= devReadable.length, 'the developer’s events');
-      // Anything still on its way to the developer has had time to arrive.
-      await new Promise((r) => setTimeout(r, 1_000));
-      expect(dev.events.every((e) => e.releaseEvents!.kind !== 'gate.transition')).toBe(true);
+      //
+      // A barrier proves that none is still on its way: the developer revises its release (the
+      // gates go back to pending), a fact committed after every one above whose last event is a
+      // change of the release's status, which the developer may read. Every event reaches the
+      // developer's stream along one path, in order: this process has one announcer for the
+      // database (the first listener; both instances here share it, and nothing else in this
+      // file announces), which announces committed events oldest first, one batch after the
+      // other; PostgreSQL delivers notifications to a listener in the commit order of the
+      // transactions that sent them (within one, in the order sent); and the stream re-reads
+      // and sends its notices one after the other, in the order they arrived
+      // (src/events/stream.ts). So once the developer has the revision's status change, every
+      // earlier event of the release has been sent to it before, or refused.
+      await reviseRelease(db, release.release_id, 'refs/heads/hotfix', 'barrier for the developer’s stream');
+      const { rows: all } = await db.admin.query<{ event_id: string; kind: string; source_table: string }>(
+        'select event_id, kind, source_table from ops.outbox_events where release_id = $1 order by created_at, event_id',
+        [release.release_id],
+      );
+      const barrier = all.at(-1)!;
+      expect(barrier.source_table).toBe('releases');
+      await eventually(
+        () => dev.events.some((e) => e.releaseEvents!.eventId === barrier.event_id),
+        'the developer’s barrier event',
+      );
+      expect(dev.events.filter((e) => e.releaseEvents!.kind === 'gate.transition')).toEqual([]);
       const { rows: visible } = await db.as('developer', who.dev, (c) =>
         c.query<{ event_id: string }>(
-          'select event_id from ops.outbox_events where release_id = $1 order by created_at',
+          'select event_id from ops.outbox_events where release_id = $1 order by created_at, event_id',
           [release.release_id],
         ),
+      );
+      expect(visible.map((v) => v.event_id)).toEqual(
+        all.filter((e) => e.source_table === 'releases').map((e) => e.event_id),
       );
       expect(dev.events.map((e) => e.releaseEvents!.eventId)).toEqual(visible.map((v) => v.event_id));
       expect(rm.errors).toEqual([]);

@@ -2,10 +2,9 @@
 // arms, whose text joined by ' or ' is its release scope and each of which is on its own a boolean
 // expression over t and $1; anything else is refused at commit, naming the table. One release's
 // verification reads the table through its arms. The arms are append-only for the owner too.
-import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRelease, passG1, type Release } from '../governance/scenario.js';
-import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { inTransaction, type TestDatabase, useTestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
 let release: Release;
@@ -23,9 +22,7 @@ beforeAll(async () => {
  */
 async function register(scope: string, arms: string[], numbers?: number[]): Promise<string> {
   const name = `scratch_facts_${++table}`;
-  const c: pg.PoolClient = await db.admin.connect();
-  try {
-    await c.query('begin');
+  await inTransaction(db.admin, async (c) => {
     await c.query(`create table ops.${name} (fact_id uuid primary key, release_id uuid, gate_id uuid)`);
     await c.query(
       `insert into ops.ledger_fact_tables (table_name, pk_column, release_scope) values ($1, 'fact_id', $2)`,
@@ -37,14 +34,8 @@ async function register(scope: string, arms: string[], numbers?: number[]): Prom
         [name, numbers?.[i] ?? i + 1, arm],
       );
     }
-    await c.query('commit');
-    return name;
-  } catch (err) {
-    await c.query('rollback');
-    throw err;
-  } finally {
-    c.release();
-  }
+  });
+  return name;
 }
 
 const BY_GATE = 't.gate_id in (select g.gate_id from ops.release_gates g where g.release_id = $1)';

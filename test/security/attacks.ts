@@ -37,6 +37,7 @@ import { installWorkerSchema } from '../../src/webhooks/worker.js';
 import {
   approveException,
   attachEvidence,
+  commitWhileWaiting,
   createRelease,
   passAll,
   passG1,
@@ -499,13 +500,9 @@ function concurrentDeployments(how: 'insert+insert' | 'promote+insert'): Attack 
         } else {
           await c1.query(insert, [r.release_id, 'sre-one']);
         }
-        const second = c2.query(insert, [r.release_id, 'sre-two']).then(
-          () => c2.query('commit'),
-          () => c2.query('rollback'),
-        );
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        await c1.query('commit');
-        await second;
+        // c1 commits once the second insert waits for it (or has finished without waiting), so
+        // the two really race; a fixed pause let a busy machine commit c1 first.
+        await commitWhileWaiting(db.admin, c1, c2, () => c2.query(insert, [r.release_id, 'sre-two']));
       } finally {
         c1.release();
         c2.release();
@@ -1438,15 +1435,10 @@ function concurrentDeciders(isolation: 'read committed' | 'repeatable read'): At
         await c1.query(`select ops.submit_approval($1, 'approved', 'G2'::public.ops_gate_code)`, [
           r.release_id,
         ]);
-        const second = c2
-          .query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id])
-          .then(
-            () => c2.query('commit'),
-            () => c2.query('rollback'),
-          );
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        await c1.query('commit');
-        await second;
+        // c1 commits once the second decision waits for it (or has finished without waiting).
+        await commitWhileWaiting(db.admin, c1, c2, () =>
+          c2.query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id]),
+        );
       } finally {
         c1.release();
         c2.release();
@@ -1872,18 +1864,11 @@ function concurrentBypassAndSignOff(isolation: 'read committed' | 'repeatable re
           ]);
         }
         await c1.query('select ops.approve_exception($1)', [e.exception_id]);
-        const second = c2
-          .query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id])
-          .then(
-            async () => {
-              await c2.query('commit');
-              secondOk = true;
-            },
-            () => c2.query('rollback'),
-          );
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        await c1.query('commit');
-        await second;
+        // c1 commits once the sign-off waits for it (or has finished without waiting).
+        const failed = await commitWhileWaiting(db.admin, c1, c2, () =>
+          c2.query(`select ops.submit_approval($1, 'approved', 'G3'::public.ops_gate_code)`, [r.release_id]),
+        );
+        secondOk = failed === undefined;
       } finally {
         c1.release();
         c2.release();
@@ -3094,7 +3079,8 @@ function concurrentFactsOnSeveralGates(isolation: 'read committed' | 'repeatable
           [gate.G1],
         );
         await ci.query(checkSql.replace(`'G1'`, `'G2'`), [r.release_id, 'unit']);
-        const other = (async () => {
+        // ci commits once qa's writes wait for it (or have finished without waiting).
+        await commitWhileWaiting(db.admin, ci, qa, async () => {
           await qa.query(
             `insert into ops.evidence_artifacts (gate_id, artifact_type, artifact_url, source_system)
              values ($1, 'test_result', 'https://evidence.example/concurrent', 'manual')`,
@@ -3103,11 +3089,7 @@ function concurrentFactsOnSeveralGates(isolation: 'read committed' | 'repeatable
           await qa.query(`select ops.submit_approval($1, 'approved', 'G2'::public.ops_gate_code)`, [
             r.release_id,
           ]);
-          await qa.query('commit');
-        })().catch(() => qa.query('rollback'));
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        await ci.query('commit');
-        await other;
+        });
       } finally {
         // Nothing left open on a pooled connection (a no-op after commit).
         await ci.query('rollback').catch(() => {});

@@ -1,4 +1,5 @@
-// Attacks on the ledger's stored release scope arms (20261205100000), the definition one release's
+// Attacks on the ledger's stored release scope arms (20261205100000; read like the registry,
+// 20261205200100), the definition one release's
 // verification reads its facts through: an arm that selected fewer rows would hide facts written
 // behind the ledger from that release's verification. Every persona, through the raw SQL door (the
 // API's login, SET ROLE to the persona, claims of its choosing, the claims naming another persona
@@ -39,9 +40,13 @@ function claimsFor(persona: Persona): Claims[] {
   ];
 }
 
-const STATEMENTS: [string, unknown[]][] = [
+/** Read like the registry they belong to (20261205200100): by these two, whatever their claims say. */
+const READERS: readonly Persona[] = ['release_manager', 'audit_reader'];
+const READS: [string, unknown[]][] = [
   ['select * from ops.ledger_release_scope_arms', []],
   ['select count(*) from ops.ledger_release_scope_arms', []],
+];
+const STATEMENTS: [string, unknown[]][] = [
   [
     `insert into ops.ledger_release_scope_arms (table_name, arm_no, arm) values ('evidence_artifacts', 5, 'false')`,
     [],
@@ -77,8 +82,9 @@ describe('the stored release scope arms, attacked by every persona', () => {
     ]);
   });
 
-  it('grants no privilege on the arms, or on their check, to any persona or login', async () => {
+  it('grants the registry’s readers SELECT and nothing more, every other persona or login nothing', async () => {
     for (const role of [...PERSONAS, 'authenticator', 'anon', 'authenticated']) {
+      const reader = (READERS as readonly string[]).includes(role);
       const { rows } = await db.admin.query(
         `select p, has_table_privilege($1, 'ops.ledger_release_scope_arms', p) as granted
          from unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p`,
@@ -87,9 +93,9 @@ describe('the stored release scope arms, attacked by every persona', () => {
       expect(
         rows.filter((r) => r.granted).map((r) => r.p),
         role,
-      ).toEqual([]);
+      ).toEqual(reader ? ['SELECT'] : []);
       const { rows: cols } = await db.admin.query(
-        `select has_any_column_privilege($1, 'ops.ledger_release_scope_arms', 'SELECT, INSERT, UPDATE, REFERENCES') as granted`,
+        `select has_any_column_privilege($1, 'ops.ledger_release_scope_arms', 'INSERT, UPDATE, REFERENCES') as granted`,
         [role],
       );
       expect(cols[0].granted, role).toBe(false);
@@ -105,17 +111,31 @@ describe('the stored release scope arms, attacked by every persona', () => {
         expect(f[0].ok, `${role} ${fn}`).toBe(false);
       }
     }
-    // And no policy that would let a later grant through.
+    // RLS on, and its one policy a read by the registry's readers: nothing a later grant of a
+    // write could pass through.
     const { rows } = await db.admin.query(
-      `select c.relrowsecurity as rls, (select count(*)::int from pg_policy p where p.polrelid = c.oid) as policies
+      `select c.relrowsecurity as rls,
+              (select array_agg(p.polcmd::text || ':' || array_to_string(array(select r.rolname from pg_roles r
+                                 where r.oid = any (p.polroles) order by r.rolname), ',')) from pg_policy p
+               where p.polrelid = c.oid) as policies
        from pg_class c where c.oid = 'ops.ledger_release_scope_arms'::regclass`,
     );
-    expect(rows[0]).toEqual({ rls: true, policies: 0 });
+    expect(rows[0]).toEqual({ rls: true, policies: ['r:audit_reader,release_manager'] });
   });
 
-  it('refuses every read and write of the arms through the raw SQL door, and changes nothing', async () => {
+  it('refuses every write of the arms, and every read but the registry’s readers’, through the raw SQL door, and changes nothing', async () => {
     for (const persona of PERSONAS) {
       for (const claims of claimsFor(persona)) {
+        for (const [sql, params] of READS) {
+          const out = await tryAsRole(db, persona, claims, (c) => c.query(sql, params));
+          if (READERS.includes(persona))
+            expect(out, `${persona} ${JSON.stringify(claims)} ${sql}`).toMatchObject({ ok: true });
+          else
+            expect(out, `${persona} ${JSON.stringify(claims)} ${sql}`).toMatchObject({
+              ok: false,
+              code: '42501',
+            });
+        }
         for (const [sql, params] of STATEMENTS) {
           const out = await tryAsRole(db, persona, claims, (c) => c.query(sql, params));
           expect(out, `${persona} ${JSON.stringify(claims)} ${sql}`).toMatchObject({

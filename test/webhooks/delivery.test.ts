@@ -9,7 +9,7 @@ import { createLogger } from '../../src/logger.js';
 import { loadWebhookConfig } from '../../src/webhooks/config.js';
 import { post } from '../../src/webhooks/deliver.js';
 import { RefusedTargetError } from '../../src/webhooks/ssrf.js';
-import { startWebhookWorker, type WebhookWorker } from '../../src/webhooks/worker.js';
+import { DELIVER_TASK, startWebhookWorker, type WebhookWorker } from '../../src/webhooks/worker.js';
 import { createRelease, recordCheck, uniqueName, who } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { eventually, type Receiver, startReceiver } from './receiver.js';
@@ -52,6 +52,29 @@ async function outboxCount(project: string): Promise<number> {
     [project],
   );
   return rows[0]!.n;
+}
+
+/**
+ * Resolves once no worker can send anything more: every outbox event is dispatched, and the job
+ * library holds no delivery job that is running or may still run. Workers have no order between
+ * them that a later delivery could stand as a barrier for, so an absence is judged after the work
+ * itself is done: a dispatch adds an event's jobs in the transaction that marks it dispatched, and
+ * never takes a dispatched event again; a job is locked while it runs and deleted once it has
+ * succeeded, and one that failed stays until its attempts are used up; a job ends only after its
+ * requests have been answered (or have failed), and the receiver records a request before it
+ * answers. Read in one statement, so both hold at one moment; after it nothing is left to start
+ * a request (no test adds events meanwhile).
+ */
+async function workersIdle(): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await db.admin.query<{ undispatched: number; jobs: number }>(
+      `select (select count(*)::int from ops.outbox_events where dispatched_at is null) as undispatched,
+              (select count(*)::int from graphile_worker.jobs
+                where task_identifier = $1 and (locked_at is not null or attempts < max_attempts)) as jobs`,
+      [DELIVER_TASK],
+    );
+    return rows[0]!.undispatched === 0 && rows[0]!.jobs === 0;
+  }, 'the webhook workers to have nothing left to run');
 }
 
 beforeAll(async () => {
@@ -201,9 +224,16 @@ describe('webhook delivery', () => {
     }
     const events = await outboxCount(project);
     await eventually(() => bodiesFor(project).length >= events, 'every event');
-    // Both workers dispatch again and poll for jobs: nothing more arrives.
+    // Both workers dispatch again; nothing more arrives once neither has anything left to run.
     await Promise.all(workers.map((w) => w.dispatch()));
-    await new Promise((r) => setTimeout(r, 2_000));
+    await workersIdle();
+    // One delivery per event, each sent once: one attempt recorded for each.
+    const { rows: attempts } = await db.admin.query<{ attempts: number; recorded: number }>(
+      `select d.attempts, (select count(*)::int from ops.webhook_attempts a where a.delivery_id = d.delivery_id) as recorded
+       from ops.webhook_deliveries d join ops.outbox_events e using (event_id) where e.project = $1`,
+      [project],
+    );
+    expect(attempts).toEqual(Array(events).fill({ attempts: 1, recorded: 1 }));
     const got = bodiesFor(project);
     expect(got).toHaveLength(events);
     expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(events);
