@@ -3020,10 +3020,30 @@ AS $function$
     select greatest(r.s, p_window.starts_at) as s,
            least(r.e, coalesce(p_window.ends_at, 'infinity'), coalesce(p_window.ended_at, 'infinity')) as e
   ) c
-  where c.s < c.e and c.e > p_from and c.s < p_until
+  where ops.freeze_occurrences_asked(p_window.window_id, p_from, p_until)
+    and c.s < c.e and c.e > p_from and c.s < p_until
   order by c.s
 $function$;
 grant execute on function ops.freeze_occurrences(p_window ops.freeze_windows, p_from timestamp with time zone, p_until timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
+
+CREATE OR REPLACE FUNCTION ops.freeze_occurrences_asked(p_window_id uuid, p_from timestamp with time zone, p_until timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_window_id is null then
+    raise exception 'freeze occurrences are of a freeze window: none was given' using errcode = 'OPS22';
+  end if;
+  if p_from is null or p_until is null then
+    raise exception 'freeze occurrences are asked between two instants, got % and %',
+      coalesce(p_from::text, 'NULL'), coalesce(p_until::text, 'NULL') using errcode = 'OPS22';
+  end if;
+  return true;
+end
+$function$;
+grant execute on function ops.freeze_occurrences_asked(p_window_id uuid, p_from timestamp with time zone, p_until timestamp with time zone) to audit_reader, ci_service_role, developer, qa_tester, release_manager, sre;
 
 CREATE OR REPLACE FUNCTION ops.freeze_windows_active(p_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS TABLE(window_id uuid, name text, environment public.ops_environment, project text, reason text, occurrence_starts_at timestamp with time zone, until timestamp with time zone, created_by text)
@@ -3222,6 +3242,9 @@ AS $function$
 declare
   v_release_id uuid;
 begin
+  if p_gate_id is null then
+    raise exception 'the evidence of a gate needs the gate: none was given' using errcode = 'OPS22';
+  end if;
   select g.release_id into v_release_id from ops.release_gates g where g.gate_id = p_gate_id;
   if v_release_id is null then
     return;
@@ -4077,6 +4100,27 @@ begin
       using errcode = 'data_corrupted', hint = 'the ledger''s registry was changed behind its guards';
   end loop;
 
+  -- Every table the ledger has recorded is still registered: removing a table's registry row and
+  -- its arms (behind the guards) would leave its facts unread by every verification. One index
+  -- probe per recorded table (ledger_entries_fact), whatever the ledger's size.
+  for f in
+    with recursive recorded (tbl) as (
+      (select x.fact_table from ops.ledger_entries x order by x.fact_table limit 1)
+      union all
+      select (select x.fact_table from ops.ledger_entries x where x.fact_table > r.tbl
+              order by x.fact_table limit 1)
+      from recorded r where r.tbl is not null
+    )
+    select r.tbl as table_name from recorded r
+    where r.tbl is not null
+      and not exists (select 1 from ops.ledger_fact_tables t where t.table_name = r.tbl)
+    order by r.tbl
+    limit 1
+  loop
+    raise exception 'ops.ledger_fact_tables: the ledger has entries of %, which is no longer registered', f.table_name
+      using errcode = 'data_corrupted', hint = 'the ledger''s registry was changed behind its guards';
+  end loop;
+
   -- Links, hashes and order, per chain.
   return query
     with e as (
@@ -4490,9 +4534,10 @@ CREATE OR REPLACE FUNCTION ops.outbox_event_visible(p_source_table text, p_sourc
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if p_source_table not in ('gate_transitions', 'approvals', 'exceptions', 'deployments',
-                            'deployment_transitions', 'releases', 'deadline_transitions',
-                            'timing_approval_requests') then
+  if p_source_table is null or p_source_id is null
+     or p_source_table not in ('gate_transitions', 'approvals', 'exceptions', 'deployments',
+                               'deployment_transitions', 'releases', 'deadline_transitions',
+                               'timing_approval_requests') then
     return false;
   end if;
   if not pg_catalog.has_table_privilege('ops.' || p_source_table, 'SELECT') then
@@ -5429,6 +5474,9 @@ CREATE OR REPLACE FUNCTION ops.release_gate_evidence_up_to(p_release_id uuid, p_
 AS $function$
 #variable_conflict use_column
 begin
+  if p_release_id is null then
+    raise exception 'the evidence of a release''s gates needs the release: none was given' using errcode = 'OPS22';
+  end if;
   if p_limit < 1 then
     raise exception 'p_limit must be at least 1 (or NULL for every artifact), got %', p_limit
       using errcode = 'OPS22';

@@ -104,6 +104,8 @@ const INTENDED: Record<string, string[]> = {
   // Approval requests by a release manager, or the developer who owns the release (checked inside).
   // A release's requests and timing status for whoever may read the release (checked inside).
   'ops.freeze_occurrences(ops.freeze_windows,timestamp with time zone,timestamp with time zone)': ALL,
+  // Its guard: refuses a NULL window or bound, reads nothing (called by the function above, as the caller).
+  'ops.freeze_occurrences_asked(uuid,timestamp with time zone,timestamp with time zone)': ALL,
   'ops.freeze_windows_active(timestamp with time zone)': ALL,
   'ops.add_freeze_window(text,text,text,timestamp with time zone,timestamp with time zone,text,text,integer,time without time zone,integer,time without time zone)':
     ['release_manager', 'sre'],
