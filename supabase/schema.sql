@@ -4923,6 +4923,8 @@ declare
   x record;
   w record;
 begin
+  -- The gates' approver policy stays as this sweep reads it until it commits (header above).
+  lock table ops.gate_policies in share mode;
   -- Watched requests past their due time; those already recorded (by another sweep) are only
   -- settled.
   for q in
