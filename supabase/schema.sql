@@ -4485,7 +4485,7 @@ CREATE OR REPLACE FUNCTION ops.outbox_announce(p_limit integer)
 AS $function$
 declare
   v_events uuid[];
-  v_notice text;
+  v_event uuid;
 begin
   if p_limit is null or p_limit < 1 then
     raise exception 'batch size must be at least 1' using errcode = 'OPS22';
@@ -4500,15 +4500,8 @@ begin
   if v_events is null then
     return 0;
   end if;
-  for v_notice in
-    select pg_catalog.json_build_object('event_id', e.event_id, 'release_id', e.release_id,
-                                        'project', e.project, 'kind', e.kind)::text
-    from pg_catalog.unnest(v_events) with ordinality as a(event_id, n)
-    join ops.outbox_events e on e.event_id = a.event_id
-    where e.event_id = any (v_events)
-    order by a.n
-  loop
-    perform pg_catalog.pg_notify('ops_outbox', v_notice);
+  foreach v_event in array v_events loop
+    perform pg_catalog.pg_notify('ops_outbox', pg_catalog.json_build_object('event_id', v_event)::text);
   end loop;
   update ops.outbox_events e set announced_at = pg_catalog.clock_timestamp()
   where e.event_id = any (v_events);

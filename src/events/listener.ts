@@ -1,7 +1,7 @@
 // One LISTEN connection per API process on the outbox channel: every committed outbox event, from
 // whatever door wrote its fact (this instance, another one, the Edge Function, direct SQL), is
-// announced to the subscriptions of this process. Notifications carry ids only; each subscription
-// re-reads the event as its caller's persona (src/events/stream.ts).
+// announced to the subscriptions of this process. Notifications carry the event's id only; each
+// subscription re-reads the event as its caller's persona (src/events/stream.ts).
 //
 // A fact's transaction does not notify (a NOTIFY serialises commits database-wide): while it
 // listens, the same connection also announces, every ANNOUNCE_MS, the events committed since
@@ -21,27 +21,25 @@ export const ANNOUNCE_MS = 100;
 /** Events announced in one transaction at most (a full batch is followed by the next at once). */
 const ANNOUNCE_BATCH = 500;
 
+/**
+ * What a notification on the outbox channel says: the id of a committed event, nothing else
+ * (20261206100000). Any login may LISTEN, so what the event is, and whose, is read from the row,
+ * where RLS decides who may see it.
+ */
 export interface OutboxNotice {
   event_id: string;
-  release_id: string;
-  project: string;
-  kind: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Whether a notification payload has the shape ops.outbox_write gives it. */
-export function isOutboxNotice(n: unknown): n is OutboxNotice {
-  if (typeof n !== 'object' || n === null) return false;
-  const { event_id, release_id, project, kind } = n as Record<string, unknown>;
-  return (
-    typeof event_id === 'string' &&
-    UUID.test(event_id) &&
-    typeof release_id === 'string' &&
-    UUID.test(release_id) &&
-    typeof project === 'string' &&
-    typeof kind === 'string'
-  );
+/**
+ * The notice in a notification payload already parsed from JSON: `{ event_id }` when the payload is an
+ * object whose `event_id` is a UUID (any other field is dropped), otherwise undefined.
+ */
+export function outboxNoticeOf(n: unknown): OutboxNotice | undefined {
+  if (typeof n !== 'object' || n === null) return undefined;
+  const { event_id } = n as Record<string, unknown>;
+  return typeof event_id === 'string' && UUID.test(event_id) ? { event_id } : undefined;
 }
 
 /**
@@ -123,7 +121,8 @@ export class OutboxListener extends EventEmitter {
       } catch {
         return;
       }
-      if (isOutboxNotice(notice)) this.emit('notice', notice);
+      const parsed = outboxNoticeOf(notice);
+      if (parsed) this.emit('notice', parsed);
     });
     client.on('error', () => {
       if (this.client === client) {

@@ -1,7 +1,7 @@
-// A subscription's stream of outbox events: notices from the process's listener, filtered by the
-// subscription's arguments, then each event re-read as the subscriber's persona (RLS on
-// ops.outbox_events: the fact behind it must be readable), in the order notified. An event the
-// persona may not read is never sent.
+// A subscription's stream of outbox events: each notice from the process's listener (an event id,
+// nothing more) re-read as the subscriber's persona (RLS on ops.outbox_events: the fact behind it
+// must be readable), in the order notified, and sent when the row read matches the subscription's
+// arguments. An event the persona may not read is never sent.
 import { Repeater } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import { type OutboxNotice, outboxListener } from './listener.js';
@@ -21,20 +21,26 @@ export interface OutboxEventRow {
 /** How many sent event ids a stream remembers to refuse repeats (the oldest are forgotten). */
 const SENT_REMEMBERED = 10_000;
 
+/**
+ * The events committed from now on that the caller's persona may read and `matches` accepts (judged
+ * on the row as the persona reads it), in the order notified, each once. Every notice costs one
+ * read as the persona (a notice names no release or kind to skip it by). Ends with an error if a
+ * read fails; ends when the listener closes.
+ */
 export async function outboxStream(
   ctx: Context,
-  matches: (n: OutboxNotice) => boolean,
+  matches: (e: OutboxEventRow) => boolean,
 ): Promise<AsyncIterable<OutboxEventRow>> {
   const listener = outboxListener(ctx.pool);
   // Listening before the subscription answers: a change made after that is seen.
   await listener.ready();
   return new Repeater<OutboxEventRow>(async (push, stop) => {
     let chain = Promise.resolve();
-    // Notices can be forged (any login may NOTIFY): the event as re-read decides whether it
-    // matches, and an event already sent is not sent again.
+    // Notices can be forged (any login may NOTIFY) and name nothing but an id: the event as re-read
+    // decides whether it matches, and an event already sent is not sent again.
     const sent = new Set<string>();
     const onNotice = (n: OutboxNotice) => {
-      if (!matches(n) || sent.has(n.event_id)) return;
+      if (sent.has(n.event_id)) return;
       chain = chain.then(async () => {
         try {
           const row = await ctx.withPersona(async (c) => {

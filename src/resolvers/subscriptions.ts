@@ -54,7 +54,7 @@ builder.subscriptionField('releaseEvents', (t) =>
         return (rowCount ?? 0) > 0;
       });
       if (!visible) throw new NotFoundError(`no release ${releaseId}`);
-      return outboxStream(ctx, (n) => n.release_id === releaseId);
+      return outboxStream(ctx, (e) => e.release_id === releaseId);
     },
     resolve: (e) => e,
   }),
@@ -68,7 +68,7 @@ builder.subscriptionField('gateChanges', (t) =>
     subscribe: async (_r, args, ctx) => {
       const project = args.project.trim();
       if (!project || project.length > 200) throw new ValidationError('project must be 1 to 200 characters');
-      return outboxStream(ctx, (n) => n.project === project && n.kind === 'gate.transition');
+      return outboxStream(ctx, (e) => e.project === project && e.kind === 'gate.transition');
     },
     resolve: (e) => e,
   }),
