@@ -20,12 +20,15 @@ export interface OutboxEventRow {
 
 /** How many sent event ids a stream remembers to refuse repeats (the oldest are forgotten). */
 const SENT_REMEMBERED = 10_000;
+/** Event ids a stream reads in one statement at most. */
+const READ_BATCH = 500;
 
 /**
  * The events committed from now on that the caller's persona may read and `matches` accepts (judged
- * on the row as the persona reads it), in the order notified, each once. Every notice costs one
- * read as the persona (a notice names no release or kind to skip it by). Ends with an error if a
- * read fails; ends when the listener closes.
+ * on the row as the persona reads it), in the order notified, each once. Every notice is read as
+ * the persona (a notice names no release or kind to skip it by): one statement for the notices
+ * waiting when a read starts, up to READ_BATCH ids. Ends with an error if a read fails; ends when
+ * the listener closes.
  */
 export async function outboxStream(
   ctx: Context,
@@ -35,30 +38,46 @@ export async function outboxStream(
   // Listening before the subscription answers: a change made after that is seen.
   await listener.ready();
   return new Repeater<OutboxEventRow>(async (push, stop) => {
-    let chain = Promise.resolve();
     // Notices can be forged (any login may NOTIFY) and name nothing but an id: the event as re-read
-    // decides whether it matches, and an event already sent is not sent again.
+    // decides whether it matches, and an event already sent is not sent again. Notices that arrive
+    // while a read is under way are read together by the next one (an announcement comes in batches
+    // of up to 500), in the order notified.
     const sent = new Set<string>();
-    const onNotice = (n: OutboxNotice) => {
-      if (sent.has(n.event_id)) return;
-      chain = chain.then(async () => {
-        try {
-          const row = await ctx.withPersona(async (c) => {
+    const waiting: string[] = [];
+    let reading = false;
+    const readWaiting = async () => {
+      reading = true;
+      try {
+        while (waiting.length > 0) {
+          const ids = waiting.splice(0, READ_BATCH);
+          const rows = await ctx.withPersona(async (c) => {
             const { rows } = await c.query<OutboxEventRow>(
               `select event_id, kind, release_id, project, environment::text, actor, change, blockers, created_at
-               from ops.outbox_events where event_id = $1`,
-              [n.event_id],
+               from ops.outbox_events where event_id = any ($1::uuid[])`,
+              [ids],
             );
-            return rows[0];
+            return rows;
           });
-          if (!row || sent.has(row.event_id) || !matches(row)) return;
-          sent.add(row.event_id);
-          if (sent.size > SENT_REMEMBERED) sent.delete(sent.values().next().value as string);
-          await push(row);
-        } catch (err) {
-          stop(err);
+          const byId = new Map(rows.map((r) => [r.event_id, r]));
+          for (const id of ids) {
+            const row = byId.get(id);
+            if (!row || sent.has(row.event_id) || !matches(row)) continue;
+            sent.add(row.event_id);
+            if (sent.size > SENT_REMEMBERED) sent.delete(sent.values().next().value as string);
+            await push(row);
+          }
         }
-      });
+      } catch (err) {
+        waiting.length = 0;
+        stop(err);
+      } finally {
+        reading = false;
+      }
+    };
+    const onNotice = (n: OutboxNotice) => {
+      if (sent.has(n.event_id)) return;
+      waiting.push(n.event_id);
+      if (!reading) void readWaiting();
     };
     const onClose = () => stop();
     listener.on('notice', onNotice);
