@@ -5,10 +5,9 @@
 // the table) while the ledger holds entries of a table that is no longer registered
 // (20261205230000): through RPC as each reader, and through GraphQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintToken } from '../../src/auth/dev-tokens.js';
 import { attachEvidence, createRelease, passG1, type Release, who } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { type ServedApi, serveApi } from '../support/loopback.js';
+import { graphqlAs, type ServedApi, serveApi } from '../support/loopback.js';
 import { tryAsRole } from './sql-door.js';
 
 const SECRET = 'test-secret-ledger-registry-rows-0123456789abcdef01';
@@ -118,18 +117,14 @@ describe('a fact table taken out of the ledger registry behind the guards', () =
           expect(out, `${persona} ${arg}`).toMatchObject({ ok: false, code: 'XX001' });
           if (!out.ok) expect(out.message).toContain('release_gates');
         }
-        const res = await fetch(`${api.base}/graphql`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            authorization: `Bearer ${await mintToken({ secret: SECRET, persona, sub: `gql-${persona}` })}`,
-          },
-          body: JSON.stringify({
-            query: 'query($id: ID) { ledgerVerification(releaseId: $id) { ok } }',
-            variables: { id: release.release_id },
-          }),
-        });
-        const json = await res.json();
+        const json = await graphqlAs(
+          api,
+          SECRET,
+          persona,
+          `gql-${persona}`,
+          'query($id: ID) { ledgerVerification(releaseId: $id) { ok } }',
+          { id: release.release_id },
+        );
         expect(json.data?.ledgerVerification ?? null, persona).toBeNull();
         expect(json.errors?.length, persona).toBeGreaterThan(0);
       }

@@ -9,11 +9,10 @@
 // shows an arm; through GraphQL, a registry whose arms were changed behind the guards makes the
 // verification fail, not say ok. Each attempt must be refused and change nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintToken } from '../../src/auth/dev-tokens.js';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
 import { createRelease, passG1, type Release } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
-import { type ServedApi, serveApi } from '../support/loopback.js';
+import { graphqlAs, type ServedApi, serveApi } from '../support/loopback.js';
 import { type Claims, tryAsRole } from './sql-door.js';
 
 const SECRET = 'test-secret-ledger-scope-arms-0123456789abcdef0123';
@@ -208,18 +207,14 @@ describe('the stored release scope arms, attacked by every persona', () => {
             expect(out.message).not.toContain('false');
           }
         }
-        const res = await fetch(`${api.base}/graphql`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            authorization: `Bearer ${await mintToken({ secret: SECRET, persona, sub: `gql-${persona}` })}`,
-          },
-          body: JSON.stringify({
-            query: 'query($id: ID) { ledgerVerification(releaseId: $id) { ok findings { kind } } }',
-            variables: { id: release.release_id },
-          }),
-        });
-        const json = await res.json();
+        const json = await graphqlAs(
+          api,
+          SECRET,
+          persona,
+          `gql-${persona}`,
+          'query($id: ID) { ledgerVerification(releaseId: $id) { ok findings { kind } } }',
+          { id: release.release_id },
+        );
         expect(json.data?.ledgerVerification ?? null, persona).toBeNull();
         expect(json.errors?.length, persona).toBeGreaterThan(0);
         expect(JSON.stringify(json)).not.toContain('release_gates g');

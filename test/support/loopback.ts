@@ -1,6 +1,8 @@
 // A Node HTTP server on a free loopback port for a test file, and its shutdown; the API served so.
 import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mintToken } from '../../src/auth/dev-tokens.js';
+import type { Persona } from '../../src/auth/personas.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createServer, type OpsServer } from '../../src/server.js';
@@ -51,6 +53,29 @@ export async function serveApi(
       await closeLoopback(http);
     },
   };
+}
+
+/**
+ * POSTs a GraphQL document to the served API as `persona` (a token minted with `secret`, subject
+ * `sub`); resolves with the parsed JSON answer, whatever its status.
+ */
+export async function graphqlAs(
+  api: ServedApi,
+  secret: string,
+  persona: Persona,
+  sub: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<{ data?: Record<string, unknown> | null; errors?: { message: string }[] }> {
+  const res = await fetch(`${api.base}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${await mintToken({ secret, persona, sub })}`,
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string }[] };
 }
 
 /** An answer as it came over the wire: status, headers, and the body's bytes undecoded. */
