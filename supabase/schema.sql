@@ -4915,6 +4915,8 @@ declare
   d record;
   x record;
   w record;
+  v_state text;
+  v_message text;
 begin
   -- The gates' approver policy stays as this sweep reads it until it commits (header above).
   lock table ops.gate_policies in share mode;
@@ -4931,19 +4933,27 @@ begin
       and r.due_at is not null and r.due_at <= pg_catalog.clock_timestamp()
     order by r.due_at, r.request_id
   loop
-    if not q.recorded and ops.approval_request_state(
-         (select y from ops.timing_approval_requests y where y.request_id = q.request_id)) = 'expired' then
-      insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
-      values ('approval_request', q.request_id, q.release_id, q.gate_code, 'expired',
-              pg_catalog.format('%s approval requested by %s at %s was not decided by %s', q.gate_code, q.requested_by,
-                                ops.iso_utc(q.requested_at), ops.iso_utc(q.due_at)),
-              q.due_at)
-      on conflict on constraint deadline_transitions_once do nothing;
-      get diagnostics v_n = row_count;
+    -- One subject, one subtransaction: a failure undoes this request alone (header above).
+    begin
+      v_n := 0;
+      if not q.recorded and ops.approval_request_state(
+           (select y from ops.timing_approval_requests y where y.request_id = q.request_id)) = 'expired' then
+        insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+        values ('approval_request', q.request_id, q.release_id, q.gate_code, 'expired',
+                pg_catalog.format('%s approval requested by %s at %s was not decided by %s', q.gate_code, q.requested_by,
+                                  ops.iso_utc(q.requested_at), ops.iso_utc(q.due_at)),
+                q.due_at)
+        on conflict on constraint deadline_transitions_once do nothing;
+        get diagnostics v_n = row_count;
+      end if;
+      -- Past its due time, a request is settled: expired (recorded) or decided in time (final).
+      delete from ops.deadline_watch dw where dw.subject_kind = 'approval_request' and dw.subject_id = q.request_id;
       v_count := v_count + v_n;
-    end if;
-    -- Past its due time, a request is settled: expired (recorded) or decided in time (final).
-    delete from ops.deadline_watch dw where dw.subject_kind = 'approval_request' and dw.subject_id = q.request_id;
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+      raise warning 'deadline sweep: approval_request % not recorded, left for the next run: % (SQLSTATE %)',
+        q.request_id, v_message, v_state;
+    end;
   end loop;
 
   for d in
@@ -4958,14 +4968,20 @@ begin
     order by y.deployed_at, y.deployment_id
   loop
     continue when d.reason is null;
-    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
-    values ('deployment_g4', d.deployment_id, d.release_id, 'G4', 'failed', d.reason, d.due_at)
-    on conflict on constraint deadline_transitions_once do nothing;
-    get diagnostics v_n = row_count;
-    if v_n > 0 then
-      v_count := v_count + 1;
-      perform ops.evaluate_release(d.release_id, d.reason);
-    end if;
+    begin
+      insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+      values ('deployment_g4', d.deployment_id, d.release_id, 'G4', 'failed', d.reason, d.due_at)
+      on conflict on constraint deadline_transitions_once do nothing;
+      get diagnostics v_n = row_count;
+      if v_n > 0 then
+        perform ops.evaluate_release(d.release_id, d.reason);
+        v_count := v_count + 1;
+      end if;
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+      raise warning 'deadline sweep: deployment_g4 % not recorded, left for the next run: % (SQLSTATE %)',
+        d.deployment_id, v_message, v_state;
+    end;
   end loop;
 
   -- Watched exceptions past their expiry; those whose expiry is already recorded (by another
@@ -4983,23 +4999,29 @@ begin
       and e.approved_at is not null and e.expires_at <= pg_catalog.clock_timestamp()
     order by e.expires_at, e.exception_id
   loop
-    v_n := 0;
-    if not x.recorded then
-      insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
-      values ('exception', x.exception_id, x.release_id, x.gate_code, 'expired',
-              pg_catalog.format('the %s exception %s for %s expired at %s', x.exception_type, x.exception_id,
-                                x.gates, ops.iso_utc(x.expires_at)),
-              x.expires_at)
-      on conflict on constraint deadline_transitions_once do nothing;
-      get diagnostics v_n = row_count;
-    end if;
-    -- Expired and its expiry recorded (now, or by another sweep): settled.
-    delete from ops.deadline_watch dw where dw.subject_kind = 'exception' and dw.subject_id = x.exception_id;
-    if v_n > 0 then
-      v_count := v_count + 1;
-      perform ops.evaluate_release(x.release_id,
-        pg_catalog.format('the %s exception %s expired', x.exception_type, x.exception_id));
-    end if;
+    begin
+      v_n := 0;
+      if not x.recorded then
+        insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+        values ('exception', x.exception_id, x.release_id, x.gate_code, 'expired',
+                pg_catalog.format('the %s exception %s for %s expired at %s', x.exception_type, x.exception_id,
+                                  x.gates, ops.iso_utc(x.expires_at)),
+                x.expires_at)
+        on conflict on constraint deadline_transitions_once do nothing;
+        get diagnostics v_n = row_count;
+      end if;
+      -- Expired and its expiry recorded (now, or by another sweep): settled.
+      delete from ops.deadline_watch dw where dw.subject_kind = 'exception' and dw.subject_id = x.exception_id;
+      if v_n > 0 then
+        perform ops.evaluate_release(x.release_id,
+          pg_catalog.format('the %s exception %s expired', x.exception_type, x.exception_id));
+        v_count := v_count + 1;
+      end if;
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+      raise warning 'deadline sweep: exception % expiry not recorded, left for the next run: % (SQLSTATE %)',
+        x.exception_id, v_message, v_state;
+    end;
   end loop;
 
   -- Approved exceptions whose window opened after their approval (the approval's evaluation found
@@ -5018,18 +5040,24 @@ begin
                       where t.subject_kind = 'exception' and t.subject_id = e.exception_id and t.to_state = 'effective')
     order by e.effective_from, e.exception_id
   loop
-    insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
-    values ('exception', w.exception_id, w.release_id, w.gate_code, 'effective',
-            pg_catalog.format('the %s exception %s for %s took effect at %s', w.exception_type, w.exception_id, w.gates,
-                              ops.iso_utc(w.effective_from)),
-            w.effective_from)
-    on conflict on constraint deadline_transitions_once do nothing;
-    get diagnostics v_n = row_count;
-    if v_n > 0 then
-      v_count := v_count + 1;
-      perform ops.evaluate_release(w.release_id,
-        pg_catalog.format('the %s exception %s took effect', w.exception_type, w.exception_id));
-    end if;
+    begin
+      insert into ops.deadline_transitions (subject_kind, subject_id, release_id, gate_code, to_state, reason, due_at)
+      values ('exception', w.exception_id, w.release_id, w.gate_code, 'effective',
+              pg_catalog.format('the %s exception %s for %s took effect at %s', w.exception_type, w.exception_id, w.gates,
+                                ops.iso_utc(w.effective_from)),
+              w.effective_from)
+      on conflict on constraint deadline_transitions_once do nothing;
+      get diagnostics v_n = row_count;
+      if v_n > 0 then
+        perform ops.evaluate_release(w.release_id,
+          pg_catalog.format('the %s exception %s took effect', w.exception_type, w.exception_id));
+        v_count := v_count + 1;
+      end if;
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+      raise warning 'deadline sweep: exception % window opening not recorded, left for the next run: % (SQLSTATE %)',
+        w.exception_id, v_message, v_state;
+    end;
   end loop;
   return v_count;
 end

@@ -18,14 +18,27 @@ const STOP_TIMEOUT_MS = 5_000;
 
 /**
  * The sweep's task: ops.record_deadline_transitions() on the owner's connection (the function is
- * owner-only). Takes a client connected as the owner; returns how many transitions it recorded
- * (a count of rows). Errors are the database's, unchanged (the job library retries the job).
+ * owner-only). Takes a client connected as the owner and, optionally, a logger; returns how many
+ * transitions it recorded (a count of rows). A subject the sweep could not record is left for the
+ * next run and reported by the function as a WARNING (its kind, id, message and SQLSTATE,
+ * 20261206200000): each notice the sweep raises is logged at `warn` with its severity and code.
+ * Errors are the database's, unchanged (the job library retries the job).
  */
-export async function recordDeadlineTransitions(client: pg.ClientBase): Promise<number> {
-  const { rows } = await client.query<{ recorded: number }>(
-    'select ops.record_deadline_transitions() as recorded',
-  );
-  return rows[0]?.recorded ?? 0;
+export async function recordDeadlineTransitions(client: pg.ClientBase, logger?: Logger): Promise<number> {
+  const onNotice = (notice: { severity?: string; code?: string; message?: string }) =>
+    logger?.warn(
+      { component: 'deadline-job', severity: notice.severity, code: notice.code },
+      notice.message ?? 'deadline sweep notice',
+    );
+  client.on('notice', onNotice);
+  try {
+    const { rows } = await client.query<{ recorded: number }>(
+      'select ops.record_deadline_transitions() as recorded',
+    );
+    return rows[0]?.recorded ?? 0;
+  } finally {
+    client.off('notice', onNotice);
+  }
 }
 
 export interface DeadlineJobOptions {
@@ -74,7 +87,7 @@ export async function startDeadlineJob(options: DeadlineJobOptions): Promise<Dea
     crontab: `${options.crontab ?? '* * * * *'} ${DEADLINE_TASK} ?fill=5m&jobKey=${DEADLINE_TASK}`,
     taskList: {
       [DEADLINE_TASK]: async (_payload, helpers) => {
-        const recorded = await helpers.withPgClient(recordDeadlineTransitions);
+        const recorded = await helpers.withPgClient((c) => recordDeadlineTransitions(c, options.logger));
         if (recorded > 0) options.logger?.info({ recorded }, 'deadline transitions recorded');
       },
     },
