@@ -404,6 +404,7 @@ create table ops.exceptions (
   revision integer default 1 not null,
   constraint exceptions_approval_complete CHECK (((approver_id IS NULL) = (approved_at IS NULL))),
   constraint exceptions_impacted_gates_check CHECK ((cardinality(impacted_gates) > 0)),
+  constraint exceptions_impacted_gates_named CHECK ((array_position(impacted_gates, NULL::public.ops_gate_code) IS NULL)) NOT VALID,
   constraint exceptions_pkey PRIMARY KEY (exception_id),
   constraint exceptions_reason_check CHECK ((reason <> ''::text)),
   constraint exceptions_release_id_fkey FOREIGN KEY (release_id) REFERENCES ops.releases(release_id),
