@@ -113,8 +113,10 @@ const people = {
 
 /**
  * Facts the bench seed leaves out, set-based, for the seeded releases: their first revision, a
- * ledger chain of three entries each, two dispatched outbox events, an environment event, and the
- * live production deployments. (The seed runs with triggers off, so nothing writes these for it.)
+ * ledger chain of three entries each, twenty dispatched outbox events (50,000 in all, with a
+ * delivery and an attempt each: a batch of a hundred is then a small part of each table on every
+ * server version, as in production, so a whole-table read of them is a plan for the table's size,
+ * not for a test-sized table), an environment event, and the live production deployments. (The seed runs with triggers off, so nothing writes these for it.)
  */
 const EXTRA_SEED = [
   `insert into ops.release_revisions (release_id, revision, source_ref, reason, revised_by, created_at, created_by,
@@ -134,7 +136,7 @@ const EXTRA_SEED = [
    select 'release.status_changed', r.release_id, r.project, 'releases', r.release_id, r.created_by,
           jsonb_build_object('status', r.status), r.created_at + k * interval '1 minute',
           r.created_at + k * interval '1 minute'
-   from ops.releases r cross join generate_series(1, 2) k`,
+   from ops.releases r cross join generate_series(1, 20) k`,
   `insert into ops.environment_events (environment, event_type, source_system, release_id, payload, idempotency_key,
                                        created_at, created_by, created_persona)
    select 'staging', 'maintenance', 'monitoring', r.release_id, '{}', 'seed/' || r.release_id, r.created_at,
