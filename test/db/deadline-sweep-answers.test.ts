@@ -1,17 +1,5 @@
-// The deadline sweep of 20261205000100 (it starts from ops.deadline_watch, the subjects still
-// open) records what the sweep of 20261202100000 (which read every subject it ever judged)
-// records: the same transitions, in the same order, with the same reasons, the same count, and
-// the same stored gates after the re-evaluations. Both run on the same subjects in one session,
-// the previous one as a temporary function and rolled back: an approval request nobody decided by
-// its due time, one decided in time, one not yet due; an exception that expired, one whose window
-// opened after its approval, one in force (later moved into the past); a deployment whose G4
-// missed its deadline; a second round with nothing new; and a change of the gate's approver
-// policy that undoes a decision in time. The watch keeps only the subjects still open.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../src/db/migrate.js';
 import {
   approveException,
   createRelease,
@@ -26,27 +14,12 @@ import {
   who,
 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { previousSweep } from '../timing/previous-sweep.js';
 
 let db: TestDatabase;
 let owner: pg.Client;
 const subjects: Record<string, string> = {};
 let releases: Release[] = [];
-
-/** The sweep as 20261202100000 defined it, as a temporary function of this session. */
-function previousSweep(): string {
-  const file = readFileSync(
-    path.join(projectRoot, 'supabase/migrations/20261202100000_ops_exception_window_opening_reevaluates.sql'),
-    'utf8',
-  );
-  const previous = /create or replace function ops\.record_deadline_transitions\(\)[\s\S]*?\n\$\$;/.exec(
-    file,
-  )?.[0];
-  expect(previous).toContain('from ops.exceptions e');
-  return previous!.replace(
-    'create or replace function ops.record_deadline_transitions()',
-    'create function pg_temp.previous_record_deadline_transitions()',
-  );
-}
 
 const asOwner = (sql: string, params: unknown[] = []) => owner.query(sql, params);
 
@@ -64,7 +37,7 @@ beforeAll(async () => {
   db = await useTestDatabase();
   owner = new pg.Client({ connectionString: db.adminUrl });
   await owner.connect();
-  await owner.query(previousSweep());
+  await owner.query(previousSweep('20261202100000_ops_exception_window_opening_reevaluates.sql'));
 
   const project = uniqueName('sweep-answers');
   await as('release_manager', who.rm, `select ops.set_deadline_policy('G2', '1 hour', null, $1)`, [project]);

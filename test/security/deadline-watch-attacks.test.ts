@@ -1,22 +1,6 @@
-// Attacks on the deadline sweep's watch list (ops.deadline_watch, 20261205000100): a subject that
-// leaves the watch, or never enters it, has its passed deadline never recorded.
-//
-// 1. A change of the gates' approver policy committed while a sweep runs. The policy's statement
-//    trigger watches every unrecorded request again, but a request still watched is left as it is
-//    (ON CONFLICT DO NOTHING); a sweep running at the same moment judges it with the policy it
-//    read (the old one: decided in time) and removes it from the watch, then the change commits.
-//    The request, undecided under the new policy, was left unrecorded for good, where the previous
-//    sweep (20261202100000) recorded its expiry at its next run. Two owner connections: the change
-//    is held open while the sweep runs, and committed once the sweep waits for it or has finished.
-// 2. Every persona, through the raw SQL door (SET ROLE, claims of its choosing, naming another
-//    persona or the owner), tries to read, add to, change, remove from and empty the watch, and to
-//    run the sweep and the watch's triggers: only the auditor reads it, nothing is changed.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PERSONAS, type Persona } from '../../src/auth/personas.js';
-import { projectRoot } from '../../src/db/migrate.js';
 import {
   commitWhileWaiting,
   createRelease,
@@ -27,25 +11,11 @@ import {
   who,
 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { previousSweep } from '../timing/previous-sweep.js';
 import { type Claims, tryAsRole } from './sql-door.js';
 
 let db: TestDatabase;
 
-/** The sweep as 20261202100000 defined it (it read every subject), as a temporary function. */
-function previousSweep(): string {
-  const file = readFileSync(
-    path.join(projectRoot, 'supabase/migrations/20261202100000_ops_exception_window_opening_reevaluates.sql'),
-    'utf8',
-  );
-  const previous = /create or replace function ops\.record_deadline_transitions\(\)[\s\S]*?\n\$\$;/.exec(
-    file,
-  )?.[0];
-  expect(previous).toContain('from ops.exceptions e');
-  return previous!.replace(
-    'create or replace function ops.record_deadline_transitions()',
-    'create function pg_temp.previous_record_deadline_transitions()',
-  );
-}
 let release: Release;
 let requestId: string;
 
@@ -115,7 +85,7 @@ describe('the deadline watch under a policy change that commits while the sweep 
       const previous = new pg.Client({ connectionString: db.adminUrl });
       await previous.connect();
       try {
-        await previous.query(previousSweep());
+        await previous.query(previousSweep('20261202100000_ops_exception_window_opening_reevaluates.sql'));
         await previous.query('begin');
         await previous.query('select pg_temp.previous_record_deadline_transitions()');
         const would = await previous.query(

@@ -1,16 +1,5 @@
-// One subject whose recording fails does not stop the deadline sweep (20261206200000). Two
-// approval requests past their due time and two deployments past their G4 deadline, on four
-// releases; the owner makes one of each fail (a trigger on ops.deadline_transitions that raises for
-// one request's release, a trigger on ops.release_gates that raises when one release's gates are
-// re-evaluated). The sweep of 20261206000000 (as a temporary function of this session, rolled
-// back) fails as a whole and records nothing; the current one records the two other subjects,
-// leaves the two failing ones open and reports each as a warning (logged by the deadline job's
-// task), and records them at a later run once the failures are gone.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/logger.js';
 import { recordDeadlineTransitions } from '../../src/timing/deadline-job.js';
 import {
@@ -24,31 +13,13 @@ import {
   who,
 } from '../governance/scenario.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { previousSweep } from './previous-sweep.js';
 
 let db: TestDatabase;
 let owner: pg.Client;
 let releases: [Release, Release, Release, Release];
 const requests: string[] = [];
 const deployments: string[] = [];
-
-/** The sweep as 20261206000000 defined it, as a temporary function of this session. */
-function previousSweep(): string {
-  const file = readFileSync(
-    path.join(
-      projectRoot,
-      'supabase/migrations/20261206000000_ops_deadline_sweep_waits_for_policy_change.sql',
-    ),
-    'utf8',
-  );
-  const previous = /create or replace function ops\.record_deadline_transitions\(\)[\s\S]*?\n\$\$;/.exec(
-    file,
-  )?.[0];
-  expect(previous).toContain('lock table ops.gate_policies in share mode');
-  return previous!.replace(
-    'create or replace function ops.record_deadline_transitions()',
-    'create function pg_temp.previous_record_deadline_transitions()',
-  );
-}
 
 const recorded = async (subjectIds: string[]) =>
   (
@@ -71,7 +42,7 @@ beforeAll(async () => {
   db = await useTestDatabase();
   owner = new pg.Client({ connectionString: db.adminUrl });
   await owner.connect();
-  await owner.query(previousSweep());
+  await owner.query(previousSweep('20261206000000_ops_deadline_sweep_waits_for_policy_change.sql'));
 
   const project = uniqueName('sweep-fails');
   await db.as('release_manager', who.rm, async (c) => {
