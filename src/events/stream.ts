@@ -1,7 +1,8 @@
 // A subscription's stream of outbox events: each notice from the process's listener (an event id,
 // nothing more) re-read as the subscriber's persona (RLS on ops.outbox_events: the fact behind it
 // must be readable), in the order notified, and sent when the row read matches the subscription's
-// arguments. An event the persona may not read is never sent.
+// arguments and was announced after the stream began. An event the persona may not read is never
+// sent, nor is one replayed by a notice naming an older event.
 import { Repeater } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import { type OutboxNotice, outboxListener } from './listener.js';
@@ -25,7 +26,8 @@ const READ_BATCH = 500;
 
 /**
  * The events committed from now on that the caller's persona may read and `matches` accepts (judged
- * on the row as the persona reads it), in the order notified, each once. Every notice is read as
+ * on the row as the persona reads it), in the order notified, each once; an event announced before
+ * the stream began is never sent, whatever notice names it. Every notice is read as
  * the persona (a notice names no release or kind to skip it by): one statement for the notices
  * waiting when a read starts, up to READ_BATCH ids. Ends with an error if a read fails; ends when
  * the listener closes.
@@ -35,6 +37,14 @@ export async function outboxStream(
   matches: (e: OutboxEventRow) => boolean,
 ): Promise<AsyncIterable<OutboxEventRow>> {
   const listener = outboxListener(ctx.pool);
+  // The database's clock before listening: an event whose fact commits after listening is
+  // announced (announced_at, the same clock) after this instant, so it passes the filter below; a
+  // notice naming an event announced earlier (a replay: any login may NOTIFY any id it knows) or
+  // not yet announced reads as nothing. Kept as text: a JavaScript Date would drop microseconds.
+  const { rows: began } = await ctx.pool.query<{ at: string }>(
+    'select pg_catalog.clock_timestamp()::text as at',
+  );
+  const since = began[0]!.at;
   // Listening before the subscription answers: a change made after that is seen.
   await listener.ready();
   return new Repeater<OutboxEventRow>(async (push, stop) => {
@@ -53,8 +63,8 @@ export async function outboxStream(
           const rows = await ctx.withPersona(async (c) => {
             const { rows } = await c.query<OutboxEventRow>(
               `select event_id, kind, release_id, project, environment::text, actor, change, blockers, created_at
-               from ops.outbox_events where event_id = any ($1::uuid[])`,
-              [ids],
+               from ops.outbox_events where event_id = any ($1::uuid[]) and announced_at > $2::timestamptz`,
+              [ids, since],
             );
             return rows;
           });
