@@ -30,7 +30,7 @@ const READ_BATCH = 500;
  * the stream began is never sent, whatever notice names it. Every notice is read as
  * the persona (a notice names no release or kind to skip it by): one statement for the notices
  * waiting when a read starts, up to READ_BATCH ids. Ends with an error if a read fails; ends when
- * the listener closes.
+ * the listener closes, and when the caller's token expires (claims.exp).
  */
 export async function outboxStream(
   ctx: Context,
@@ -47,6 +47,12 @@ export async function outboxStream(
   const since = began[0]!.at;
   // Listening before the subscription answers: a change made after that is seen.
   await listener.ready();
+  // The token's expiry (claims.exp, seconds since the epoch, checked when the subscription began):
+  // the stream reads as the token's persona until then, and ends then. A stream does not outlive
+  // the token that opened it; the client subscribes again with a fresh one.
+  const exp = ctx.identity?.claims.exp;
+  const endsAtMs = typeof exp === 'number' ? exp * 1000 : undefined;
+  const expired = () => endsAtMs !== undefined && Date.now() >= endsAtMs;
   return new Repeater<OutboxEventRow>(async (push, stop) => {
     // Notices can be forged (any login may NOTIFY) and name nothing but an id: the event as re-read
     // decides whether it matches, and an event already sent is not sent again. Notices that arrive
@@ -59,6 +65,11 @@ export async function outboxStream(
       reading = true;
       try {
         while (waiting.length > 0) {
+          if (expired()) {
+            waiting.length = 0;
+            stop();
+            return;
+          }
           const ids = waiting.splice(0, READ_BATCH);
           const rows = await ctx.withPersona(async (c) => {
             const { rows } = await c.query<OutboxEventRow>(
@@ -92,7 +103,14 @@ export async function outboxStream(
     const onClose = () => stop();
     listener.on('notice', onNotice);
     listener.once('close', onClose);
+    // A timer's delay is at most 2^31 - 1 ms; a token lives far less (src/auth/jwt.ts).
+    const expiry =
+      endsAtMs === undefined
+        ? undefined
+        : setTimeout(() => stop(), Math.min(Math.max(0, endsAtMs - Date.now()), 2 ** 31 - 1));
+    expiry?.unref();
     await stop;
+    if (expiry) clearTimeout(expiry);
     listener.off('notice', onNotice);
     listener.off('close', onClose);
   });
