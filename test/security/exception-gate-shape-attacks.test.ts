@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERSONAS } from '../../src/auth/personas.js';
 import { ExceptionsDocument, RequestExceptionDocument } from '../../src/gql/graphql.js';
+import { pgArray } from '../../src/resolvers/rows.js';
 import { createRelease, uniqueName, who } from '../governance/scenario.js';
 import { createTestApi, type TestApi } from '../graphql/client.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
@@ -161,5 +162,13 @@ describe('an exception whose gates are not a plain list', () => {
       message: expect.stringContaining('exceptions_impacted_gates_flat_list'),
     });
     expect(await count(r.release_id)).toBe(0);
+  });
+
+  it('stored before the constraint (NOT VALID keeps it), still reads in the API as its gates', () => {
+    // The text form PostgreSQL sends for such a row; plain lists read as before.
+    expect(pgArray('[0:0]={G2}')).toEqual(['G2']);
+    expect(pgArray('[-5:-4]={G1,G2}')).toEqual(['G1', 'G2']);
+    expect(pgArray('{G3,G2}')).toEqual(['G3', 'G2']);
+    expect(pgArray('{}')).toEqual([]);
   });
 });
