@@ -404,6 +404,7 @@ create table ops.exceptions (
   revision integer default 1 not null,
   constraint exceptions_approval_complete CHECK (((approver_id IS NULL) = (approved_at IS NULL))),
   constraint exceptions_impacted_gates_check CHECK ((cardinality(impacted_gates) > 0)),
+  constraint exceptions_impacted_gates_flat_list CHECK (ops.gate_list_is_plain(impacted_gates)) NOT VALID,
   constraint exceptions_impacted_gates_named CHECK ((array_position(impacted_gates, NULL::public.ops_gate_code) IS NULL)) NOT VALID,
   constraint exceptions_pkey PRIMARY KEY (exception_id),
   constraint exceptions_reason_check CHECK ((reason <> ''::text)),
@@ -3564,6 +3565,21 @@ begin
   left join exceptions x on x.gate_id = g.gate_id;
 end
 $function$;
+
+CREATE OR REPLACE FUNCTION ops.gate_list_is_plain(p_gates public.ops_gate_code[])
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case
+    when p_gates is null or pg_catalog.cardinality(p_gates) = 0 then null
+    else pg_catalog.array_ndims(p_gates) = 1
+         and pg_catalog.array_lower(p_gates, 1) = 1
+         and (select pg_catalog.count(g) = pg_catalog.count(distinct g) from pg_catalog.unnest(p_gates) g)
+  end
+$function$;
+grant execute on function ops.gate_list_is_plain(p_gates public.ops_gate_code[]) to release_manager;
 
 CREATE OR REPLACE FUNCTION ops.gate_now_label(p_release ops.releases)
  RETURNS text

@@ -211,10 +211,14 @@ export interface GateTransitionRow {
   created_at: Date;
 }
 
-/** Postgres arrays of enums arrive as '{G1,G3}' text; normalise to a list of the enum's values. */
+/**
+ * Postgres arrays of enums arrive as '{G1,G3}' text; normalise to a list of the enum's values. A
+ * list not numbered from 1 arrives with its bounds first ('[0:0]={G2}', stored before
+ * 20261207000000 refused such lists): the bounds are dropped, the values kept in order.
+ */
 export function pgArray<T extends string>(value: T[] | string): T[] {
   if (Array.isArray(value)) return value;
-  const inner = value.replace(/^\{|\}$/g, '');
+  const inner = value.replace(/^(\[-?\d+:-?\d+\])+=/, '').replace(/^\{|\}$/g, '');
   // The database holds only the enum's values (test/db/vocabulary.test.ts keeps the lists equal).
   return inner ? (inner.split(',') as T[]) : [];
 }

@@ -14,6 +14,8 @@ export interface SseSubscription<T> {
   events: T[];
   /** Errors the stream reported (a `next` with errors). */
   errors: unknown[];
+  /** Whether the server ended the stream (its body is done). */
+  readonly ended: boolean;
   close(): void;
 }
 
@@ -23,8 +25,10 @@ export async function subscribeSse<TData, TVariables>(
   variables: TVariables,
   persona: Persona,
   sub: string,
+  opts: { ttlSeconds?: number } = {},
 ): Promise<SseSubscription<TData>> {
-  const token = await mintToken({ secret: TEST_SECRET, persona, sub });
+  const token = await mintToken({ secret: TEST_SECRET, persona, sub, ttlSeconds: opts.ttlSeconds });
+  let ended = false;
   const abort = new AbortController();
   const response = await server.fetch(
     new Request('http://ops.test/graphql', {
@@ -48,7 +52,10 @@ export async function subscribeSse<TData, TVariables>(
       try {
         for (;;) {
           const { done, value } = await reader.read();
-          if (done) return;
+          if (done) {
+            ended = true;
+            return;
+          }
           buffer += decoder.decode(value, { stream: true });
           let end = buffer.indexOf('\n\n');
           while (end >= 0) {
@@ -76,6 +83,9 @@ export async function subscribeSse<TData, TVariables>(
     status: response.status,
     events,
     errors,
+    get ended() {
+      return ended;
+    },
     close: () => {
       abort.abort();
       reader?.cancel().catch(() => {});

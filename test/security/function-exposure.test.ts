@@ -56,6 +56,9 @@ const INTENDED: Record<string, string[]> = {
   'ops.gate_evidence(uuid)': READERS,
   // Read only the row they are given (ops.v_exception_status calls them as its reader).
   'ops.exception_standing(ops.exceptions)': READERS,
+  // A pure predicate on the list given, in the check constraint on ops.exceptions.impacted_gates:
+  // the one persona that inserts into ops.exceptions directly runs it.
+  'ops.gate_list_is_plain(ops_gate_code[])': ['release_manager'],
   'ops.exception_state(ops.exceptions)': READERS,
   'ops.exception_time_left(ops.exceptions)': READERS,
   // Invoker's rights, read under the caller's RLS through ops.gate_evidence.
