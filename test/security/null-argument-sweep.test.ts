@@ -39,6 +39,8 @@ const QUESTIONS: Record<string, (rows: Rows) => boolean> = {
   'ops.exception_time_left(ops.exceptions)': (r) => first(r) != null,
   'ops.approval_request_state(ops.timing_approval_requests)': (r) => first(r) === 'decided',
   'ops.outbox_event_visible(text,uuid)': (r) => first(r) === true,
+  // The exception gates' shape check (20261207000000): a missing or empty list is never "plain".
+  'ops.gate_list_is_plain(ops_gate_code[])': (r) => first(r) === true,
   'ops.owns_gate(uuid)': (r) => first(r) === true,
   'ops.owns_release(uuid)': (r) => first(r) === true,
   'ops.verify_ledger(uuid)': (r) => (first(r) as { ok?: boolean } | null)?.ok === true,
