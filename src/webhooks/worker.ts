@@ -60,7 +60,7 @@ export async function installWorkerSchema(connectionString: string): Promise<voi
  * ops.webhook_dispatch adds them, a batch ([{delivery_id}, ...]). Takes the owner's pool (the
  * delivery reads the secret), the webhook settings and a logger; each attempt is recorded by
  * ops.webhook_record_attempts. For a batch it returns one promise per entry, in order, and the job
- * library retries only the entries whose promise rejected (DeliveryRetry).
+ * library retries (with backoff) only the entries whose promise rejected (DeliveryRetry).
  */
 export function deliverTask(pgPool: pg.Pool, config: WebhookConfig, logger: Logger): Task {
   const deliverOne = async (deliveryId: string, attempt: number, finalAttempt: boolean): Promise<void> => {
@@ -78,9 +78,6 @@ export function deliverTask(pgPool: pg.Pool, config: WebhookConfig, logger: Logg
     }
   };
 
-  // A job carries one delivery ({delivery_id}) or, as ops.webhook_dispatch adds them, a batch of
-  // them ([{delivery_id}, ...]). For a batch: one promise per entry, in order; the job library
-  // retries (with backoff) only the entries whose promise rejected.
   return async (payload, helpers) => {
     const attempt = helpers.job.attempts;
     const finalAttempt = attempt >= helpers.job.max_attempts;
