@@ -4,13 +4,12 @@
 // subscription it does not belong to (a real event id under another release's id), nor send an
 // event twice (a repeated id); the next real event still arrives.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GateChangesDocument, ReleaseEventsDocument } from '../../src/gql/graphql.js';
 import { createRelease, recordCheck, uniqueName, who } from '../governance/scenario.js';
 import { createTestApi, type TestApi } from '../graphql/client.js';
 import { asRole } from '../security/sql-door.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { eventually } from '../webhooks/receiver.js';
-import { subscribeSse } from './sse.js';
+import { subscribeReleaseAndGateChanges } from './sse.js';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -36,17 +35,9 @@ describe('notices forged on the outbox channel', () => {
     const project = uniqueName('sse-forged');
     const target = await createRelease(db, { project });
     const elsewhere = await createRelease(db, { project: uniqueName('sse-elsewhere') });
-    const events = await subscribeSse(
+    const { events, changes } = await subscribeReleaseAndGateChanges(
       api.server,
-      ReleaseEventsDocument,
-      { releaseId: target.release_id },
-      'release_manager',
-      who.rm,
-    );
-    const changes = await subscribeSse(
-      api.server,
-      GateChangesDocument,
-      { project },
+      { releaseId: target.release_id, project },
       'release_manager',
       who.rm,
     );

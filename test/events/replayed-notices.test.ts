@@ -7,13 +7,12 @@
 // began (announced_at, stamped by the database's clock when the real announcer notified them),
 // so a replayed or not yet announced id reads as nothing; the next real change still arrives.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GateChangesDocument, ReleaseEventsDocument } from '../../src/gql/graphql.js';
 import { createRelease, recordCheck, uniqueName, who } from '../governance/scenario.js';
 import { createTestApi, type TestApi } from '../graphql/client.js';
 import { asRole } from '../security/sql-door.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { eventually } from '../webhooks/receiver.js';
-import { subscribeSse } from './sse.js';
+import { subscribeReleaseAndGateChanges } from './sse.js';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -49,17 +48,9 @@ describe('a notice replaying an event announced before the stream began', () => 
     const before = await outbox(target.release_id);
     expect(before.some((e) => e.kind === 'gate.transition')).toBe(true);
 
-    const events = await subscribeSse(
+    const { events, changes } = await subscribeReleaseAndGateChanges(
       api.server,
-      ReleaseEventsDocument,
-      { releaseId: target.release_id },
-      'release_manager',
-      who.rm,
-    );
-    const changes = await subscribeSse(
-      api.server,
-      GateChangesDocument,
-      { project },
+      { releaseId: target.release_id, project },
       'release_manager',
       who.rm,
     );

@@ -5,6 +5,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { mintToken } from '../../src/auth/dev-tokens.js';
 import type { Persona } from '../../src/auth/personas.js';
+import { GateChangesDocument, ReleaseEventsDocument } from '../../src/gql/graphql.js';
 import type { OpsServer } from '../../src/server.js';
 import { TEST_SECRET } from '../graphql/client.js';
 
@@ -91,4 +92,34 @@ export async function subscribeSse<TData, TVariables>(
       reader?.cancel().catch(() => {});
     },
   };
+}
+
+/**
+ * Two streams as one subscriber: the release's events (releaseEvents) and the gate changes of its
+ * project (gateChanges), each opened as `persona`/`sub` with subscribeSse (token lifetime `opts`).
+ */
+export async function subscribeReleaseAndGateChanges(
+  server: Pick<OpsServer, 'fetch'>,
+  scope: { releaseId: string; project: string },
+  persona: Persona,
+  sub: string,
+  opts: { ttlSeconds?: number } = {},
+) {
+  const events = await subscribeSse(
+    server,
+    ReleaseEventsDocument,
+    { releaseId: scope.releaseId },
+    persona,
+    sub,
+    opts,
+  );
+  const changes = await subscribeSse(
+    server,
+    GateChangesDocument,
+    { project: scope.project },
+    persona,
+    sub,
+    opts,
+  );
+  return { events, changes };
 }

@@ -4,12 +4,11 @@
 // release manager's stream of every release event alive indefinitely. A stream now ends when its
 // token expires; the client subscribes again with a fresh token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GateChangesDocument, ReleaseEventsDocument } from '../../src/gql/graphql.js';
 import { createRelease, recordCheck, uniqueName, who } from '../governance/scenario.js';
 import { createTestApi, type TestApi } from '../graphql/client.js';
 import { type TestDatabase, useTestDatabase } from '../support/db.js';
 import { eventually } from '../webhooks/receiver.js';
-import { subscribeSse } from './sse.js';
+import { subscribeReleaseAndGateChanges } from './sse.js';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -30,25 +29,12 @@ describe('a live stream opened with a short-lived token', () => {
     const ttlSeconds = 5;
     // The latest the tokens can expire: each is minted below, at most a second boundary later.
     const expiresAtMs = (Math.floor(Date.now() / 1000) + ttlSeconds + 1) * 1000;
-    const events = await subscribeSse(
+    const { events, changes } = await subscribeReleaseAndGateChanges(
       api.server,
-      ReleaseEventsDocument,
-      { releaseId: r.release_id },
+      { releaseId: r.release_id, project },
       'release_manager',
       who.rm,
-      {
-        ttlSeconds,
-      },
-    );
-    const changes = await subscribeSse(
-      api.server,
-      GateChangesDocument,
-      { project },
-      'release_manager',
-      who.rm,
-      {
-        ttlSeconds,
-      },
+      { ttlSeconds },
     );
     try {
       expect([events.status, changes.status]).toEqual([200, 200]);
