@@ -61,6 +61,7 @@ export function parseIngest(output: string): Figures {
   for (const [key, label] of [
     ...INGEST_PHASES,
     ['r', 'ingest (r) minimal RPC baseline'] as [string, string],
+    ['k', 'ingest (k) minimal RPC with the rule and the ledger'] as [string, string],
   ]) {
     put(`${label}, ev/s`, at(key, 'rate'), 'higher');
     put(`${label}, p50 ms`, at(key, 'p50'), 'lower');
@@ -71,6 +72,7 @@ export function parseIngest(output: string): Figures {
   put('ingest ratio c/a', at('ratios', 'ca'), 'higher');
   put('ingest ratio c/b', at('ratios', 'cb'), 'higher');
   put('ingest ratio a/r', at('ratios', 'ar'), 'higher');
+  put('ingest ratio a/k', at('ratios', 'ak'), 'higher');
   put('ingest ratio ledger on/off', at('ratios', 'ledger'), 'higher');
   put('verify_ledger(release), ms', at('verifyMs', 'release'), 'lower');
   put('verify_ledger(release), entries', at('verifyMs', 'releaseEntries'), 'neither');

@@ -77,6 +77,24 @@ describe('bench:compare parsing', () => {
     }
   });
 
+  it('takes the (k) phase and a/k of a revision that prints them', () => {
+    const head = {
+      ...INGEST_BASE_RESULT,
+      k: phase(61.5, 62.5, 63.5),
+      ratios: { ...INGEST_BASE_RESULT.ratios, ak: 0.71 },
+    };
+    const f = parseIngest(`BENCH_RESULT ${JSON.stringify(head)}`);
+    expect(f.get('ingest (k) minimal RPC with the rule and the ledger, ev/s')).toEqual({
+      value: 61.5,
+      better: 'higher',
+    });
+    expect(f.get('ingest (k) minimal RPC with the rule and the ledger, p99 ms')).toEqual({
+      value: 63.5,
+      better: 'lower',
+    });
+    expect(f.get('ingest ratio a/k')).toEqual({ value: 0.71, better: 'higher' });
+  });
+
   it('refuses an ingest output without its result line (a benchmark that did not finish)', () => {
     expect(() => parseIngest('(a) database ...\ndone')).toThrow(/no BENCH_RESULT/);
   });
