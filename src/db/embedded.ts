@@ -122,9 +122,9 @@ function isPostgres(pid: number): boolean {
 /**
  * A server of this data folder left running without a supervisor watching it (started by hand, by
  * a version of this project without one, or whose supervisor was killed along with the start that
- * owned it): the new start would fail on PostgreSQL's lock file. Such a
- * server is stopped (fast shutdown: its sessions end, its data is consistent), then started again
- * by the caller with the current settings. A lock file naming a process that is not PostgreSQL is
+ * owned it): the new start would fail on PostgreSQL's lock file. Such a server is stopped (fast
+ * shutdown: its sessions end, its data is consistent), then started again by the caller with the
+ * current settings. A lock file naming a process that is not PostgreSQL is
  * stale and removed. Said on stderr when it happens.
  */
 export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): Promise<void> {
