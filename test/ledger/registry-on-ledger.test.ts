@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERSONAS } from '../../src/auth/personas.js';
+import { cli, type LiveServer, startServer, token } from '../cli/support.js';
 import { createRelease, passG1, type Release } from '../governance/scenario.js';
 import { tryAsRole } from '../security/sql-door.js';
 import { inTransaction, type TestDatabase, useTestDatabase } from '../support/db.js';
@@ -143,6 +144,7 @@ describe('a registration as a migration does it', () => {
 describe('a release scope and its arms narrowed together behind the guards, then the release’s facts changed', () => {
   let tampered: TestDatabase;
   let api: ServedApi;
+  let server: LiveServer;
   let victim: Release;
 
   beforeAll(async () => {
@@ -150,6 +152,7 @@ describe('a release scope and its arms narrowed together behind the guards, then
     victim = await createRelease(tampered);
     await passG1(tampered, victim);
     api = await serveApi(tampered, SECRET);
+    server = await startServer(tampered);
     const c = await tampered.admin.connect();
     try {
       await c.query('begin');
@@ -174,6 +177,7 @@ describe('a release scope and its arms narrowed together behind the guards, then
 
   afterAll(async () => {
     await api?.close();
+    await server?.close();
   });
 
   it('is reported by the release’s verification and by every chain’s, through RPC as each reader', async () => {
@@ -228,6 +232,14 @@ describe('a release scope and its arms narrowed together behind the guards, then
         kind: 'content_changed',
       }),
     );
+  });
+
+  it('is reported by ops-gates verify --release, on the registry chain', async () => {
+    const out = await cli(['verify', '--release', victim.release_id], {
+      env: { OPS_API_URL: server.url, OPS_TOKEN: await token('auditor') },
+    });
+    expect(out.code, out.stderr).toBe(1);
+    expect(out.stdout).toMatch(/registry\s.*ledger_fact_tables\s.*content_changed/);
   });
 });
 
