@@ -706,6 +706,7 @@ create table ops.ledger_fact_tables (
 );
 CREATE TRIGGER ledger_fact_tables_fixed BEFORE DELETE OR UPDATE ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
 CREATE TRIGGER ledger_fact_tables_no_truncate BEFORE TRUNCATE ON ops.ledger_fact_tables FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+CREATE TRIGGER ledger_registry_record AFTER INSERT ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_registry_record();
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_fact_tables DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
 alter table ops.ledger_fact_tables enable row level security;
 create policy ledger_fact_tables_read_all on ops.ledger_fact_tables for select to audit_reader, release_manager using (true);
@@ -736,6 +737,7 @@ create table ops.ledger_release_scope_arms (
   constraint ledger_release_scope_arms_pkey PRIMARY KEY (table_name, arm_no),
   constraint ledger_release_scope_arms_table_name_fkey FOREIGN KEY (table_name) REFERENCES ops.ledger_fact_tables(table_name)
 );
+CREATE TRIGGER ledger_registry_record AFTER INSERT ON ops.ledger_release_scope_arms FOR EACH ROW EXECUTE FUNCTION ops.ledger_registry_record();
 CREATE TRIGGER ledger_release_scope_arms_fixed BEFORE DELETE OR UPDATE ON ops.ledger_release_scope_arms FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_release_scope_arms DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
 CREATE TRIGGER ledger_release_scope_arms_no_truncate BEFORE TRUNCATE ON ops.ledger_release_scope_arms FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
@@ -2033,7 +2035,7 @@ begin
       'ok', not exists (select 1 from f),
       'compared', (select count(*) from h),
       'findings', coalesce((select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-        'chain_id', f.chain_id, 'release_id', nullif(f.chain_id, ops.ledger_global_chain()), 'seq', f.seq,
+        'chain_id', f.chain_id, 'release_id', ops.ledger_chain_release(f.chain_id), 'seq', f.seq,
         'fact_table', f.fact_table, 'row_id', f.row_id, 'kind', f.kind, 'detail', f.detail) order by f.chain_id)
         from f), '[]'::jsonb))
   );
@@ -4029,6 +4031,16 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.ledger_chain_release(p_chain_id uuid)
+ RETURNS uuid
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when p_chain_id in (ops.ledger_global_chain(), ops.ledger_registry_chain()) then null
+              else p_chain_id end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.ledger_chains_guard()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4130,6 +4142,7 @@ begin
     )
     select r.tbl as table_name from recorded r
     where r.tbl is not null
+      and r.tbl not in ('ledger_fact_tables', 'ledger_release_scope_arms')
       and not exists (select 1 from ops.ledger_fact_tables t where t.table_name = r.tbl)
     order by r.tbl
     limit 1
@@ -4138,7 +4151,7 @@ begin
       using errcode = 'data_corrupted', hint = 'the ledger''s registry was changed behind its guards';
   end loop;
 
-  -- Links, hashes and order, per chain.
+  -- Links, hashes and order, per chain (for one release, its chain and the registry's).
   return query
     with e as (
       select x.chain_id, x.seq, x.fact_table, x.row_id, x.prev_hash, x.entry_hash,
@@ -4146,7 +4159,7 @@ begin
              pg_catalog.lag(x.entry_hash) over w as before_hash,
              pg_catalog.lag(x.seq) over w as before_seq
       from ops.ledger_entries x
-      where p_release_id is null or x.chain_id = p_release_id
+      where p_release_id is null or x.chain_id in (p_release_id, ops.ledger_registry_chain())
       window w as (partition by x.chain_id order by x.seq)
     )
     select e.chain_id, e.seq, e.fact_table, e.row_id,
@@ -4180,8 +4193,49 @@ begin
     from ops.ledger_chains c
     left join lateral (select x.seq, x.entry_hash from ops.ledger_entries x
                        where x.chain_id = c.chain_id order by x.seq desc limit 1) l on true
-    where (p_release_id is null or c.chain_id = p_release_id)
+    where (p_release_id is null or c.chain_id in (p_release_id, ops.ledger_registry_chain()))
       and (c.head_seq <> coalesce(l.seq, 0) or c.head_hash <> coalesce(l.entry_hash, ops.ledger_genesis()));
+
+  -- The registry, on its own chain: every entry of the chain against the live registry row it
+  -- names (a registry row is only ever inserted, so each of its entries holds its content; the
+  -- first that differs is where it changed), registry rows with no entry, and the chain's head row.
+  return query
+    with live as (
+      select 'ledger_fact_tables'::text as fact_table,
+             ops.ledger_registry_row_id('ledger_fact_tables', pg_catalog.to_jsonb(t)) as row_id,
+             ops.ledger_content_hash(pg_catalog.to_jsonb(t)) as content_hash,
+             pg_catalog.format('the registration of %s', t.table_name) as subject
+      from ops.ledger_fact_tables t
+      union all
+      select 'ledger_release_scope_arms',
+             ops.ledger_registry_row_id('ledger_release_scope_arms', pg_catalog.to_jsonb(a)),
+             ops.ledger_content_hash(pg_catalog.to_jsonb(a)),
+             pg_catalog.format('arm %s of %s', a.arm_no, a.table_name)
+      from ops.ledger_release_scope_arms a
+    ),
+    rec as (
+      select x.seq, x.fact_table, x.row_id, x.content_hash
+      from ops.ledger_entries x
+      where x.chain_id = ops.ledger_registry_chain()
+    )
+    select ops.ledger_registry_chain(), r.seq, r.fact_table, r.row_id,
+           case when l.row_id is null then 'row_missing' else 'content_changed' end,
+           case when l.row_id is null
+                  then 'the registry row recorded here is gone: the ledger''s registry was changed behind its guards'
+                else pg_catalog.format('%s differs from what was recorded: the ledger''s registry was changed behind its guards',
+                                       l.subject) end
+    from rec r
+    left join live l on l.fact_table = r.fact_table and l.row_id = r.row_id
+    where l.row_id is null or l.content_hash <> r.content_hash
+    union all
+    select ops.ledger_registry_chain(), null::bigint, l.fact_table, l.row_id, 'unrecorded',
+           pg_catalog.format('%s has no ledger entry: it was written with the registry''s triggers disabled', l.subject)
+    from live l
+    where not exists (select 1 from rec r where r.fact_table = l.fact_table and r.row_id = l.row_id)
+    union all
+    select ops.ledger_registry_chain(), null::bigint, null::text, null::uuid, 'link_broken',
+           'the registry chain has no head: its row in ops.ledger_chains is gone'
+    where not exists (select 1 from ops.ledger_chains c where c.chain_id = ops.ledger_registry_chain());
 
   -- Content: each fact's latest entry against its live row; facts with no entry.
   for f in select t.table_name, t.pk_column from ops.ledger_fact_tables t order by t.table_name loop
@@ -4361,6 +4415,44 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION ops.ledger_registry_chain()
+ RETURNS uuid
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select '00000000-0000-0000-0000-000000000001'::uuid $function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_registry_record()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "IntervalStyle" TO 'postgres'
+AS $function$
+declare
+  v_row jsonb := pg_catalog.to_jsonb(new);
+begin
+  insert into ops.ledger_pending (chain_id, fact_table, row_id, operation, content_hash, carries_link)
+  values (ops.ledger_registry_chain(), tg_table_name, ops.ledger_registry_row_id(tg_table_name, v_row), 'insert',
+          ops.ledger_content_hash(v_row),
+          not exists (select 1 from ops.ledger_pending q where q.xact = pg_catalog.pg_current_xact_id()));
+  return null;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.ledger_registry_row_id(p_table text, p_row jsonb)
+ RETURNS uuid
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_catalog.md5(case p_table
+    when 'ledger_fact_tables' then pg_catalog.jsonb_build_array(p_table, p_row->'table_name')
+    when 'ledger_release_scope_arms' then pg_catalog.jsonb_build_array(p_table, p_row->'table_name', p_row->'arm_no')
+  end::text)::uuid
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.ledger_release_scope_arms_check()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4449,7 +4541,7 @@ begin
       'findings', coalesce((
         select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
           'chain_id', f.chain_id,
-          'release_id', nullif(f.chain_id, ops.ledger_global_chain()),
+          'release_id', ops.ledger_chain_release(f.chain_id),
           'seq', f.seq, 'fact_table', f.fact_table, 'row_id', f.row_id, 'kind', f.kind, 'detail', f.detail)
           order by f.seq nulls last, f.chain_id)
         from f), '[]'::jsonb)));

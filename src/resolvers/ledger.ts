@@ -60,7 +60,10 @@ const LedgerFinding = builder.objectRef<FindingRow>('LedgerFinding').implement({
   description:
     'Where the ledger and the facts disagree: the chain, the entry (seq; null for a fact with no entry), the fact (table and row id), and what is wrong.',
   fields: (t) => ({
-    chainId: t.exposeID('chain_id', { description: 'The release id, or the nil UUID for the global chain.' }),
+    chainId: t.exposeID('chain_id', {
+      description:
+        "The release id; the nil UUID for the global chain; 00000000-0000-0000-0000-000000000001 for the registry chain (the ledger's registry of fact tables and their release scope arms).",
+    }),
     releaseId: t.exposeID('release_id', { nullable: true }),
     seq: t.exposeInt('seq', { nullable: true }),
     table: t.exposeString('fact_table', { nullable: true }),
@@ -75,7 +78,7 @@ const LedgerFinding = builder.objectRef<FindingRow>('LedgerFinding').implement({
 
 const LedgerVerification = builder.objectRef<VerificationRow>('LedgerVerification').implement({
   description:
-    "The ledger checked against the live facts (ops.verify_ledger): each chain's entries re-hashed and re-linked, each fact's latest entry compared with its row, and facts with no entry found. One finding per chain: its first.",
+    "The ledger checked against the live facts (ops.verify_ledger): each chain's entries re-hashed and re-linked, each fact's latest entry compared with its row, and facts with no entry found; the ledger's registry compared with its own chain, for one release too. One finding per chain: its first.",
   fields: (t) => ({
     ok: t.exposeBoolean('ok'),
     releaseId: t.exposeID('release_id', { nullable: true }),

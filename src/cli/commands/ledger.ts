@@ -18,11 +18,20 @@ import { graphqlRequest } from '../graphql.js';
 import { cross, type Paint, table, tick } from '../output.js';
 import { fileSha256 } from './events/common.js';
 
+/**
+ * The chains of no release, by name: the global chain (ops.ledger_global_chain()) and the registry
+ * chain (ops.ledger_registry_chain(), 20261207100000), whose findings carry no release id.
+ */
+const RELEASELESS_CHAINS: Readonly<Record<string, string>> = {
+  '00000000-0000-0000-0000-000000000000': 'global',
+  '00000000-0000-0000-0000-000000000001': 'registry',
+};
+
 function findingLines(paint: Paint, findings: readonly LedgerFindingFieldsFragment[] | null): string[] {
   return table(
     ['Chain', 'Seq', 'Table', 'Row', 'Kind', 'What'],
     (findings ?? []).map((f) => [
-      f.releaseId ?? 'global',
+      f.releaseId ?? RELEASELESS_CHAINS[f.chainId ?? ''] ?? f.chainId ?? '-',
       f.seq == null ? '-' : String(f.seq),
       f.table ?? '-',
       f.rowId ?? '-',
@@ -60,7 +69,7 @@ const verify: Command = {
     },
   },
   notes: [
-    "Each chain's entries are re-hashed and re-linked, each fact's latest entry is compared with its row, and facts with no entry are found. The first finding of each chain is reported with its table, row and seq.",
+    "Each chain's entries are re-hashed and re-linked, each fact's latest entry is compared with its row, and facts with no entry are found; the ledger's registry is compared with its own chain (shown as 'registry'), with --release too. The first finding of each chain is reported with its table, row and seq.",
     'It exits 0 when the ledger verifies and 1 at a finding.',
   ],
   async run(ctx) {
