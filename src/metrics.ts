@@ -61,3 +61,13 @@ export const graphqlErrors = new Counter({
   labelNames: ['code'] as const,
   registers: [registry],
 });
+
+/**
+ * Statements that re-read outbox events for live streams (src/events/stream.ts): one per batch of
+ * notices per identity group of open streams, however many streams the group holds.
+ */
+export const liveStreamReads = new Counter({
+  name: 'ops_live_stream_reads_total',
+  help: 'Statements reading outbox events for live subscriptions (one per batch of notices per identity)',
+  registers: [registry],
+});
