@@ -87,6 +87,11 @@ export interface StartEmbeddedOptions {
   port: number;
   /** Print the server log (useful when debugging start-up). */
   verbose?: boolean;
+  /**
+   * Server settings given at start (`-c name=value`), e.g. `{ max_notify_queue_pages: '64' }` for a
+   * test's own cluster; names and values are PostgreSQL's, checked by the server at start.
+   */
+  settings?: Record<string, string>;
 }
 
 interface ClusterFile {
@@ -192,7 +197,13 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     createPostgresUser: isRoot,
     authMethod: 'scram-sha-256',
     // The socket lives in the data folder so parallel clusters never collide in /tmp.
-    postgresFlags: ['-c', `unix_socket_directories=${dataDir}`, '-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: [
+      '-c',
+      `unix_socket_directories=${dataDir}`,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     onLog: (m: unknown) => {
       if (options.verbose) process.stderr.write(String(m));
       recentLog.push(...String(m).split('\n').filter(Boolean));
