@@ -22,6 +22,8 @@ const RELISTEN_MS = 1_000;
 export const ANNOUNCE_MS = 100;
 /** Events announced in one transaction at most (a full batch is followed by the next at once). */
 const ANNOUNCE_BATCH = 500;
+/** While PostgreSQL's notification queue is full, announcing is retried this often, ms. */
+export const QUEUE_FULL_RETRY_MS = 1_000;
 /** While announcing keeps failing, its error is logged at most once per this many ms. */
 export const ANNOUNCE_FAILURE_LOG_MS = 60_000;
 
@@ -236,7 +238,8 @@ export class OutboxListener extends EventEmitter {
 
   /**
    * Announces on this connection until it is no longer the listener's: one batch, then the next
-   * at once when it was full, else after ANNOUNCE_MS. A failed batch is left to the next round
+   * at once when it was full, else after ANNOUNCE_MS (QUEUE_FULL_RETRY_MS while PostgreSQL's
+   * notification queue is full). A failed batch is left to the next round
    * (the events stay unannounced; a lost connection is replaced by the error handler; the turn
    * passes to the next listener). While another listener of this process announces for the
    * database, a round only waits for its turn.
@@ -245,6 +248,7 @@ export class OutboxListener extends EventEmitter {
     const round = async () => {
       if (this.closed || this.client !== client) return;
       let full = false;
+      let queueFull = false;
       if (this.announces) {
         try {
           const { rows } = await client.query<{ n: number }>('select public.ops_outbox_announce($1) as n', [
@@ -257,12 +261,16 @@ export class OutboxListener extends EventEmitter {
           // the next listener of this process when there is one.
           if (this.client === client) {
             this.announceFailed(err);
+            queueFull = isNotifyQueueFull(err);
             handOver(this.database, this);
           }
         }
       }
       if (this.closed || this.client !== client) return;
-      this.announcing = setTimeout(() => void round(), full ? 0 : ANNOUNCE_MS);
+      this.announcing = setTimeout(
+        () => void round(),
+        full ? 0 : queueFull ? QUEUE_FULL_RETRY_MS : ANNOUNCE_MS,
+      );
       this.announcing.unref();
     };
     void round();
