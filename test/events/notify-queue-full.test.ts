@@ -2,8 +2,9 @@
 // idle in an open transaction holds the queue's tail, and once the queue is full every NOTIFY fails
 // at its commit, the announcer's included, so live subscriptions receive nothing. The API cannot
 // prevent it; it makes it seen: a gauge at /metrics, a degraded signal in the readiness answer, an
-// error from the announcer naming the cause (rate-limited), and announcing resumes by itself once
-// the blocking session is ended, the events that waited reaching the streams.
+// error from the announcer naming the cause (rate-limited). Once the blocking session is ended (and,
+// as PostgreSQL 17 was seen to need, the server restarted) announcing resumes by itself, the events
+// that waited reaching the open stream.
 //
 // Filling the queue takes a cluster of this file's own (the queue is the whole server's: filling
 // the shared one would stall every other file's streams) with a tiny queue (max_notify_queue_pages,
@@ -153,7 +154,7 @@ describe('a full notification queue on a cluster of its own', () => {
     rmSync(dataRoot, { recursive: true, force: true });
   }, 120_000);
 
-  it('is reported (gauge, readiness, one logged error) while held, and streams resume once the holder is ended', async (ctx) => {
+  it('is reported (gauge, readiness, one logged error) while held, and streams resume once the holder is ended and the server restarted', async (ctx) => {
     if (unsupported) ctx.skip(unsupported);
     const { admin, api: apiPool, server, lines } = own!;
     const as = <T>(

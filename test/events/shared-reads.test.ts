@@ -7,7 +7,12 @@ import type { Identity } from '../../src/auth/jwt.js';
 import type { Persona } from '../../src/auth/personas.js';
 import { createContext } from '../../src/context.js';
 import { closeOutboxListener } from '../../src/events/listener.js';
-import { type OutboxEventRow, outboxStream, readIdentityKey } from '../../src/events/stream.js';
+import {
+  liveStreamGroups,
+  type OutboxEventRow,
+  outboxStream,
+  readIdentityKey,
+} from '../../src/events/stream.js';
 import { ReleaseEventsDocument, type ReleaseEventsSubscription } from '../../src/gql/graphql.js';
 import { createRelease, recordCheck, reviseRelease, uniqueName, who } from '../governance/scenario.js';
 import { createTestApi, type TestApi } from '../graphql/client.js';
@@ -88,6 +93,9 @@ describe('reads grouped per identity', () => {
     }
     try {
       expect(streams.map((s) => s.status)).toEqual([200, 200, 200, 200]);
+      // One group of four streams (each stream joins its group when its first event is awaited).
+      await eventually(() => liveStreamGroups(api.pool).streams === 4, 'the four streams open');
+      expect(liveStreamGroups(api.pool)).toEqual({ groups: 1, streams: 4 });
       const before = new Set((await eventsOf([release.release_id])).map((e) => e.event_id));
       const readsBefore = streamReads();
       // Exactly one event, written by the owner's direct SQL: one notice, one batch.
