@@ -201,6 +201,25 @@ const SUPERVISOR_SCRIPT = [
 /** What PostgreSQL logs once it accepts connections (in English: lc_messages is set by initdb). */
 const READY_MESSAGE = 'database system is ready to accept connections';
 
+/**
+ * A scanner of the server's log as it arrives in chunks: returns a function that takes the next
+ * chunk of text and returns true once READY_MESSAGE has appeared, wherever the chunks split it and
+ * whatever follows it in the same chunk (a client refused with "the database system is starting
+ * up" can log right after it). Keeps only the last READY_MESSAGE.length - 1 characters between
+ * calls.
+ */
+export function readyScanner(): (chunk: string) => boolean {
+  let carry = '';
+  let seen = false;
+  return (chunk) => {
+    if (seen) return true;
+    const text = carry + chunk;
+    seen = text.includes(READY_MESSAGE);
+    carry = text.slice(-(READY_MESSAGE.length - 1));
+    return seen;
+  };
+}
+
 interface SupervisedServer {
   /** Asks for a fast shutdown and resolves once the server (and its supervisor) have exited. */
   stop(): Promise<void>;
@@ -249,12 +268,11 @@ async function startSupervised(options: {
   const exited = once(child, 'exit');
   exited.catch(() => {});
   await new Promise<void>((resolve, reject) => {
-    let tail = '';
+    const sawReady = readyScanner();
     const onData = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       options.onLog(text);
-      tail = (tail + text).slice(-2 * READY_MESSAGE.length);
-      if (tail.includes(READY_MESSAGE)) resolve();
+      if (sawReady(text)) resolve();
     };
     child.stderr?.on('data', onData);
     child.stdout?.on('data', (chunk: Buffer) => options.onLog(chunk.toString('utf8')));
