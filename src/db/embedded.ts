@@ -125,6 +125,25 @@ function isPostgres(pid: number): boolean {
 }
 
 /**
+ * The pid of the supervisor (SUPERVISOR_SCRIPT, run as `postgres-supervisor`) whose server the
+ * process `pid` is, or null when its parent is none (read from /proc; null where there is no
+ * /proc, or when the parent is gone). A supervised server belongs to a start that is still
+ * running: a start whose Node process ended has its server stopped by the supervisor.
+ */
+function supervisorOf(pid: number): number | null {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isInteger(ppid) || ppid <= 1) return null;
+    const cmdline = readFileSync(`/proc/${ppid}/cmdline`, 'utf8').split('\0');
+    return cmdline.includes(SUPERVISOR_NAME) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * A server of this data folder left running without a supervisor watching it (started by hand, by
  * a version of this project without one, or whose supervisor was killed along with the start that
  * owned it): the new start would fail on PostgreSQL's lock file. Such a server is stopped (fast
@@ -147,6 +166,19 @@ export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): P
     process.stderr.write(`embedded postgres: removed a stale ${lockFile} (pid ${pid} is not PostgreSQL)\n`);
     rmSync(lockFile, { force: true });
     return;
+  }
+  // A supervised server belongs to a running start, or to one that just ended and whose server is
+  // stopping: a few seconds decide which.
+  const settle = Date.now() + SUPERVISED_SETTLE_MS;
+  while (supervisorOf(pid) !== null && alive(pid) && Date.now() < settle) await sleep(100);
+  if (!alive(pid)) return;
+  const supervisor = supervisorOf(pid);
+  if (supervisor !== null) {
+    throw new Error(
+      `the embedded database in ${dataDir} is in use by another running start (its PostgreSQL is pid ${pid}, ` +
+        `watched by pid ${supervisor}): stop that server first (Ctrl-C in its terminal), or give this one a data ` +
+        'folder of its own with OPS_DATA_DIR',
+    );
   }
   process.stderr.write(
     `embedded postgres: stopping the server left running in ${dataDir} by an earlier start (pid ${pid})\n`,
@@ -185,6 +217,12 @@ export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): P
  * its own. (An asynchronous command's standard input would be /dev/null, so the pipe goes to the
  * watcher as descriptor 3.)
  */
+/** How long a start waits for a supervised server of its data folder to stop on its own, ms. */
+const SUPERVISED_SETTLE_MS = 5_000;
+
+/** The supervisor's $0: how it shows in `ps`, and how a second start recognises a watched server. */
+const SUPERVISOR_NAME = 'postgres-supervisor';
+
 const SUPERVISOR_SCRIPT = [
   'exec 3<&0 </dev/null',
   '"$@" 3<&- &',
@@ -248,7 +286,7 @@ async function startSupervised(options: {
     [
       '-c',
       SUPERVISOR_SCRIPT,
-      'postgres-supervisor',
+      SUPERVISOR_NAME,
       postgres,
       '-D',
       options.dataDir,

@@ -2,7 +2,7 @@
 // in real life: what it prints, what it answers to a script (--json, exit code) and what it left
 // in the database; and each one's refusals: usage (2), auth (3), the server's no (1).
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -20,6 +20,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
+  // The folder holds a development secret and a signing key: removed with the run.
+  rmSync(work, { recursive: true, force: true });
 });
 
 /** The environment a person's shell would have. */

@@ -4,7 +4,7 @@
 // real server: the G1 check and the accepted log row are then read back over GraphQL as
 // audit_reader. The composite action: its inputs, and its script posting an event through a proxy
 // that drops the first answer (recorded once) and refusing for good on a 4xx.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,11 @@ beforeAll(async () => {
   db = await useTestDatabase();
   server = await startServer(db);
 });
+// Each step's GITHUB_OUTPUT folder lives here, removed with the run.
+const scratch = mkdtempSync(path.join(tmpdir(), 'gha-'));
+
 afterAll(async () => {
+  rmSync(scratch, { recursive: true, force: true });
   await server?.close();
 });
 
@@ -54,7 +58,7 @@ async function newRelease(project: string) {
 
 /** The variables every Actions job has. */
 function runnerEnv(runId: string, attempt = '1') {
-  const outputs = mkdtempSync(path.join(tmpdir(), 'gha-'));
+  const outputs = mkdtempSync(path.join(scratch, 'step-'));
   return {
     CI: 'true',
     GITHUB_ACTIONS: 'true',

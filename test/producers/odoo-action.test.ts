@@ -1,6 +1,6 @@
 // The odoo composite action, run the way a runner runs it: its inputs substituted into the step's
 // env, its script executed by bash against a real server, what it recorded read back.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -23,7 +23,11 @@ beforeAll(async () => {
   server = await startServer(db);
   standIn = await startOdooHealthStandIn();
 });
+// Each step's GITHUB_OUTPUT folder lives here, removed with the run.
+const scratch = mkdtempSync(path.join(tmpdir(), 'gha-odoo-'));
+
 afterAll(async () => {
+  rmSync(scratch, { recursive: true, force: true });
   await standIn?.close();
   await server?.close();
 });
@@ -59,7 +63,7 @@ async function runAction(inputs: Record<string, string>) {
       substitute(v, { inputs: withDefaults }),
     ]),
   );
-  const output = path.join(mkdtempSync(path.join(tmpdir(), 'gha-odoo-')), 'output');
+  const output = path.join(mkdtempSync(path.join(scratch, 'step-')), 'output');
   const r = await runBash(step.run, {
     ...stepEnv,
     GITHUB_ACTIONS: 'true',
