@@ -5,7 +5,16 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from './migrate.js';
@@ -110,12 +119,48 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Whether pid is a PostgreSQL server (when /proc can tell; otherwise assumed from the lock file). */
-function isPostgres(pid: number): boolean {
+/** A process's command line, arguments separated by NUL; null when /proc cannot tell. */
+function commandLine(pid: number): string | null {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
-    return !existsSync('/proc/self');
+    return null;
+  }
+}
+
+/**
+ * Whether pid is the PostgreSQL server of dataDir: its command line names postgres and it runs in
+ * that folder (a server changes into its data folder; its command line names it when its working
+ * folder cannot be read). A process that merely has "postgres" in its command line (another
+ * cluster, a psql, a pid reused after a crash) is not. Where /proc cannot tell, assumed from the
+ * lock file.
+ */
+function isServerOf(pid: number, dataDir: string): boolean {
+  if (!existsSync('/proc/self')) return true;
+  const cmdline = commandLine(pid);
+  if (cmdline === null || !cmdline.includes('postgres')) return false;
+  const folder = realpathSync(dataDir);
+  try {
+    return realpathSync(`/proc/${pid}/cwd`) === folder;
+  } catch {
+    return cmdline.split('\0').some((arg) => arg === dataDir || arg === folder);
+  }
+}
+
+/**
+ * The supervisor (SUPERVISOR_SCRIPT, see startSupervised) watching the server pid, when its parent
+ * is one: the server then belongs to a start whose Node process holds the supervisor's pipe.
+ * Returns its pid, or null (no supervisor, or /proc cannot tell).
+ */
+function supervisorOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces and parentheses): state, ppid, ...
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isInteger(parent) || parent <= 1) return null;
+    return commandLine(parent)?.split('\0').includes(SUPERVISOR_NAME) ? parent : null;
+  } catch {
+    return null;
   }
 }
 
@@ -124,10 +169,18 @@ function isPostgres(pid: number): boolean {
  * a version of this project without one, or whose supervisor was killed along with the start that
  * owned it): the new start would fail on PostgreSQL's lock file. Such a server is stopped (fast
  * shutdown: its sessions end, its data is consistent), then started again by the caller with the
- * current settings. A lock file naming a process that is not PostgreSQL is stale and removed. Said
- * on stderr when it happens.
+ * current settings. A lock file naming a process that is not this folder's server (a pid reused
+ * by another program, or by another cluster's server) is stale and removed; that process is never
+ * signalled. A server still watched by its supervisor belongs to another start using this data
+ * folder: it is left alone, and after supervisedWaitMs (in which a start that has just ended
+ * stops it) this rejects with an error saying the folder is in use. Said on stderr when it
+ * happens.
  */
-export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): Promise<void> {
+export async function stopLeftoverServer(
+  dataDir: string,
+  timeoutMs = 60_000,
+  supervisedWaitMs = 10_000,
+): Promise<void> {
   const lockFile = path.join(dataDir, 'postmaster.pid');
   let lines: string[];
   try {
@@ -138,10 +191,21 @@ export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): P
   }
   const pid = Number(lines[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // PostgreSQL ignores a dead one
-  if (!isPostgres(pid)) {
-    process.stderr.write(`embedded postgres: removed a stale ${lockFile} (pid ${pid} is not PostgreSQL)\n`);
+  if (!isServerOf(pid, dataDir)) {
+    process.stderr.write(
+      `embedded postgres: removed a stale ${lockFile} (pid ${pid} is not the PostgreSQL server of this folder)\n`,
+    );
     rmSync(lockFile, { force: true });
     return;
+  }
+  const supervisor = supervisorOf(pid);
+  if (supervisor !== null) {
+    for (const until = Date.now() + supervisedWaitMs; Date.now() < until; await sleep(100)) {
+      if (!alive(pid)) return;
+    }
+    throw new Error(
+      `the data folder ${dataDir} is in use: its PostgreSQL server (pid ${pid}) is watched by the supervisor (pid ${supervisor}) of another start that is still running; stop that start or give this one another OPS_DATA_DIR`,
+    );
   }
   process.stderr.write(
     `embedded postgres: stopping the server left running in ${dataDir} by an earlier start (pid ${pid})\n`,
@@ -193,6 +257,9 @@ const SUPERVISOR_SCRIPT = [
   'exit "$status"',
 ].join('\n');
 
+/** The supervisor's name ($0 of its script): how a later start recognises a watched server. */
+const SUPERVISOR_NAME = 'postgres-supervisor';
+
 /** What PostgreSQL logs once it accepts connections (in English: lc_messages is set by initdb). */
 const READY_MESSAGE = 'database system is ready to accept connections';
 
@@ -224,7 +291,7 @@ async function startSupervised(options: {
     [
       '-c',
       SUPERVISOR_SCRIPT,
-      'postgres-supervisor',
+      SUPERVISOR_NAME,
       postgres,
       '-D',
       options.dataDir,
