@@ -5,7 +5,12 @@
 //   with:    the outbox triggers on, one webhook subscription, the delivery worker running and
 //            delivering every event to a local receiver
 //   without: the outbox triggers off (on this benchmark's own database only), no subscription
-// and the ratio with/without is printed against the target (>= 0.8). The side that goes first
+//   streams: as `with`, and S live subscriptions open in the delivery process (as another API
+//            instance would hold them: outbox streams, src/events/stream.ts), S = 1 and S = 50,
+//            spread over five identities (release manager, auditor, QA, CI, the developer who owns
+//            the releases), each reading every event announced and keeping its own
+// and the ratio with/without is printed against the target (>= 0.8), and the ingest rate with S
+// streams against with none (the same run, the same rounds). The side that goes first
 // alternates from round to round, and each round starts once the worker has delivered everything
 // written before it (waiting is not measured), so that no round pays for another's deliveries. An
 // unmeasured warm-up of each side comes first, then an ANALYZE, so that the side of the first round
@@ -25,8 +30,11 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Identity } from '../src/auth/jwt.js';
+import { createContext } from '../src/context.js';
 import { withPersona } from '../src/db/with-persona.js';
+import { outboxStream } from '../src/events/stream.js';
 import { createLogger } from '../src/logger.js';
+import { liveStreamReads } from '../src/metrics.js';
 import { loadWebhookConfig } from '../src/webhooks/config.js';
 import { startWebhookWorker } from '../src/webhooks/worker.js';
 import { benchPool, createReleases, machine, openBenchDatabase, runLoad, serverVersion } from './lib.js';
@@ -38,6 +46,16 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? (short ? 2 : 20));
 const ROUNDS = short ? 2 : 5;
 const RELEASES = 40;
 const TARGET_RATIO = 0.8;
+/** Live subscriptions open during the rounds of each streams side. */
+const STREAM_COUNTS = [1, 50] as const;
+/** The identities the streams are spread over, in turn (bench-dev creates the releases). */
+const STREAM_IDENTITIES = [
+  ['bench-rm', 'release_manager'],
+  ['bench-audit', 'audit_reader'],
+  ['bench-qa', 'qa_tester'],
+  ['bench-ci', 'ci_service_role'],
+  ['bench-dev', 'developer'],
+] as const;
 
 const identity = (sub: string, persona: string): Identity => ({
   subject: sub,
@@ -51,7 +69,9 @@ const ci = identity('bench-ci', 'ci_service_role');
 // the ingest for the machine's cores (the cost measured) but not for the load generator's own event
 // loop (which would slow the sending, not the database). Answers the parent over IPC:
 // {ask: 'received'} -> {received: n}; {ask: 'dispatch'} -> {dispatched: n}; {ask: 'cpu'} -> {cpu: s}
-// (its CPU time so far, seconds); {ask: 'stop'} -> exits.
+// (its CPU time so far, seconds); {ask: 'streams', n} -> {streams: n} (n live subscriptions open,
+// the others closed); {ask: 'streamed'} -> {streamed, reads, errors} (events the streams received,
+// statements they read with, streams ended by an error, so far); {ask: 'stop'} -> exits.
 async function deliverSide(): Promise<void> {
   const received = { count: 0 };
   const receiver = createServer((req, res) => {
@@ -68,9 +88,57 @@ async function deliverSide(): Promise<void> {
     config: loadWebhookConfig({ OPS_WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'test'),
     logger: createLogger({ level: 'error' }),
   });
-  process.on('message', async (m: { ask: string }) => {
+  // Live subscriptions as the API holds them: one outbox stream per subscriber, each a context of
+  // its own identity (a token's claims, with its exp) on the API login's pool.
+  const streamPool = new pg.Pool({ connectionString: process.env.BENCH_API_URL ?? '', max: 10 });
+  const streamed = { events: 0, errors: 0 };
+  let open: { close: () => Promise<void> }[] = [];
+  const setStreams = async (n: number) => {
+    for (const s of open) await s.close();
+    open = [];
+    for (let i = 0; i < n; i++) {
+      const [sub, persona] = STREAM_IDENTITIES[i % STREAM_IDENTITIES.length]!;
+      const now = Math.floor(Date.now() / 1000);
+      const who: Identity = {
+        subject: sub,
+        persona,
+        claims: { sub, role: persona, iat: now, exp: now + 3600 },
+      };
+      const ctx = createContext(streamPool, {
+        requestId: `stream-${i}`,
+        startedAt: 0,
+        identity: who,
+        authError: null,
+      });
+      const it = (await outboxStream(ctx, () => true))[Symbol.asyncIterator]();
+      const done = (async () => {
+        try {
+          for (;;) {
+            const r = await it.next();
+            if (r.done) return;
+            streamed.events++;
+          }
+        } catch {
+          streamed.errors++;
+        }
+      })();
+      open.push({
+        close: async () => {
+          await it.return?.();
+          await done;
+        },
+      });
+    }
+  };
+  process.on('message', async (m: { ask: string; n?: number }) => {
     if (m.ask === 'received') process.send!({ received: received.count });
-    else if (m.ask === 'cpu') {
+    else if (m.ask === 'streams') {
+      await setStreams(m.n ?? 0);
+      process.send!({ streams: open.length });
+    } else if (m.ask === 'streamed') {
+      const reads = (await liveStreamReads.get()).values[0]?.value ?? 0;
+      process.send!({ streamed: streamed.events, reads, errors: streamed.errors });
+    } else if (m.ask === 'cpu') {
       const u = process.cpuUsage();
       process.send!({ cpu: (u.user + u.system) / 1e6 });
     } else if (m.ask === 'dispatch') process.send!({ dispatched: await worker.dispatch() });
@@ -83,7 +151,7 @@ async function deliverSide(): Promise<void> {
   process.send!({ port: (receiver.address() as AddressInfo).port });
 }
 
-type Question = 'received' | 'dispatch' | 'cpu';
+type Question = 'received' | 'dispatch' | 'cpu' | 'streamed' | { ask: 'streams'; n: number };
 
 interface DeliverySide {
   port: number;
@@ -91,10 +159,10 @@ interface DeliverySide {
   stop(): Promise<void>;
 }
 
-function startDeliverySide(adminUrl: string): Promise<DeliverySide> {
+function startDeliverySide(adminUrl: string, apiUrl: string): Promise<DeliverySide> {
   const child = fork(fileURLToPath(import.meta.url), ['--deliver'], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_ADMIN_URL: adminUrl },
+    env: { ...process.env, BENCH_ADMIN_URL: adminUrl, BENCH_API_URL: apiUrl },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // One question at a time: answers come back in order.
@@ -104,7 +172,7 @@ function startDeliverySide(adminUrl: string): Promise<DeliverySide> {
       () =>
         new Promise<T>((resolve) => {
           child.once('message', (m) => resolve(m as T));
-          child.send({ ask: what });
+          child.send(typeof what === 'string' ? { ask: what } : what);
         }),
     );
     queue = answer.catch(() => {});
@@ -132,7 +200,7 @@ async function main(): Promise<number> {
   const pool = benchPool(db.apiUrl, POOL);
   const admin = new pg.Client({ connectionString: db.adminUrl });
   await admin.connect();
-  const delivery = await startDeliverySide(db.adminUrl);
+  const delivery = await startDeliverySide(db.adminUrl, db.apiUrl);
   const port = delivery.port;
   const received = async () => (await delivery.ask<{ received: number }>('received')).received;
   try {
@@ -180,12 +248,14 @@ async function main(): Promise<number> {
         [subscriptionId, on, on ? null : new Date()],
       );
 
-    process.stdout.write(
-      `outbox benchmark${short ? ' (short)' : ''}: ${CONCURRENCY} concurrent, ${ROUNDS} interleaved rounds of ` +
-        `${((SECONDS / ROUNDS) * 2).toFixed(1)} s, every event a gate transition\n` +
-        `  ${machine()}; PostgreSQL ${await serverVersion(db.adminUrl)} (${db.description})\n`,
-    );
-    const sides = { with: { count: 0, seconds: 0 }, without: { count: 0, seconds: 0 } };
+    type Side = 'with' | 'without' | `streams${(typeof STREAM_COUNTS)[number]}`;
+    const streamSides = STREAM_COUNTS.map((n) => `streams${n}` as const);
+    const allSides: readonly Side[] = ['with', 'without', ...streamSides];
+    const streamsOf = (side: Side) => (side.startsWith('streams') ? Number(side.slice('streams'.length)) : 0);
+    const sides = Object.fromEntries(allSides.map((s) => [s, { count: 0, seconds: 0 }])) as Record<
+      Side,
+      { count: number; seconds: number }
+    >;
     const load = {
       concurrency: CONCURRENCY,
       warmupMs: short ? 200 : 1_000,
@@ -226,32 +296,47 @@ async function main(): Promise<number> {
       delivery: (await delivery.ask<{ cpu: number }>('cpu')).cpu,
       load: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     });
-    const cpu = {
-      with: { postgres: 0 as number | null, delivery: 0, load: 0 },
-      without: { postgres: 0 as number | null, delivery: 0, load: 0 },
+    const cpu = Object.fromEntries(
+      allSides.map((s) => [s, { postgres: 0 as number | null, delivery: 0, load: 0 }]),
+    ) as Record<Side, { postgres: number | null; delivery: number; load: number }>;
+    type Streamed = { streamed: number; reads: number; errors: number };
+    const streamedNow = () => delivery.ask<Streamed>('streamed');
+    const streamed = Object.fromEntries(allSides.map((s) => [s, { events: 0, reads: 0 }])) as Record<
+      Side,
+      { events: number; reads: number }
+    >;
+    const setSide = async (side: Side) => {
+      await setOutbox(side !== 'without');
+      await setSubscription(side !== 'without');
+      await delivery.ask({ ask: 'streams', n: streamsOf(side) });
     };
 
+    process.stdout.write(
+      `outbox benchmark${short ? ' (short)' : ''}: ${CONCURRENCY} concurrent, ${ROUNDS} interleaved rounds of ` +
+        `${((SECONDS / ROUNDS) * allSides.length).toFixed(1)} s, every event a gate transition; live streams ` +
+        `${STREAM_COUNTS.join(' and ')} over ${STREAM_IDENTITIES.length} identities\n` +
+        `  ${machine()}; PostgreSQL ${await serverVersion(db.adminUrl)} (${db.description})\n`,
+    );
+
     // Unmeasured: each side once, the deliveries made, then statistics for every table.
-    for (const side of ['with', 'without'] as const) {
-      await setOutbox(side === 'with');
-      await setSubscription(side === 'with');
+    for (const side of allSides) {
+      await setSide(side);
       await runLoad(op, { ...load, warmupMs: 0, durationMs: short ? 1_000 : 4_000 });
     }
-    await setOutbox(true);
-    await setSubscription(true);
+    await setSide('with');
     await caughtUp();
     await admin.query('analyze');
 
     let deliveredDuring = 0;
     let eventsDuring = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternating which side goes first, so neither always follows the other.
-      const order = round % 2 === 0 ? (['with', 'without'] as const) : (['without', 'with'] as const);
+      // Alternating the order, so that no side always follows the same other one.
+      const order = round % 2 === 0 ? allSides : [...allSides].reverse();
       for (const side of order) {
-        await setOutbox(side === 'with');
-        await setSubscription(side === 'with');
+        await setSide(side);
         await caughtUp();
         const [received0, events0] = [await received(), await outboxEvents()];
+        const streamed0 = await streamedNow();
         const cpu0 = await cpuNow();
         const r = await runLoad(op, load);
         const cpu1 = await cpuNow();
@@ -266,15 +351,19 @@ async function main(): Promise<number> {
         c.delivery += cpu1.delivery - cpu0.delivery;
         c.load += cpu1.load - cpu0.load;
         process.stdout.write(
-          `    round ${round + 1} ${side.padEnd(7)} ${r.rate.toFixed(0).padStart(4)} events/s, p50 ${r.p50.toFixed(0)} ms\n`,
+          `    round ${round + 1} ${side.padEnd(9)} ${r.rate.toFixed(0).padStart(4)} events/s, p50 ${r.p50.toFixed(0)} ms\n`,
         );
-        if (side === 'with') {
+        if (side !== 'without') {
           deliveredDuring += (await received()) - received0;
           eventsDuring += (await outboxEvents()) - events0;
         }
+        const streamed1 = await streamedNow();
+        if (streamed1.errors > 0) throw new Error(`${streamed1.errors} live streams ended with an error`);
+        streamed[side].events += streamed1.streamed - streamed0.streamed;
+        streamed[side].reads += streamed1.reads - streamed0.reads;
       }
     }
-    await setOutbox(true);
+    await setSide('with');
     const rate = (s: { count: number; seconds: number }) => s.count / Math.max(s.seconds, 1e-9);
     const ratio = rate(sides.with) / Math.max(rate(sides.without), 1e-9);
     // Let the worker catch up, to report how many deliveries it made meanwhile (not measured).
@@ -291,12 +380,22 @@ async function main(): Promise<number> {
         `${events.rows[0]!.n} outbox events, ${await received()} webhooks received so far\n` +
         `  the worker kept up: ${deliveredDuring} webhooks delivered during the rounds with the outbox, which wrote ${eventsDuring} events\n`,
     );
-    // Per event measured (the warm-up of each round included on both sides alike).
-    const perEvent = (seconds: number | null, side: 'with' | 'without') =>
-      seconds === null ? 'n/a' : `${((seconds * 1000) / Math.max(sides[side].count, 1)).toFixed(2)} ms`;
-    for (const side of ['with', 'without'] as const) {
+    // Live streams: the ingest with S streams open against with none (both with the outbox and the
+    // webhook), and what the streams did during their rounds.
+    for (const side of streamSides) {
+      const s = streamed[side];
       process.stdout.write(
-        `  CPU per event ${side.padEnd(7)}: PostgreSQL ${perEvent(cpu[side].postgres, side)}, ` +
+        `  with ${String(streamsOf(side)).padStart(2)} live streams: ${rate(sides[side]).toFixed(0)} events/s, ` +
+          `ratio to none ${(rate(sides[side]) / Math.max(rate(sides.with), 1e-9)).toFixed(3)}; ` +
+          `${s.events} events streamed in ${s.reads} reads\n`,
+      );
+    }
+    // Per event measured (the warm-up of each round included on both sides alike).
+    const perEvent = (seconds: number | null, side: Side) =>
+      seconds === null ? 'n/a' : `${((seconds * 1000) / Math.max(sides[side].count, 1)).toFixed(2)} ms`;
+    for (const side of allSides) {
+      process.stdout.write(
+        `  CPU per event ${side.padEnd(9)}: PostgreSQL ${perEvent(cpu[side].postgres, side)}, ` +
           `delivery process ${perEvent(cpu[side].delivery, side)}, load generator ${perEvent(cpu[side].load, side)}\n`,
       );
     }

@@ -9,12 +9,13 @@ import { createAttestationSigner } from './attestation/dsse.js';
 import { createVerifier } from './auth/jwt.js';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
-import { closeOutboxListener } from './events/listener.js';
+import { closeOutboxListener, outboxListener } from './events/listener.js';
 import { createNodeAdapter } from './http/node-adapter.js';
 import { createRouter, type Route } from './http/router.js';
 import { rememberVerified } from './http/verified-tokens.js';
 import { createOpsYoga, type OpsYoga } from './http/yoga.js';
 import type { Logger } from './logger.js';
+import { watchNotificationQueue } from './metrics.js';
 import { schema } from './schema.js';
 
 export { GRAPHQL_LIMITS } from './http/limits.js';
@@ -63,12 +64,17 @@ export function createServer(deps: ServerDeps): OpsServer {
   });
   const router = createRouter({ config, pool, logger, verify, yoga, attestation, routes: deps.routes });
   const adapter = createNodeAdapter({ config, logger, router });
+  // The process's outbox listener logs its announcing failures (a full notification queue) here,
+  // and /metrics reports the database's notification queue.
+  outboxListener(pool, logger);
+  const unwatchQueue = watchNotificationQueue(pool);
   return {
     yoga,
     fetch: router.fetch,
     handle: adapter.handle,
     close: async (options) => {
       // Live event streams end first, so their requests are not waited for.
+      unwatchQueue();
       await closeOutboxListener(pool);
       await adapter.drain(options);
       await yoga.dispose();

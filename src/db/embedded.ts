@@ -100,6 +100,11 @@ export interface StartEmbeddedOptions {
   port: number;
   /** Print the server log (useful when debugging start-up). */
   verbose?: boolean;
+  /**
+   * Server settings given at start (`-c name=value`), e.g. `{ max_notify_queue_pages: '64' }` for a
+   * test's own cluster; names and values are PostgreSQL's, checked by the server at start.
+   */
+  settings?: Record<string, string>;
 }
 
 interface ClusterFile {
@@ -368,7 +373,13 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
   meta.port = options.port;
 
   // The socket lives in the data folder so parallel clusters never collide in /tmp.
-  const postgresFlags = ['-c', `unix_socket_directories=${dataDir}`, '-c', 'listen_addresses=127.0.0.1'];
+  const postgresFlags = [
+    '-c',
+    `unix_socket_directories=${dataDir}`,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+  ];
   // The server's last words, for the error when it does not start.
   const recentLog: string[] = [];
   const onLog = (m: unknown) => {

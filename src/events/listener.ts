@@ -13,6 +13,8 @@
 // refuses a new one.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import type { Logger } from '../logger.js';
+import { outboxAnnounceFailures } from '../metrics.js';
 
 export const OUTBOX_CHANNEL = 'ops_outbox';
 const RELISTEN_MS = 1_000;
@@ -20,6 +22,29 @@ const RELISTEN_MS = 1_000;
 export const ANNOUNCE_MS = 100;
 /** Events announced in one transaction at most (a full batch is followed by the next at once). */
 const ANNOUNCE_BATCH = 500;
+/** While PostgreSQL's notification queue is full, announcing is retried this often, ms. */
+export const QUEUE_FULL_RETRY_MS = 1_000;
+/** While announcing keeps failing, its error is logged at most once per this many ms. */
+export const ANNOUNCE_FAILURE_LOG_MS = 60_000;
+
+/**
+ * Whether an error is PostgreSQL refusing a NOTIFY because its notification queue is full
+ * (SQLSTATE 54000, "too many notifications in the NOTIFY queue", raised at the commit).
+ */
+export function isNotifyQueueFull(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | null;
+  return e?.code === '54000' && /NOTIFY queue/i.test(e.message ?? '');
+}
+
+/**
+ * The error logged when announcing fails because PostgreSQL's notification queue is full: the
+ * cause, the consequence, and where to look (docs/runbook.md).
+ */
+export const NOTIFY_QUEUE_FULL_MESSAGE =
+  "outbox events are not announced: PostgreSQL's notification queue is full (too many notifications in the NOTIFY queue). " +
+  "A session that LISTENs and stays idle in an open transaction holds it: find it in pg_stat_activity (state 'idle in transaction') " +
+  'and end it (docs/runbook.md, "The notification queue is full"). Until then live subscriptions receive nothing; ' +
+  'facts, the ingest and webhook deliveries (polled) are not affected';
 
 /**
  * What a notification on the outbox channel says: the id of a committed event, nothing else
@@ -87,11 +112,63 @@ export class OutboxListener extends EventEmitter {
   private relistening: NodeJS.Timeout | null = null;
 
   private readonly database: string;
+  /** Where announcing failures are logged (rate-limited); none: counted in metrics only. */
+  logger: Logger | undefined;
+  /** The failing announcements since the last log line, and when that line was written. */
+  private failing: { reason: string; since: number; loggedAt: number; unlogged: number } | null = null;
 
-  constructor(private readonly clientConfig: pg.ClientConfig) {
+  constructor(
+    private readonly clientConfig: pg.ClientConfig,
+    options: { logger?: Logger } = {},
+  ) {
     super();
     this.setMaxListeners(0);
     this.database = databaseOf(clientConfig);
+    this.logger = options.logger;
+  }
+
+  /**
+   * Counts a failed announcement and logs it: the first failure at once, then while the same cause
+   * persists at most once per ANNOUNCE_FAILURE_LOG_MS, with how many failed meanwhile. A full
+   * notification queue is an error naming the cause and the remedy; any other cause a warning.
+   */
+  private announceFailed(err: unknown): void {
+    const reason = isNotifyQueueFull(err) ? 'notify_queue_full' : 'other';
+    outboxAnnounceFailures.inc({ reason });
+    const now = Date.now();
+    if (
+      this.failing &&
+      this.failing.reason === reason &&
+      now - this.failing.loggedAt < ANNOUNCE_FAILURE_LOG_MS
+    ) {
+      this.failing.unlogged++;
+      return;
+    }
+    const failedSinceLastLine = (this.failing?.unlogged ?? 0) + 1;
+    const failingSince = this.failing?.reason === reason ? this.failing.since : now;
+    this.failing = { reason, since: failingSince, loggedAt: now, unlogged: 0 };
+    const fields = {
+      reason,
+      failures: failedSinceLastLine,
+      failingSince: new Date(failingSince).toISOString(),
+      nextReportInSeconds: ANNOUNCE_FAILURE_LOG_MS / 1000,
+    };
+    if (reason === 'notify_queue_full') this.logger?.error(fields, NOTIFY_QUEUE_FULL_MESSAGE);
+    else this.logger?.warn({ ...fields, err }, 'outbox events are not announced; retried every round');
+  }
+
+  /** An announcement succeeded: after failures, says once that announcing resumed. */
+  private announceSucceeded(): void {
+    if (!this.failing) return;
+    this.logger?.info(
+      {
+        reason: this.failing.reason,
+        failingSince: new Date(this.failing.since).toISOString(),
+        unloggedFailures: this.failing.unlogged,
+      },
+      'outbox events are announced again',
+    );
+    this.failing = null;
   }
 
   /** Whether this listener is the one of its process that announces for its database now. */
@@ -161,7 +238,8 @@ export class OutboxListener extends EventEmitter {
 
   /**
    * Announces on this connection until it is no longer the listener's: one batch, then the next
-   * at once when it was full, else after ANNOUNCE_MS. A failed batch is left to the next round
+   * at once when it was full, else after ANNOUNCE_MS (QUEUE_FULL_RETRY_MS while PostgreSQL's
+   * notification queue is full). A failed batch is left to the next round
    * (the events stay unannounced; a lost connection is replaced by the error handler; the turn
    * passes to the next listener). While another listener of this process announces for the
    * database, a round only waits for its turn.
@@ -170,20 +248,29 @@ export class OutboxListener extends EventEmitter {
     const round = async () => {
       if (this.closed || this.client !== client) return;
       let full = false;
+      let queueFull = false;
       if (this.announces) {
         try {
           const { rows } = await client.query<{ n: number }>('select public.ops_outbox_announce($1) as n', [
             ANNOUNCE_BATCH,
           ]);
           full = rows[0]!.n >= ANNOUNCE_BATCH;
-        } catch {
+          this.announceSucceeded();
+        } catch (err) {
           // Connection trouble is the error handler's; anything else is retried next round, by
           // the next listener of this process when there is one.
-          if (this.client === client) handOver(this.database, this);
+          if (this.client === client) {
+            this.announceFailed(err);
+            queueFull = isNotifyQueueFull(err);
+            handOver(this.database, this);
+          }
         }
       }
       if (this.closed || this.client !== client) return;
-      this.announcing = setTimeout(() => void round(), full ? 0 : ANNOUNCE_MS);
+      this.announcing = setTimeout(
+        () => void round(),
+        full ? 0 : queueFull ? QUEUE_FULL_RETRY_MS : ANNOUNCE_MS,
+      );
       this.announcing.unref();
     };
     void round();
@@ -206,20 +293,27 @@ export class OutboxListener extends EventEmitter {
 
 const listeners = new WeakMap<pg.Pool, OutboxListener>();
 
-/** The process's listener for the database of this pool (created on first use). */
-export function outboxListener(pool: pg.Pool): OutboxListener {
+/**
+ * The process's listener for the database of this pool (created on first use); `logger`, when
+ * given, is where its announcing failures are logged from then on.
+ */
+export function outboxListener(pool: pg.Pool, logger?: Logger): OutboxListener {
   let l = listeners.get(pool);
+  if (l && logger) l.logger = logger;
   if (!l) {
     const o = (pool as unknown as { options: pg.PoolConfig }).options;
-    l = new OutboxListener({
-      connectionString: o.connectionString,
-      host: o.host,
-      port: o.port,
-      user: o.user,
-      password: o.password,
-      database: o.database,
-      application_name: 'ops-release-gates-events',
-    });
+    l = new OutboxListener(
+      {
+        connectionString: o.connectionString,
+        host: o.host,
+        port: o.port,
+        user: o.user,
+        password: o.password,
+        database: o.database,
+        application_name: 'ops-release-gates-events',
+      },
+      { logger },
+    );
     listeners.set(pool, l);
   }
   return l;

@@ -16,7 +16,7 @@ import {
 import { isConnectionError, RETRY_AFTER_SECONDS } from '../errors.js';
 import { createIngestHandler, type IngestReply, type IngestRequest } from '../ingest/handler.js';
 import type { Logger } from '../logger.js';
-import { ingestOutcomes } from '../metrics.js';
+import { ingestOutcomes, NOTIFY_QUEUE_DEGRADED_AT } from '../metrics.js';
 import { logRequest, logRouteRequest, tagRequestId } from './request-log.js';
 import { METRICS_PATH, type OpsYoga } from './yoga.js';
 
@@ -88,16 +88,38 @@ export function createRouter(deps: RouterDeps): Router {
   // for a short while: src/http/verified-tokens.ts, wrapped in src/server.ts).
   const { config, pool, logger, yoga, attestation, verify } = deps;
 
+  /**
+   * GET /readiness: 200 `{ status: 'ready' }` once the database answers one statement through the
+   * pool (within 3 s), else 503 `{ status: 'unavailable' }` with Retry-After. The same statement
+   * reads PostgreSQL's notification queue: above NOTIFY_QUEUE_DEGRADED_AT the answer stays 200 and
+   * ready (queries, mutations, the ingest and webhook deliveries all work) and adds `degraded`,
+   * naming the queue, its usage and what stops (live subscriptions) so an operator can act
+   * (docs/runbook.md, "The notification queue is full").
+   */
   const readiness = async (): Promise<Response> => {
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        pool.query('select 1'),
-        new Promise((_, reject) => {
+      const { rows } = await Promise.race([
+        pool.query<{ usage: number }>('select pg_catalog.pg_notification_queue_usage() as usage'),
+        new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error('readiness check timed out')), 3000);
         }),
       ]);
-      return json(200, { status: 'ready' });
+      const usage = Number(rows[0]?.usage ?? 0);
+      if (usage < NOTIFY_QUEUE_DEGRADED_AT) return json(200, { status: 'ready' });
+      return json(200, {
+        status: 'ready',
+        degraded: [
+          {
+            signal: 'notification_queue',
+            usage,
+            threshold: NOTIFY_QUEUE_DEGRADED_AT,
+            message:
+              "PostgreSQL's notification queue is filling (a session that LISTENs holds it in an open transaction); " +
+              'when full, outbox events are not announced and live subscriptions receive nothing: see the runbook',
+          },
+        ],
+      });
     } catch (err) {
       logger.warn({ reason: (err as Error).message }, 'readiness check failed');
       return json(503, { status: 'unavailable' }, { 'retry-after': String(RETRY_AFTER_SECONDS) });

@@ -193,10 +193,10 @@ export async function startWebhookWorker(options: {
 
   // The outbox channel, as every API instance listens to it; listening also announces newly
   // committed events (ops.outbox_announce), so deliveries start even where no API instance listens.
-  const listener = new OutboxListener({
-    connectionString: options.connectionString,
-    application_name: 'ops-release-gates-webhooks',
-  });
+  const listener = new OutboxListener(
+    { connectionString: options.connectionString, application_name: 'ops-release-gates-webhooks' },
+    { logger },
+  );
   listener.on('notice', dispatchSoon);
   const listen = async (): Promise<void> => {
     if (stopped) return;
