@@ -164,12 +164,18 @@ function isServerOf(pid: number, dataDir: string): boolean {
  * Returns its pid, or null (no supervisor, or /proc cannot tell).
  */
 function supervisorOf(pid: number): number | null {
+  const parent = parentOf(pid);
+  if (parent === null || parent <= 1) return null;
+  return commandLine(parent)?.split('\0').includes(SUPERVISOR_NAME) ? parent : null;
+}
+
+/** A process's parent pid (from /proc), or null when /proc cannot tell. */
+function parentOf(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces and parentheses): state, ppid, ...
     const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!Number.isInteger(parent) || parent <= 1) return null;
-    return commandLine(parent)?.split('\0').includes(SUPERVISOR_NAME) ? parent : null;
+    return Number.isInteger(parent) ? parent : null;
   } catch {
     return null;
   }
@@ -184,7 +190,8 @@ function supervisorOf(pid: number): number | null {
  * by another program, or by another cluster's server) is stale and removed; that process is never
  * signalled. A server still watched by its supervisor belongs to another start using this data
  * folder: it is left alone, and after supervisedWaitMs (in which a start that has just ended
- * stops it) this rejects with an error saying the folder is in use. Said on stderr when it
+ * stops it) this rejects with an error saying the folder is in use; once that start's process is
+ * gone (its supervisor re-parented), the server is treated as left running. Said on stderr when it
  * happens.
  */
 export async function stopLeftoverServer(
@@ -210,7 +217,10 @@ export async function stopLeftoverServer(
     return;
   }
   const supervisor = supervisorOf(pid);
-  if (supervisor !== null) {
+  // A supervisor whose start has died (it was re-parented) is already stopping its server: that
+  // server is treated as left running below.
+  const owner = supervisor === null ? null : parentOf(supervisor);
+  if (supervisor !== null && owner !== null && owner > 1 && alive(owner)) {
     for (const until = Date.now() + supervisedWaitMs; Date.now() < until; await sleep(100)) {
       if (!alive(pid)) return;
     }

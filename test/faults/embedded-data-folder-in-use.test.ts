@@ -5,7 +5,7 @@
 // removed and that process is not signalled.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -134,3 +134,40 @@ it('a lock file naming a process that is not this folder’s server: removed, an
     rmSync(folder, { recursive: true, force: true });
   }
 }, 60_000);
+
+it('a server whose supervisor outlived its start (the start was killed) is stopped as left running, not refused', async () => {
+  const folder = mkdtempSync(path.join(tmpdir(), 'ops-orphan-supervisor-'));
+  // A stand-in server named postgres running in the folder (a Node process), under a shell named as
+  // the supervisor is, whose own parent has exited (as the Node process of a killed start has).
+  const launcher = spawn(
+    'bash',
+    [
+      '-c',
+      // An asynchronous command starts with SIGINT ignored: the stand-in handles it, as PostgreSQL does.
+      `bash -c 'cd "$1"; (exec -a postgres "$2" -e "process.on(\\"SIGINT\\", () => process.exit(0)); setInterval(() => {}, 1e6)") & wait' postgres-supervisor "$0" "$1" >/dev/null 2>&1 & echo $!`,
+      folder,
+      process.execPath,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  launcher.stdout?.on('data', (d) => {
+    out += d;
+  });
+  await waitUntil('the stand-in supervisor is started', () => out.endsWith('\n'));
+  const supervisor = Number(out.trim());
+  let server = 0;
+  await waitUntil('the stand-in server runs', () => {
+    const children = readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim();
+    server = Number(children.split(' ')[0]);
+    return server > 0 && readFileSync(`/proc/${server}/cmdline`, 'utf8').startsWith('postgres');
+  });
+  writeFileSync(path.join(folder, 'postmaster.pid'), `${server}\n${folder}\n`);
+  try {
+    await stopLeftoverServer(folder, 10_000, 60_000);
+    expect(alive(server), 'the left-running server was stopped').toBe(false);
+  } finally {
+    for (const pid of [server, supervisor]) if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(folder, { recursive: true, force: true });
+  }
+}, 120_000);
