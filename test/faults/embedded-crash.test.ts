@@ -4,98 +4,27 @@
 // by hand, or by an earlier version without the supervisor) is stopped by the next start, which
 // then starts cleanly; a start that fails anyway says why (here: the PostgreSQL port is taken),
 // not only "start-up failed".
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { postgresBinary, postgresIds, resolveDataRoot } from '../../src/db/embedded.js';
-import { projectRoot } from '../../src/db/migrate.js';
-import { freePort } from '../../src/process.js';
-import { processesNaming } from '../support/processes.js';
+import { postgresBinary, postgresIds } from '../../src/db/embedded.js';
+import { embeddedStartFixture, type Started, waitUntil } from '../support/embedded-start.js';
+import { alive, postmasterPid as lockPid, processesNaming } from '../support/processes.js';
 
-const SECRET = 'embedded-crash-secret-0123456789abcdef0123';
-// A data folder of this file's own, outside the project's .data/.
-const dataDir = mkdtempSync(path.join(tmpdir(), 'ops-crash-test-'));
-const clusterDir = path.join(resolveDataRoot(dataDir), 'pg');
-const pgPort = 20000 + Math.floor(Math.random() * 20000);
-const children: ChildProcess[] = [];
+const fx = embeddedStartFixture('ops-crash-test-', 'embedded-crash-secret-0123456789abcdef0123');
+const { clusterDir, pgPort } = fx;
+const start = () => fx.start();
+/** The pid in the cluster's lock file, when there is one. */
+const postmasterPid = () => lockPid(clusterDir);
 let blocker: Server | undefined;
 
-/** The pid in the cluster's lock file, when there is one. */
-function postmasterPid(): number | null {
-  const lock = path.join(clusterDir, 'postmaster.pid');
-  if (!existsSync(lock)) return null;
-  return Number(readFileSync(lock, 'utf8').split('\n')[0]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  // Whatever server a failed run left behind is stopped (fast shutdown) before its folder goes.
-  const pid = postmasterPid();
-  if (pid && alive(pid)) {
-    process.kill(pid, 'SIGINT');
-    await waitUntil('the leftover server stopped', () => !alive(pid), 60_000).catch(() => {
-      process.kill(pid, 'SIGKILL');
-    });
-  }
+  await fx.cleanup();
   blocker?.close();
-  rmSync(resolveDataRoot(dataDir), { recursive: true, force: true });
-  rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
-
-interface Started {
-  child: ChildProcess;
-  base: string;
-  output: () => string;
-  exited: Promise<unknown[]>;
-}
-
-/** `npm start` (tsx src/main.ts) with an embedded PostgreSQL in dataDir. */
-async function start(): Promise<Started> {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: projectRoot,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'test',
-      SUPABASE_JWT_SECRET: SECRET,
-      PORT: String(port),
-      OPS_EMBEDDED_PG_PORT: String(pgPort),
-      OPS_DATA_DIR: dataDir,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  child.stdout?.on('data', (d) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d) => {
-    output += d;
-  });
-  return { child, base: `http://127.0.0.1:${port}`, output: () => output, exited: once(child, 'exit') };
-}
 
 async function ready(s: Started): Promise<void> {
   await waitUntil('the server is ready', async () => {

@@ -3,79 +3,20 @@
 // first start's server keeps running and answering. A lock file naming a process that merely has
 // "postgres" in its command line (a pid reused by another program after a crash) is stale: it is
 // removed and that process is not signalled.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { resolveDataRoot, stopLeftoverServer } from '../../src/db/embedded.js';
-import { projectRoot } from '../../src/db/migrate.js';
-import { freePort } from '../../src/process.js';
+import { stopLeftoverServer } from '../../src/db/embedded.js';
+import { embeddedStartFixture, type Started, waitUntil } from '../support/embedded-start.js';
 import { alive, postmasterPid } from '../support/processes.js';
 
-const SECRET = 'data-folder-in-use-secret-0123456789abcdef';
-// A data folder of this file's own, outside the project's .data/.
-const dataDir = mkdtempSync(path.join(tmpdir(), 'ops-in-use-'));
-const clusterDir = path.join(resolveDataRoot(dataDir), 'pg');
-const pgPort = 20000 + Math.floor(Math.random() * 20000);
-const children: ChildProcess[] = [];
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  // Whatever server a failed run left behind is stopped (fast shutdown) before its folder goes.
-  const pid = postmasterPid(clusterDir);
-  if (pid && alive(pid)) {
-    process.kill(pid, 'SIGINT');
-    await waitUntil('the leftover server stopped', () => !alive(pid), 60_000).catch(() => {
-      process.kill(pid, 'SIGKILL');
-    });
-  }
-  rmSync(resolveDataRoot(dataDir), { recursive: true, force: true });
-  rmSync(dataDir, { recursive: true, force: true });
-}, 120_000);
-
-interface Started {
-  child: ChildProcess;
-  base: string;
-  output: () => string;
-  exited: Promise<unknown[]>;
-}
-
-/** `npm start` (tsx src/main.ts) with an embedded PostgreSQL in dataDir. */
-async function start(): Promise<Started> {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: projectRoot,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'test',
-      SUPABASE_JWT_SECRET: SECRET,
-      PORT: String(port),
-      OPS_EMBEDDED_PG_PORT: String(pgPort),
-      OPS_DATA_DIR: dataDir,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  child.stdout?.on('data', (d) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d) => {
-    output += d;
-  });
-  return { child, base: `http://127.0.0.1:${port}`, output: () => output, exited: once(child, 'exit') };
-}
+const fx = embeddedStartFixture('ops-in-use-', 'data-folder-in-use-secret-0123456789abcdef');
+const { clusterDir, pgPort } = fx;
+const start = () => fx.start();
+afterAll(() => fx.cleanup(), 120_000);
 
 const readiness = (s: Started) =>
   fetch(`${s.base}/readiness`)
@@ -119,7 +60,7 @@ it('a lock file naming a process that is not this folder’s server: removed, an
   // Another program that happens to have "postgres" in its command line, under the pid the lock
   // file names (as after a crash, once the pid has been reused).
   const other = spawn('sleep', ['600'], { argv0: 'postgres', stdio: 'ignore' });
-  children.push(other);
+  fx.track(other);
   await once(other, 'spawn');
   const lock = path.join(cluster, 'postmaster.pid');
   writeFileSync(lock, `${other.pid}\n${cluster}\n1700000000\n${pgPort}\n${cluster}\n127.0.0.1\n0 0\nready\n`);

