@@ -253,9 +253,48 @@ function median(xs: number[]): number {
 }
 
 /**
+ * The SQL of a minimal ingest RPC `bench_baseline.<name>(envelope jsonb) returns jsonb`: the
+ * idempotent log insert (producer, source system, key), then, for an envelope with a payload status,
+ * `checkWrite` (PL/pgSQL statements that may use v_status and set v_check); answers
+ * `{ingest_id, status: accepted|duplicate, check_id}`. Phases (r) and (k) differ only in checkWrite.
+ */
+function minimalRpc(name: string, checkWrite: string): string {
+  return `create function bench_baseline.${name}(p_envelope jsonb) returns jsonb
+      language plpgsql
+      set search_path = pg_catalog, pg_temp
+      as $$
+      declare
+        v_producer text := pg_catalog.current_setting('request.jwt.claims', true)::jsonb ->> 'sub';
+        v_id uuid;
+        v_check uuid;
+        v_status text := p_envelope -> 'payload' ->> 'status';
+      begin
+        insert into bench_baseline.ingest_log (producer, source_system, idempotency_key, payload_hash, envelope)
+        values (v_producer, p_envelope ->> 'source_system', p_envelope ->> 'idempotency_key',
+                pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((p_envelope - 'emitted_at')::text, 'UTF8')), 'hex'),
+                p_envelope)
+        on conflict (producer, source_system, idempotency_key) do nothing
+        returning ingest_id into v_id;
+        if v_id is null then
+          select l.ingest_id into v_id from bench_baseline.ingest_log l
+          where l.producer = v_producer and l.source_system = p_envelope ->> 'source_system'
+            and l.idempotency_key = p_envelope ->> 'idempotency_key';
+          return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'duplicate');
+        end if;
+        if v_status is not null then
+          ${checkWrite}
+        end if;
+        return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'accepted', 'check_id', v_check);
+      end
+      $$;`;
+}
+
+/**
  * The least an event needs, for comparison only: an idempotent insert into a log keyed by the
- * producer's key (a retry answers as the duplicate), one check row, one gate update. Created in
- * the benchmark's own database, in a schema of its own; the personas the events come from may call it.
+ * producer's key (a retry answers as the duplicate), one check row, one gate update (r); and (k),
+ * the same with its check row written through ops.gate_checks, whose triggers run the gate rule
+ * and the ledger. Created in the benchmark's own database, in a schema of its own; the personas the
+ * events come from may call them.
  */
 async function createBaseline(adminUrl: string): Promise<void> {
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -285,66 +324,21 @@ async function createBaseline(adminUrl: string): Promise<void> {
         status text not null default 'pending',
         updated_at timestamptz
       );
-      create function bench_baseline.ingest_event(p_envelope jsonb) returns jsonb
-      language plpgsql
-      set search_path = pg_catalog, pg_temp
-      as $$
-      declare
-        v_producer text := pg_catalog.current_setting('request.jwt.claims', true)::jsonb ->> 'sub';
-        v_id uuid;
-        v_check uuid;
-        v_status text := p_envelope -> 'payload' ->> 'status';
-      begin
-        insert into bench_baseline.ingest_log (producer, source_system, idempotency_key, payload_hash, envelope)
-        values (v_producer, p_envelope ->> 'source_system', p_envelope ->> 'idempotency_key',
-                pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((p_envelope - 'emitted_at')::text, 'UTF8')), 'hex'),
-                p_envelope)
-        on conflict (producer, source_system, idempotency_key) do nothing
-        returning ingest_id into v_id;
-        if v_id is null then
-          select l.ingest_id into v_id from bench_baseline.ingest_log l
-          where l.producer = v_producer and l.source_system = p_envelope ->> 'source_system'
-            and l.idempotency_key = p_envelope ->> 'idempotency_key';
-          return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'duplicate');
-        end if;
-        if v_status is not null then
-          insert into bench_baseline.checks (release_id, check_name, status)
+      ${minimalRpc(
+        'ingest_event',
+        `insert into bench_baseline.checks (release_id, check_name, status)
           values ((p_envelope ->> 'release_id')::uuid, coalesce(p_envelope -> 'payload' ->> 'check_name', 'build'), v_status)
           returning check_id into v_check;
           update bench_baseline.gates g
           set status = case when v_status = 'pass' then 'passed' else 'failed' end, updated_at = pg_catalog.clock_timestamp()
-          where g.release_id = (p_envelope ->> 'release_id')::uuid;
-        end if;
-        return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'accepted', 'check_id', v_check);
-      end
-      $$;
+          where g.release_id = (p_envelope ->> 'release_id')::uuid;`,
+      )}
       -- (k): the same, but the check row goes through ops.gate_checks as the caller, so that its
       -- own triggers run: the stamps, the gate rule's evaluation of the release (with the stored
       -- gates, their transitions and outbox events) and the ledger entry, as the product promises.
-      create function bench_baseline.ingest_event_kept(p_envelope jsonb) returns jsonb
-      language plpgsql
-      set search_path = pg_catalog, pg_temp
-      as $$
-      declare
-        v_producer text := pg_catalog.current_setting('request.jwt.claims', true)::jsonb ->> 'sub';
-        v_id uuid;
-        v_check uuid;
-        v_status text := p_envelope -> 'payload' ->> 'status';
-      begin
-        insert into bench_baseline.ingest_log (producer, source_system, idempotency_key, payload_hash, envelope)
-        values (v_producer, p_envelope ->> 'source_system', p_envelope ->> 'idempotency_key',
-                pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((p_envelope - 'emitted_at')::text, 'UTF8')), 'hex'),
-                p_envelope)
-        on conflict (producer, source_system, idempotency_key) do nothing
-        returning ingest_id into v_id;
-        if v_id is null then
-          select l.ingest_id into v_id from bench_baseline.ingest_log l
-          where l.producer = v_producer and l.source_system = p_envelope ->> 'source_system'
-            and l.idempotency_key = p_envelope ->> 'idempotency_key';
-          return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'duplicate');
-        end if;
-        if v_status is not null then
-          insert into ops.gate_checks (gate_id, check_name, source_system, status)
+      ${minimalRpc(
+        'ingest_event_kept',
+        `insert into ops.gate_checks (gate_id, check_name, source_system, status)
           select g.gate_id, coalesce(p_envelope -> 'payload' ->> 'check_name', 'build'), 'github_actions',
                  v_status::public.ops_check_status
           from ops.release_gates g
@@ -352,11 +346,8 @@ async function createBaseline(adminUrl: string): Promise<void> {
           returning check_id into v_check;
           if v_check is null then
             raise exception 'release % has no G1', p_envelope ->> 'release_id';
-          end if;
-        end if;
-        return pg_catalog.jsonb_build_object('ingest_id', v_id, 'status', 'accepted', 'check_id', v_check);
-      end
-      $$;
+          end if;`,
+      )}
       grant usage on schema bench_baseline to ci_service_role, sre;
       grant select, insert on bench_baseline.ingest_log, bench_baseline.checks to ci_service_role, sre;
       grant select, update on bench_baseline.gates to ci_service_role, sre;
