@@ -3322,10 +3322,24 @@ begin
     select g.gate_id, l.check_name, l.status, l.required
     from gates g
     cross join lateral (
-      select distinct on (c.check_name) c.check_name, c.status, c.required
-      from ops.gate_checks c
-      where c.gate_id = g.gate_id and c.revision = any (p_revisions)
-      order by c.check_name, c.created_at desc, c.check_id desc
+      with recursive names (check_name) as (
+        (select c.check_name from ops.gate_checks c where c.gate_id = g.gate_id order by c.check_name limit 1)
+        union all
+        select (select c.check_name from ops.gate_checks c
+                where c.gate_id = g.gate_id and c.check_name > n.check_name
+                order by c.check_name limit 1)
+        from names n
+        where n.check_name is not null
+      )
+      select n.check_name, x.status, x.required
+      from names n
+      cross join lateral (
+        select c.status, c.required from ops.gate_checks c
+        where c.gate_id = g.gate_id and c.check_name = n.check_name and c.revision = any (p_revisions)
+        order by c.created_at desc, c.check_id desc
+        limit 1
+      ) x
+      where n.check_name is not null
     ) l
   ),
   checks as (
