@@ -8,7 +8,9 @@
 // check_id decides), results in several revisions with the counted revisions a subset of them
 // (names reported only outside it, releases past revision 1 so stale checks are reported), required
 // and not required results, and project check requirements naming some of the names. Every column
-// of every row must be the same, arrays included.
+// of every row must be the same, arrays included: under the database's collation, and once more
+// with the check names under a linguistic one (ICU), where the skip scan's `>` walks another order.
+// Two deliberately broken copies of the previous definition show the comparison can fail.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
@@ -231,6 +233,27 @@ function coverage(k: Case) {
   return { tie, outsideOnly, caseOnly, emptyRevisions: k.revisions.length === 0 };
 }
 
+/**
+ * Gives ops.gate_checks.check_name the collation (and its index the order) in the open transaction:
+ * the views reading the column are dropped first (the transaction is rolled back after).
+ */
+async function collate(c: pg.ClientBase, collation: string): Promise<void> {
+  const views = await c.query<{ view: string }>(
+    `select distinct w.ev_class::regclass::text as view
+     from pg_depend d join pg_rewrite w on w.oid = d.objid
+     where d.classid = 'pg_rewrite'::regclass and d.refobjid = 'ops.gate_checks'::regclass
+       and w.ev_class <> 'ops.gate_checks'::regclass`,
+  );
+  for (const { view } of views.rows) await c.query(`drop view if exists ${view} cascade`);
+  await c.query(`alter table ops.gate_checks alter column check_name type text collate "${collation}"`);
+  const { rows } = await c.query<{ names: string[] }>(
+    `select array_agg(n order by n) as names
+     from (select n::text collate "${collation}" as n from unnest(array['b', 'Build', 'build']) n) x`,
+  );
+  // Linguistic order, not the bytes': the skip scan walks names in this order.
+  expect(rows[0]!.names).toEqual(['b', 'build', 'Build']);
+}
+
 interface Difference {
   k: Case;
   now: string;
@@ -241,7 +264,7 @@ interface Difference {
  * Runs CASES generated histories against ops.gate_findings and the given previous definition, in a
  * transaction rolled back after; returns the cases that differ, smallest first, and how many ran.
  */
-async function compare(db: TestDatabase, previous: string, seed: number, cases: number) {
+async function compare(db: TestDatabase, previous: string, seed: number, cases: number, collation?: string) {
   const c = await db.admin.connect();
   const differences: Difference[] = [];
   let checked = 0;
@@ -251,6 +274,7 @@ async function compare(db: TestDatabase, previous: string, seed: number, cases: 
     await c.query('begin');
     await c.query(previous);
     await c.query('set local session_replication_role = replica');
+    if (collation) await collate(c, collation);
     const rnd = seeded(seed);
     for (let i = 0; i < cases; i++) {
       const k = generate(rnd, i);
@@ -323,6 +347,16 @@ describe('the gate rule reads the check history by check name', () => {
     console.log(`check history: ${checked} cases, ${stale} with stale checks, ${JSON.stringify(seen)}`);
     // The stale-checks part ran: some cases report checks of revisions outside the counted ones.
     expect(stale).toBeGreaterThan(0);
+    const smallest = differences[0];
+    expect(
+      smallest && { count: differences.length, case: smallest.k, now: smallest.now, was: smallest.was },
+    ).toBeUndefined();
+  });
+
+  it('gives the same rows when check names sort linguistically (ICU), not by their bytes', async () => {
+    const { differences, checked, seen } = await compare(db, previous, 20261208, 300, 'und-x-icu');
+    expect(checked).toBe(300);
+    for (const count of Object.values(seen)) expect(count).toBeGreaterThan(0);
     const smallest = differences[0];
     expect(
       smallest && { count: differences.length, case: smallest.k, now: smallest.now, was: smallest.was },
