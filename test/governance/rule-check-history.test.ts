@@ -1,0 +1,80 @@
+// A gate's check history: a pipeline that reports on every push (retries included) gives a gate
+// thousands of results of a few check names. The rule reads the latest result per name with a
+// probe per name (20261207300000), so the check rows its plans read do not grow with the history;
+// before, every evaluation read the whole history (DISTINCT ON over the gate's checks).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type TestDatabase, useTestDatabase } from '../support/db.js';
+import { ruleScans } from './rule-scans.js';
+
+describe('the gate rule and a long check history', () => {
+  let db: TestDatabase;
+  let releaseId: string;
+
+  /** Rows the rule's plans read from gate_checks, on their second run in a session. */
+  const checkRowsRead = async () => {
+    const scans = await ruleScans(db, releaseId);
+    return scans.filter((s) => s.table === 'gate_checks').reduce((n, s) => n + s.rows, 0) / 2;
+  };
+
+  /** `count` more results of the four check names on G1, written behind the triggers. */
+  const addHistory = async (count: number) => {
+    const c = await db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query('set local session_replication_role = replica');
+      await c.query(
+        `insert into ops.gate_checks (gate_id, check_name, source_system, status, created_at)
+         select g.gate_id, 'suite-' || (i % 4), 'github_actions', 'pass', now() - make_interval(secs => $2 - i)
+         from ops.release_gates g, generate_series(1, $2::int) i
+         where g.release_id = $1 and g.gate_code = 'G1'`,
+        [releaseId, count],
+      );
+      await c.query('commit');
+    } finally {
+      c.release();
+    }
+  };
+
+  beforeAll(async () => {
+    db = await useTestDatabase();
+    const c = await db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query(
+        `select set_config('role', 'developer', true),
+                set_config('request.jwt.claims', '{"sub":"history.dev","role":"developer"}', true)`,
+      );
+      const { rows } = await c.query<{ id: string }>(
+        `select (ops.create_release(p_project => 'history', p_release_name => 'long-history',
+                                    p_source_ref => 'refs/heads/main')).release_id as id`,
+      );
+      releaseId = rows[0]!.id;
+      await c.query('commit');
+      // G1's evidence hangs on the gate itself, so the rule finds it without reading the checks.
+      await c.query(
+        `insert into ops.evidence_artifacts (release_id, gate_id, artifact_type, source_system, artifact_url)
+         select $1, g.gate_id, 'build_log', 'github_actions', 'https://ci.example/history/log'
+         from ops.release_gates g where g.release_id = $1 and g.gate_code = 'G1'`,
+        [releaseId],
+      );
+    } finally {
+      c.release();
+    }
+    await addHistory(8);
+  }, 120_000);
+
+  it('reads as many check rows for 2,008 results of four names as for 8', async () => {
+    const short = await checkRowsRead();
+    expect(short).toBeGreaterThan(0);
+    await addHistory(2_000);
+    await db.admin.query('analyze ops.gate_checks');
+    const long = await checkRowsRead();
+    expect({ long }).toEqual({ long: short });
+    // The result is the history's latest per name: all four names passed.
+    const { rows } = await db.admin.query<{ status: string }>(
+      `select status::text from ops.compute_release_gates($1) where gate_code = 'G1'`,
+      [releaseId],
+    );
+    expect(rows[0]!.status).toBe('passed');
+  }, 120_000);
+});
