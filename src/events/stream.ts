@@ -10,6 +10,7 @@
 // own filters to the rows read (its arguments, its `since`, its own end at its token's exp). Streams
 // of different identities never share a read: what one identity may read is judged by RLS reading
 // as that identity, never by a filter in this process.
+import canonicalize from 'canonicalize';
 import { Repeater } from 'graphql-yoga';
 import type pg from 'pg';
 import { AuthError, type Identity } from '../auth/jwt.js';
@@ -41,19 +42,6 @@ const READ_BATCH = 500;
 /** Claims that say when a token is valid, not who it speaks for: each stream keeps its own. */
 const TIMING_CLAIMS = new Set(['exp', 'iat', 'nbf']);
 
-/** JSON with every object's keys sorted, so equal claims give equal text whatever their order. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const o = value as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
 /**
  * The key under which streams share their reads: the persona, the subject and every verified claim
  * except exp, iat and nbf (no SQL reads them; the verifier checked them per token, and each stream
@@ -62,7 +50,8 @@ function canonical(value: unknown): string {
  */
 export function readIdentityKey(identity: Identity): string {
   const claims = Object.fromEntries(Object.entries(identity.claims).filter(([k]) => !TIMING_CLAIMS.has(k)));
-  return canonical([personaOf(identity), identity.subject, claims]);
+  // RFC 8785 JSON: equal claims give equal text whatever their keys' order.
+  return canonicalize([personaOf(identity), identity.subject, claims]) ?? 'null';
 }
 
 /** One open stream, as its identity's group sees it. */
