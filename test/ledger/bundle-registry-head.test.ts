@@ -212,6 +212,25 @@ describe('the registry head in a signed bundle', () => {
     }
   });
 
+  it('is refused (XX001, naming the registry chain) when the registry chain has no head row', async () => {
+    const c = await db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query('alter table ops.ledger_chains disable trigger ledger_chains_no_delete');
+      await c.query('delete from ops.ledger_chains where chain_id = $1', [REGISTRY]);
+      await expect(
+        c.query(`select ops.release_attestation($1, 'urn:x')`, [release.release_id]),
+      ).rejects.toMatchObject({
+        code: 'XX001',
+        message: expect.stringContaining('the registry chain has no head'),
+      });
+    } finally {
+      await c.query('rollback');
+      c.release();
+    }
+    expect((await registryHead()).seq).toBeGreaterThan(0);
+  });
+
   it('no persona calls the helper that reads the head, whatever its claims', async () => {
     for (const persona of PERSONAS) {
       for (const claims of [
@@ -340,6 +359,18 @@ describe('bundle --verify --live', () => {
     }
     // A developer may not compare (nor read the ledger).
     expect((await verifyLive('signed.json', 'developer')).code).toBe(3);
+  });
+
+  it('compares nothing when the bundle does not verify offline, and says so', async () => {
+    const r = await verifyLive('forged.json');
+    expect(r.code).toBe(1);
+    expect(r.json.live).toBeNull();
+    expect(r.json.checks.map((c: CheckOut) => c.name)).toEqual(['signature']);
+    const text = await cli(
+      ['bundle', '--verify', 'forged.json', '--key', 'keys.json', '--live'],
+      await as('auditor'),
+    );
+    expect(text.stdout).toContain('not compared with the live ledger: the bundle does not verify offline');
   });
 });
 
