@@ -322,7 +322,7 @@ function liveFault(chain: string, f: LiveComparison['findings'][number]): string
     case 'rewritten':
       return `${chain} was rewritten after the bundle was signed: its entry ${f.seq} has another hash now`;
     case 'entries_missing':
-      return `${chain} was truncated: it no longer reaches seq ${f.seq}, the bundle's head (${f.detail})`;
+      return `${chain} was truncated: it no longer reaches seq ${f.seq}, the bundle's head`;
     case 'chain_missing':
       return `${chain} is gone from the live ledger`;
     default:
