@@ -4436,6 +4436,27 @@ CREATE OR REPLACE FUNCTION ops.ledger_registry_chain()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select '00000000-0000-0000-0000-000000000001'::uuid $function$;
 
+CREATE OR REPLACE FUNCTION ops.ledger_registry_head()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_head jsonb;
+begin
+  select pg_catalog.jsonb_build_object('chain_id', c.chain_id, 'seq', c.head_seq, 'hash', c.head_hash)
+  into v_head
+  from ops.ledger_chains c
+  where c.chain_id = ops.ledger_registry_chain();
+  if v_head is null then
+    raise exception 'ops.ledger_chains: the registry chain has no head: no bundle can name it'
+      using errcode = 'data_corrupted', hint = 'the ledger''s registry chain was changed behind its guards';
+  end if;
+  return v_head;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ops.ledger_registry_record()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -5534,6 +5555,7 @@ begin
       'environment', r.environment_target,
       'gates', v_bundle->'gates',
       'ledger', ops.ledger_anchor(p_release_id),
+      'registry', ops.ledger_registry_head(),
       'evidenceBundle', v_bundle));
 end
 $function$;

@@ -1,8 +1,11 @@
 // Offline verification of a signed evidence bundle (ops-gates bundle --verify): the DSSE
-// signature with the public key alone, the in-toto Statement and its subject, and the ledger
-// anchor — the release's chain as the bundle carries it, re-hashed and re-linked from its first
-// entry to the head the predicate names, and, given a checkpoint kept elsewhere, the chain's entry
-// at the checkpoint's head. The hashes are those of ops.ledger_entry_hash (20261129004000).
+// signature with the public key alone, the in-toto Statement and its subject, the ledger anchor —
+// the release's chain as the bundle carries it, re-hashed and re-linked from its first entry to the
+// head the predicate names, and, given a checkpoint kept elsewhere, the chain's entry at the
+// checkpoint's head — and the shape of the registry chain's head the bundle names
+// (20261207600000). The comparison with a live ledger (--live) is judged by
+// ops.compare_ledger_checkpoint over the bundle's heads (liveHeads); liveChecks words its findings.
+// The hashes are those of ops.ledger_entry_hash (20261129004000).
 import { createHash, createPublicKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import {
@@ -18,6 +21,8 @@ import {
 
 export const GENESIS_HASH = '0'.repeat(64);
 export const GLOBAL_CHAIN = '00000000-0000-0000-0000-000000000000';
+/** ops.ledger_registry_chain(): the chain recording the ledger's registry (20261207100000). */
+export const REGISTRY_CHAIN = '00000000-0000-0000-0000-000000000001';
 
 export interface LedgerEntry {
   seq: number;
@@ -34,6 +39,13 @@ export interface LedgerAnchor {
   seq: number;
   hash: string;
   entries: LedgerEntry[];
+}
+
+/** The registry chain's head at signing time (predicate.registry, ops.ledger_registry_head). */
+export interface RegistryHead {
+  chain_id: string;
+  seq: number;
+  hash: string;
 }
 
 export interface EvidenceRef {
@@ -54,6 +66,8 @@ export interface Statement {
     timeVerified: string;
     gates: { gate_code: string; status: string }[];
     ledger: LedgerAnchor;
+    /** Absent from bundles signed before 20261207600000. */
+    registry?: RegistryHead;
     evidenceBundle: {
       release: { release_id: string; project: string; release_name: string; source_ref: string | null };
       evidence: EvidenceRef[];
@@ -68,7 +82,15 @@ export interface Checkpoint {
 }
 
 export interface Check {
-  name: 'signature' | 'statement' | 'subject' | 'ledger' | 'checkpoint';
+  name:
+    | 'signature'
+    | 'statement'
+    | 'subject'
+    | 'ledger'
+    | 'registry'
+    | 'checkpoint'
+    | 'live-ledger'
+    | 'live-registry';
   ok: boolean;
   detail: string;
 }
@@ -78,7 +100,19 @@ export interface BundleVerification {
   checks: Check[];
   statement?: Statement;
   keyId?: string;
+  /** Whether the bundle names the registry chain's head (false for bundles signed before it did). */
+  registryCovered?: boolean;
 }
+
+/** What ops.compare_ledger_checkpoint returns (ledgerCheckpointComparison), as far as liveChecks reads it. */
+export interface LiveComparison {
+  ok: boolean;
+  findings: { chainId: string; seq: number | null; kind: string; detail: string }[];
+}
+
+/** The line saying a bundle signed before bundles carried the registry chain's head is not covered. */
+export const REGISTRY_NOT_COVERED =
+  "not covered: the bundle carries no registry chain head (it was signed before bundles did), so what the release's verification reads is not pinned by it";
 
 /** ops.ledger_entry_hash: sha256 of "chain_id|seq|fact_table|row_id|operation|content_hash|prev_hash". */
 export function ledgerEntryHash(chainId: string, e: Omit<LedgerEntry, 'entry_hash'>): string {
@@ -137,6 +171,20 @@ export function verifyAnchor(anchor: LedgerAnchor): string | null {
   if (anchor.seq !== anchor.entries.length)
     return `the anchor names seq ${anchor.seq}, the chain has ${anchor.entries.length} entries`;
   if (anchor.hash !== prev) return "the anchor's hash is not the chain's last entry";
+  return null;
+}
+
+/** The registry head's first fault (its shape: the registry chain, a seq of 1 or more, a sha256), or null. */
+export function registryHeadFault(head: unknown): string | null {
+  if (head === null || typeof head !== 'object' || Array.isArray(head))
+    return 'the registry head is not an object {chain_id, seq, hash}';
+  const h = head as Record<string, unknown>;
+  if (h.chain_id !== REGISTRY_CHAIN)
+    return `the registry head names chain ${String(h.chain_id)}, not the registry chain`;
+  if (typeof h.seq !== 'number' || !Number.isSafeInteger(h.seq) || h.seq < 1)
+    return `the registry head's seq ${JSON.stringify(h.seq)} is not a whole number of 1 or more`;
+  if (typeof h.hash !== 'string' || !/^[0-9a-f]{64}$/.test(h.hash))
+    return "the registry head's hash is not a sha256 in hex";
   return null;
 }
 
@@ -221,6 +269,18 @@ export function verifySignedBundle(
     ok: chainFault === null,
     detail: chainFault ?? `chain ${anchor.chain_id}: ${anchor.seq} entries linked, head ${anchor.hash}`,
   });
+  const registry = statement.predicate.registry;
+  const registryCovered = registry !== undefined;
+  const registryFault = registryCovered ? registryHeadFault(registry) : null;
+  checks.push({
+    name: 'registry',
+    ok: registryFault === null,
+    detail:
+      registryFault ??
+      (registryCovered
+        ? `registry chain head at signing: seq ${registry.seq}, ${registry.hash} (compared with the live ledger by --live)`
+        : REGISTRY_NOT_COVERED),
+  });
   if (options.checkpoint) {
     const cp = options.checkpoint;
     let fault: string | null = null;
@@ -239,5 +299,77 @@ export function verifySignedBundle(
     }
     checks.push({ name: 'checkpoint', ok: fault === null, detail: fault ?? detail });
   }
-  return done(statement, keyId);
+  return { ...done(statement, keyId), registryCovered };
+}
+
+/**
+ * The heads a verified statement names, as a ledger checkpoint (ops.ledger-checkpoint/v1, root
+ * included) for ops.compare_ledger_checkpoint: the release's chain at the anchor's head (when it
+ * has entries) and, when the bundle carries it, the registry chain at its head.
+ */
+export function liveHeads(statement: Statement): Checkpoint {
+  const heads: Checkpoint['heads'] = [];
+  const anchor = statement.predicate.ledger;
+  if (anchor.seq >= 1) heads.push({ chain_id: anchor.chain_id, seq: anchor.seq, hash: anchor.hash });
+  const registry = statement.predicate.registry;
+  if (registry) heads.push({ chain_id: registry.chain_id, seq: registry.seq, hash: registry.hash });
+  return { format: 'ops.ledger-checkpoint/v1', heads, root: checkpointRoot(heads) };
+}
+
+/** One finding of the comparison, in the words of a bundle compared with the live ledger. */
+function liveFault(chain: string, f: LiveComparison['findings'][number]): string {
+  switch (f.kind) {
+    case 'rewritten':
+      return `${chain} was rewritten after the bundle was signed: its entry ${f.seq} has another hash now`;
+    case 'entries_missing':
+      return `${chain} was truncated: it no longer reaches seq ${f.seq}, the bundle's head`;
+    case 'chain_missing':
+      return `${chain} is gone from the live ledger`;
+    default:
+      return `${chain}: ${f.kind}: ${f.detail}`;
+  }
+}
+
+/**
+ * The checks of a live comparison (ops.compare_ledger_checkpoint over liveHeads(statement)):
+ * live-ledger for the release's chain, live-registry for the registry chain — failed, naming the
+ * chain, when the live chain no longer holds the bundle's head there (rewritten, truncated or
+ * gone); for a bundle without a registry head, live-registry passes and says it was not covered.
+ */
+export function liveChecks(statement: Statement, comparison: LiveComparison): Check[] {
+  const anchor = statement.predicate.ledger;
+  const registry = statement.predicate.registry;
+  const finding = (chainId: string) => comparison.findings.find((f) => f.chainId === chainId);
+  const release = finding(anchor.chain_id);
+  const checks: Check[] = [
+    {
+      name: 'live-ledger',
+      ok: release === undefined,
+      detail: release
+        ? liveFault(`the release's chain (${anchor.chain_id})`, release)
+        : anchor.seq >= 1
+          ? `the live release chain still holds entry ${anchor.seq} with the bundle's hash`
+          : 'the bundle names no entry of the release chain to compare',
+    },
+  ];
+  const reg = registry ? finding(registry.chain_id) : undefined;
+  checks.push(
+    registry
+      ? {
+          name: 'live-registry',
+          ok: reg === undefined,
+          detail: reg
+            ? liveFault(`the registry chain (${REGISTRY_CHAIN})`, reg)
+            : `the live registry chain still holds entry ${registry.seq} with the bundle's hash`,
+        }
+      : { name: 'live-registry', ok: true, detail: `${REGISTRY_NOT_COVERED}; not compared` },
+  );
+  // Anything else the comparison found (a chain the bundle does not name) is reported, never dropped.
+  for (const f of comparison.findings) {
+    if (f !== release && f !== reg)
+      checks.push({ name: 'live-ledger', ok: false, detail: liveFault(`chain ${f.chainId}`, f) });
+  }
+  if (!comparison.ok && comparison.findings.length === 0)
+    checks.push({ name: 'live-ledger', ok: false, detail: 'the comparison failed without a finding' });
+  return checks;
 }

@@ -163,7 +163,7 @@ builder.queryField('ledgerCheckpointComparison', (t) =>
 builder.objectField(EvidenceBundleRef, 'envelope', (t) =>
   t.withAuth(anyOf(LEDGER_FUNCTION_CALLERS['release_attestation(uuid, text)'])).field({
     type: JSONScalar,
-    description: `The bundle as a signed attestation: an in-toto Statement v1 (subject: the release's revision; predicate: a SLSA Verification Summary v1 with the gate decisions, their evidence and digests, the policy digest and the ledger anchor), in a DSSE envelope (payloadType ${IN_TOTO_PAYLOAD_TYPE}) signed with Ed25519; the public key is at /.well-known/ops-attestation-keys.json.`,
+    description: `The bundle as a signed attestation: an in-toto Statement v1 (subject: the release's revision; predicate: a SLSA Verification Summary v1 with the gate decisions, their evidence and digests, the policy digest, the ledger anchor and the registry chain's head at signing time), in a DSSE envelope (payloadType ${IN_TOTO_PAYLOAD_TYPE}) signed with Ed25519; the public key is at /.well-known/ops-attestation-keys.json.`,
     resolve: async (b, _args, ctx) => {
       const signer = ctx.attestation;
       if (!signer) throw new AttestationUnavailableError();

@@ -198,6 +198,7 @@ describe('signed evidence bundle', () => {
       ['statement', true],
       ['subject', true],
       ['ledger', true],
+      ['registry', true],
     ]);
     const subject = await cli(
       [

@@ -4,8 +4,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ATTESTATION_KEYS_PATH, type JwkSet } from '../../attestation/dsse.js';
-import { type Checkpoint, parsePublicKeys, verifySignedBundle } from '../../attestation/verify.js';
 import {
+  type Checkpoint,
+  liveChecks,
+  liveHeads,
+  parsePublicKeys,
+  verifySignedBundle,
+} from '../../attestation/verify.js';
+import {
+  LedgerCheckpointComparisonDocument,
   ReleaseEvidenceBundleDocument,
   ReleaseTimelineDocument,
   SignedEvidenceBundleDocument,
@@ -76,7 +83,7 @@ const bundle: Command = {
   path: ['bundle'],
   summary: "Download the release's evidence bundle (release, gates, evidence with sha256, timeline)",
   usage:
-    '<release> [--signed] [-o <file.json>] | --verify <file.json> [--key <file|url>] [--checkpoint <file>]',
+    '<release> [--signed] [-o <file.json>] | --verify <file.json> [--key <file|url>] [--checkpoint <file>] [--live]',
   maxPositionals: 1,
   options: {
     ...RELEASE_OPTION,
@@ -100,6 +107,11 @@ const bundle: Command = {
       value: '<file.json>',
       description: 'with --verify: a ledger checkpoint kept elsewhere, which the bundle must agree with',
     },
+    live: {
+      type: 'boolean',
+      description:
+        "with --verify: also compare the bundle's heads with the API's live ledger (release_manager, audit_reader): the release's chain and the registry chain must still hold the entries the bundle names",
+    },
     subject: {
       type: 'string',
       value: '<name>',
@@ -114,6 +126,7 @@ const bundle: Command = {
   },
   notes: [
     'The file holds the bundle itself; its sha256 over canonical JSON (RFC 8785) is printed and checked against the one the server computed, so an archived copy can be verified later.',
+    "A signed bundle names the registry chain's head at signing time; --verify --live reports a registry chain rewritten or truncated since. Bundles signed before they named it verify, and say the registry is not covered.",
   ],
   async run(ctx) {
     const verifyFile = flag(ctx, 'verify');
@@ -228,8 +241,29 @@ async function verifyBundle(ctx: Context, file: string) {
       : saved
   ) as Checkpoint | undefined;
   const result = verifySignedBundle(doc, keys, { subject: flag(ctx, 'subject'), checkpoint });
+  const live = bool(ctx, 'live');
+  let comparison: { ok: boolean; compared: number } | undefined;
+  if (live && result.ok && result.statement) {
+    // The comparison is judged by the database (ops.compare_ledger_checkpoint) over the bundle's
+    // heads; only a bundle that verifies offline is compared.
+    const data = await graphqlRequest(ctx.api, LedgerCheckpointComparisonDocument, {
+      checkpoint: liveHeads(result.statement),
+    });
+    const c = data.ledgerCheckpointComparison;
+    if (!c) throw new CliError('the server returned no comparison', EXIT.unavailable, 'server_error');
+    const findings = (c.findings ?? []).map((f) => ({
+      chainId: f.chainId ?? '',
+      seq: f.seq ?? null,
+      kind: f.kind ?? '',
+      detail: f.detail ?? '',
+    }));
+    result.checks.push(...liveChecks(result.statement, { ok: c.ok ?? false, findings }));
+    result.ok = result.checks.every((x) => x.ok);
+    comparison = { ok: c.ok ?? false, compared: c.compared ?? 0 };
+  }
   const p = ctx.paint;
   const predicate = result.statement?.predicate;
+  const uncovered = result.statement !== undefined && result.registryCovered === false;
   return {
     data: {
       ok: result.ok,
@@ -240,12 +274,28 @@ async function verifyBundle(ctx: Context, file: string) {
       ledger: predicate
         ? { chainId: predicate.ledger.chain_id, seq: predicate.ledger.seq, hash: predicate.ledger.hash }
         : undefined,
+      registry: predicate
+        ? predicate.registry
+          ? {
+              chainId: predicate.registry.chain_id,
+              seq: predicate.registry.seq,
+              hash: predicate.registry.hash,
+            }
+          : null
+        : undefined,
+      registryCovered: result.statement ? result.registryCovered : undefined,
+      live: live ? (comparison ?? null) : undefined,
     },
     exitCode: result.ok ? EXIT.ok : EXIT.rejected,
     lines: [
-      ...result.checks.map((c) => `${c.ok ? tick(p) : cross(p)} ${c.name.padEnd(10)} ${c.detail}`),
+      ...result.checks.map((c) => `${c.ok ? tick(p) : cross(p)} ${c.name.padEnd(13)} ${c.detail}`),
+      ...(live && !comparison && !result.ok
+        ? [p('grey', '  not compared with the live ledger: the bundle does not verify offline')]
+        : []),
       '',
-      result.ok ? `${tick(p)} ${file} verifies` : `${cross(p)} ${file} does not verify`,
+      result.ok
+        ? `${tick(p)} ${file} verifies${live ? ' against the live ledger' : ''}${uncovered ? ' (the registry is not covered: the bundle names no registry chain head)' : ''}`
+        : `${cross(p)} ${file} does not verify`,
     ],
   };
 }
