@@ -284,8 +284,8 @@ const SUPERVISOR_NAME = 'postgres-supervisor';
 
 /**
  * How long the restarts of a server that keeps ending wait, ms: the first restart at once, then
- * FIRST_MS, doubled for each consecutive one up to CAP_MS; a server that ran STABLE_MS or longer
- * before it ended starts the count afresh.
+ * firstMs, doubled for each consecutive one up to capMs; a server that ran stableMs or longer
+ * before it ended starts the count afresh (RestartBackoff).
  */
 export const RESTART_BACKOFF = { firstMs: 1_000, capMs: 60_000, stableMs: 60_000 } as const;
 

@@ -101,8 +101,8 @@ export async function startDeadlineJob(options: DeadlineJobOptions): Promise<Dea
     sweepNow: async () => {
       await runner.addJob(DEADLINE_TASK, {}, { jobKey: DEADLINE_TASK });
     },
-    // Bounded: a sweep in flight gets a few seconds; the process's own shutdown must not wait on it.
-    // Resolves once the runner's connections have closed (endPool).
+    // A sweep in flight gets a few seconds; then the pool ends, and this resolves once its
+    // connections have closed (endPool), so the database may stop next without ending one of them.
     stop: () => {
       stopped ??= Promise.race([
         runner.stop().catch((err: unknown) => {
