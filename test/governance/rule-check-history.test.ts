@@ -160,3 +160,69 @@ describe('the gate rule, a long check history and no evidence on the gate', () =
     expect(rows).toEqual([{ n: 0 }]);
   }, 120_000);
 });
+
+describe('the gate rule when few gates carry all the check evidence', () => {
+  let db: TestDatabase;
+  let small: string;
+
+  /** A new release of the developer's; returns its id. */
+  const newRelease = async (name: string) => {
+    const c = await db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query(
+        `select set_config('role', 'developer', true),
+                set_config('request.jwt.claims', '{"sub":"history.dev","role":"developer"}', true)`,
+      );
+      const { rows } = await c.query<{ id: string }>(
+        `select (ops.create_release(p_project => 'history', p_release_name => $1,
+                                    p_source_ref => 'refs/heads/main')).release_id as id`,
+        [name],
+      );
+      await c.query('commit');
+      return rows[0]!.id;
+    } finally {
+      c.release();
+    }
+  };
+
+  beforeAll(async () => {
+    db = await useTestDatabase();
+    const busy = await newRelease('busy');
+    small = await newRelease('small');
+    const c = await db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query('set local session_replication_role = replica');
+      // One busy gate: 3,000 results, each with a build_log; the small release: 8 results, none.
+      for (const [release, count] of [
+        [busy, 3_000],
+        [small, 8],
+      ] as const)
+        await c.query(
+          `insert into ops.gate_checks (gate_id, check_name, source_system, status, created_at)
+           select g.gate_id, 'suite-' || (i % 4), 'github_actions', 'pass', now() - make_interval(secs => $2 - i)
+           from ops.release_gates g, generate_series(1, $2::int) i
+           where g.release_id = $1 and g.gate_code = 'G1'`,
+          [release, count],
+        );
+      await c.query(
+        `insert into ops.evidence_artifacts (check_id, artifact_type, source_system, artifact_url, created_by)
+         select c.check_id, 'build_log', 'github_actions', 'https://ci.example/' || c.check_id, 'ci'
+         from ops.gate_checks c join ops.release_gates g on g.gate_id = c.gate_id where g.release_id = $1`,
+        [busy],
+      );
+      await c.query('commit');
+    } finally {
+      c.release();
+    }
+    await db.admin.query('analyze ops.evidence_artifacts, ops.gate_checks');
+  }, 120_000);
+
+  it("reads another release's gate through the index, never the busy gate's artifacts", async () => {
+    const scans = (await ruleScans(db, small)).filter((s) => s.table === 'evidence_artifacts');
+    expect(scans.length).toBeGreaterThan(0);
+    // A sequential or bitmap scan here reads the 3,000 artifacts of the busy gate for every gate.
+    expect(scans.filter((s) => s.node !== 'Index Scan' && s.node !== 'Index Only Scan')).toEqual([]);
+  }, 120_000);
+});
