@@ -210,12 +210,15 @@ async function store(c: pg.ClientBase, k: Case, project: string): Promise<string
      join ops.release_gates g on g.release_id = $1 and g.gate_code = x.gate_code::public.ops_gate_code`,
     [release, JSON.stringify(k.checks)],
   );
-  for (const d of k.deployments)
+  // created_at apart (deployed_at may tie): the rule orders deployments by (deployed_at,
+  // created_at) and nothing after, so a full tie would leave its choice to the plan.
+  for (const [i, d] of k.deployments.entries())
     await c.query(
       `insert into ops.deployments (deployment_id, release_id, environment, status, revision, deployed_at,
                                     created_at, rollback_of, deployed_by, created_by)
-       values ($1, $2, $3::public.ops_environment, $4::public.ops_deployment_status, $5, $6, $6, $7, 'sam', 'sam')`,
-      [d.deployment_id, release, d.environment, d.status, d.revision, d.deployed_at, d.rollback_of],
+       values ($1, $2, $3::public.ops_environment, $4::public.ops_deployment_status, $5, $6,
+               $6::timestamptz + make_interval(secs => $8 / 1000.0), $7, 'sam', 'sam')`,
+      [d.deployment_id, release, d.environment, d.status, d.revision, d.deployed_at, d.rollback_of, i + 1],
     );
   const inserted = await c.query(
     `insert into ops.evidence_artifacts (artifact_id, release_id, gate_id, check_id, deployment_id, artifact_type,
@@ -274,7 +277,7 @@ async function read(c: pg.ClientBase, release: string, revisions: number[]): Pro
 function differences(now: Reading, was: Reading, types: Map<string, string>): string[] {
   const found: string[] = [];
   if (JSON.stringify(now.all) !== JSON.stringify(was.all)) found.push('limit NULL');
-  if (now.gates !== was.gates) found.push('compute_release_gates');
+  if (now.gates !== was.gates) found.push(`compute_release_gates: ${now.gates} was ${was.gates}`);
   const rest = ({ artifact_ids, present_types, ...r }: EvidenceRow) => ({ ...r, n: artifact_ids.length });
   if (JSON.stringify(now.one.map(rest)) !== JSON.stringify(was.one.map(rest))) found.push('limit 1');
   now.one.forEach((row, i) => {
