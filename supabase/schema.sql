@@ -356,8 +356,10 @@ CREATE TRIGGER evidence_artifacts_no_truncate BEFORE TRUNCATE ON ops.evidence_ar
 CREATE TRIGGER evidence_artifacts_reevaluate AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_stamp_insert();
 CREATE TRIGGER evidence_artifacts_stamp_check_gate BEFORE INSERT OR UPDATE ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_stamp_check_gate();
+alter table ops.evidence_artifacts enable always trigger evidence_artifacts_stamp_check_gate;
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('artifact_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.evidence_artifacts FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('artifact_id');
+alter table ops.evidence_artifacts alter column check_gate_id set (n_distinct=-0.05);
 alter table ops.evidence_artifacts enable row level security;
 create policy evidence_artifacts_read_all on ops.evidence_artifacts for select to audit_reader, release_manager using (true);
 create policy evidence_artifacts_read_qa on ops.evidence_artifacts for select to qa_tester using (true);
@@ -672,8 +674,11 @@ create table ops.ledger_chains (
   constraint ledger_chains_pkey PRIMARY KEY (chain_id)
 );
 CREATE TRIGGER ledger_chains_guard BEFORE UPDATE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_chains_guard();
+alter table ops.ledger_chains enable always trigger ledger_chains_guard;
 CREATE TRIGGER ledger_chains_no_delete BEFORE DELETE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_chains enable always trigger ledger_chains_no_delete;
 CREATE TRIGGER ledger_chains_no_truncate BEFORE TRUNCATE ON ops.ledger_chains FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_chains enable always trigger ledger_chains_no_truncate;
 alter table ops.ledger_chains enable row level security;
 create policy ledger_chains_read_all on ops.ledger_chains for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_chains to audit_reader, release_manager;
@@ -697,7 +702,9 @@ create table ops.ledger_entries (
 );
 CREATE INDEX ledger_entries_fact ON ops.ledger_entries USING btree (fact_table, row_id, seq DESC);
 CREATE TRIGGER ledger_entries_append_only BEFORE DELETE OR UPDATE ON ops.ledger_entries FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_entries enable always trigger ledger_entries_append_only;
 CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON ops.ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_entries enable always trigger ledger_entries_no_truncate;
 alter table ops.ledger_entries enable row level security;
 create policy ledger_entries_read_all on ops.ledger_entries for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_entries to audit_reader, release_manager;
@@ -709,9 +716,13 @@ create table ops.ledger_fact_tables (
   constraint ledger_fact_tables_pkey PRIMARY KEY (table_name)
 );
 CREATE TRIGGER ledger_fact_tables_fixed BEFORE DELETE OR UPDATE ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_fact_tables enable always trigger ledger_fact_tables_fixed;
 CREATE TRIGGER ledger_fact_tables_no_truncate BEFORE TRUNCATE ON ops.ledger_fact_tables FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_fact_tables enable always trigger ledger_fact_tables_no_truncate;
 CREATE TRIGGER ledger_registry_record AFTER INSERT ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_registry_record();
+alter table ops.ledger_fact_tables enable always trigger ledger_registry_record;
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_fact_tables DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
+alter table ops.ledger_fact_tables enable always trigger ledger_release_scope_arms_match;
 alter table ops.ledger_fact_tables enable row level security;
 create policy ledger_fact_tables_read_all on ops.ledger_fact_tables for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_fact_tables to audit_reader, release_manager;
@@ -742,9 +753,13 @@ create table ops.ledger_release_scope_arms (
   constraint ledger_release_scope_arms_table_name_fkey FOREIGN KEY (table_name) REFERENCES ops.ledger_fact_tables(table_name)
 );
 CREATE TRIGGER ledger_registry_record AFTER INSERT ON ops.ledger_release_scope_arms FOR EACH ROW EXECUTE FUNCTION ops.ledger_registry_record();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_registry_record;
 CREATE TRIGGER ledger_release_scope_arms_fixed BEFORE DELETE OR UPDATE ON ops.ledger_release_scope_arms FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_release_scope_arms_fixed;
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_release_scope_arms DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_release_scope_arms_match;
 CREATE TRIGGER ledger_release_scope_arms_no_truncate BEFORE TRUNCATE ON ops.ledger_release_scope_arms FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_release_scope_arms_no_truncate;
 alter table ops.ledger_release_scope_arms enable row level security;
 create policy ledger_release_scope_arms_read_all on ops.ledger_release_scope_arms for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_release_scope_arms to audit_reader, release_manager;
