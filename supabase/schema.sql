@@ -1650,7 +1650,7 @@ begin
       v_deployment_id := coalesce((v_payload ->> 'deployment_id')::uuid, (
         select d.deployment_id from ops.deployments d
         where d.release_id = v_release and d.environment::text = v_payload ->> 'environment' and d.rollback_of is null
-        order by d.deployed_at desc, d.created_at desc limit 1));
+        order by d.deployed_at desc, d.created_at desc, d.deployment_id desc limit 1));
       if v_deployment_id is null or not exists (
           select 1 from ops.deployments d where d.deployment_id = v_deployment_id and d.release_id = v_release) then
         raise exception 'health_check names no deployment of release % (give payload.deployment_id or environment)',
@@ -2515,7 +2515,7 @@ begin
   end if;
   select * into v_latest from ops.deployments d
     where d.release_id = new.release_id and d.rollback_of is null
-    order by d.deployed_at desc, d.created_at desc
+    order by d.deployed_at desc, d.created_at desc, d.deployment_id desc
     limit 1;
   if found and new.deployed_at < v_latest.deployed_at then
     raise exception 'deployed_at % is before the % deployment % of this release (%): deployments of a release are recorded in the order they happen',
@@ -2582,13 +2582,13 @@ declare
   v_prod ops.deployments;
 begin
   select * into v_latest from ops.deployments d where d.release_id = p_release_id
-    order by d.deployed_at desc, d.created_at desc limit 1;
+    order by d.deployed_at desc, d.created_at desc, d.deployment_id desc limit 1;
   if v_latest.deployment_id is not null and (v_latest.rollback_of is not null or v_latest.status = 'rolled_back') then
     return 'rolled_back';
   end if;
   select * into v_prod from ops.deployments d
     where d.release_id = p_release_id and d.environment = 'production' and d.rollback_of is null
-    order by d.deployed_at desc, d.created_at desc limit 1;
+    order by d.deployed_at desc, d.created_at desc, d.deployment_id desc limit 1;
   if v_prod.status = 'succeeded' and v_prod.g4_status = 'passed' then
     return 'promoted';
   end if;
@@ -3460,12 +3460,12 @@ begin
     left join lateral (
       select x.* from ops.deployments x
       where x.release_id = p_release.release_id and x.rollback_of is null and x.revision = any (p_revisions)
-      order by x.deployed_at desc, x.created_at desc limit 1
+      order by x.deployed_at desc, x.created_at desc, x.deployment_id desc limit 1
     ) d on true
     left join lateral (
       select x.* from ops.deployments x
       where d.deployment_id is null and x.release_id = p_release.release_id and x.rollback_of is null
-      order by x.deployed_at desc, x.created_at desc limit 1
+      order by x.deployed_at desc, x.created_at desc, x.deployment_id desc limit 1
     ) old on true
     left join ops.deployments dep on dep.deployment_id = d.deployment_id
     cross join lateral (
@@ -3570,7 +3570,7 @@ begin
            (select e.exception_id from ops.exceptions e
             where e.release_id = p_release.release_id and g.gate_code = any (e.impacted_gates)
               and e.exception_type = 'gate_bypass' and ops.exception_is_active(e) and e.revision = any (p_revisions)
-            order by e.expires_at desc limit 1) as bypass_exception_id,
+            order by e.expires_at desc, e.created_at desc, e.exception_id desc limit 1) as bypass_exception_id,
            exists (select 1 from ops.exceptions e
                    where e.release_id = p_release.release_id and g.gate_code = any (e.impacted_gates)
                      and e.exception_type = 'evidence_waiver' and ops.exception_is_active(e)
@@ -5690,7 +5690,7 @@ begin
     select d.deployment_id, d.environment from ops.deployments d
     where q.attached_to = 'latest_deployment' and d.release_id = g.release_id and d.rollback_of is null
       and d.revision = any (p_revisions)
-    order by d.deployed_at desc, d.created_at desc limit 1
+    order by d.deployed_at desc, d.created_at desc, d.deployment_id desc limit 1
   ) dep on true
   left join lateral (
     select pg_catalog.array_agg(distinct m.artifact_id order by m.artifact_id) as artifact_ids,
@@ -6349,7 +6349,7 @@ begin
     select * into v_dep from ops.deployments d
       where d.release_id = p_release_id and d.environment = v_policy.from_env and d.rollback_of is null
         and d.revision = v_release.revision
-      order by d.deployed_at desc, d.created_at desc limit 1;
+      order by d.deployed_at desc, d.created_at desc, d.deployment_id desc limit 1;
     if v_dep.deployment_id is null then
       reason := pg_catalog.format('soak: %s must stand healthy in %s for %s first; it has not been deployed there',
                                   ops.revision_label(p_release_id, v_release.revision), v_policy.from_env,
