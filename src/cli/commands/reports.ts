@@ -272,7 +272,9 @@ async function verifyBundle(ctx: Context, file: string) {
       subject: result.statement?.subject,
       verificationResult: predicate?.verificationResult,
       ledger: predicate
-        ? { chainId: predicate.ledger.chain_id, seq: predicate.ledger.seq, hash: predicate.ledger.hash }
+        ? predicate.ledger && typeof predicate.ledger === 'object'
+          ? { chainId: predicate.ledger.chain_id, seq: predicate.ledger.seq, hash: predicate.ledger.hash }
+          : null
         : undefined,
       registry: predicate
         ? predicate.registry
