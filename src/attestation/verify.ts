@@ -367,36 +367,51 @@ function liveFault(chain: string, f: LiveComparison['findings'][number]): string
 }
 
 /**
- * The checks of a live comparison (ops.compare_ledger_checkpoint over liveHeads(statement)):
- * live-ledger for the release's chain, live-registry for the registry chain — failed, naming the
- * chain, when the live chain no longer holds the bundle's head there (rewritten, truncated or
- * gone); for a bundle without a registry head, live-registry passes and says it was not covered.
+ * The checks of a live comparison (ops.compare_ledger_checkpoint over liveHeads(statement)) and of
+ * the live verification of the release (ops.verify_ledger(release): its chain and the registry
+ * chain, first finding of each): live-ledger for the release's chain, live-registry for the
+ * registry chain — failed, naming the chain, when the live chain no longer holds the bundle's head
+ * there (rewritten, truncated or gone), or when the live ledger no longer verifies on that chain
+ * (a registry row or a fact changed behind the guards after signing, without the chain being
+ * rewritten: the head still matches, the row no longer does). For a bundle without a registry
+ * head, live-registry passes and says it was not covered.
  */
-export function liveChecks(statement: Statement, comparison: LiveComparison): Check[] {
+export function liveChecks(
+  statement: Statement,
+  comparison: LiveComparison,
+  verification: LiveComparison['findings'] = [],
+): Check[] {
   const anchor = statement.predicate.ledger;
   const registry = statement.predicate.registry;
   const finding = (chainId: string) => comparison.findings.find((f) => f.chainId === chainId);
+  const unverified = (chainId: string) => verification.find((f) => f.chainId === chainId);
   const release = finding(anchor.chain_id);
+  const releaseUnverified = unverified(anchor.chain_id);
   const checks: Check[] = [
     {
       name: 'live-ledger',
-      ok: release === undefined,
+      ok: release === undefined && releaseUnverified === undefined,
       detail: release
         ? liveFault(`the release's chain (${anchor.chain_id})`, release)
-        : anchor.seq >= 1
-          ? `the live release chain still holds entry ${anchor.seq} with the bundle's hash`
-          : 'the bundle names no entry of the release chain to compare',
+        : releaseUnverified
+          ? unverifiedFault(`the release's chain (${anchor.chain_id})`, releaseUnverified)
+          : anchor.seq >= 1
+            ? `the live release chain still holds entry ${anchor.seq} with the bundle's hash`
+            : 'the bundle names no entry of the release chain to compare',
     },
   ];
   const reg = registry ? finding(registry.chain_id) : undefined;
+  const regUnverified = registry ? unverified(registry.chain_id) : undefined;
   checks.push(
     registry
       ? {
           name: 'live-registry',
-          ok: reg === undefined,
+          ok: reg === undefined && regUnverified === undefined,
           detail: reg
             ? liveFault(`the registry chain (${REGISTRY_CHAIN})`, reg)
-            : `the live registry chain still holds entry ${registry.seq} with the bundle's hash`,
+            : regUnverified
+              ? unverifiedFault(`the registry chain (${REGISTRY_CHAIN})`, regUnverified)
+              : `the live registry chain still holds entry ${registry.seq} with the bundle's hash`,
         }
       : { name: 'live-registry', ok: true, detail: `${REGISTRY_NOT_COVERED}; not compared` },
   );
@@ -405,7 +420,18 @@ export function liveChecks(statement: Statement, comparison: LiveComparison): Ch
     if (f !== release && f !== reg)
       checks.push({ name: 'live-ledger', ok: false, detail: liveFault(`chain ${f.chainId}`, f) });
   }
+  // So is a finding of the live verification on another chain (a fact of the release recorded
+  // only on another chain, changed there), and one of the registry chain for an uncovered bundle.
+  for (const f of verification) {
+    if (f !== releaseUnverified && f !== regUnverified)
+      checks.push({ name: 'live-ledger', ok: false, detail: unverifiedFault(`chain ${f.chainId}`, f) });
+  }
   if (!comparison.ok && comparison.findings.length === 0)
     checks.push({ name: 'live-ledger', ok: false, detail: 'the comparison failed without a finding' });
   return checks;
+}
+
+/** One finding of the live verification, in the words of a bundle compared with the live ledger. */
+function unverifiedFault(chain: string, f: LiveComparison['findings'][number]): string {
+  return `${chain} no longer verifies against the live rows${f.seq === null ? '' : ` (entry ${f.seq})`}: ${f.kind}: ${f.detail}`;
 }
