@@ -2001,8 +2001,9 @@ begin
                 where pg_catalog.jsonb_typeof(h) <> 'object'
                    or coalesce(h->>'chain_id', '') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                    or pg_catalog.jsonb_typeof(h->'seq') is distinct from 'number'
+                   or (h->>'seq') !~ '^[0-9]{1,18}$'
                    or coalesce(h->>'hash', '') !~ '^[0-9a-f]{64}$') then
-    raise exception 'not a ledger checkpoint: expected {format: ops.ledger-checkpoint/v1, heads: [{chain_id, seq, hash}], root}'
+    raise exception 'not a ledger checkpoint: expected {format: ops.ledger-checkpoint/v1, heads: [{chain_id, seq (a whole number, 0 or more), hash}], root}'
       using errcode = 'OPS22';
   end if;
   select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(pg_catalog.string_agg(
