@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { mintPersonaTokens } from './auth/dev-tokens.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { type DatabaseTarget, openDatabase } from './db/database.js';
-import { createPool } from './db/pool.js';
+import { createPool, endPool } from './db/pool.js';
 import { DEMO_PEOPLE } from './demo/people.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeServer, createServer, type OpsServer } from './server.js';
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     http.close();
     await webhooks?.stop().catch(() => {});
     await deadlines?.stop().catch(() => {});
-    await pool?.end().catch(() => {});
+    if (pool) await endPool(pool).catch(() => {});
     await db?.stop().catch(() => {});
     process.exit(1);
   }
@@ -199,9 +199,12 @@ async function shutdown(
     // Keep-alive sockets left idle by the last responses.
     s.http.closeAllConnections();
     await closed;
+    // Every connection to the database closes before it stops: each stop below resolves once its
+    // connections have closed on this side (endPool, src/db/pool.ts), so the database's shutdown
+    // terminates no session of this process and a clean stop logs no lost connection.
     await s.webhooks?.stop();
     await jobStopped;
-    await s.pool.end();
+    await endPool(s.pool);
     await s.db.stop();
     s.logger.info('stopped');
     process.exit(0);

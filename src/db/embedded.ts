@@ -42,7 +42,8 @@ export interface EmbeddedCluster {
   initialised: boolean;
   /**
    * Stops the server (fast shutdown) and resolves once it has exited. Until then a server that
-   * ends unexpectedly (killed, or its supervisor killed) is started again by this process.
+   * ends unexpectedly (killed, or its supervisor killed) is started again by this process, with a
+   * back-off when it keeps ending (RestartBackoff); a back-off wait under way ends at once.
    */
   stop(): Promise<void>;
 }
@@ -281,8 +282,37 @@ const SUPERVISOR_SCRIPT = [
 /** The supervisor's name ($0 of its script): how a later start recognises a watched server. */
 const SUPERVISOR_NAME = 'postgres-supervisor';
 
-/** How long a failed start of a server that ended unexpectedly waits before the next attempt, ms. */
-const RESTART_RETRY_MS = 5_000;
+/**
+ * How long the restarts of a server that keeps ending wait, ms: the first restart at once, then
+ * firstMs, doubled for each consecutive one up to capMs; a server that ran stableMs or longer
+ * before it ended starts the count afresh (RestartBackoff).
+ */
+export const RESTART_BACKOFF = { firstMs: 1_000, capMs: 60_000, stableMs: 60_000 } as const;
+
+/**
+ * The back-off of the restarts of one server (a supervised embedded PostgreSQL that ends while it
+ * is used): each call of next() is one restart attempt about to be made, and returns how long to
+ * wait before it, in ms. upMs is how long the server ran (ms, from ready to its end) before the
+ * end that this attempt answers; undefined or 0 when the previous attempt never got it ready.
+ * Consecutive attempts wait 0 (the first), then firstMs, 2 × firstMs, 4 × firstMs, ... capped at
+ * capMs; an end after a run of stableMs or more resets the sequence, so a server that dies now and
+ * then is restarted at once each time and one that keeps dying at once is restarted less and less
+ * often (once per capMs at most). Throws nothing; the options are the caller's (RESTART_BACKOFF).
+ */
+export class RestartBackoff {
+  private consecutive = 0;
+
+  constructor(
+    private readonly options: { firstMs: number; capMs: number; stableMs: number } = RESTART_BACKOFF,
+  ) {}
+
+  next(upMs = 0): number {
+    if (upMs >= this.options.stableMs) this.consecutive = 0;
+    this.consecutive += 1;
+    if (this.consecutive === 1) return 0;
+    return Math.min(this.options.firstMs * 2 ** (this.consecutive - 2), this.options.capMs);
+  }
+}
 
 /** What PostgreSQL logs once it accepts connections (in English: lc_messages is set by initdb). */
 const READY_MESSAGE = 'database system is ready to accept connections';
@@ -326,8 +356,11 @@ async function startSupervised(options: {
   port: number;
   flags: string[];
   onLog: (message: string) => void;
-  /** Called when the server (or its supervisor) ends after it was ready without stop() asked. */
-  onUnexpectedExit?: (how: string) => void;
+  /**
+   * Called when the server (or its supervisor) ends after it was ready without stop() asked: how
+   * it ended, and how long it had run since it was ready (ms).
+   */
+  onUnexpectedExit?: (how: string, upMs: number) => void;
 }): Promise<SupervisedServer> {
   const postgres = await postgresBinary();
   const ids = isRoot ? postgresIds() : {};
@@ -368,9 +401,15 @@ async function startSupervised(options: {
     // 'close': after the server's last lines have been read (they explain why it exited).
     child.once('close', () => reject(undefined));
   });
+  const readyAt = performance.now();
   let stopAsked = false;
   child.once('exit', (code, signal) => {
-    if (!stopAsked) options.onUnexpectedExit?.(signal ? `signal ${signal}` : `exit code ${code}`);
+    if (!stopAsked) {
+      options.onUnexpectedExit?.(
+        signal ? `signal ${signal}` : `exit code ${code}`,
+        performance.now() - readyAt,
+      );
+    }
   });
   return {
     stop: async () => {
@@ -504,22 +543,44 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
   await stopLeftoverServer(dataDir);
   let server: SupervisedServer;
   // A server that ends while this process still uses it (killed, crashed, its supervisor killed)
-  // is started again, as a database restart the pool survives; until stop() is asked.
+  // is started again, as a database restart the pool survives; until stop() is asked. One that
+  // keeps ending (a start that fails at once, e.g. a broken setting) is retried with a back-off
+  // (RestartBackoff): every wait is said on stderr, and stop() cuts a wait short.
   let stopped = false;
   let restarting: Promise<void> | null = null;
+  const backoff = new RestartBackoff();
+  let wake: (() => void) | null = null;
+  const pause = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wake = done;
+    });
+  const seconds = (ms: number) => `${ms / 1000} s`;
   const launch = (): Promise<SupervisedServer> =>
     startSupervised({
       dataDir,
       port: meta.port,
       flags: postgresFlags,
       onLog,
-      onUnexpectedExit: (how) => {
-        if (!stopped) restarting = startAgain(how);
+      onUnexpectedExit: (how, upMs) => {
+        if (!stopped) restarting = startAgain(how, upMs);
       },
     });
-  const startAgain = async (how: string): Promise<void> => {
-    process.stderr.write(`embedded postgres: the server in ${dataDir} ended (${how}); starting it again\n`);
+  const startAgain = async (how: string, upMs: number): Promise<void> => {
+    let delay = backoff.next(upMs);
+    process.stderr.write(
+      `embedded postgres: the server in ${dataDir} ended (${how}) after running ${seconds(Math.round(upMs / 100) * 100)}; starting it again${
+        delay > 0 ? ` in ${seconds(delay)} (restart back-off)` : ''
+      }\n`,
+    );
     for (let attempt = 1; !stopped; attempt++) {
+      if (delay > 0) await pause(delay);
+      if (stopped) return;
       try {
         await stopLeftoverServer(dataDir);
         if (stopped) return;
@@ -529,10 +590,10 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
         return;
       } catch (err) {
         const reason = err instanceof Error ? err.message : `it exited; ${recentLog.slice(-3).join(' | ')}`;
+        delay = backoff.next();
         process.stderr.write(
-          `embedded postgres: starting the server in ${dataDir} again failed (attempt ${attempt}: ${reason}); next attempt in ${RESTART_RETRY_MS / 1000} s\n`,
+          `embedded postgres: starting the server in ${dataDir} again failed (attempt ${attempt}: ${reason}); next attempt in ${seconds(delay)}\n`,
         );
-        await sleep(RESTART_RETRY_MS);
       }
     }
   };
@@ -555,6 +616,7 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     initialised: !existing,
     stop: async () => {
       stopped = true;
+      wake?.();
       await restarting;
       await server.stop();
     },

@@ -4,6 +4,13 @@
 // listener ends a Node process, so both get one here; the failed request itself sees the error
 // as a rejected query (answered 503, see src/errors.ts isConnectionError), the broken client is
 // discarded on release, and the pool connects afresh once the database is back.
+//
+// Ending a pool before its database stops: node-postgres' pool.end() resolves once every client
+// has been asked to end (its Terminate message written), not once its connection has closed
+// (https://github.com/brianc/node-postgres/issues/2328). A database told to stop right after may
+// reach a backend before that backend has read the Terminate: it then sends the client "terminating
+// connection due to administrator command" (57P01), which the client reports as an error, logged
+// as a lost connection although nothing went wrong. endPool waits for the connections to close.
 import pg from 'pg';
 
 export type PoolErrorLog = (message: string, fields: { reason: string; code?: string }) => void;
@@ -22,6 +29,47 @@ export interface CreatePoolOptions {
 }
 
 const handled = new WeakSet<pg.Client>();
+
+/** Per tracked pool, its clients whose connection is open: from 'connect' until 'remove'. */
+const openClients = new WeakMap<pg.Pool, Set<pg.PoolClient>>();
+
+/**
+ * Keeps the set of the pool's open connections, for endPool: a client counts from the pool's
+ * 'connect' event (connected) until its 'remove' event (which node-postgres emits once the
+ * client's connection has closed). Call it right after making the pool, before its first
+ * connection (createPool does); calling it again changes nothing. Returns the pool.
+ */
+export function trackConnections(pool: pg.Pool): pg.Pool {
+  if (openClients.has(pool)) return pool;
+  const open = new Set<pg.PoolClient>();
+  openClients.set(pool, open);
+  pool.on('connect', (client) => open.add(client));
+  pool.on('remove', (client) => open.delete(client));
+  return pool;
+}
+
+/**
+ * Ends the pool (pool.end(): idle clients now, checked-out ones when released) and resolves once
+ * every connection the pool opened has closed on this side, so a database stopped afterwards has
+ * no session of this pool left to terminate. The pool must have been given to trackConnections
+ * (or made by createPool) before its first connection; for any other pool this is pool.end().
+ * Rejects as pool.end() does (a pool ended twice). No time bound of its own: a connection whose
+ * server never answers keeps it waiting, as a checked-out client keeps pool.end() waiting.
+ */
+export async function endPool(pool: pg.Pool): Promise<void> {
+  const open = openClients.get(pool);
+  await pool.end();
+  if (!open || open.size === 0) return;
+  await new Promise<void>((resolve) => {
+    // Registered after trackConnections' own listener, so the set is already updated here.
+    const onRemove = () => {
+      if (open.size > 0) return;
+      pool.off('remove', onRemove);
+      resolve();
+    };
+    pool.on('remove', onRemove);
+  });
+}
 
 export function createPool(options: CreatePoolOptions): pg.Pool {
   const pool = new pg.Pool({
@@ -46,5 +94,5 @@ export function createPool(options: CreatePoolOptions): pg.Pool {
     handled.add(client as pg.Client);
     client.on('error', report);
   });
-  return pool;
+  return trackConnections(pool);
 }

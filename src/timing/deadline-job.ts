@@ -10,7 +10,7 @@
 // when both run the sweep at the same moment.
 import { Logger as GraphileLogger, type Runner, run, type Logger as WorkerLogger } from 'graphile-worker';
 import type pg from 'pg';
-import { createPool } from '../db/pool.js';
+import { createPool, endPool } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 
 export const DEADLINE_TASK = 'record_deadline_transitions';
@@ -101,14 +101,15 @@ export async function startDeadlineJob(options: DeadlineJobOptions): Promise<Dea
     sweepNow: async () => {
       await runner.addJob(DEADLINE_TASK, {}, { jobKey: DEADLINE_TASK });
     },
-    // Bounded: a sweep in flight gets a few seconds; the process's own shutdown must not wait on it.
+    // A sweep in flight gets a few seconds; then the pool ends, and this resolves once its
+    // connections have closed (endPool), so the database may stop next without ending one of them.
     stop: () => {
       stopped ??= Promise.race([
         runner.stop().catch((err: unknown) => {
           options.logger?.warn({ err }, 'deadline job did not stop cleanly');
         }),
         new Promise<void>((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS).unref()),
-      ]).then(() => pool.end().catch(() => {}));
+      ]).then(() => endPool(pool).catch(() => {}));
       return stopped;
     },
   };

@@ -6,6 +6,7 @@
 // once (SKIP LOCKED) and the job library runs each job on one worker at a time. Connects as the owner (the delivery path reads secrets).
 import { type Runner, run, runMigrations, type Task, Logger as WorkerLogger } from 'graphile-worker';
 import pg from 'pg';
+import { endPool, trackConnections } from '../db/pool.js';
 import { OutboxListener } from '../events/listener.js';
 import type { Logger } from '../logger.js';
 import type { WebhookConfig } from './config.js';
@@ -29,6 +30,10 @@ const RELISTEN_MS = 2_000;
 export interface WebhookWorker {
   /** Fans out every undispatched event now; resolves with how many were dispatched. */
   dispatch(): Promise<number>;
+  /**
+   * Stops listening and polling, lets a dispatch in flight finish, stops the job runner (jobs in
+   * flight finish), and resolves once every connection of the worker has closed.
+   */
   stop(): Promise<void>;
 }
 
@@ -43,7 +48,7 @@ function workerLogger(logger: Logger): WorkerLogger {
 
 /** Installs (or brings up to date) the job library's schema; idempotent. */
 export async function installWorkerSchema(connectionString: string): Promise<void> {
-  const pgPool = new pg.Pool({ connectionString, max: 1 });
+  const pgPool = trackConnections(new pg.Pool({ connectionString, max: 1 }));
   // An idle connection the server ends (it stops or restarts) must not end the process, nor a
   // checked-out one (the job library checks for both listeners).
   pgPool.on('error', () => {});
@@ -51,7 +56,7 @@ export async function installWorkerSchema(connectionString: string): Promise<voi
   try {
     await runMigrations({ pgPool, logger: new WorkerLogger(() => () => {}) });
   } finally {
-    await pgPool.end();
+    await endPool(pgPool);
   }
 }
 
@@ -131,7 +136,17 @@ export async function startWebhookWorker(options: {
   pollIntervalMs?: number;
 }): Promise<WebhookWorker> {
   const { config, logger } = options;
-  const pgPool = new pg.Pool({ connectionString: options.connectionString, max: config.concurrency + 3 });
+  // Everything of the worker but its outbox listener runs on this pool: the job library's workers
+  // and its own LISTEN client, the dispatches, the deliveries. stop() ends it and waits for its
+  // connections to close (endPool), so a database stopped next finds none of them; a connection
+  // lost while the worker runs (the database killed or restarted) is logged here.
+  const pgPool = trackConnections(
+    new pg.Pool({
+      connectionString: options.connectionString,
+      max: config.concurrency + 3,
+      application_name: 'ops-release-gates-webhook-worker',
+    }),
+  );
   pgPool.on('error', (err) => logger.warn({ err }, 'webhook worker: idle connection lost'));
   // A connection lost while checked out fails its query; the event itself must not end the process.
   pgPool.on('connect', (client) => client.on('error', () => {}));
@@ -222,7 +237,7 @@ export async function startWebhookWorker(options: {
       await listener.close();
       await running;
       await runner.stop();
-      await pgPool.end();
+      await endPool(pgPool);
     },
   };
 }

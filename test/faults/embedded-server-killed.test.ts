@@ -1,7 +1,8 @@
 // The embedded PostgreSQL of a running `npm start` killed under it (kill -9 of the postmaster, or of
 // its supervisor, which makes the supervisor's watcher stop the server): the server is started
-// again by the Node process, the API answers again (its pool survives a database restart), and a
-// later stop still leaves nothing running.
+// again by the Node process (at once: the first restart waits for no back-off), the API answers
+// again (its pool survives a database restart), the lost connections are logged as warnings, and
+// a later stop still leaves nothing running.
 import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { embeddedStartFixture, waitUntil } from '../support/embedded-start.js';
@@ -47,6 +48,8 @@ it.each([
       90_000,
     );
     expect(output()).toContain('starting it again');
+    // A database lost while running is said: the sessions it ended are logged as lost connections.
+    expect(output()).toMatch(/"level":"warn"[^\n]*connection lost/);
     const restarted = postmasterPid(clusterDir)!;
 
     child.kill('SIGTERM');

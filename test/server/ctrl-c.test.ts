@@ -1,8 +1,8 @@
 // Ctrl-C in a terminal running `npm start` on the embedded database: the terminal sends SIGINT to
 // the whole foreground process group (npm and the server). A request in flight at that moment
 // (here: a releases query waiting on a table lock a database session holds) still completes with
-// 200, then the database stops, and within a generous while nothing of the group and no
-// PostgreSQL of that data folder is left running.
+// 200, then the database stops, nothing is logged at warn or above on the way, and within a
+// generous while nothing of the group and no PostgreSQL of that data folder is left running.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { mintToken } from '../../src/auth/dev-tokens.js';
 import { resolveDataRoot, stopLeftoverServer } from '../../src/db/embedded.js';
 import { projectRoot } from '../../src/db/migrate.js';
 import { freePort } from '../../src/process.js';
+import { troubleUntilStopped } from '../support/embedded-start.js';
 import { alive, groupAlive, postmasterPid, processesNaming } from '../support/processes.js';
 
 const SECRET = 'ctrl-c-secret-0123456789abcdef0123456789';
@@ -119,6 +120,7 @@ it('SIGINT to the whole process group of `npm start`: the request in flight comp
     .toBeGreaterThan(0);
 
   // Ctrl-C: the terminal signals every process of the foreground group.
+  const signalledAt = output.length;
   process.kill(-group, 'SIGINT');
   // The server has begun to stop once it refuses new connections (polled: a busy machine may take
   // a while to deliver the signal) ...
@@ -141,6 +143,9 @@ it('SIGINT to the whole process group of `npm start`: the request in flight comp
   const [code] = await exited;
   expect(code, output).toBe(0);
   expect(output).toContain('"msg":"stopped"');
+  // A clean stop says nothing went wrong: no session of the server was left for the database's
+  // shutdown to terminate (test/server/clean-stop.test.ts decides that race on purpose).
+  expect(troubleUntilStopped(output.slice(signalledAt)), output).toEqual([]);
   // Nothing of the group, and no PostgreSQL of this data folder (nor its supervisor), is left.
   await expect
     .poll(

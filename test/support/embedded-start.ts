@@ -28,6 +28,26 @@ export async function waitUntil(
   }
 }
 
+/**
+ * The lines of a server's output, from its start up to its `stopped` line, that say something went
+ * wrong: logged at warn or above, or naming a lost connection or SQLSTATE 57P01 (a session the
+ * database terminated). Throws when the output has no `stopped` line. For the clean stops, which
+ * say nothing of the kind.
+ */
+export function troubleUntilStopped(output: string): string[] {
+  const stoppedAt = output.indexOf('"msg":"stopped"');
+  if (stoppedAt < 0) throw new Error(`the server never said "stopped":\n${output}`);
+  return output
+    .slice(0, stoppedAt)
+    .split('\n')
+    .filter(
+      (line) =>
+        /"level":"(warn|error|fatal)"/.test(line) ||
+        line.includes('57P01') ||
+        line.includes('connection lost'),
+    );
+}
+
 /** A started server: its process, its base URL, everything it printed so far, its exit. */
 export interface Started {
   child: ChildProcess;
