@@ -9,7 +9,11 @@
 // grown, empty, ...), so that the shared machine's changing load weighs on all alike; the ratios
 // grown/empty and wide/empty are printed against the target (>= 0.9). A plan that reads a whole
 // fact table per event (the gate evaluation before 20261204190000) shows in wide/empty, not in
-// grown/empty. Timing is reported, never enforced: only a wrong answer fails the run.
+// grown/empty. A fourth, `history`, is the empty database whose bench releases each already have
+// GROWTH_HISTORY (default 5,000) check results on G1 and no G1 evidence, so each event lands on a
+// gate with a long check history: a rule that reads a gate's whole history per evaluation (the
+// evidence on checks before 20261207500000) shows in history/empty. Timing is reported, never
+// enforced: only a wrong answer fails the run.
 //
 // Seeding is fast and leaves a ledger ops.verify_ledger accepts: as the owner, in one transaction,
 // INSERT ... SELECT generate_series (the per-row ledger trigger off in it), then the entries those
@@ -17,9 +21,9 @@
 // one seeded release's chain.
 //
 // Embedded PostgreSQL in .data/bench-* (removed after) unless DATABASE_URL is set (which must allow
-// CREATE DATABASE). --short or BENCH_SHORT=1: 20,000 rows, 1,000 releases and a few seconds (it
-// cannot rot). GROWTH_ROWS, GROWTH_RELEASES, BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL override
-// the defaults.
+// CREATE DATABASE). --short or BENCH_SHORT=1: 20,000 rows, 1,000 releases, 2,000 results per gate
+// and a few seconds (it cannot rot). GROWTH_ROWS, GROWTH_RELEASES, GROWTH_HISTORY, BENCH_SECONDS,
+// BENCH_CONCURRENCY, BENCH_POOL override the defaults.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Identity } from '../src/auth/jwt.js';
@@ -41,6 +45,7 @@ const ROWS = Number(process.env.GROWTH_ROWS ?? (short ? 20_000 : 1_000_000));
 const BATCH = 100_000;
 const SEED_RELEASES = short ? 100 : 1_000;
 const WIDE_RELEASES = Number(process.env.GROWTH_RELEASES ?? (short ? 1_000 : 10_000));
+const HISTORY = Number(process.env.GROWTH_HISTORY ?? (short ? 2_000 : 5_000));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const POOL = Number(process.env.BENCH_POOL ?? 10);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (short ? 2 : 30));
@@ -193,8 +198,34 @@ function median(xs: number[]): number {
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : Number.NaN;
 }
 
-type Side = 'empty' | 'grown' | 'wide';
-const SIDES: readonly Side[] = ['empty', 'grown', 'wide'];
+type Side = 'empty' | 'grown' | 'wide' | 'history';
+const SIDES: readonly Side[] = ['empty', 'grown', 'wide', 'history'];
+
+/**
+ * Gives G1 of each of `releases` `perGate` passing results of four check names, older than
+ * anything the load sends, as the owner behind the triggers (session_replication_role = replica:
+ * not on the ledger, not evaluated; the load's own events are), then ANALYZE and a checkpoint.
+ * Returns the seconds it took.
+ */
+async function seedHistory(adminUrl: string, releases: string[], perGate: number): Promise<number> {
+  const t0 = performance.now();
+  await withClient(adminUrl, async (c) => {
+    await c.query('begin');
+    await c.query('set local session_replication_role = replica');
+    await c.query(
+      `insert into ops.gate_checks (gate_id, check_name, source_system, status, created_at, created_by, revision)
+       select g.gate_id, 'history-' || (i % 4), 'github_actions', 'pass',
+              now() - interval '1 day' + make_interval(secs => i), 'bench-growth-history', 1
+       from ops.release_gates g, generate_series(1, $2::int) i
+       where g.release_id = any ($1::uuid[]) and g.gate_code = 'G1'`,
+      [releases, perGate],
+    );
+    await c.query('commit');
+    await c.query('vacuum analyze ops.gate_checks');
+    await c.query('checkpoint');
+  });
+  return (performance.now() - t0) / 1000;
+}
 
 /**
  * Seeds `n` releases with their facts (bench/reads.ts seed(): set-based, triggers off, then
@@ -216,6 +247,7 @@ async function main(): Promise<number> {
   const suffix = randomUUID().slice(0, 8);
   const grownName = `bench_grown_${suffix}`;
   const wideName = `bench_wide_${suffix}`;
+  const historyName = `bench_history_${suffix}`;
   const on = (name: string) => ({
     adminUrl: onDatabase(db.adminUrl, name),
     apiUrl: onDatabase(db.apiUrl, name),
@@ -224,6 +256,7 @@ async function main(): Promise<number> {
     empty: { adminUrl: db.adminUrl, apiUrl: db.apiUrl },
     grown: on(grownName),
     wide: on(wideName),
+    history: on(historyName),
   };
   const current = await withClient(
     db.adminUrl,
@@ -231,19 +264,20 @@ async function main(): Promise<number> {
   );
   // Copies of the freshly migrated database: the same schema, settings and grants.
   await withClient(onDatabase(db.adminUrl, 'postgres'), async (c) => {
-    for (const name of [grownName, wideName])
+    for (const name of [grownName, wideName, historyName])
       await c.query(`create database "${name}" template "${current}"`);
   });
   const pools: Record<Side, pg.Pool> = {
     empty: benchPool(dbs.empty.apiUrl, POOL),
     grown: benchPool(dbs.grown.apiUrl, POOL),
     wide: benchPool(dbs.wide.apiUrl, POOL),
+    history: benchPool(dbs.history.apiUrl, POOL),
   };
   try {
     process.stdout.write(
       `ingest growth benchmark${short ? ' (short)' : ''}: ${CONCURRENCY} concurrent, ${ROUNDS} alternating rounds of ` +
         `${(SECONDS / ROUNDS).toFixed(1)} s per database, ${ROWS.toLocaleString('en')} seeded log rows, ` +
-        `${WIDE_RELEASES.toLocaleString('en')} seeded releases\n` +
+        `${WIDE_RELEASES.toLocaleString('en')} seeded releases, ${HISTORY.toLocaleString('en')} check results per G1 (history)\n` +
         `machine: ${machine()}; PostgreSQL ${await serverVersion(db.adminUrl)} (${db.description})\n`,
     );
     const seedReleases = await createReleases(pools.grown, developer, 'growth-seed', SEED_RELEASES);
@@ -256,8 +290,12 @@ async function main(): Promise<number> {
       );
 
     const next = {} as Record<Side, () => string>;
-    for (const side of SIDES)
-      next[side] = eventSource(side, await createReleases(pools[side], developer, 'growth-bench', RELEASES));
+    let historySeconds = 0;
+    for (const side of SIDES) {
+      const releases = await createReleases(pools[side], developer, 'growth-bench', RELEASES);
+      if (side === 'history') historySeconds = await seedHistory(dbs.history.adminUrl, releases, HISTORY);
+      next[side] = eventSource(side, releases);
+    }
     const op = (side: Side) => async () => {
       const body = next[side]();
       const r = await withPersona(pools[side], ci, (c) =>
@@ -272,7 +310,7 @@ async function main(): Promise<number> {
       warmupMs: short ? 300 : 1_000,
       durationMs: (SECONDS * 1000) / ROUNDS,
     };
-    const results: Record<Side, LoadResult[]> = { empty: [], grown: [], wide: [] };
+    const results: Record<Side, LoadResult[]> = { empty: [], grown: [], wide: [], history: [] };
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? SIDES : [...SIDES].reverse();
       for (const side of order) results[side].push(await runLoad(op(side), load));
@@ -294,6 +332,7 @@ async function main(): Promise<number> {
     const empty = total('empty');
     const grown = total('grown');
     const wide = total('wide');
+    const history = total('history');
     // A round in which either side completed nothing (a starved machine) measured no ratio.
     const roundsAgainstEmpty = (side: Side) =>
       results[side]
@@ -302,12 +341,15 @@ async function main(): Promise<number> {
         .map(([g, e]) => g.rate / e.rate);
     const perRound = roundsAgainstEmpty('grown');
     const perRoundWide = roundsAgainstEmpty('wide');
+    const perRoundHistory = roundsAgainstEmpty('history');
     const ratio = perRound.length > 0 ? median(perRound) : Number.NaN;
     const ratioWide = perRoundWide.length > 0 ? median(perRoundWide) : Number.NaN;
-    const [emptyRows, grownRows, wideRows] = [
+    const ratioHistory = perRoundHistory.length > 0 ? median(perRoundHistory) : Number.NaN;
+    const [emptyRows, grownRows, wideRows, historyRows] = [
       await logRows(dbs.empty.adminUrl),
       await logRows(dbs.grown.adminUrl),
       await logRows(dbs.wide.adminUrl),
+      await logRows(dbs.history.adminUrl),
     ];
     const releaseCount = await withClient(
       dbs.wide.adminUrl,
@@ -336,20 +378,23 @@ async function main(): Promise<number> {
       `  ${label.padEnd(34)} ${r.rate.toFixed(0).padStart(6)} ev/s   p50 ${ms(r.p50).padStart(9)}   p99 ${ms(r.p99).padStart(9)}   (${r.count} events; ${rows.toLocaleString('en')} log rows after${r.unanswered ? `; ${r.unanswered} unanswered` : ''}${r.errors ? `; ${r.errors} WRONG ANSWERS: ${r.firstError}` : ''})\n`;
     process.stdout.write(
       `  seeding ${ROWS.toLocaleString('en')} rows took ${seedSeconds.toFixed(0)} s, ` +
-        `${WIDE_RELEASES.toLocaleString('en')} releases ${wideSeconds.toFixed(0)} s\n` +
+        `${WIDE_RELEASES.toLocaleString('en')} releases ${wideSeconds.toFixed(0)} s, ` +
+        `${HISTORY.toLocaleString('en')} results on each of ${RELEASES} gates ${historySeconds.toFixed(0)} s\n` +
         line('empty database', empty, emptyRows) +
         line(`+${ROWS.toLocaleString('en')} ingest-log rows`, grown, grownRows) +
         line(`+${WIDE_RELEASES.toLocaleString('en')} releases and facts`, wide, wideRows) +
+        line(`${HISTORY.toLocaleString('en')} check results on the gate`, history, historyRows) +
         `  ratio grown/empty = ${verdict(ratio, perRound)}\n` +
         `  ratio wide/empty  = ${verdict(ratioWide, perRoundWide)} (${releaseCount.toLocaleString('en')} releases)\n` +
+        `  ratio history/empty = ${verdict(ratioHistory, perRoundHistory)} (long check history on one gate vs a fresh gate)\n` +
         `  ledger: verify_ledger(one seeded release) over ${verify.entries} entries: ${verify.ok ? 'clean' : 'FINDINGS'} in ${ms(verify.ms)}\n` +
-        `BENCH_RESULT ${JSON.stringify({ short, rows: ROWS, releases: WIDE_RELEASES, concurrency: CONCURRENCY, seconds: SECONDS, machine: machine(), empty, grown, wide, ratio, perRound, ratioWide, perRoundWide, seedSeconds, wideSeconds, verifyOk: verify.ok })}\n` +
+        `BENCH_RESULT ${JSON.stringify({ short, rows: ROWS, releases: WIDE_RELEASES, concurrency: CONCURRENCY, seconds: SECONDS, machine: machine(), empty, grown, wide, history, ratio, perRound, ratioWide, perRoundWide, ratioHistory, perRoundHistory, historyPerGate: HISTORY, seedSeconds, wideSeconds, historySeconds, verifyOk: verify.ok })}\n` +
         `done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
     );
-    return empty.errors + grown.errors + wide.errors > 0 || !verify.ok ? 1 : 0;
+    return empty.errors + grown.errors + wide.errors + history.errors > 0 || !verify.ok ? 1 : 0;
   } finally {
     for (const side of SIDES) await pools[side].end();
-    for (const name of [grownName, wideName])
+    for (const name of [grownName, wideName, historyName])
       await withClient(onDatabase(db.adminUrl, 'postgres'), (c) =>
         c.query(`drop database if exists "${name}" with (force)`),
       ).catch(() => {});

@@ -333,6 +333,7 @@ create table ops.evidence_artifacts (
   created_by text default ops.current_actor() not null,
   created_persona public.ops_persona,
   revision integer default 1 not null,
+  check_gate_id uuid,
   constraint evidence_artifacts_artifact_url_check CHECK ((artifact_url <> ''::text)),
   constraint evidence_artifacts_check_id_fkey FOREIGN KEY (check_id) REFERENCES ops.gate_checks(check_id),
   constraint evidence_artifacts_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES ops.deployments(deployment_id),
@@ -344,7 +345,9 @@ create table ops.evidence_artifacts (
   constraint evidence_artifacts_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text))
 );
 comment on column ops.evidence_artifacts.revision is 'The release revision this artifact was attached for (stamped at insert).';
+comment on column ops.evidence_artifacts.check_gate_id is 'The gate of the check this artifact is attached to (NULL without a check); stamped from the check at insert, never chosen by the writer.';
 CREATE INDEX evidence_artifacts_check ON ops.evidence_artifacts USING btree (check_id);
+CREATE INDEX evidence_artifacts_check_gate ON ops.evidence_artifacts USING btree (check_gate_id, artifact_type) WHERE (check_gate_id IS NOT NULL);
 CREATE INDEX evidence_artifacts_deployment ON ops.evidence_artifacts USING btree (deployment_id, artifact_type);
 CREATE INDEX evidence_artifacts_gate ON ops.evidence_artifacts USING btree (gate_id, artifact_type);
 CREATE INDEX evidence_artifacts_release ON ops.evidence_artifacts USING btree (release_id);
@@ -352,8 +355,11 @@ CREATE TRIGGER evidence_artifacts_append_only BEFORE DELETE OR UPDATE ON ops.evi
 CREATE TRIGGER evidence_artifacts_no_truncate BEFORE TRUNCATE ON ops.evidence_artifacts FOR EACH STATEMENT EXECUTE FUNCTION ops.refuse_mutation();
 CREATE TRIGGER evidence_artifacts_reevaluate AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.reevaluate_after_change();
 CREATE TRIGGER evidence_artifacts_stamp BEFORE INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_stamp_insert();
+CREATE TRIGGER evidence_artifacts_stamp_check_gate BEFORE INSERT OR UPDATE ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.evidence_artifacts_stamp_check_gate();
+alter table ops.evidence_artifacts enable always trigger evidence_artifacts_stamp_check_gate;
 CREATE TRIGGER ledger_record AFTER INSERT ON ops.evidence_artifacts FOR EACH ROW EXECUTE FUNCTION ops.ledger_record('artifact_id');
 CREATE TRIGGER ledger_record_update AFTER UPDATE ON ops.evidence_artifacts FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION ops.ledger_record('artifact_id');
+alter table ops.evidence_artifacts alter column check_gate_id set (n_distinct=-0.05);
 alter table ops.evidence_artifacts enable row level security;
 create policy evidence_artifacts_read_all on ops.evidence_artifacts for select to audit_reader, release_manager using (true);
 create policy evidence_artifacts_read_qa on ops.evidence_artifacts for select to qa_tester using (true);
@@ -668,8 +674,11 @@ create table ops.ledger_chains (
   constraint ledger_chains_pkey PRIMARY KEY (chain_id)
 );
 CREATE TRIGGER ledger_chains_guard BEFORE UPDATE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_chains_guard();
+alter table ops.ledger_chains enable always trigger ledger_chains_guard;
 CREATE TRIGGER ledger_chains_no_delete BEFORE DELETE ON ops.ledger_chains FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_chains enable always trigger ledger_chains_no_delete;
 CREATE TRIGGER ledger_chains_no_truncate BEFORE TRUNCATE ON ops.ledger_chains FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_chains enable always trigger ledger_chains_no_truncate;
 alter table ops.ledger_chains enable row level security;
 create policy ledger_chains_read_all on ops.ledger_chains for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_chains to audit_reader, release_manager;
@@ -693,7 +702,9 @@ create table ops.ledger_entries (
 );
 CREATE INDEX ledger_entries_fact ON ops.ledger_entries USING btree (fact_table, row_id, seq DESC);
 CREATE TRIGGER ledger_entries_append_only BEFORE DELETE OR UPDATE ON ops.ledger_entries FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_entries enable always trigger ledger_entries_append_only;
 CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON ops.ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_entries enable always trigger ledger_entries_no_truncate;
 alter table ops.ledger_entries enable row level security;
 create policy ledger_entries_read_all on ops.ledger_entries for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_entries to audit_reader, release_manager;
@@ -705,9 +716,13 @@ create table ops.ledger_fact_tables (
   constraint ledger_fact_tables_pkey PRIMARY KEY (table_name)
 );
 CREATE TRIGGER ledger_fact_tables_fixed BEFORE DELETE OR UPDATE ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_fact_tables enable always trigger ledger_fact_tables_fixed;
 CREATE TRIGGER ledger_fact_tables_no_truncate BEFORE TRUNCATE ON ops.ledger_fact_tables FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_fact_tables enable always trigger ledger_fact_tables_no_truncate;
 CREATE TRIGGER ledger_registry_record AFTER INSERT ON ops.ledger_fact_tables FOR EACH ROW EXECUTE FUNCTION ops.ledger_registry_record();
+alter table ops.ledger_fact_tables enable always trigger ledger_registry_record;
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_fact_tables DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
+alter table ops.ledger_fact_tables enable always trigger ledger_release_scope_arms_match;
 alter table ops.ledger_fact_tables enable row level security;
 create policy ledger_fact_tables_read_all on ops.ledger_fact_tables for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_fact_tables to audit_reader, release_manager;
@@ -738,9 +753,13 @@ create table ops.ledger_release_scope_arms (
   constraint ledger_release_scope_arms_table_name_fkey FOREIGN KEY (table_name) REFERENCES ops.ledger_fact_tables(table_name)
 );
 CREATE TRIGGER ledger_registry_record AFTER INSERT ON ops.ledger_release_scope_arms FOR EACH ROW EXECUTE FUNCTION ops.ledger_registry_record();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_registry_record;
 CREATE TRIGGER ledger_release_scope_arms_fixed BEFORE DELETE OR UPDATE ON ops.ledger_release_scope_arms FOR EACH ROW EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_release_scope_arms_fixed;
 CREATE CONSTRAINT TRIGGER ledger_release_scope_arms_match AFTER INSERT ON ops.ledger_release_scope_arms DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops.ledger_release_scope_arms_check();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_release_scope_arms_match;
 CREATE TRIGGER ledger_release_scope_arms_no_truncate BEFORE TRUNCATE ON ops.ledger_release_scope_arms FOR EACH STATEMENT EXECUTE FUNCTION ops.ledger_refuse_change();
+alter table ops.ledger_release_scope_arms enable always trigger ledger_release_scope_arms_no_truncate;
 alter table ops.ledger_release_scope_arms enable row level security;
 create policy ledger_release_scope_arms_read_all on ops.ledger_release_scope_arms for select to audit_reader, release_manager using (true);
 grant select on table ops.ledger_release_scope_arms to audit_reader, release_manager;
@@ -2700,6 +2719,19 @@ begin
   end if;
   v_status := ops.derive_release_status(p_release_id);
   update ops.releases r set status = v_status where r.release_id = p_release_id and r.status <> v_status;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.evidence_artifacts_stamp_check_gate()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.check_gate_id := case when new.check_id is null then null
+                            else (select c.gate_id from ops.gate_checks c where c.check_id = new.check_id) end;
+  return new;
 end
 $function$;
 
@@ -5673,16 +5705,12 @@ begin
       where q.attached_to in ('gate', 'gate_or_release') and a.gate_id = g.gate_id
         and a.revision = any (p_revisions)
       union all
-      -- Fenced (offset 0): looked up per check through its index. Unfenced, with the artifact-type
-      -- condition pushed in and no statistics yet, the generic plan read every artifact of the
-      -- type and filtered them per check: a cost that grew with the whole table, not the release.
-      select a.artifact_id, a.artifact_type from ops.gate_checks c
-      cross join lateral (
-        select a1.artifact_id, a1.artifact_type from ops.evidence_artifacts a1
-        where a1.check_id = c.check_id and a1.revision = any (p_revisions)
-        offset 0
-      ) a
-      where q.attached_to in ('gate', 'gate_or_release') and c.gate_id = g.gate_id
+      -- Evidence on the gate's checks, by the check's gate stamped on the artifact
+      -- (evidence_artifacts_check_gate): as many rows as such artifacts of the required types,
+      -- however many checks the gate has.
+      select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
+      where q.attached_to in ('gate', 'gate_or_release') and a.check_gate_id = g.gate_id
+        and a.revision = any (p_revisions)
       union all
       select a.artifact_id, a.artifact_type from ops.evidence_artifacts a
       where q.attached_to = 'gate_or_release' and a.release_id = g.release_id and a.gate_id is null

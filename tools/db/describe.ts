@@ -41,6 +41,9 @@ const KIND_WORD: Record<string, string> = {
   S: 'sequence',
 };
 
+/** How a trigger that is not simply enabled (pg_trigger.tgenabled 'O') is switched, as ALTER TABLE says it. */
+const TRIGGER_STATE: Record<string, string> = { A: 'enable always', R: 'enable replica', D: 'disable' };
+
 const POLICY_COMMAND: Record<string, string> = {
   r: 'select',
   a: 'insert',
@@ -295,6 +298,8 @@ interface ColumnRow {
   generated: string;
   collation: string | null;
   comment: string | null;
+  /** Per-column planner options (attoptions, e.g. n_distinct), as `name=value, ...`; null when none. */
+  options: string | null;
 }
 
 interface FunctionRow {
@@ -467,7 +472,8 @@ async function describe(client: pg.ClientBase, schema: string): Promise<string> 
               case when a.attcollation <> t.typcollation
                 then (select format('%I.%I', cn.nspname, co.collname) from pg_collation co
                       join pg_namespace cn on cn.oid = co.collnamespace where co.oid = a.attcollation) end as collation,
-              col_description(a.attrelid, a.attnum) as comment
+              col_description(a.attrelid, a.attnum) as comment,
+              array_to_string(a.attoptions, ', ') as options
        from pg_attribute a
        join pg_type t on t.oid = a.atttypid
        left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
@@ -499,8 +505,9 @@ async function describe(client: pg.ClientBase, schema: string): Promise<string> 
     (r) => r.relid,
   );
   const triggers = groupBy(
-    await q<{ relid: string; def: string }>(
-      `select tgrelid::int8::text as relid, pg_get_triggerdef(oid) as def from pg_trigger
+    await q<{ relid: string; def: string; name: string; enabled: string }>(
+      `select tgrelid::int8::text as relid, pg_get_triggerdef(oid) as def, quote_ident(tgname) as name,
+              tgenabled as enabled from pg_trigger
        where tgrelid = any($1::oid[]) and not tgisinternal and tgparentid = 0
        order by tgrelid, tgname collate "C"`,
       [relOids],
@@ -626,7 +633,14 @@ async function describe(client: pg.ClientBase, schema: string): Promise<string> 
       out.push(...ownerLine(word, r.qname, r.owner));
       out.push(...commentLine(word, r.qname, r.comment));
       for (const i of indexes.get(r.oid) ?? []) out.push(`${i.def};`);
-      for (const t of triggers.get(r.oid) ?? []) out.push(`${t.def};`);
+      for (const t of triggers.get(r.oid) ?? []) {
+        out.push(`${t.def};`);
+        // Fired in every session_replication_role (A), only in replica sessions (R), or never (D).
+        const state = TRIGGER_STATE[t.enabled];
+        if (state) out.push(`alter table ${r.qname} ${state} trigger ${t.name};`);
+      }
+      for (const c of columns.get(r.oid) ?? [])
+        if (c.options) out.push(`alter table ${r.qname} alter column ${c.name} set (${c.options});`);
       if (r.rls) out.push(`alter table ${r.qname} enable row level security;`);
       if (r.force_rls) out.push(`alter table ${r.qname} force row level security;`);
       for (const p of policies.get(r.oid) ?? []) {
