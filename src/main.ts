@@ -16,6 +16,8 @@ import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** In-flight requests get this long to finish once a stop has been asked for. */
 const DRAIN_TIMEOUT_MS = 15_000;
+/** After the drain, how long a request's database client may still be checked out before it is ended, ms. */
+const ABANDON_AFTER_DRAIN_MS = 2_000;
 /** A signal repeated within this window is the same stop request (see the handler). */
 const REPEATED_SIGNAL_WINDOW_MS = 1_000;
 const DEV_TOKEN_TTL_S = 8 * 3600;
@@ -204,7 +206,10 @@ async function shutdown(
     // terminates no session of this process and a clean stop logs no lost connection.
     await s.webhooks?.stop();
     await jobStopped;
-    await endPool(s.pool);
+    // A request the drain gave up on may still hold a client, its transaction waiting (a lock
+    // held by another session): its HTTP connection is closed, so it can answer nobody; it is
+    // ended (never committed) rather than waited for until the forced exit.
+    await endPool(s.pool, { abandonCheckedOutAfterMs: ABANDON_AFTER_DRAIN_MS });
     await s.db.stop();
     s.logger.info('stopped');
     process.exit(0);

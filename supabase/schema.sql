@@ -2020,8 +2020,9 @@ begin
                 where pg_catalog.jsonb_typeof(h) <> 'object'
                    or coalesce(h->>'chain_id', '') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                    or pg_catalog.jsonb_typeof(h->'seq') is distinct from 'number'
+                   or (h->>'seq') !~ '^[0-9]{1,18}$'
                    or coalesce(h->>'hash', '') !~ '^[0-9a-f]{64}$') then
-    raise exception 'not a ledger checkpoint: expected {format: ops.ledger-checkpoint/v1, heads: [{chain_id, seq, hash}], root}'
+    raise exception 'not a ledger checkpoint: expected {format: ops.ledger-checkpoint/v1, heads: [{chain_id, seq (a whole number, 0 or more), hash}], root}'
       using errcode = 'OPS22';
   end if;
   select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(pg_catalog.string_agg(
@@ -4337,6 +4338,53 @@ begin
       using p_release_id;
     end if;
   end loop;
+
+  -- Check evidence and the gate stamped on it (check_gate_id, 20261207500000), which the gate rule
+  -- reads check evidence by: the artifacts on the release's checks (every chain's: all of them).
+  return query
+    with a as (
+      select t.artifact_id, t.check_id, t.check_gate_id, pg_catalog.to_jsonb(t) as content
+      from ops.evidence_artifacts t
+      where t.check_id is not null
+        and (p_release_id is null
+             or t.check_id in (select c.check_id from ops.gate_checks c
+                               join ops.release_gates g on g.gate_id = c.gate_id
+                               where g.release_id = p_release_id)
+             or t.check_gate_id in (select g.gate_id from ops.release_gates g where g.release_id = p_release_id))
+    )
+    -- A stamp that is not the gate of the artifact's check makes it count for a gate it does not
+    -- belong to: only a write with the stamp's trigger disabled leaves one, recorded as it was
+    -- written, so the entry alone does not show it.
+    select ops.ledger_chain_of('evidence_artifacts', a.content), null::bigint, 'evidence_artifacts'::text,
+           a.artifact_id, 'content_changed'::text,
+           'the gate stamped on the artifact is not the gate of its check: it was written with the stamp''s trigger disabled'::text
+    from a
+    where a.check_gate_id is not null
+      and a.check_gate_id is distinct from (select c.gate_id from ops.gate_checks c where c.check_id = a.check_id)
+    union all
+    -- An artifact recorded again by the stamp (its latest entry an update, as 20261207500000 made
+    -- for the rows before it): the row without its stamp must be what the entry before recorded
+    -- (or the row itself, for one written with its stamp whose stamp the statement put back).
+    -- Otherwise it was changed behind the ledger before the stamp recorded it again (which took in
+    -- the change: the latest entry alone now matches the row). Check evidence is append-only, so
+    -- no other update is recorded for it.
+    select l.chain_id, p.seq, 'evidence_artifacts'::text, a.artifact_id, 'content_changed'::text,
+           'the artifact differs from what was recorded before its check''s gate was stamped on it: it was changed behind the ledger before the stamp recorded it again'::text
+    from a
+    cross join lateral (
+      select x.chain_id, x.seq, x.operation
+      from ops.ledger_entries x
+      where x.fact_table = 'evidence_artifacts' and x.row_id = a.artifact_id
+      order by x.seq desc limit 1) l
+    cross join lateral (
+      select y.seq, y.content_hash
+      from ops.ledger_entries y
+      where y.fact_table = 'evidence_artifacts' and y.row_id = a.artifact_id and y.chain_id = l.chain_id
+        and y.seq < l.seq
+      order by y.seq desc limit 1) p
+    where l.operation = 'update'
+      and ops.ledger_content_hash(a.content - 'check_gate_id') <> p.content_hash
+      and ops.ledger_content_hash(a.content) <> p.content_hash;
 end
 $function$;
 

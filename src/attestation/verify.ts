@@ -3,7 +3,8 @@
 // the release's chain as the bundle carries it, re-hashed and re-linked from its first entry to the
 // head the predicate names, and, given a checkpoint kept elsewhere, the chain's entry at the
 // checkpoint's head — and the shape of the registry chain's head the bundle names
-// (20261207600000). The comparison with a live ledger (--live) is judged by
+// (20261207600000), compared with the checkpoint's registry head when both name the same seq.
+// Members of the wrong type in a crafted bundle or checkpoint are faults, never exceptions. The comparison with a live ledger (--live) is judged by
 // ops.compare_ledger_checkpoint over the bundle's heads (liveHeads); liveChecks words its findings.
 // The hashes are those of ops.ledger_entry_hash (20261129004000).
 import { createHash, createPublicKey } from 'node:crypto';
@@ -159,9 +160,11 @@ export function parsePublicKeys(text: string): JwkSet {
 
 /** Walks the chain the bundle carries from genesis to the anchor's head; the first fault, or null. */
 export function verifyAnchor(anchor: LedgerAnchor): string | null {
-  if (!anchor || !Array.isArray(anchor.entries)) return 'the predicate has no ledger anchor';
+  if (!anchor || typeof anchor !== 'object' || !Array.isArray(anchor.entries))
+    return 'the predicate has no ledger anchor';
   let prev = GENESIS_HASH;
   for (const [i, e] of anchor.entries.entries()) {
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) return `entry ${i + 1} is not an object`;
     if (e.seq !== i + 1) return `entry ${i + 1} is missing (found seq ${e.seq})`;
     if (e.prev_hash !== prev) return `entry ${e.seq} does not link to the entry before it`;
     if (ledgerEntryHash(anchor.chain_id, e) !== e.entry_hash)
@@ -172,6 +175,16 @@ export function verifyAnchor(anchor: LedgerAnchor): string | null {
     return `the anchor names seq ${anchor.seq}, the chain has ${anchor.entries.length} entries`;
   if (anchor.hash !== prev) return "the anchor's hash is not the chain's last entry";
   return null;
+}
+
+/** Whether a value is a plain JSON object whose every member is a string (a subject's digest set). */
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'string')
+  );
 }
 
 /** The registry head's first fault (its shape: the registry chain, a seq of 1 or more, a sha256), or null. */
@@ -191,7 +204,9 @@ export function registryHeadFault(head: unknown): string | null {
 /**
  * Verifies a signed evidence bundle with public keys alone. `subject`, when given, must be the
  * statement's subject name; `checkpoint`, when given, must agree with the chain the bundle
- * carries wherever both cover the same seq.
+ * carries wherever both cover the same seq, and with the bundle's registry head when both name
+ * the same seq of the registry chain. Never throws for a malformed bundle or checkpoint: each
+ * fault is a failed check.
  */
 export function verifySignedBundle(
   value: unknown,
@@ -244,13 +259,15 @@ export function verifySignedBundle(
   const subjectFault =
     statement.subject?.length !== 1 || !subject
       ? 'the statement must have one subject'
-      : subject.name !== expectedName
-        ? `the subject ${subject.name} is not the release's revision ${expectedName}`
-        : subject.digest?.opsRevision !== revisionDigest(release)
-          ? "the subject's opsRevision digest does not match the release"
-          : options.subject !== undefined && subject.name !== options.subject
-            ? `the subject is ${subject.name}, not ${options.subject}`
-            : null;
+      : !isStringRecord(subject.digest)
+        ? "the subject's digest is not an object of strings"
+        : subject.name !== expectedName
+          ? `the subject ${subject.name} is not the release's revision ${expectedName}`
+          : subject.digest?.opsRevision !== revisionDigest(release)
+            ? "the subject's opsRevision digest does not match the release"
+            : options.subject !== undefined && subject.name !== options.subject
+              ? `the subject is ${subject.name}, not ${options.subject}`
+              : null;
   checks.push({
     name: 'subject',
     ok: subjectFault === null,
@@ -282,20 +299,39 @@ export function verifySignedBundle(
         : REGISTRY_NOT_COVERED),
   });
   if (options.checkpoint) {
-    const cp = options.checkpoint;
+    const cp = options.checkpoint as Partial<Checkpoint> | null;
     let fault: string | null = null;
     let detail = '';
-    if (cp.format !== 'ops.ledger-checkpoint/v1' || !Array.isArray(cp.heads))
+    if (
+      cp === null ||
+      typeof cp !== 'object' ||
+      cp.format !== 'ops.ledger-checkpoint/v1' ||
+      !Array.isArray(cp.heads) ||
+      !cp.heads.every((h) => h !== null && typeof h === 'object' && !Array.isArray(h))
+    )
       fault = 'not a ledger checkpoint';
     else if (checkpointRoot(cp.heads) !== cp.root) fault = "the checkpoint's root does not match its heads";
+    else if (chainFault !== null) fault = 'not compared: the bundle carries no valid ledger anchor';
     else {
       const head = cp.heads.find((h) => h.chain_id === anchor.chain_id);
       if (!head) detail = 'the checkpoint predates this chain';
-      else if (head.seq > (anchor.entries?.length ?? 0))
+      else if (head.seq > anchor.entries.length)
         detail = `the checkpoint (seq ${head.seq}) is newer than the bundle`;
       else if (anchor.entries[head.seq - 1]?.entry_hash !== head.hash)
         fault = `the chain's entry ${head.seq} differs from the checkpoint's head: the chain was rewritten`;
       else detail = `entry ${head.seq} matches the checkpoint's head`;
+      // The registry chain's head the bundle names, against the checkpoint's head of that chain:
+      // both name one entry of the registry chain when their seqs are equal, so another hash there
+      // means the registry chain was rewritten between the two (whichever was taken first). A
+      // bundle carries no registry entries, so heads at different seqs are not comparable offline
+      // (--live compares the bundle's head with the live chain).
+      const reg = cp.heads.find((h) => h.chain_id === REGISTRY_CHAIN);
+      if (fault === null && registryCovered && registryFault === null && reg) {
+        if (reg.seq === registry!.seq && reg.hash !== registry!.hash)
+          fault = `the registry chain's entry ${reg.seq} differs from the checkpoint's head: the registry chain was rewritten`;
+        else if (reg.seq === registry!.seq)
+          detail += `; the registry chain's entry ${reg.seq} matches the checkpoint's head`;
+      }
     }
     checks.push({ name: 'checkpoint', ok: fault === null, detail: fault ?? detail });
   }
@@ -331,36 +367,51 @@ function liveFault(chain: string, f: LiveComparison['findings'][number]): string
 }
 
 /**
- * The checks of a live comparison (ops.compare_ledger_checkpoint over liveHeads(statement)):
- * live-ledger for the release's chain, live-registry for the registry chain — failed, naming the
- * chain, when the live chain no longer holds the bundle's head there (rewritten, truncated or
- * gone); for a bundle without a registry head, live-registry passes and says it was not covered.
+ * The checks of a live comparison (ops.compare_ledger_checkpoint over liveHeads(statement)) and of
+ * the live verification of the release (ops.verify_ledger(release): its chain and the registry
+ * chain, first finding of each): live-ledger for the release's chain, live-registry for the
+ * registry chain — failed, naming the chain, when the live chain no longer holds the bundle's head
+ * there (rewritten, truncated or gone), or when the live ledger no longer verifies on that chain
+ * (a registry row or a fact changed behind the guards after signing, without the chain being
+ * rewritten: the head still matches, the row no longer does). For a bundle without a registry
+ * head, live-registry passes and says it was not covered.
  */
-export function liveChecks(statement: Statement, comparison: LiveComparison): Check[] {
+export function liveChecks(
+  statement: Statement,
+  comparison: LiveComparison,
+  verification: LiveComparison['findings'] = [],
+): Check[] {
   const anchor = statement.predicate.ledger;
   const registry = statement.predicate.registry;
   const finding = (chainId: string) => comparison.findings.find((f) => f.chainId === chainId);
+  const unverified = (chainId: string) => verification.find((f) => f.chainId === chainId);
   const release = finding(anchor.chain_id);
+  const releaseUnverified = unverified(anchor.chain_id);
   const checks: Check[] = [
     {
       name: 'live-ledger',
-      ok: release === undefined,
+      ok: release === undefined && releaseUnverified === undefined,
       detail: release
         ? liveFault(`the release's chain (${anchor.chain_id})`, release)
-        : anchor.seq >= 1
-          ? `the live release chain still holds entry ${anchor.seq} with the bundle's hash`
-          : 'the bundle names no entry of the release chain to compare',
+        : releaseUnverified
+          ? unverifiedFault(`the release's chain (${anchor.chain_id})`, releaseUnverified)
+          : anchor.seq >= 1
+            ? `the live release chain still holds entry ${anchor.seq} with the bundle's hash`
+            : 'the bundle names no entry of the release chain to compare',
     },
   ];
   const reg = registry ? finding(registry.chain_id) : undefined;
+  const regUnverified = registry ? unverified(registry.chain_id) : undefined;
   checks.push(
     registry
       ? {
           name: 'live-registry',
-          ok: reg === undefined,
+          ok: reg === undefined && regUnverified === undefined,
           detail: reg
             ? liveFault(`the registry chain (${REGISTRY_CHAIN})`, reg)
-            : `the live registry chain still holds entry ${registry.seq} with the bundle's hash`,
+            : regUnverified
+              ? unverifiedFault(`the registry chain (${REGISTRY_CHAIN})`, regUnverified)
+              : `the live registry chain still holds entry ${registry.seq} with the bundle's hash`,
         }
       : { name: 'live-registry', ok: true, detail: `${REGISTRY_NOT_COVERED}; not compared` },
   );
@@ -369,7 +420,18 @@ export function liveChecks(statement: Statement, comparison: LiveComparison): Ch
     if (f !== release && f !== reg)
       checks.push({ name: 'live-ledger', ok: false, detail: liveFault(`chain ${f.chainId}`, f) });
   }
+  // So is a finding of the live verification on another chain (a fact of the release recorded
+  // only on another chain, changed there), and one of the registry chain for an uncovered bundle.
+  for (const f of verification) {
+    if (f !== releaseUnverified && f !== regUnverified)
+      checks.push({ name: 'live-ledger', ok: false, detail: unverifiedFault(`chain ${f.chainId}`, f) });
+  }
   if (!comparison.ok && comparison.findings.length === 0)
     checks.push({ name: 'live-ledger', ok: false, detail: 'the comparison failed without a finding' });
   return checks;
+}
+
+/** One finding of the live verification, in the words of a bundle compared with the live ledger. */
+function unverifiedFault(chain: string, f: LiveComparison['findings'][number]): string {
+  return `${chain} no longer verifies against the live rows${f.seq === null ? '' : ` (entry ${f.seq})`}: ${f.kind}: ${f.detail}`;
 }

@@ -32,6 +32,8 @@ const handled = new WeakSet<pg.Client>();
 
 /** Per tracked pool, its clients whose connection is open: from 'connect' until 'remove'. */
 const openClients = new WeakMap<pg.Pool, Set<pg.PoolClient>>();
+/** Per tracked pool, its clients checked out now: from 'acquire' until 'release' (or 'remove'). */
+const checkedOutClients = new WeakMap<pg.Pool, Set<pg.PoolClient>>();
 
 /**
  * Keeps the set of the pool's open connections, for endPool: a client counts from the pool's
@@ -42,9 +44,16 @@ const openClients = new WeakMap<pg.Pool, Set<pg.PoolClient>>();
 export function trackConnections(pool: pg.Pool): pg.Pool {
   if (openClients.has(pool)) return pool;
   const open = new Set<pg.PoolClient>();
+  const out = new Set<pg.PoolClient>();
   openClients.set(pool, open);
+  checkedOutClients.set(pool, out);
   pool.on('connect', (client) => open.add(client));
-  pool.on('remove', (client) => open.delete(client));
+  pool.on('acquire', (client) => out.add(client));
+  pool.on('release', (_err, client) => out.delete(client));
+  pool.on('remove', (client) => {
+    open.delete(client);
+    out.delete(client);
+  });
   return pool;
 }
 
@@ -53,22 +62,43 @@ export function trackConnections(pool: pg.Pool): pg.Pool {
  * every connection the pool opened has closed on this side, so a database stopped afterwards has
  * no session of this pool left to terminate. The pool must have been given to trackConnections
  * (or made by createPool) before its first connection; for any other pool this is pool.end().
- * Rejects as pool.end() does (a pool ended twice). No time bound of its own: a connection whose
- * server never answers keeps it waiting, as a checked-out client keeps pool.end() waiting.
+ * Rejects as pool.end() does (a pool ended twice).
+ *
+ * abandonCheckedOutAfterMs (ms), when given: a client still checked out that long after the call
+ * is ended on this side (client.end(): a query in progress fails at once, its transaction is never
+ * committed, and the user releases it), for a caller whose users were already given up on (the
+ * server's stop, once the drain has closed their HTTP connections, so none of them can answer any
+ * more). Without it, a checked-out client whose transaction waits on a lock held elsewhere keeps
+ * this waiting until its statement timeout. An idle connection closing is waited for either way: a
+ * connection whose server never answers keeps it waiting.
  */
-export async function endPool(pool: pg.Pool): Promise<void> {
+export async function endPool(
+  pool: pg.Pool,
+  options: { abandonCheckedOutAfterMs?: number } = {},
+): Promise<void> {
   const open = openClients.get(pool);
-  await pool.end();
-  if (!open || open.size === 0) return;
-  await new Promise<void>((resolve) => {
-    // Registered after trackConnections' own listener, so the set is already updated here.
-    const onRemove = () => {
-      if (open.size > 0) return;
-      pool.off('remove', onRemove);
-      resolve();
-    };
-    pool.on('remove', onRemove);
-  });
+  const out = checkedOutClients.get(pool);
+  const abandon =
+    options.abandonCheckedOutAfterMs !== undefined && out
+      ? setTimeout(() => {
+          for (const client of out) client.end().catch(() => {});
+        }, options.abandonCheckedOutAfterMs)
+      : undefined;
+  try {
+    await pool.end();
+    if (!open || open.size === 0) return;
+    await new Promise<void>((resolve) => {
+      // Registered after trackConnections' own listener, so the set is already updated here.
+      const onRemove = () => {
+        if (open.size > 0) return;
+        pool.off('remove', onRemove);
+        resolve();
+      };
+      pool.on('remove', onRemove);
+    });
+  } finally {
+    clearTimeout(abandon);
+  }
 }
 
 export function createPool(options: CreatePoolOptions): pg.Pool {

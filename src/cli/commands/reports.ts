@@ -13,6 +13,7 @@ import {
 } from '../../attestation/verify.js';
 import {
   LedgerCheckpointComparisonDocument,
+  LedgerVerificationDocument,
   ReleaseEvidenceBundleDocument,
   ReleaseTimelineDocument,
   SignedEvidenceBundleDocument,
@@ -110,7 +111,7 @@ const bundle: Command = {
     live: {
       type: 'boolean',
       description:
-        "with --verify: also compare the bundle's heads with the API's live ledger (release_manager, audit_reader): the release's chain and the registry chain must still hold the entries the bundle names",
+        "with --verify: also compare the bundle's heads with the API's live ledger (release_manager, audit_reader): the release's chain and the registry chain must still hold the entries the bundle names, and still verify against the live rows",
     },
     subject: {
       type: 'string',
@@ -126,7 +127,7 @@ const bundle: Command = {
   },
   notes: [
     'The file holds the bundle itself; its sha256 over canonical JSON (RFC 8785) is printed and checked against the one the server computed, so an archived copy can be verified later.',
-    "A signed bundle names the registry chain's head at signing time; --verify --live reports a registry chain rewritten or truncated since. Bundles signed before they named it verify, and say the registry is not covered.",
+    "A signed bundle names the registry chain's head at signing time; --verify --live reports a registry chain rewritten or truncated since, and a registry row or a fact of the release changed behind the guards since (the release's live verification). Bundles signed before they named it verify, and say the registry is not covered.",
   ],
   async run(ctx) {
     const verifyFile = flag(ctx, 'verify');
@@ -242,7 +243,7 @@ async function verifyBundle(ctx: Context, file: string) {
   ) as Checkpoint | undefined;
   const result = verifySignedBundle(doc, keys, { subject: flag(ctx, 'subject'), checkpoint });
   const live = bool(ctx, 'live');
-  let comparison: { ok: boolean; compared: number } | undefined;
+  let comparison: { ok: boolean; compared: number; verifies: boolean } | undefined;
   if (live && result.ok && result.statement) {
     // The comparison is judged by the database (ops.compare_ledger_checkpoint) over the bundle's
     // heads; only a bundle that verifies offline is compared.
@@ -257,9 +258,23 @@ async function verifyBundle(ctx: Context, file: string) {
       kind: f.kind ?? '',
       detail: f.detail ?? '',
     }));
-    result.checks.push(...liveChecks(result.statement, { ok: c.ok ?? false, findings }));
+    // And the release's live verification (ops.verify_ledger(release): its chain and the registry
+    // chain): a registry row or a fact changed behind the guards after signing, with the chain
+    // left as it was, keeps the head matching and is found only there.
+    const verified = await graphqlRequest(ctx.api, LedgerVerificationDocument, {
+      releaseId: result.statement.predicate.evidenceBundle.release.release_id,
+    });
+    const v = verified.ledgerVerification;
+    if (!v) throw new CliError('the server returned no verification', EXIT.unavailable, 'server_error');
+    const unverified = (v.findings ?? []).map((f) => ({
+      chainId: f.chainId ?? '',
+      seq: f.seq ?? null,
+      kind: f.kind ?? '',
+      detail: f.detail ?? '',
+    }));
+    result.checks.push(...liveChecks(result.statement, { ok: c.ok ?? false, findings }, unverified));
     result.ok = result.checks.every((x) => x.ok);
-    comparison = { ok: c.ok ?? false, compared: c.compared ?? 0 };
+    comparison = { ok: c.ok ?? false, compared: c.compared ?? 0, verifies: v.ok ?? false };
   }
   const p = ctx.paint;
   const predicate = result.statement?.predicate;
@@ -272,7 +287,9 @@ async function verifyBundle(ctx: Context, file: string) {
       subject: result.statement?.subject,
       verificationResult: predicate?.verificationResult,
       ledger: predicate
-        ? { chainId: predicate.ledger.chain_id, seq: predicate.ledger.seq, hash: predicate.ledger.hash }
+        ? predicate.ledger && typeof predicate.ledger === 'object'
+          ? { chainId: predicate.ledger.chain_id, seq: predicate.ledger.seq, hash: predicate.ledger.hash }
+          : null
         : undefined,
       registry: predicate
         ? predicate.registry
