@@ -295,7 +295,7 @@ export function verifySignedBundle(
     detail:
       registryFault ??
       (registryCovered
-        ? `registry chain head at signing: seq ${registry.seq}, ${registry.hash} (compared with the live ledger by --live)`
+        ? `registry chain head at signing: seq ${registry.seq}, ${registry.hash} (not compared with the live ledger: --live does that)`
         : REGISTRY_NOT_COVERED),
   });
   if (options.checkpoint) {

@@ -5,7 +5,7 @@
 // (commands/reports.ts).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { EvidenceRef, Statement } from '../../attestation/verify.js';
+import { type EvidenceRef, REGISTRY_CHAIN, type Statement } from '../../attestation/verify.js';
 import {
   LedgerCheckpointComparisonDocument,
   LedgerCheckpointDocument,
@@ -24,7 +24,7 @@ import { fileSha256 } from './events/common.js';
  */
 const RELEASELESS_CHAINS: Readonly<Record<string, string>> = {
   '00000000-0000-0000-0000-000000000000': 'global',
-  '00000000-0000-0000-0000-000000000001': 'registry',
+  [REGISTRY_CHAIN]: 'registry',
 };
 
 function findingLines(paint: Paint, findings: readonly LedgerFindingFieldsFragment[] | null): string[] {
